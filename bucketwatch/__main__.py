@@ -1,0 +1,5 @@
+import sys
+
+from bucketwatch.cli import main
+
+sys.exit(main())

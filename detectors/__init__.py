@@ -1,0 +1,1 @@
+"""Log parsers, normalization, detection rules and engine, the Lambda handler and the lake."""
