@@ -1,0 +1,81 @@
+"""The normalized resources policies judge, and how a source says "I could not tell".
+
+A bucket is a plain dict in Panther's `AWS.S3.Bucket` shape (see the conformance pack's policy
+tests), so Panther policy tests run unchanged. Bucketwatch adds a few fields Panther lacks and
+two bookkeeping maps every source fills:
+
+- ``Unknown``: ``{field: reason}`` for fields the source could not determine (an API call was
+  denied, an intrinsic could not be resolved). A policy that reads such a field is UNKNOWN.
+- ``NotApplicable``: ``{field: reason}`` for settings the source cannot express at all (MFA
+  delete in CloudFormation). A policy that reads such a field is NOT_APPLICABLE.
+
+A field that is present with ``None`` means "determined: not configured" — never "unknown".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUCKET_RESOURCE_TYPE = "AWS.S3.Bucket"
+TRAIL_RESOURCE_TYPE = "AWS.CloudTrail"
+
+UNKNOWN = "Unknown"
+NOT_APPLICABLE = "NotApplicable"
+
+# Panther's AWS.S3.Bucket fields, and the live API call that fills each one.
+BUCKET_FIELDS: dict[str, str] = {
+    "Name": "ListBuckets",
+    "Arn": "ListBuckets",
+    "AccountId": "ListBuckets",
+    "CreationDate": "ListBuckets",
+    "Owner": "GetBucketAcl",
+    "Region": "GetBucketLocation",
+    "Location": "GetBucketLocation",
+    "EncryptionRules": "GetBucketEncryption",
+    "LoggingPolicy": "GetBucketLogging",
+    "Versioning": "GetBucketVersioning",
+    "MFADelete": "GetBucketVersioning",
+    "PublicAccessBlockConfiguration": "GetPublicAccessBlock",
+    "Grants": "GetBucketAcl",
+    "Policy": "GetBucketPolicy",
+    "ObjectLockConfiguration": "GetObjectLockConfiguration",
+    "Tags": "GetBucketTagging",
+    "LifecycleRules": "GetBucketLifecycleConfiguration",
+    # Bucketwatch additions.
+    "PolicyStatus": "GetBucketPolicyStatus",
+    "OwnershipControls": "GetBucketOwnershipControls",
+    "AccountPublicAccessBlock": "s3control:GetPublicAccessBlock",
+    # The bucket receiving this bucket's access logs: {Name, Exists, Region, EncryptionRules,
+    # ObjectLockConfiguration} or None when logging is off. Built from that bucket's own state.
+    "LoggingTarget": "GetBucketLogging (target bucket)",
+    # Trails whose data-event selectors cover this bucket: list of AWS.CloudTrail resources.
+    "CoveringTrails": "cloudtrail:DescribeTrails/GetEventSelectors/GetTrailStatus",
+}
+
+
+def new_bucket(name: str, **fields: Any) -> dict[str, Any]:
+    """A bucket resource with bookkeeping maps in place."""
+    return {"ResourceType": BUCKET_RESOURCE_TYPE, "Name": name, UNKNOWN: {}, NOT_APPLICABLE: {}, **fields}
+
+
+def mark_unknown(resource: dict[str, Any], fields: list[str] | tuple[str, ...] | str, reason: str) -> None:
+    """Record that `fields` could not be determined, and why; clears any value set for them."""
+    for field in [fields] if isinstance(fields, str) else fields:
+        resource.setdefault(UNKNOWN, {})[field] = reason
+        resource[field] = None
+
+
+def mark_not_applicable(resource: dict[str, Any], fields: list[str] | tuple[str, ...] | str, reason: str) -> None:
+    for field in [fields] if isinstance(fields, str) else fields:
+        resource.setdefault(NOT_APPLICABLE, {})[field] = reason
+        resource[field] = None
+
+
+def undecidable(resource: dict[str, Any], fields: list[str] | tuple[str, ...]) -> tuple[str, str] | None:
+    """(status, reason) when any of `fields` is not-applicable or unknown, else None."""
+    for key, status in ((NOT_APPLICABLE, "NOT_APPLICABLE"), (UNKNOWN, "UNKNOWN")):
+        marks = resource.get(key) or {}
+        reasons = [f"{field}: {marks[field]}" for field in fields if field in marks]
+        if reasons:
+            return status, "; ".join(reasons)
+    return None
