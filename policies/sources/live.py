@@ -1,0 +1,441 @@
+"""The live source: bucket and trail resources built from the AWS APIs with boto3.
+
+Per account: ListBuckets, then each bucket's GetBucketLocation, then every other per-bucket call
+(``BUCKET_CALLS``) sent to the bucket's own region, all through one thread pool; the account's
+public access block (s3control) and its trails (DescribeTrails / GetEventSelectors /
+GetTrailStatus) are collected in the same pool. Finally each bucket gets two derived fields: the
+state of the bucket receiving its access logs (``LoggingTarget``) and the trails that record its
+data events (``CoveringTrails``).
+
+Outcomes of a call:
+- it answered: the fields it fills get their values;
+- it answered "not configured" (NoSuchBucketPolicy, ...): the fields are ``None``;
+- it was denied or failed: ONLY the fields it fills are marked unknown with the API named
+  (``GetBucketPolicy denied: AccessDenied``), so a policy reading them says UNKNOWN, never FAIL.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from policies.model import (
+    BUCKET_FIELDS,
+    TRAIL_RESOURCE_TYPE,
+    UNKNOWN,
+    mark_unknown,
+    new_bucket,
+)
+from policies.sources.live_clients import Account, ClientFactory
+from policies.sources.live_trails import selectors_coverage, trail_reaches_region
+
+DEFAULT_WORKERS = 32
+
+DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "AllAccessDisabled", "UnauthorizedOperation",
+    "UnauthorizedAccess", "InvalidAccessKeyId", "InvalidClientTokenId", "ExpiredToken",
+    "ExpiredTokenException", "SignatureDoesNotMatch", "MethodNotAllowed",
+})
+
+
+class LiveSourceError(Exception):
+    """The account cannot be scanned at all (no credentials, ListBuckets denied, ...)."""
+
+
+@dataclass(frozen=True)
+class BucketCall:
+    """One per-bucket S3 call: what it is named in AWS, and how its answer fills fields."""
+
+    api: str
+    method: str
+    parse: Callable[[dict[str, Any]], dict[str, Any]]
+    not_configured: frozenset[str] = frozenset()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        # The contract in policies.model says which call fills which field.
+        return tuple(name for name, api in BUCKET_FIELDS.items() if api == self.api)
+
+
+def jsonable(value: Any) -> Any:
+    """API answers with datetimes turned into ISO strings, so resources serialize as JSON."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def region_of(location_constraint: str | None) -> str:
+    # GetBucketLocation answers null for us-east-1 and the legacy "EU" for eu-west-1.
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location_constraint, location_constraint)
+
+
+def _location(resp: dict[str, Any]) -> dict[str, Any]:
+    region = region_of(resp.get("LocationConstraint"))
+    return {"Region": region, "Location": region}
+
+
+def _encryption(resp: dict[str, Any]) -> dict[str, Any]:
+    rules = []
+    for rule in resp.get("ServerSideEncryptionConfiguration", {}).get("Rules", []):
+        default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+        rules.append({
+            **rule,
+            "ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": default.get("SSEAlgorithm"),
+                "KMSMasterKeyID": default.get("KMSMasterKeyID"),
+            },
+        })
+    return {"EncryptionRules": rules}
+
+
+def _versioning(resp: dict[str, Any]) -> dict[str, Any]:
+    return {"Versioning": resp.get("Status"), "MFADelete": resp.get("MFADelete")}
+
+
+def _grantee(grantee: dict[str, Any]) -> dict[str, Any]:
+    keys = ("DisplayName", "EmailAddress", "ID", "Type", "URI")
+    return {key: grantee.get(key) for key in keys}
+
+
+def _acl(resp: dict[str, Any]) -> dict[str, Any]:
+    grants = [{"Grantee": _grantee(g.get("Grantee", {})), "Permission": g.get("Permission")}
+              for g in resp.get("Grants", [])]
+    return {"Owner": resp.get("Owner"), "Grants": grants}
+
+
+def _tags(resp: dict[str, Any]) -> dict[str, Any]:
+    return {"Tags": {tag["Key"]: tag["Value"] for tag in resp.get("TagSet", [])}}
+
+
+def _object_lock(resp: dict[str, Any]) -> dict[str, Any]:
+    config = resp.get("ObjectLockConfiguration") or {}
+    return {"ObjectLockConfiguration": {"ObjectLockEnabled": config.get("ObjectLockEnabled"),
+                                        "Rule": config.get("Rule")}}
+
+
+LOCATION_CALL = BucketCall("GetBucketLocation", "get_bucket_location", _location)
+BUCKET_CALLS: tuple[BucketCall, ...] = (
+    BucketCall("GetBucketEncryption", "get_bucket_encryption", _encryption,
+               frozenset({"ServerSideEncryptionConfigurationNotFoundError"})),
+    BucketCall("GetBucketLogging", "get_bucket_logging", lambda r: {"LoggingPolicy": r.get("LoggingEnabled")}),
+    BucketCall("GetBucketVersioning", "get_bucket_versioning", _versioning),
+    BucketCall("GetPublicAccessBlock", "get_public_access_block",
+               lambda r: {"PublicAccessBlockConfiguration": r.get("PublicAccessBlockConfiguration")},
+               frozenset({"NoSuchPublicAccessBlockConfiguration"})),
+    BucketCall("GetBucketAcl", "get_bucket_acl", _acl),
+    BucketCall("GetBucketPolicy", "get_bucket_policy", lambda r: {"Policy": r.get("Policy")},
+               frozenset({"NoSuchBucketPolicy"})),
+    BucketCall("GetBucketPolicyStatus", "get_bucket_policy_status",
+               lambda r: {"PolicyStatus": r.get("PolicyStatus")}, frozenset({"NoSuchBucketPolicy"})),
+    BucketCall("GetBucketOwnershipControls", "get_bucket_ownership_controls",
+               lambda r: {"OwnershipControls": r.get("OwnershipControls")},
+               frozenset({"OwnershipControlsNotFoundError"})),
+    BucketCall("GetObjectLockConfiguration", "get_object_lock_configuration", _object_lock,
+               frozenset({"ObjectLockConfigurationNotFoundError"})),
+    BucketCall("GetBucketTagging", "get_bucket_tagging", _tags, frozenset({"NoSuchTagSet"})),
+    BucketCall("GetBucketLifecycleConfiguration", "get_bucket_lifecycle_configuration",
+               lambda r: {"LifecycleRules": r.get("Rules")}, frozenset({"NoSuchLifecycleConfiguration"})),
+)
+# What a logging target needs (its own location is fetched first).
+TARGET_CALLS = tuple(c for c in BUCKET_CALLS if c.api in ("GetBucketEncryption", "GetObjectLockConfiguration"))
+
+
+def failure_reason(api: str, exc: Exception) -> str:
+    """`GetBucketPolicy denied: AccessDenied` / `GetBucketTagging failed: InternalError ...`."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code") or "Unknown"
+        verb = "denied" if code in DENIED_CODES else "failed"
+        return f"{api} {verb}: {code}"
+    return f"{api} failed: {type(exc).__name__}: {exc}"
+
+
+def error_code(exc: Exception) -> str | None:
+    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+
+
+def call_api(client: Any, api: str, method: str, not_configured: frozenset[str] = frozenset(),
+             **kwargs: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(answer, None) when answered; (None, None) when "not configured"; (None, reason) else."""
+    try:
+        return jsonable(getattr(client, method)(**kwargs)), None
+    except (ClientError, BotoCoreError) as exc:
+        if error_code(exc) in not_configured:
+            return None, None
+        return None, failure_reason(api, exc)
+
+
+def apply_call(resource: dict[str, Any], call: BucketCall, client: Any) -> None:
+    """Run one per-bucket call and set (or mark unknown) exactly the fields it fills."""
+    answer, reason = call_api(client, call.api, call.method, call.not_configured, Bucket=resource["Name"])
+    if reason:
+        mark_unknown(resource, call.fields, reason)
+        return
+    values = call.parse(answer) if answer is not None else dict.fromkeys(call.fields)
+    for name in call.fields:
+        resource[name] = values.get(name)
+
+
+@dataclass
+class ScanStats:
+    accounts: int = 0
+    buckets: int = 0
+    trails: int = 0
+    api_calls: int = 0
+
+
+@dataclass
+class AccountCollector:
+    """Collects one account's buckets and trails through a shared thread pool."""
+
+    factory: ClientFactory
+    pool: ThreadPoolExecutor
+    regions: list[str] | None = None
+    bucket_globs: list[str] | None = None
+    on_bucket: Callable[[int], None] | None = None
+    account_id: str = ""
+    partition: str = "aws"
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- account-wide ---------------------------------------------------------------------
+    def identify(self) -> None:
+        sts = self.factory.client("sts")
+        try:
+            arn = sts.get_caller_identity()["Arn"]
+        except (ClientError, BotoCoreError) as exc:
+            raise LiveSourceError(f"cannot identify the account: {failure_reason('sts:GetCallerIdentity', exc)}") from exc
+        self.partition, self.account_id = arn.split(":")[1], arn.split(":")[4]
+
+    def list_buckets(self) -> list[dict[str, Any]]:
+        s3 = self.factory.client("s3")
+        try:
+            pages = s3.get_paginator("list_buckets").paginate()
+            listed = [b for page in pages for b in page.get("Buckets", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise LiveSourceError(f"account {self.account_id}: {failure_reason('ListBuckets', exc)}") from exc
+        return listed
+
+    def account_public_access_block(self) -> tuple[dict[str, Any] | None, str | None]:
+        client = self.factory.client("s3control", account_id=self.account_id)
+        answer, reason = call_api(client, "s3control:GetPublicAccessBlock", "get_public_access_block",
+                                  frozenset({"NoSuchPublicAccessBlockConfiguration"}), AccountId=self.account_id)
+        return (answer or {}).get("PublicAccessBlockConfiguration"), reason
+
+    # -- buckets --------------------------------------------------------------------------
+    def selected(self, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.bucket_globs:
+            return listed
+        return [b for b in listed if any(fnmatch.fnmatchcase(b["Name"], g) for g in self.bucket_globs)]
+
+    def new_resource(self, listed: dict[str, Any]) -> dict[str, Any]:
+        arn = f"arn:{self.partition}:s3:::{listed['Name']}"
+        created = listed.get("CreationDate")
+        return new_bucket(listed["Name"], Arn=arn, ResourceId=arn, AccountId=self.account_id,
+                          CreationDate=jsonable(created))
+
+    def locate(self, resources: list[dict[str, Any]]) -> None:
+        s3 = self.factory.client("s3")
+        self._run([lambda r=r: apply_call(r, LOCATION_CALL, s3) for r in resources])
+
+    def in_scope(self, resource: dict[str, Any]) -> bool:
+        # A bucket whose region could not be read stays in: dropping it would hide it.
+        return not self.regions or resource.get("Region") is None or resource["Region"] in self.regions
+
+    def describe(self, resources: list[dict[str, Any]], calls: Iterable[BucketCall] = BUCKET_CALLS,
+                 report: bool = True) -> list[Future]:
+        """Submit every call for every bucket, each to the bucket's region; return the futures."""
+        calls = tuple(calls)
+        remaining = {id(r): len(calls) for r in resources}
+        futures = []
+        for resource in resources:
+            client = self.factory.client("s3", resource.get("Region"))
+
+            def task(call: BucketCall, resource: dict[str, Any] = resource, client: Any = client) -> None:
+                apply_call(resource, call, client)
+                if report and self.on_bucket:
+                    with self._lock:
+                        remaining[id(resource)] -= 1
+                        done = remaining[id(resource)] == 0
+                    if done:
+                        self.on_bucket(1)
+
+            futures.extend(self.pool.submit(task, call) for call in calls)
+        return futures
+
+    # -- trails ---------------------------------------------------------------------------
+    def trails(self, regions: Iterable[str]) -> tuple[list[dict[str, Any]], str | None]:
+        """The account's trails visible from `regions` (shadow copies folded), or a reason."""
+        found: dict[str, dict[str, Any]] = {}
+        for region in sorted(set(regions)):
+            client = self.factory.client("cloudtrail", region)
+            answer, reason = call_api(client, "cloudtrail:DescribeTrails", "describe_trails", includeShadowTrails=True)
+            if reason:
+                return [], f"{reason} (region {region})"
+            for trail in answer.get("trailList", []):
+                found.setdefault(trail["TrailARN"], trail)
+        resources = [self.trail_resource(t) for t in found.values()]
+        # Inline, not in the pool: this already runs in a pool thread, and an account has few
+        # trails; waiting on the pool from inside it could deadlock a one-worker pool.
+        for trail in resources:
+            self.trail_details(trail)
+        return resources, None
+
+    def trail_resource(self, trail: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ResourceType": TRAIL_RESOURCE_TYPE, UNKNOWN: {}, "NotApplicable": {},
+            **trail,
+            "Arn": trail["TrailARN"], "ResourceId": trail["TrailARN"], "Region": trail.get("HomeRegion"),
+            "AccountId": trail["TrailARN"].split(":")[4],
+            "KmsKeyId": trail.get("KmsKeyId"), "LogFileValidationEnabled": trail.get("LogFileValidationEnabled", False),
+            "IsMultiRegionTrail": trail.get("IsMultiRegionTrail", False),
+        }
+
+    def trail_details(self, trail: dict[str, Any]) -> None:
+        client = self.factory.client("cloudtrail", trail.get("HomeRegion"))
+        selectors, reason = call_api(client, "cloudtrail:GetEventSelectors", "get_event_selectors",
+                                     TrailName=trail["TrailARN"])
+        if reason:
+            mark_unknown(trail, ["EventSelectors", "AdvancedEventSelectors"], reason)
+        else:
+            trail["EventSelectors"] = selectors.get("EventSelectors") or []
+            trail["AdvancedEventSelectors"] = selectors.get("AdvancedEventSelectors") or []
+        status, reason = call_api(client, "cloudtrail:GetTrailStatus", "get_trail_status", Name=trail["TrailARN"])
+        if reason:
+            mark_unknown(trail, "Status", reason)
+        else:
+            trail["Status"] = status
+
+    # -- derived fields -------------------------------------------------------------------
+    def covering_trails(self, bucket: dict[str, Any], trails: list[dict[str, Any]],
+                        trails_reason: str | None) -> None:
+        if trails_reason:
+            mark_unknown(bucket, "CoveringTrails", trails_reason)
+            return
+        covering, doubts = [], []
+        region = bucket.get("Region")
+        for trail in trails:
+            trail_unknown = trail.get(UNKNOWN) or {}
+            if "EventSelectors" in trail_unknown:
+                doubts.append(f"trail {trail['Name']}: {trail_unknown['EventSelectors']}")
+                continue
+            read, write = selectors_coverage(trail["EventSelectors"], trail["AdvancedEventSelectors"], bucket["Name"])
+            if not (read or write):
+                continue
+            if region is None and not trail.get("IsMultiRegionTrail"):
+                doubts.append(f"trail {trail['Name']} is single-region and the bucket's region is unknown")
+            elif trail_reaches_region(trail, region):
+                if "Status" in trail_unknown:
+                    doubts.append(f"trail {trail['Name']}: {trail_unknown['Status']}")
+                covering.append({**trail, "Coverage": {"Read": read, "Write": write}})
+        if doubts:
+            mark_unknown(bucket, "CoveringTrails", "; ".join(doubts))
+        else:
+            bucket["CoveringTrails"] = covering
+
+    def logging_targets(self, buckets: list[dict[str, Any]], all_names: set[str]) -> None:
+        """Fill LoggingTarget, collecting buckets outside the scan that receive logs."""
+        by_name = {b["Name"]: b for b in buckets}
+        wanted = {b["LoggingPolicy"]["TargetBucket"] for b in buckets
+                  if isinstance(b.get("LoggingPolicy"), dict) and b["LoggingPolicy"].get("TargetBucket")}
+        extra = [new_bucket(name) for name in sorted(wanted - set(by_name))]
+        for target in extra:
+            target["Exists"] = True
+            self._locate_target(target, listed=target["Name"] in all_names)
+        located = [t for t in extra if t["Exists"] and "Region" not in t[UNKNOWN]]
+        wait(self.describe(located, TARGET_CALLS, report=False))
+        by_name.update({t["Name"]: t for t in extra})
+        for bucket in buckets:
+            self._set_logging_target(bucket, by_name)
+
+    def _locate_target(self, target: dict[str, Any], listed: bool) -> None:
+        s3 = self.factory.client("s3")
+        answer, reason = call_api(s3, "GetBucketLocation", "get_bucket_location", frozenset({"NoSuchBucket"}),
+                                  Bucket=target["Name"])
+        if reason:
+            mark_unknown(target, ["Region", "EncryptionRules", "ObjectLockConfiguration"],
+                         f"{reason} (target bucket {target['Name']})")
+        elif answer is None and not listed:
+            target.update(Exists=False, Region=None, EncryptionRules=None, ObjectLockConfiguration=None)
+        else:
+            target.update(_location(answer or {}))
+
+    @staticmethod
+    def _set_logging_target(bucket: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> None:
+        if "LoggingPolicy" in bucket[UNKNOWN]:
+            mark_unknown(bucket, "LoggingTarget", bucket[UNKNOWN]["LoggingPolicy"])
+            return
+        policy = bucket.get("LoggingPolicy")
+        if not policy:
+            bucket["LoggingTarget"] = None
+            return
+        target = by_name[policy["TargetBucket"]]
+        keys = ("Region", "EncryptionRules", "ObjectLockConfiguration")
+        doubts = [f"target bucket {target['Name']}: {k}: {target[UNKNOWN][k]}" for k in keys if k in target[UNKNOWN]]
+        if doubts:
+            mark_unknown(bucket, "LoggingTarget", "; ".join(doubts))
+            return
+        bucket["LoggingTarget"] = {"Name": target["Name"], "Exists": target.get("Exists", True),
+                                   **{k: target.get(k) for k in keys}}
+
+    # -- driver ---------------------------------------------------------------------------
+    def _run(self, tasks: list[Callable[[], Any]]) -> None:
+        for future in [self.pool.submit(task) for task in tasks]:
+            future.result()
+
+    def collect(self) -> list[dict[str, Any]]:
+        self.identify()
+        listed = self.list_buckets()
+        buckets = [self.new_resource(b) for b in self.selected(listed)]
+        self.locate(buckets)
+        buckets = [b for b in buckets if self.in_scope(b)]
+        trail_regions = self.regions or {b["Region"] for b in buckets if b.get("Region")} | {self.factory.default_region}
+        account_pab = self.pool.submit(self.account_public_access_block)
+        trails_future = self.pool.submit(self.trails, trail_regions)
+        futures = self.describe(buckets)
+        wait(futures)
+        for future in futures:
+            future.result()
+        self.logging_targets(buckets, {b["Name"] for b in listed})
+        pab, pab_reason = account_pab.result()
+        trails, trails_reason = trails_future.result()
+        for bucket in buckets:
+            if pab_reason:
+                mark_unknown(bucket, "AccountPublicAccessBlock", pab_reason)
+            else:
+                bucket["AccountPublicAccessBlock"] = pab
+            self.covering_trails(bucket, trails, trails_reason)
+        return buckets + trails
+
+
+def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket_globs: list[str] | None = None,
+            endpoint_url: str | None = None, workers: int = DEFAULT_WORKERS,
+            on_bucket: Callable[[int], None] | None = None, stats: ScanStats | None = None) -> list[dict[str, Any]]:
+    """Bucket and trail resources of every account, in AWS.S3.Bucket / AWS.CloudTrail shape."""
+    resources: list[dict[str, Any]] = []
+    stats = stats if stats is not None else ScanStats()
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bucketwatch-live") as pool:
+        for account in accounts:
+            factory = ClientFactory(account.session, endpoint_url, max_pool_connections=max(10, workers))
+            collector = AccountCollector(factory, pool, regions=regions, bucket_globs=bucket_globs,
+                                         on_bucket=on_bucket)
+            try:
+                found = collector.collect()
+            except LiveSourceError as exc:
+                raise LiveSourceError(f"{account.label}: {exc}") from exc
+            account.account_id = collector.account_id
+            resources.extend(found)
+            stats.accounts += 1
+            stats.buckets += sum(r["ResourceType"] != TRAIL_RESOURCE_TYPE for r in found)
+            stats.trails += sum(r["ResourceType"] == TRAIL_RESOURCE_TYPE for r in found)
+            stats.api_calls += factory.counter.total
+    return resources

@@ -1,0 +1,128 @@
+"""boto3 plumbing for the live source: sessions per account, clients per (service, region).
+
+Kept apart from the collector so the collector reads as "which call fills which field".
+Every client uses adaptive retries (client-side rate limiting on throttling) and a connection
+pool large enough for the collector's thread pool. An optional custom endpoint (moto,
+LocalStack, a VPC endpoint) applies to every service.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Account:
+    """One account to scan: a boto3 session and how it was obtained (for messages)."""
+
+    session: boto3.Session
+    label: str
+    account_id: str = ""
+
+
+class CallCounter:
+    """Counts API calls made by every client of one factory (`before-call` events)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        name = getattr(model, "name", "unknown")
+        with self._lock:
+            self.counts[name] += 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
+
+def _strip_account_host_prefix(account_id: str):
+    """s3control puts the account id in the host name ({id}.s3-control...). Against a custom
+    endpoint such as moto on 127.0.0.1 that host does not resolve, so drop the prefix."""
+    prefix = f"//{account_id}."
+
+    def hook(request: Any, **_: Any) -> None:
+        request.url = request.url.replace(prefix, "//", 1)
+
+    return hook
+
+
+@dataclass
+class ClientFactory:
+    """Thread-safe cache of clients for one account session."""
+
+    session: boto3.Session
+    endpoint_url: str | None = None
+    max_pool_connections: int = 50
+    counter: CallCounter = field(default_factory=CallCounter)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def config(self) -> Config:
+        return Config(
+            retries={"mode": "adaptive", "max_attempts": DEFAULT_MAX_ATTEMPTS},
+            max_pool_connections=self.max_pool_connections,
+            connect_timeout=10,
+            read_timeout=30,
+        )
+
+    def client(self, service: str, region: str | None = None, account_id: str = "") -> Any:
+        region = region or self.default_region
+        key = (service, region)
+        with self._lock:  # boto3 sessions are not thread-safe; clients are.
+            if key not in self._clients:
+                client = self.session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=self.config()
+                )
+                client.meta.events.register("before-call", self.counter)
+                if service == "s3control" and self.endpoint_url and account_id:
+                    client.meta.events.register("before-sign.s3-control", _strip_account_host_prefix(account_id))
+                self._clients[key] = client
+            return self._clients[key]
+
+    @property
+    def default_region(self) -> str:
+        return self.session.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def resolve_endpoint(endpoint_url: str | None) -> str | None:
+    """--endpoint-url wins; else AWS_ENDPOINT_URL (boto3 honours it too, but s3control needs
+    to know, to strip the account-id host prefix)."""
+    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def base_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
+    return boto3.Session(profile_name=profile, region_name=region) if profile else boto3.Session(region_name=region)
+
+
+def assume_role(session: boto3.Session, role_arn: str, endpoint_url: str | None,
+                session_name: str = "bucketwatch-scan") -> boto3.Session:
+    """A session with the temporary credentials of `role_arn`, assumed from `session`."""
+    sts = session.client("sts", endpoint_url=endpoint_url)
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=session.region_name,
+    )
+
+
+def accounts_for(profile: str | None, role_arns: list[str] | None, endpoint_url: str | None,
+                 region: str | None = None) -> list[Account]:
+    """The accounts to scan: the profile's (or default) credentials, or each assumed role."""
+    session = base_session(profile, region)
+    if not role_arns:
+        return [Account(session, f"profile {profile}" if profile else "default credentials")]
+    return [Account(assume_role(session, arn, endpoint_url), f"role {arn}") for arn in role_arns]
