@@ -1,0 +1,107 @@
+"""CloudTrail log files: `{"Records": [...]}` documents (digest files are recognised, not parsed).
+
+Records are kept whole for the rules; for the lake, top-level fields become columns and nested
+objects JSON text (see detectors.schema).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from detectors.schema import (
+    CLOUDTRAIL_BOOL_FIELDS,
+    CLOUDTRAIL_JSON_FIELDS,
+    CLOUDTRAIL_KNOWN_FIELDS,
+    CLOUDTRAIL_STRING_FIELDS,
+)
+
+DIGEST_KEYS = frozenset({"digestStartTime", "digestEndTime", "digestS3Bucket", "previousDigestSignature"})
+
+
+class DocumentError(ValueError):
+    """A file that is not a CloudTrail log document; the message is the reason."""
+
+
+@dataclass
+class RecordError:
+    index: int      # 0-based position in Records
+    reason: str
+    raw: str
+
+
+def load_document(data: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DocumentError(f"not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise DocumentError(f"JSON document is a {type(document).__name__}, expected an object with Records")
+    return document
+
+
+def is_digest(document: dict[str, Any]) -> bool:
+    return "Records" not in document and bool(DIGEST_KEYS & document.keys())
+
+
+def split_records(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[datetime], list[RecordError]]:
+    """(valid records, their event times as naive UTC, per-record errors)."""
+    records = document.get("Records")
+    if not isinstance(records, list):
+        raise DocumentError("JSON object has no Records list: not a CloudTrail log file")
+    good, times, errors = [], [], []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            errors.append(RecordError(index, f"record is a {type(record).__name__}, expected an object",
+                                      json.dumps(record)))
+            continue
+        try:
+            times.append(parse_event_time(record.get("eventTime")))
+        except ValueError as exc:
+            errors.append(RecordError(index, str(exc), json.dumps(record)))
+            continue
+        good.append(record)
+    return good, times, errors
+
+
+def parse_event_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("eventTime missing or not a string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"eventTime is not an ISO 8601 time: {value[:60]!r}") from None
+    if parsed.tzinfo is not None:
+        parsed = (parsed - parsed.utcoffset()).replace(tzinfo=None)
+    return parsed
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    return None
+
+
+def _string(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def to_row(record: dict[str, Any], event_time: datetime) -> dict[str, Any]:
+    """A record -> lake row (log columns only; p_ fields are added by the pipeline)."""
+    row: dict[str, Any] = {"eventTime": event_time}
+    for name in CLOUDTRAIL_STRING_FIELDS:
+        row[name] = _string(record.get(name))
+    for name in CLOUDTRAIL_BOOL_FIELDS:
+        row[name] = _bool(record.get(name))
+    for name in CLOUDTRAIL_JSON_FIELDS:
+        value = record.get(name)
+        row[name] = None if value is None else json.dumps(value, separators=(",", ":"))
+    unknown = {k: v for k, v in record.items() if k not in CLOUDTRAIL_KNOWN_FIELDS}
+    row["additionalFields"] = json.dumps(unknown, separators=(",", ":")) if unknown else None
+    return row
