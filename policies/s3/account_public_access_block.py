@@ -1,0 +1,20 @@
+"""The account blocks public access for every bucket (all four account-level settings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.helpers import BPA_FLAGS
+
+
+def missing_flags(resource: dict[str, Any]) -> list[str]:
+    config = resource.get("AccountPublicAccessBlock") or {}
+    return [flag for flag in BPA_FLAGS if config.get(flag) is not True]
+
+
+def policy(resource: dict[str, Any]) -> bool:
+    return not missing_flags(resource)
+
+
+def reason(resource: dict[str, Any]) -> str:
+    return f"account-level Block Public Access settings off: {', '.join(missing_flags(resource))}"
