@@ -33,7 +33,7 @@ from policies.model import (
     mark_unknown,
     new_bucket,
 )
-from policies.sources.live_clients import Account, ClientFactory
+from policies.sources.live_clients import Account, ClientFactory, LiveSourceError
 from policies.sources.live_trails import selectors_coverage, trail_reaches_region
 
 DEFAULT_WORKERS = 32
@@ -43,10 +43,6 @@ DENIED_CODES = frozenset({
     "UnauthorizedAccess", "InvalidAccessKeyId", "InvalidClientTokenId", "ExpiredToken",
     "ExpiredTokenException", "SignatureDoesNotMatch", "MethodNotAllowed",
 })
-
-
-class LiveSourceError(Exception):
-    """The account cannot be scanned at all (no credentials, ListBuckets denied, ...)."""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 DEFAULT_MAX_ATTEMPTS = 8
+
+
+class LiveSourceError(Exception):
+    """An account cannot be scanned at all (unknown profile, role not assumable, ListBuckets
+    denied, ...); the message says which and why."""
 
 
 @dataclass
@@ -103,14 +109,20 @@ def resolve_endpoint(endpoint_url: str | None) -> str | None:
 
 
 def base_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
-    return boto3.Session(profile_name=profile, region_name=region) if profile else boto3.Session(region_name=region)
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise LiveSourceError(f"AWS profile {profile!r} not found in the AWS config files") from exc
 
 
 def assume_role(session: boto3.Session, role_arn: str, endpoint_url: str | None,
                 session_name: str = "bucketwatch-scan") -> boto3.Session:
     """A session with the temporary credentials of `role_arn`, assumed from `session`."""
     sts = session.client("sts", endpoint_url=endpoint_url)
-    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    try:
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    except (ClientError, BotoCoreError) as exc:
+        raise LiveSourceError(f"cannot assume role {role_arn}: {exc}") from exc
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
