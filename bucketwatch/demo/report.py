@@ -1,0 +1,158 @@
+"""What the demo found, and its short text report. The HTML report renders the same data."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "Info")
+STATUS_ORDER = ("FAIL", "UNKNOWN", "SUPPRESSED", "PASS", "NOT_APPLICABLE")
+
+
+@dataclass
+class Counts:
+    """Reconciliation of what was written with what came out of the pipeline."""
+
+    objects: int = 0
+    access_log_lines: int = 0
+    cloudtrail_records: int = 0
+    records: int = 0
+    quarantined: int = 0
+    skipped: int = 0  # e.g. digest files, test events
+
+    @property
+    def lines_written(self) -> int:
+        return self.access_log_lines + self.cloudtrail_records
+
+    @property
+    def reconciled(self) -> bool:
+        return self.records + self.quarantined == self.lines_written
+
+
+@dataclass
+class DemoResult:
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # SNS messages from the alerts queue
+    posture: list[dict[str, Any]] = field(default_factory=list)  # every posture result (all statuses)
+    query_sql: str = ""
+    query_columns: list[str] = field(default_factory=list)
+    query_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+    lake_dir: Path | None = None
+    html_path: Path | None = None
+    endpoint: str = ""
+    seconds: float = 0.0
+    story_changes: list[str] = field(default_factory=list)
+
+    @property
+    def detection_alerts(self) -> list[dict[str, Any]]:
+        return [a for a in self.alerts if a.get("kind", "detection") == "detection"]
+
+    @property
+    def posture_failures(self) -> list[dict[str, Any]]:
+        return [r for r in self.posture if r.get("status") == "FAIL"]
+
+    def alerts_by_rule(self) -> Counter[str]:
+        return Counter(alert_rule(a) for a in self.detection_alerts)
+
+    def failures_by_bucket(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for result in self.posture_failures:
+            out[resource_name(result)].append(result)
+        return dict(sorted(out.items()))
+
+
+def alert_rule(alert: dict[str, Any]) -> str:
+    return str(alert.get("rule_id") or alert.get("policy") or alert.get("policy_id") or "?")
+
+
+def resource_name(result: dict[str, Any]) -> str:
+    """Bucket (or trail) name from a posture result's resource, ARN or plain name."""
+    resource = str(result.get("resource") or "?")
+    if resource.startswith("arn:aws:s3:::"):
+        return resource.removeprefix("arn:aws:s3:::")
+    if ":trail/" in resource:
+        return "trail/" + resource.split(":trail/", 1)[1]
+    return resource
+
+
+def severity_rank(severity: str | None) -> int:
+    try:
+        return SEVERITY_ORDER.index(str(severity).capitalize())
+    except ValueError:
+        return len(SEVERITY_ORDER)
+
+
+NEXT_STEPS = (
+    ("Search the lake with SQL", 'bucketwatch query --lake {lake} "SELECT bucket, requester, COUNT(*) AS n '
+     'FROM panther_logs.aws_s3serveraccess GROUP BY ALL ORDER BY n DESC LIMIT 10"'),
+    ("See what matched each rule", 'bucketwatch query --lake {lake} "SELECT p_rule_id, COUNT(*) AS n '
+     'FROM panther_rule_matches.aws_cloudtrail GROUP BY ALL"'),
+    ("Synthesize the monitoring for your account", "npx cdk synth"),
+    ("Check the templates before merging", "bucketwatch check cdk.out"),
+    ("Scan your real buckets (read-only)", "bucketwatch scan --regions us-east-1"),
+)
+
+
+def render_text(result: DemoResult) -> str:
+    lines: list[str] = []
+    add = lines.append
+    c = result.counts
+    add("")
+    add(f"Bucketwatch demo: {c.objects} log objects, {c.lines_written:,} lines written "
+        f"({c.access_log_lines:,} access-log lines, {c.cloudtrail_records:,} CloudTrail records) -> "
+        f"{c.records:,} records + {c.quarantined} quarantined"
+        f"{'' if c.reconciled else '  !! DOES NOT RECONCILE'}")
+    add("")
+    alerts = sorted(result.detection_alerts, key=lambda a: (severity_rank(a.get("severity")), alert_rule(a)))
+    add(f"Alerts ({len(alerts)}), read back from the alerts topic's queue:")
+    for severity in SEVERITY_ORDER:
+        group = [a for a in alerts if str(a.get("severity", "")).capitalize() == severity]
+        if not group:
+            continue
+        add(f"  {severity.upper()} ({len(group)})")
+        for alert in group:
+            count = alert.get("event_count")
+            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{count} events]" if count else ""))
+    add("")
+    failures = result.failures_by_bucket()
+    add(f"Posture failures ({len(result.posture_failures)}) on {len(failures)} resources, by bucket:")
+    for bucket, results in failures.items():
+        add(f"  {bucket}")
+        for r in sorted(results, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy")))):
+            add(f"    {r.get('severity', '')!s:<8} {r.get('policy')}: {r.get('reason', '')}")
+    unknown = [r for r in result.posture if r.get("status") == "UNKNOWN"]
+    if unknown:
+        add(f"  ({len(unknown)} UNKNOWN verdicts: the scanner could not decide; see the HTML report)")
+    add("")
+    add("The tutorial's query on the local lake:")
+    add(f"  {result.query_sql}")
+    add(_table(result.query_columns, result.query_rows, indent="  "))
+    add("")
+    add("What to run next:")
+    for label, command in NEXT_STEPS:
+        add(f"  {label}:")
+        add(f"    {command.format(lake=result.lake_dir)}")
+    add("")
+    if result.html_path:
+        add(f"HTML report: {result.html_path}")
+    add(f"Done in {result.seconds:.1f}s.")
+    return "\n".join(lines)
+
+
+def _table(columns: list[str], rows: list[tuple[Any, ...]], indent: str = "") -> str:
+    if not columns:
+        return f"{indent}(no result)"
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(col)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
+    out = [indent + "  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True))]
+    out.append(indent + "  ".join("-" * w for w in widths))
+    out += [indent + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    if not rows:
+        out.append(f"{indent}(0 rows)")
+    return "\n".join(out)
+
+
+def _cell(value: Any) -> str:
+    return "NULL" if value is None else str(value)
