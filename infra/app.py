@@ -1,0 +1,33 @@
+"""Builds the Bucketwatch app: stages from context, plus the synth-time validation plugins."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import CONTEXT_KEY, deployments_from_context
+from infra.stack import BucketwatchStage
+
+
+def build_app(app: App, *, validate: bool = True) -> list[BucketwatchStage]:
+    stages = [BucketwatchStage(app, deployment) for deployment in deployments_from_context(app.node.try_get_context(CONTEXT_KEY))]
+    if validate:
+        add_validation_plugins(app)
+    return stages
+
+
+def add_validation_plugins(app: App) -> None:
+    """cdk-nag's AwsSolutions pack and, once present, Bucketwatch's own policies."""
+    plugins = [AwsSolutionsChecks(app)]
+    policies_plugin = _bucketwatch_plugin()
+    if policies_plugin is not None:
+        plugins.append(policies_plugin)
+    Validations.of(app).add_plugins(*plugins)
+
+
+def _bucketwatch_plugin():  # the plugin type lives in the policies package
+    try:
+        from policies.cdk_plugin import BucketwatchPolicyPlugin  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return BucketwatchPolicyPlugin()

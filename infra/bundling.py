@@ -1,0 +1,88 @@
+"""The Lambda code asset: our packages plus only what the Lambda Python runtime lacks.
+
+Built in Python before synthesis (no Docker): the runtime already ships boto3; pyarrow is too
+big for a code zip and comes from the AWS SDK for pandas managed layer (see docs/infra.md);
+PyYAML is pure Python and copied without its compiled extension, so it loads on any runtime
+version and architecture (PyYAML falls back to its pure-Python loader).
+
+Unit tests synthesize many stacks; `STUB_CONTEXT_KEY` switches to a tiny placeholder asset so
+they stay fast. The real bundle is what `app.py` deploys and what the bundle tests inspect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Our code: handlers live in detectors/ and policies/; bucketwatch/ holds shared glue.
+OUR_PACKAGES = ("detectors", "policies", "bucketwatch")
+# Third-party pure-Python packages the runtime lacks (import name).
+VENDORED_PACKAGES = ("yaml",)
+SKIPPED_SUFFIXES = (".pyc", ".so", ".pyd", ".dylib")
+SKIPPED_DIRS = ("__pycache__", "tests", "demo")
+
+STUB_CONTEXT_KEY = "bucketwatch:stubLambdaCode"
+STUB_DIR = Path(__file__).resolve().parent / "lambda_stub"
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "lambda"  # build/ is git-ignored
+
+
+def package_dir(import_name: str) -> Path:
+    spec = importlib.util.find_spec(import_name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"cannot bundle {import_name!r}: it is not an installed package")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _bundle_files() -> list[tuple[Path, str]]:
+    """(source file, path inside the bundle), sorted so the bundle is reproducible."""
+    files: list[tuple[Path, str]] = []
+    for name in (*OUR_PACKAGES, *VENDORED_PACKAGES):
+        root = package_dir(name)
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            if not path.is_file() or path.suffix in SKIPPED_SUFFIXES:
+                continue
+            if any(part in SKIPPED_DIRS for part in relative.parts[:-1]):
+                continue
+            files.append((path, f"{name}/{relative.as_posix()}"))
+    return files
+
+
+def build_bundle(build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
+    """Write the bundle into `build_root/<content hash>/` (reused when already built); return it."""
+    files = _bundle_files()
+    digest = hashlib.sha256()
+    for source, target in files:
+        digest.update(target.encode())
+        digest.update(source.read_bytes())
+    out = build_root / digest.hexdigest()[:16]
+    if out.is_dir():
+        return out
+    # A private staging dir, renamed into place: parallel synths never see a half-built bundle.
+    staging = build_root / f".{out.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    for source, target in files:
+        dest = staging / target
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+    try:
+        staging.rename(out)
+    except OSError:
+        if not out.is_dir():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # another process finished the same bundle first
+    return out
+
+
+def lambda_code(scope: Construct) -> lambda_.Code:
+    """The code asset for both functions: the real bundle, or the stub when the context asks."""
+    if str(scope.node.try_get_context(STUB_CONTEXT_KEY)).lower() == "true":
+        return lambda_.Code.from_asset(str(STUB_DIR))
+    return lambda_.Code.from_asset(str(build_bundle()))

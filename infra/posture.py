@@ -1,0 +1,158 @@
+"""The posture scanner: an EventBridge schedule runs the live scan with a read-only role."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.function import MonitoredFunction
+from infra.waivers import POSTURE_READS_EVERY_BUCKET, apply_waiver, iam5_resource, nag_arn
+from policies.model import BUCKET_FIELDS
+
+POSTURE_HANDLER = "policies.posture_handler.handler"
+POSTURE_LAKE_PREFIX = "bucketwatch/posture_findings/"
+SCAN_TIMEOUT = Duration.minutes(15)
+
+# The IAM actions behind each API call the live source makes (policies/model.py BUCKET_FIELDS
+# names the call per field). A new call in the model without an entry here fails synthesis,
+# so the role cannot silently lag behind the scanner.
+API_CALL_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ListBuckets": ("s3:ListAllMyBuckets",),
+    "GetBucketAcl": ("s3:GetBucketAcl",),
+    "GetBucketLocation": ("s3:GetBucketLocation",),
+    "GetBucketEncryption": ("s3:GetEncryptionConfiguration",),
+    "GetBucketLogging": ("s3:GetBucketLogging",),
+    "GetBucketVersioning": ("s3:GetBucketVersioning",),
+    "GetPublicAccessBlock": ("s3:GetBucketPublicAccessBlock",),
+    "GetBucketPolicy": ("s3:GetBucketPolicy",),
+    "GetObjectLockConfiguration": ("s3:GetBucketObjectLockConfiguration",),
+    "GetBucketTagging": ("s3:GetBucketTagging",),
+    "GetBucketLifecycleConfiguration": ("s3:GetLifecycleConfiguration",),
+    "GetBucketPolicyStatus": ("s3:GetBucketPolicyStatus",),
+    "GetBucketOwnershipControls": ("s3:GetBucketOwnershipControls",),
+    "s3control:GetPublicAccessBlock": ("s3:GetAccountPublicAccessBlock",),
+    # The logging target is described with the same calls as any bucket.
+    "GetBucketLogging (target bucket)": (),
+    "cloudtrail:DescribeTrails/GetEventSelectors/GetTrailStatus": (
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetEventSelectors",
+        "cloudtrail:GetTrailStatus",
+    ),
+}
+# Actions that IAM only grants on "*" (they have no resource type).
+S3_ANY_BUCKET = f"arn:{Aws.PARTITION}:s3:::*"
+TRAIL_ANY = f"arn:{Aws.PARTITION}:cloudtrail:*:*:trail/*"
+# The same ARNs as cdk-nag prints them (pseudo parameters in angle brackets).
+S3_ANY_BUCKET_NAG = "arn:<AWS::Partition>:s3:::*"
+TRAIL_ANY_NAG = "arn:<AWS::Partition>:cloudtrail:*:*:trail/*"
+RESOURCELESS_ACTIONS = frozenset({"s3:ListAllMyBuckets", "s3:GetAccountPublicAccessBlock", "cloudtrail:DescribeTrails"})
+
+
+def scan_actions() -> list[str]:
+    """Sorted IAM actions needed by every call the live source makes."""
+    missing = sorted({call for call in BUCKET_FIELDS.values() if call not in API_CALL_ACTIONS})
+    if missing:
+        raise RuntimeError(f"posture role: no IAM actions known for live-source calls {missing}; add them to API_CALL_ACTIONS")
+    return sorted({action for call in BUCKET_FIELDS.values() for action in API_CALL_ACTIONS[call]})
+
+
+def read_only_statements() -> list[iam.PolicyStatement]:
+    actions = scan_actions()
+    s3_bucket_actions = [a for a in actions if a.startswith("s3:") and a not in RESOURCELESS_ACTIONS]
+    trail_actions = [a for a in actions if a.startswith("cloudtrail:") and a not in RESOURCELESS_ACTIONS]
+    return [
+        iam.PolicyStatement(
+            sid="DescribeAnyBucket", actions=s3_bucket_actions, resources=[S3_ANY_BUCKET]
+        ),
+        # Trails of other accounts (organization trails) cover buckets here too.
+        iam.PolicyStatement(
+            sid="DescribeAnyTrail",
+            actions=trail_actions,
+            resources=[TRAIL_ANY],
+        ),
+        iam.PolicyStatement(
+            sid="ListWithoutResourceTypes", actions=sorted(a for a in actions if a in RESOURCELESS_ACTIONS), resources=["*"]
+        ),
+    ]
+
+
+class PostureScanner(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        key: kms.IKey,
+        processed_bucket: s3.IBucket,
+        alerts_topic: sns.ITopic,
+        schedule: events.Schedule | None = None,
+        scan_regions: Sequence[str] = (),
+        layers: Sequence[lambda_.ILayerVersion] = (),
+        timeout: Duration = SCAN_TIMEOUT,
+        memory_size: int = 1024,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {
+            "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+            "PROCESSED_BUCKET": processed_bucket.bucket_name,
+        }
+        if scan_regions:
+            environment["SCAN_REGIONS"] = ",".join(scan_regions)
+        self.monitored = MonitoredFunction(
+            self,
+            "Scanner",
+            handler=POSTURE_HANDLER,
+            code=code,
+            key=key,
+            environment=environment,
+            layers=layers,
+            alarm_topic=alerts_topic,
+            reserved_concurrency=1,  # one scan at a time: a second would only repeat the first
+            retry_attempts=1,
+            memory_size=memory_size,
+            timeout=timeout,
+            description="Bucketwatch: scan live bucket configuration with the posture policies",
+        )
+        self.function = self.monitored.function
+        role = self.monitored.role
+        for statement in read_only_statements():
+            role.add_to_policy(statement)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WritePostureFindings",
+                actions=["s3:PutObject"],
+                resources=[processed_bucket.arn_for_objects(f"{POSTURE_LAKE_PREFIX}*")],
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(sid="PublishAlerts", actions=["sns:Publish"], resources=[alerts_topic.topic_arn]))
+        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        apply_waiver(
+            role,
+            POSTURE_READS_EVERY_BUCKET,
+            *(iam5_resource(r) for r in (S3_ANY_BUCKET_NAG, TRAIL_ANY_NAG, "*")),
+            iam5_resource(f"{nag_arn(processed_bucket)}/{POSTURE_LAKE_PREFIX}*"),
+        )
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            description="Bucketwatch posture scan",
+            schedule=schedule or events.Schedule.rate(Duration.hours(24)),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    dead_letter_queue=self.monitored.dead_letter_queue,
+                    retry_attempts=2,
+                    max_event_age=Duration.hours(2),
+                )
+            ],
+        )

@@ -1,0 +1,240 @@
+"""The data-event trail: S3 object-level API activity for the buckets Bucketwatch watches."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_cloudtrail as cloudtrail
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.access_logs import add_object_created_notification
+from infra.naming import TRAIL_BUCKET_PREFIX, TRAIL_NAME, regional_bucket_name, s3_arn
+from infra.waivers import LOG_OBJECTS_READ, apply_waiver, iam5_resource, nag_arn
+
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
+LOG_PREFIX = "AWSLogs/"
+
+
+class ReadWrite(enum.Enum):
+    ALL = "all"
+    READ_ONLY = "read"
+    WRITE_ONLY = "write"
+
+
+@dataclass(frozen=True)
+class DataEventScope:
+    """Which S3 object activity the trail records.
+
+    `locations` empty means every bucket (minus `excluded`); otherwise each entry is a bucket
+    name or `bucket/prefix`. `excluded` are bucket names or name prefixes (`name-*` style without
+    the star) never recorded: the trail's own bucket is always added, so it never logs itself.
+    """
+
+    locations: tuple[str, ...] = ()
+    read_write: ReadWrite = ReadWrite.ALL
+    excluded: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def all_buckets(cls, read_write: ReadWrite = ReadWrite.ALL, excluded: Sequence[str] = ()) -> DataEventScope:
+        return cls((), read_write, tuple(excluded))
+
+    @classmethod
+    def buckets(cls, locations: Sequence[str], read_write: ReadWrite = ReadWrite.ALL) -> DataEventScope:
+        if not locations:
+            raise ValueError("DataEventScope.buckets needs at least one bucket or bucket/prefix")
+        return cls(tuple(locations), read_write)
+
+
+class DataEventTrail(Construct):
+    """Multi-region trail with log file validation, encrypted by its own KMS key, into an
+    encrypted, versioned, private, SSL-only bucket; management events plus S3 data events chosen
+    by `scope` (advanced event selectors).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data_events: DataEventScope | None = None,
+        notification_topic: sns.ITopic | None = None,
+        trail_name: str = TRAIL_NAME,
+        retention: Duration | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.trail_name = trail_name
+        # Known before the trail exists, so the key and bucket policies can name it (no cycle).
+        self.trail_arn = stack.format_arn(service="cloudtrail", resource="trail", resource_name=trail_name)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Bucketwatch data-event trail log files",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        self._add_cloudtrail_key_policy(stack)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            bucket_name=regional_bucket_name(TRAIL_BUCKET_PREFIX, stack),
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=removal_policy,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="trail-files",
+                    expiration=retention,
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+        )
+        self._add_cloudtrail_bucket_policy(stack)
+        self.trail = cloudtrail.Trail(
+            self,
+            "Trail",
+            trail_name=trail_name,
+            bucket=self.bucket,
+            encryption_key=self.key,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_file_validation=True,
+        )
+        # CloudTrail checks the bucket policy when the trail is created.
+        assert self.bucket.policy is not None
+        self.trail.node.add_dependency(self.bucket.policy)
+        cfn_trail = self.trail.node.default_child
+        assert isinstance(cfn_trail, cloudtrail.CfnTrail)
+        self.data_events = data_events or DataEventScope.all_buckets()
+        cfn_trail.advanced_event_selectors = advanced_event_selectors(
+            self.data_events, always_excluded=[self.bucket.bucket_name]
+        )
+        if notification_topic is not None:
+            add_object_created_notification(self.bucket, notification_topic, prefix=LOG_PREFIX)
+
+    def _add_cloudtrail_key_policy(self, stack: Stack) -> None:
+        # CDK's Trail sets the key on the trail but does not let CloudTrail use it.
+        source = {"aws:SourceArn": self.trail_arn}
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudTrailToEncryptLogs",
+                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+                actions=["kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": source,
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": (
+                            f"arn:{Aws.PARTITION}:cloudtrail:*:{stack.account}:trail/*"
+                        )
+                    },
+                },
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudTrailToDescribeKey",
+                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+                actions=["kms:DescribeKey"],
+                resources=["*"],
+                conditions={"StringEquals": source},
+            )
+        )
+
+    def _add_cloudtrail_bucket_policy(self, stack: Stack) -> None:
+        source = {"aws:SourceArn": self.trail_arn}
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AWSCloudTrailAclCheck",
+                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+                actions=["s3:GetBucketAcl"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringEquals": source},
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AWSCloudTrailWrite",
+                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{LOG_PREFIX}{stack.account}/*")],
+                conditions={"StringEquals": {**source, "s3:x-amz-acl": "bucket-owner-full-control"}},
+            )
+        )
+
+    def grant_read_logs(self, grantee: iam.IGrantable) -> None:
+        """Read trail files: GetObject under AWSLogs/ and decrypt with the trail key."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{LOG_PREFIX}*")])
+        )
+        self.key.grant_decrypt(grantee)
+        apply_waiver(grantee, LOG_OBJECTS_READ, iam5_resource(f"{nag_arn(self.bucket)}/{LOG_PREFIX}*"))
+
+
+def advanced_event_selectors(
+    scope: DataEventScope, *, always_excluded: Sequence[str]
+) -> list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty]:
+    """Management events, plus S3 object data events limited to `scope`."""
+    excluded = [*always_excluded, *scope.excluded]
+    fields = [
+        _equals("eventCategory", "Data"),
+        _equals("resources.type", "AWS::S3::Object"),
+    ]
+    if scope.read_write is not ReadWrite.ALL:
+        fields.append(_equals("readOnly", "true" if scope.read_write is ReadWrite.READ_ONLY else "false"))
+    if scope.locations:
+        _refuse_excluded_locations(scope.locations, excluded)
+        fields.append(
+            cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                field="resources.ARN", starts_with=[_location_arn(loc) for loc in scope.locations]
+            )
+        )
+    else:
+        fields.append(
+            cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                field="resources.ARN", not_starts_with=[s3_arn(name) for name in excluded]
+            )
+        )
+    return [
+        cloudtrail.CfnTrail.AdvancedEventSelectorProperty(
+            name="Management events", field_selectors=[_equals("eventCategory", "Management")]
+        ),
+        cloudtrail.CfnTrail.AdvancedEventSelectorProperty(name="S3 data events", field_selectors=fields),
+    ]
+
+
+def _equals(name: str, value: str) -> cloudtrail.CfnTrail.AdvancedFieldSelectorProperty:
+    return cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(field=name, equal_to=[value])
+
+
+def _location_arn(location: str) -> str:
+    bucket, _, prefix = location.partition("/")
+    if not bucket:
+        raise ValueError(f"data event location {location!r} must start with a bucket name")
+    # `bucket/` matches only that bucket's objects, not another bucket whose name starts alike.
+    return s3_arn(f"{bucket}/{prefix}")
+
+
+def _refuse_excluded_locations(locations: Sequence[str], excluded: Sequence[str]) -> None:
+    for location in locations:
+        bucket = location.partition("/")[0]
+        for name in excluded:
+            if not Token.is_unresolved(name) and bucket.startswith(name):
+                raise ValueError(
+                    f"data event location {location!r} is one of the monitoring's own buckets "
+                    f"({name}*): recording it would make the trail log its own deliveries"
+                )

@@ -1,0 +1,107 @@
+"""Every check the monitoring stack deliberately does not satisfy, with the reason, in one place.
+
+A waiver names the findings it covers in each tool that reads our templates:
+
+- cdk-nag (AwsSolutions pack, a CDK validation plugin): acknowledged with
+  `Validations.of(construct).acknowledge(...)`, which is where cdk-nag v3 reads them.
+- checkov's built-in CloudFormation checks: written into the resource's template metadata as
+  `Metadata.checkov.skip[{id, comment}]`, which checkov honours per resource and reports as skipped.
+- Bucketwatch's own policies (the synth-time plugin): acknowledged the same CDK way, with the
+  rule id the plugin reports.
+
+Reviewers read this file to see what the deployment does not do and why; constructs call
+`apply_waiver(construct, WAIVER)` on the exact resource the waiver is about, never on a stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from constructs import IConstruct
+
+
+@dataclass(frozen=True)
+class Waiver:
+    reason: str
+    nag: tuple[str, ...] = ()
+    checkov: tuple[str, ...] = ()
+    bucketwatch: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.reason.strip()) < 20:
+            raise ValueError(f"a waiver needs a real reason, got {self.reason!r}")
+
+
+ACCESS_LOG_BUCKET_SELF_LOGGING = Waiver(
+    "This is the regional server-access-log target bucket; S3 cannot deliver a bucket's access "
+    "logs into itself without an endless loop, and there is no further bucket to log into.",
+    nag=("AwsSolutions-S1",),
+    checkov=("CKV_AWS_18",),
+)
+LAMBDA_NO_VPC = Waiver(
+    "The functions only call public AWS APIs (S3, SNS, DynamoDB, KMS); a VPC would add NAT or "
+    "endpoint costs and no data path; IAM and resource policies scope their access.",
+    checkov=("CKV_AWS_117",),
+)
+SQS_MANAGED_ENCRYPTION = Waiver(
+    "The queue is encrypted with SQS-managed keys (SqsManagedSseEnabled); checkov's check only "
+    "recognises KmsMasterKeyId. SSE-SQS avoids granting EventBridge and Lambda use of a KMS key.",
+    checkov=("CKV_AWS_27",),
+)
+DLQ_HAS_NO_DLQ = Waiver(
+    "This queue is itself the dead-letter queue of a Lambda function; a dead-letter queue of a "
+    "dead-letter queue only moves the same messages again.",
+    nag=("AwsSolutions-SQS3",),
+)
+LOG_OBJECTS_READ = Waiver(
+    "Log object keys are chosen by S3 log delivery and CloudTrail (account, region, date); the "
+    "detector may read any object, but only in the log buckets and under their log prefixes.",
+)
+LAKE_PREFIX_WRITE = Waiver(
+    "Lake object keys are partitioned by event time and written as new files; each function may "
+    "only put objects below its own database prefix of the processed bucket.",
+)
+POSTURE_READS_EVERY_BUCKET = Waiver(
+    "The posture scan judges every bucket and trail in the account by design: its role has only "
+    "configuration reads (Get/List/Describe, no object access), some of which IAM only grants on '*'.",
+)
+
+def apply_waiver(construct: IConstruct, waiver: Waiver, *extra_nag_findings: str) -> None:
+    """Acknowledge `waiver` on `construct` for cdk-nag, checkov and Bucketwatch's own policies.
+
+    `extra_nag_findings` are finding-level cdk-nag ids (e.g. `AwsSolutions-IAM5[Resource::...]`)
+    that only exist once a resource is known; they share the waiver's reason.
+    """
+    ids = (*waiver.nag, *extra_nag_findings, *waiver.bucketwatch)
+    if ids:
+        Validations.of(construct).acknowledge(*(Acknowledgment(id=i, reason=waiver.reason) for i in ids))
+    if waiver.checkov:
+        _skip_checkov(_cfn_resource(construct), waiver)
+
+
+def iam5_resource(resource: str) -> str:
+    """cdk-nag's finding id for one wildcard resource of an IAM policy."""
+    return f"AwsSolutions-IAM5[Resource::{resource}]"
+
+
+def nag_arn(construct: IConstruct) -> str:
+    """How cdk-nag prints `Fn::GetAtt [<logical id>, Arn]` of `construct`'s resource."""
+    resource = _cfn_resource(construct)
+    return f"<{Stack.of(resource).get_logical_id(resource)}.Arn>"
+
+
+def _cfn_resource(construct: IConstruct) -> CfnResource:
+    if isinstance(construct, CfnResource):
+        return construct
+    child = construct.node.default_child
+    if not isinstance(child, CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource to carry a checkov skip")
+    return child
+
+
+def _skip_checkov(resource: CfnResource, waiver: Waiver) -> None:
+    current = resource.get_metadata("checkov") or {}
+    skips = [s for s in current.get("skip", []) if s["id"] not in waiver.checkov]
+    skips += [{"id": check, "comment": waiver.reason} for check in waiver.checkov]
+    resource.add_metadata("checkov", {"skip": skips})
