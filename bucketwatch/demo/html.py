@@ -66,7 +66,7 @@ def render_html(result: DemoResult, title: str = "Bucketwatch demo report") -> s
         _story(result),
         "</section>",
         '<section id="alerts-over-time"><h2>Alerts over time</h2>',
-        alerts_over_time_svg(result.detection_alerts),
+        alerts_over_time_svg(result.detection_alerts, window=result.story_window),
         "</section>",
         '<section id="alerts"><h2>Alerts by severity</h2>',
         _alerts_table(result.detection_alerts),
@@ -152,17 +152,19 @@ def _short_time(value: Any) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M") if parsed else str(value or "")
 
 
-def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30) -> str:
-    """Stacked bars: alerts by the time of their first event, per severity."""
+def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30,
+                         window: tuple[datetime, datetime] | None = None) -> str:
+    """Stacked bars: alerts by the time of their first event, per severity, over `window`
+    (default: from the first to the last alert)."""
     times = [(parse_time(a.get("first_seen")), str(a.get("severity", "Info")).capitalize()) for a in alerts]
     times = [(t, s) for t, s in times if t is not None]
     width, height, left, bottom, top = 900, 260, 44, 40, 16
     if not times:
         return _empty_svg(width, "No alerts were raised.")
     size = timedelta(minutes=bin_minutes)
-    first = min(t for t, _ in times)
+    first = min([t for t, _ in times] + ([window[0]] if window else []))
     start = first.replace(minute=first.minute - first.minute % bin_minutes, second=0, microsecond=0)
-    end = max(t for t, _ in times)
+    end = max([t for t, _ in times] + ([window[1] - timedelta(seconds=1)] if window else []))
     nbins = int((end - start) / size) + 1
     bins: list[Counter[str]] = [Counter() for _ in range(nbins)]
     for t, severity in times:
@@ -240,7 +242,7 @@ def _legend(items: list[tuple[str, str]], x: float, y: float) -> str:
     for label, color in items:
         out.append(f'<rect x="{x:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{color}"/>'
                    f'<text x="{x + 14:.0f}" y="{y:.0f}" font-size="11">{escape(label)}</text>')
-        x += 24 + 7 * len(label)
+        x += 26 + 8 * len(label)
     return "".join(out)
 
 

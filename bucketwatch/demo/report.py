@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ class DemoResult:
     endpoint: str = ""
     seconds: float = 0.0
     story_changes: list[str] = field(default_factory=list)
+    story_window: tuple[datetime, datetime] | None = None  # the story's span, for the time axis
 
     @property
     def detection_alerts(self) -> list[dict[str, Any]]:

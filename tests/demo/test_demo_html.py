@@ -1,0 +1,87 @@
+"""The HTML report, opened in headless Chromium: charts drawn, nothing logged, nothing fetched."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bucketwatch.demo.html import render_html
+from bucketwatch.demo.report import Counts, DemoResult
+
+from .chromium import chromium_binary, inspect_page
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    binary = chromium_binary()
+    assert binary, "headless Chromium is needed: apt-get update && apt-get install -y chromium"
+    return binary
+
+# Per chart: how many bars have a drawn (non-empty) box, and the chart's own size.
+CHART_PROBE = """
+JSON.stringify(Array.from(document.querySelectorAll('section svg')).map(svg => {
+  const box = svg.getBoundingClientRect();
+  const bars = Array.from(svg.querySelectorAll('rect.bar')).filter(r => {
+    const b = r.getBoundingClientRect(); return b.width > 0 && b.height > 0; });
+  return {section: svg.closest('section').id, width: box.width, height: box.height, bars: bars.length};
+}))
+"""
+
+
+def _result() -> DemoResult:
+    alerts = [
+        {"kind": "detection", "rule_id": "R.High", "severity": "High", "title": "high one",
+         "first_seen": "2026-05-12T10:05:00Z", "last_seen": "2026-05-12T10:20:00Z", "event_count": 40},
+        {"kind": "detection", "rule_id": "R.Low", "severity": "Low", "title": "low <b>one</b>",
+         "first_seen": "2026-05-12T10:10:00Z", "last_seen": "2026-05-12T10:11:00Z", "event_count": 3},
+        {"kind": "detection", "rule_id": "R.Medium", "severity": "Medium", "title": "medium",
+         "first_seen": "2026-05-12 12:31:00.000000000", "last_seen": "2026-05-12T12:40:00Z", "event_count": 120},
+    ]
+    posture = [
+        {"policy": "P.A", "resource": "arn:aws:s3:::bucket-a", "status": "FAIL", "severity": "High", "reason": "r"},
+        {"policy": "P.B", "resource": "arn:aws:s3:::bucket-a", "status": "PASS", "severity": "Low", "reason": ""},
+        {"policy": "P.A", "resource": "arn:aws:s3:::bucket-b", "status": "PASS", "severity": "High", "reason": ""},
+        {"policy": "P.B", "resource": "arn:aws:s3:::bucket-b", "status": "UNKNOWN", "severity": "Low",
+         "reason": "GetBucketPolicy denied"},
+    ]
+    return DemoResult(alerts=alerts, posture=posture, query_sql="SELECT 1", query_columns=["requester", "n"],
+                      query_rows=[(None, 48), ("arn:aws:sts::1:assumed-role/x/y", 6)],
+                      counts=Counts(objects=3, access_log_lines=10, cloudtrail_records=5, records=13, quarantined=2),
+                      lake_dir=Path("/tmp/lake"), endpoint="http://127.0.0.1:1")
+
+
+def test_report_is_self_contained_and_escapes_text() -> None:
+    page = render_html(_result())
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(" not in page
+    assert "low &lt;b&gt;one&lt;/b&gt;" in page
+    assert "15 = 13 + 2 (reconciled)" in page
+
+
+def test_charts_render_in_headless_chromium_without_console_errors(tmp_path: Path, chromium: str) -> None:
+    path = tmp_path / "report.html"
+    path.write_text(render_html(_result()), encoding="utf-8")
+    report = inspect_page(path, CHART_PROBE)
+    assert report.errors == []
+    charts = {c["section"]: c for c in json.loads(report.value)}
+    # Alerts: 10:00 bin holds High + Low, 12:30 bin holds Medium -> three drawn segments.
+    assert charts["alerts-over-time"]["bars"] == 3
+    # Posture: bucket-a FAIL + PASS, bucket-b PASS + UNKNOWN -> four segments.
+    assert charts["posture-by-bucket"]["bars"] == 4
+    assert all(c["width"] > 300 and c["height"] > 50 for c in charts.values())
+    assert report.screenshot.startswith(b"\x89PNG")
+
+
+def test_the_probe_sees_console_errors_when_a_page_has_them(tmp_path: Path, chromium: str) -> None:
+    """The harness itself can fail: a page that logs an error and throws is reported."""
+    path = tmp_path / "broken.html"
+    path.write_text("<!DOCTYPE html><html><body><svg></svg><script>console.error('bad thing');"
+                    "missingFunction();</script></body></html>", encoding="utf-8")
+    report = inspect_page(path, "1 + 1")
+    assert report.value == 2
+    assert any("bad thing" in e for e in report.errors)
+    assert any("missingFunction" in e for e in report.errors)
