@@ -1,0 +1,207 @@
+"""The `detections:` section of the Bucketwatch config file, validated into typed settings.
+
+    detections:
+      known_good_access:            # who may read which buckets (globs); anyone else alerts
+        - bucket: "finance-*"
+          principals: ["arn:aws:sts::*:assumed-role/finance-etl/*"]
+      ip_allowlist:                 # where requests may come from; optional bucket filter
+        - cidrs: ["10.0.0.0/8", "203.0.113.0/24"]
+          buckets: ["internal-*"]
+      rules:                        # per-rule overrides, by rule id
+        AWS.S3.ServerAccess.Error: {threshold: 10, dedup_period_minutes: 60}
+        Bucketwatch.S3.MassGetObject: {threshold: 500}
+        AWS.S3.ServerAccess.Unauthenticated: {enabled: true}
+
+Configuring `known_good_access` or `ip_allowlist` enables the rule that uses it. Without them,
+those rules stay disabled and carry Panther's example values only so their tests can run.
+Errors name the offending key path, e.g. `detections.ip_allowlist[1].cidrs[0]`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bucketwatch.errors import UserError
+
+SEVERITIES = ("Info", "Low", "Medium", "High", "Critical")
+KNOWN_GOOD_RULE = "AWS.S3.ServerAccess.UnknownRequester"
+IP_ALLOWLIST_RULE = "AWS.S3.ServerAccess.IPWhitelist"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class KnownGoodAccess:
+    bucket: str
+    principals: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IPAllowlist:
+    cidrs: tuple[Network, ...]
+    buckets: tuple[str, ...] = ()  # empty: every bucket
+
+
+@dataclass(frozen=True)
+class RuleOverride:
+    enabled: bool | None = None
+    severity: str | None = None
+    threshold: int | None = None
+    dedup_period_minutes: int | None = None
+
+
+# Panther's example values: used only while the user has not configured these detections
+# (the rules are then disabled), so Panther's own test cases for those ids keep passing.
+EXAMPLE_KNOWN_GOOD = (
+    KnownGoodAccess(
+        bucket="panther-bootstrap-processeddata-*",
+        principals=(
+            "arn:aws:sts::*:assumed-role/panther-log-analysis-AthenaApiFunctionRole-*/panther-athena-api",
+            "arn:aws:sts::*:assumed-role/panther-snowflake-logprocessing-role-*/snowflake",
+        ),
+    ),
+)
+EXAMPLE_IP_ALLOWLIST = (
+    IPAllowlist(cidrs=tuple(ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))),
+)
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    known_good_access: tuple[KnownGoodAccess, ...] = EXAMPLE_KNOWN_GOOD
+    ip_allowlist: tuple[IPAllowlist, ...] = EXAMPLE_IP_ALLOWLIST
+    rules: Mapping[str, RuleOverride] = field(default_factory=dict)
+
+
+_active = DetectionSettings()
+
+
+def activate(settings: DetectionSettings) -> None:
+    """Make `settings` the ones rules read through `bucketwatch_helpers.settings()`."""
+    global _active
+    _active = settings
+
+
+def active() -> DetectionSettings:
+    return _active
+
+
+def parse_detections(section: Mapping[str, Any] | None) -> DetectionSettings:
+    """Validate the raw `detections:` mapping; raises UserError naming the bad key."""
+    section = section or {}
+    _expect_mapping(section, "detections")
+    allowed = {"known_good_access", "ip_allowlist", "rules"}
+    _reject_unknown(section, allowed, "detections")
+    overrides = _parse_rules(section.get("rules"), "detections.rules")
+    known_good = EXAMPLE_KNOWN_GOOD
+    if "known_good_access" in section:
+        known_good = _parse_known_good(section["known_good_access"], "detections.known_good_access")
+        overrides.setdefault(KNOWN_GOOD_RULE, RuleOverride(enabled=True))
+    allowlist = EXAMPLE_IP_ALLOWLIST
+    if "ip_allowlist" in section:
+        allowlist = _parse_allowlist(section["ip_allowlist"], "detections.ip_allowlist")
+        overrides.setdefault(IP_ALLOWLIST_RULE, RuleOverride(enabled=True))
+    return DetectionSettings(known_good_access=known_good, ip_allowlist=allowlist, rules=overrides)
+
+
+def _parse_known_good(value: Any, path: str) -> tuple[KnownGoodAccess, ...]:
+    entries = _expect_list(value, path)
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{path}[{i}]"
+        _expect_mapping(entry, where)
+        _reject_unknown(entry, {"bucket", "principals"}, where)
+        bucket = _expect_str(entry.get("bucket"), f"{where}.bucket")
+        principals = _expect_list(entry.get("principals"), f"{where}.principals", non_empty=True)
+        out.append(KnownGoodAccess(
+            bucket=bucket,
+            principals=tuple(_expect_str(p, f"{where}.principals[{j}]") for j, p in enumerate(principals)),
+        ))
+    return tuple(out)
+
+
+def _parse_allowlist(value: Any, path: str) -> tuple[IPAllowlist, ...]:
+    entries = _expect_list(value, path)
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{path}[{i}]"
+        _expect_mapping(entry, where)
+        _reject_unknown(entry, {"cidrs", "buckets"}, where)
+        cidrs = _expect_list(entry.get("cidrs"), f"{where}.cidrs", non_empty=True)
+        networks = []
+        for j, cidr in enumerate(cidrs):
+            text = _expect_str(cidr, f"{where}.cidrs[{j}]")
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise UserError(f"{where}.cidrs[{j}]: '{text}' is not an IP network in CIDR notation "
+                                "(e.g. 10.0.0.0/8 or 2001:db8::/32)") from None
+        buckets = _expect_list(entry.get("buckets", []), f"{where}.buckets")
+        out.append(IPAllowlist(
+            cidrs=tuple(networks),
+            buckets=tuple(_expect_str(b, f"{where}.buckets[{j}]") for j, b in enumerate(buckets)),
+        ))
+    return tuple(out)
+
+
+def _parse_rules(value: Any, path: str) -> dict[str, RuleOverride]:
+    if value is None:
+        return {}
+    _expect_mapping(value, path)
+    out: dict[str, RuleOverride] = {}
+    for rule_id, raw in value.items():
+        where = f"{path}.{rule_id}"
+        _expect_mapping(raw, where)
+        _reject_unknown(raw, {"enabled", "severity", "threshold", "dedup_period_minutes"}, where)
+        enabled = raw.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise UserError(f"{where}.enabled: expected true or false, got {enabled!r}")
+        severity = raw.get("severity")
+        if severity is not None:
+            match = {s.lower(): s for s in SEVERITIES}.get(str(severity).lower())
+            if match is None:
+                raise UserError(f"{where}.severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
+            severity = match
+        out[str(rule_id)] = RuleOverride(
+            enabled=enabled,
+            severity=severity,
+            threshold=_positive_int(raw.get("threshold"), f"{where}.threshold"),
+            dedup_period_minutes=_positive_int(raw.get("dedup_period_minutes"), f"{where}.dedup_period_minutes"),
+        )
+    return out
+
+
+def _positive_int(value: Any, path: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"{path}: expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _expect_mapping(value: Any, path: str) -> None:
+    if not isinstance(value, Mapping):
+        raise UserError(f"{path}: expected a mapping, got {type(value).__name__}")
+
+
+def _expect_list(value: Any, path: str, non_empty: bool = False) -> list[Any]:
+    if not isinstance(value, list):
+        raise UserError(f"{path}: expected a list, got {'nothing' if value is None else type(value).__name__}")
+    if non_empty and not value:
+        raise UserError(f"{path}: must list at least one value")
+    return value
+
+
+def _expect_str(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{path}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _reject_unknown(mapping: Mapping[str, Any], allowed: set[str], path: str) -> None:
+    unknown = sorted(map(str, set(mapping) - allowed))
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}")

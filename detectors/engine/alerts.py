@@ -1,0 +1,135 @@
+"""Alert state per (rule, dedup string) and the event-time window logic that updates it.
+
+A window opens at the first matching event and lasts the rule's dedup period (event time, so
+replaying old logs behaves like live). Matches inside the window add to it; the alert is raised
+when the count (or, for rules with `unique()`, the number of distinct values) reaches the
+threshold; later matches update that alert. A match past the window opens a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_SAMPLES = 5
+MAX_UNIQUES = 100
+
+
+@dataclass
+class AlertState:
+    rule_id: str
+    dedup: str
+    alert_id: str
+    window_start: float  # epoch seconds, event time
+    first_seen: float
+    last_seen: float
+    count: int = 0
+    uniques: list[str] = field(default_factory=list)
+    alerted: bool = False
+    alert_created: float | None = None  # processing time the alert was raised
+    alert_updated: float | None = None
+    title: str = ""
+    severity: str = "Info"
+    context: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AlertState:
+        return cls(**data)
+
+    def metric(self, uses_unique: bool) -> int:
+        return len(self.uniques) if uses_unique else self.count
+
+
+def alert_id_for(rule_id: str, dedup: str, window_start: float) -> str:
+    """Deterministic: reprocessing the same logs finds the same alert instead of a new one."""
+    return hashlib.sha256(f"{rule_id}\x00{dedup}\x00{window_start:.3f}".encode()).hexdigest()[:32]
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Match:
+    """One event that a rule matched, with what the rule said about it."""
+
+    time: float
+    title: str
+    severity: str
+    unique: str | None
+    context: dict[str, Any]
+    sample: dict[str, Any] | None
+    ref: Any  # where the event lives (row index in its batch), for the rule-matches lake
+
+
+@dataclass
+class AlertChange:
+    state: AlertState
+    created: bool  # False: an existing alert gained events
+    matches: list[Match]
+
+
+def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
+                  uses_unique: bool, matches: list[Match], now: float) -> tuple[AlertState, list[AlertChange]]:
+    """Fold time-sorted `matches` into `state`; returns the latest window and the alert changes.
+
+    Matches older than the stored window by more than a period form their own historical
+    windows: they can raise alerts, but only the latest window is kept.
+    """
+    changes: list[AlertChange] = []
+    windows: list[AlertState] = [state] if state is not None else []
+    pending: dict[int, list[Match]] = {}
+    was_alerted: dict[int, bool] = {}
+    for match in sorted(matches, key=lambda m: m.time):
+        window = _window_for(match.time, windows, state, period_s)
+        if window is None:
+            window = AlertState(rule_id=rule_id, dedup=dedup, alert_id=alert_id_for(rule_id, dedup, match.time),
+                                window_start=match.time, first_seen=match.time, last_seen=match.time)
+            windows.append(window)
+        key = id(window)
+        was_alerted.setdefault(key, window.alerted)
+        _add(window, match, uses_unique)
+        pending.setdefault(key, []).append(match)
+        if not window.alerted and window.metric(uses_unique) >= threshold:
+            window.alerted = True
+            window.alert_created = now
+    for window in windows:
+        key = id(window)
+        if key in pending and window.alerted:
+            window.alert_updated = now
+            changes.append(AlertChange(state=window, created=not was_alerted[key], matches=pending[key]))
+    return max(windows, key=lambda w: w.window_start), changes
+
+
+def _window_for(t: float, windows: list[AlertState], stored: AlertState | None, period_s: float) -> AlertState | None:
+    for window in windows:
+        if window.window_start <= t < window.window_start + period_s:
+            return window
+        # Slightly older than the stored window (logs arrive out of order): same incident.
+        if window is stored and t < window.window_start and window.last_seen - t < period_s:
+            return window
+    return None
+
+
+def _add(window: AlertState, match: Match, uses_unique: bool) -> None:
+    window.count += 1
+    window.first_seen = min(window.first_seen, match.time)
+    if match.time >= window.last_seen:
+        window.last_seen = match.time
+        # The newest event's title/severity/context describe the alert, as Panther does.
+        window.title, window.severity, window.context = match.title, match.severity, match.context
+    elif not window.title:
+        window.title, window.severity, window.context = match.title, match.severity, match.context
+    if uses_unique and match.unique is not None and match.unique not in window.uniques \
+            and len(window.uniques) < MAX_UNIQUES:
+        window.uniques.append(match.unique)
+    if match.sample is not None and len(window.samples) < MAX_SAMPLES:
+        window.samples.append(match.sample)

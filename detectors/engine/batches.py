@@ -1,0 +1,84 @@
+"""Glue between parsed batches (detectors.pipeline) and the engine: events for candidate rows
+only, and the rule-match rows written to `panther_rule_matches.<table>`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from detectors.engine.evaluate import Engine, FlushResult
+from detectors.pipeline import ParsedBatch, panther_time
+from detectors.schema import DB_RULE_MATCHES, LOG_TYPE_CLOUDTRAIL, TABLE_OF_LOG_TYPE, rule_matches_schema
+
+_TIME_FIELDS = ("time", "p_event_time", "p_parse_time")
+
+
+def row_events(batch: ParsedBatch) -> Callable[[list[int]], list[dict[str, Any]]]:
+    """Events for some rows of `batch`, shaped exactly like `batch.events()` would give them."""
+
+    def s3_rows(indices: list[int]) -> list[dict[str, Any]]:
+        out = []
+        for row in batch.table.take(indices).to_pylist():
+            out.append({name: panther_time(value) if name in _TIME_FIELDS else value
+                        for name, value in row.items() if value is not None})
+        return out
+
+    def cloudtrail_rows(indices: list[int]) -> list[dict[str, Any]]:
+        p_names = [name for name in batch.table.column_names if name.startswith("p_")]
+        p_rows = batch.table.select(p_names).take(indices).to_pylist()
+        out = []
+        for index, p_row in zip(indices, p_rows, strict=True):
+            event = dict(batch.records[index])  # type: ignore[index]
+            for name, value in p_row.items():
+                event[name] = panther_time(value) if name in _TIME_FIELDS else value
+            out.append(event)
+        return out
+
+    if batch.log_type == LOG_TYPE_CLOUDTRAIL and batch.records is not None:
+        return cloudtrail_rows
+    return s3_rows
+
+
+def evaluate_batch(engine: Engine, batch: ParsedBatch) -> None:
+    engine.process_table(batch.log_type, batch.table, row_events(batch))
+
+
+def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | None:
+    """The batch's rows that belong to alerts, one row per (event, rule), with alert fields."""
+    indices: list[int] = []
+    extra: dict[str, list[Any]] = {name: [] for name in (
+        "p_rule_id", "p_alert_id", "p_rule_severity", "p_alert_creation_time", "p_alert_update_time", "p_rule_tags")}
+    for rule, change in result.changes:
+        state = change.state
+        for match in change.matches:
+            if not isinstance(match.ref, int):
+                continue
+            indices.append(match.ref)
+            extra["p_rule_id"].append(rule.id)
+            extra["p_alert_id"].append(state.alert_id)
+            extra["p_rule_severity"].append(state.severity)
+            extra["p_alert_creation_time"].append(_utc(state.alert_created))
+            extra["p_alert_update_time"].append(_utc(state.alert_updated))
+            extra["p_rule_tags"].append(list(rule.tags))
+    if not indices:
+        return None
+    rows = batch.table.take(indices)
+    schema = rule_matches_schema(batch.log_type)
+    for name, values in extra.items():
+        rows = rows.append_column(schema.field(name), pa.array(values, schema.field(name).type))
+    return rows.select(schema.names).cast(schema)
+
+
+def write_rule_matches(writer: Any, batch: ParsedBatch, result: FlushResult) -> int:
+    table = rule_matches_table(batch, result)
+    if table is None:
+        return 0
+    writer.write(DB_RULE_MATCHES, TABLE_OF_LOG_TYPE[batch.log_type], table)
+    return table.num_rows
+
+
+def _utc(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)

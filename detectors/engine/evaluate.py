@@ -1,0 +1,257 @@
+"""The detection engine: pre-filter, run rules, group matches into alerts, report changes.
+
+Usage per batch of events (one parsed log object or part of one):
+
+    engine.process_batch(batch)          # or engine.process_events(dicts)
+    result = engine.flush()              # alert changes + which rows matched which alert
+    write_rule_matches(writer, batch, result)
+
+State between batches and runs lives in the dedup store; `flush` touches each (rule, dedup)
+group once per batch, so the store sees one read and one write per group, not per event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detectors.engine.alerts import AlertChange, AlertState, Match, apply_matches, iso
+from detectors.engine.rules import Rule, parse_severity
+from detectors.engine.stores import DedupStore, MemoryStore
+from detectors.event import PantherEvent
+
+MAX_CONFLICT_RETRIES = 8
+EXPIRY_GRACE_S = 24 * 3600
+
+
+@dataclass
+class RuleError:
+    rule_id: str
+    error: str
+    count: int = 0
+
+
+@dataclass
+class FlushResult:
+    changes: list[tuple[Rule, AlertChange]] = field(default_factory=list)
+
+    @property
+    def created(self) -> list[tuple[Rule, AlertChange]]:
+        return [(r, c) for r, c in self.changes if c.created]
+
+
+@dataclass
+class EngineStats:
+    events: int = 0
+    candidates: int = 0  # events that passed at least one rule's pre-filter
+    evaluations: int = 0  # rule() calls
+    matches: int = 0
+
+
+class Engine:
+    def __init__(self, rules: Iterable[Rule], store: DedupStore | None = None, clock: Any = time.time) -> None:
+        self.rules = [r for r in rules if r.enabled]
+        self.store = store if store is not None else MemoryStore()
+        self.clock = clock
+        self.by_log_type: dict[str, list[Rule]] = defaultdict(list)
+        for rule in self.rules:
+            for log_type in rule.log_types:
+                self.by_log_type[log_type].append(rule)
+        self.stats = EngineStats()
+        self.errors: dict[tuple[str, str], RuleError] = {}
+        self.alerts: dict[str, tuple[Rule, AlertState, bool]] = {}  # alert id -> latest, created this run
+        self._pending: dict[tuple[str, str], list[Match]] = defaultdict(list)
+        self._rules_by_id = {r.id: r for r in self.rules}
+
+    # -- evaluation -----------------------------------------------------------------------
+    def process_events(self, records: Iterable[Mapping[str, Any]], log_type: str | None = None) -> None:
+        """Evaluate plain records (each may carry its own p_log_type); refs are positions."""
+        for position, record in enumerate(records):
+            event = record if isinstance(record, PantherEvent) else PantherEvent(record, log_type)
+            rules = [r for r in self.by_log_type.get(event.log_type or "", ()) if r.prefilter.accepts(event.log_type, event)]
+            self.stats.events += 1
+            if rules:
+                self.stats.candidates += 1
+                self._evaluate(event, rules, position)
+
+    def process_table(self, log_type: str, table: pa.Table, row_events: Any) -> None:
+        """Vectorized pre-filters on the Arrow table; only candidate rows become events.
+
+        `row_events(indices)` returns the events (dicts) for those row indices, in order.
+        """
+        rules = self.by_log_type.get(log_type, [])
+        self.stats.events += table.num_rows
+        if not rules or not table.num_rows:
+            return
+        masks = [rule.prefilter.mask(log_type, table) for rule in rules]
+        if any(m is None for m in masks):
+            candidate = np.arange(table.num_rows)
+            per_rule = [None if m is None else np.asarray(m.to_numpy(zero_copy_only=False), dtype=bool) for m in masks]
+        else:
+            combined = masks[0]
+            for mask in masks[1:]:
+                combined = pc.or_(combined, mask)
+            candidate = np.flatnonzero(np.asarray(combined.to_numpy(zero_copy_only=False), dtype=bool))
+            per_rule = [np.asarray(m.to_numpy(zero_copy_only=False), dtype=bool) for m in masks]
+        if not len(candidate):
+            return
+        self.stats.candidates += len(candidate)
+        events = row_events(candidate.tolist())
+        for index, record in zip(candidate.tolist(), events, strict=True):
+            applicable = [rule for rule, mask in zip(rules, per_rule, strict=True) if mask is None or mask[index]]
+            self._evaluate(PantherEvent(record, log_type), applicable, index)
+
+    def _evaluate(self, event: PantherEvent, rules: list[Rule], ref: Any) -> None:
+        for rule in rules:
+            self.stats.evaluations += 1
+            try:
+                if not rule.module.rule(event):
+                    continue
+                match, dedup = self._describe(rule, event, ref)
+            except Exception as exc:  # one broken rule must not stop the others
+                self._record_error(rule, exc)
+                continue
+            self.stats.matches += 1
+            self._pending[(rule.id, dedup)].append(match)
+
+    def _describe(self, rule: Rule, event: PantherEvent, ref: Any) -> tuple[Match, str]:
+        title = str(rule.call("title", event) or rule.display_name)
+        dedup = rule.call("dedup", event) if rule.has("dedup") else None
+        dedup = str(dedup) if dedup else (title if rule.has("title") else f"defaultDedupString:{rule.id}")
+        severity = rule.severity
+        dynamic = rule.call("severity", event) if rule.has("severity") else None
+        if dynamic and str(dynamic).upper() != "DEFAULT":
+            severity = parse_severity(dynamic, f"rule {rule.id} severity()")
+        unique = rule.call("unique", event) if rule.has("unique") else None
+        context = rule.call("alert_context", event) if rule.has("alert_context") else {}
+        match = Match(time=event_time(event, self.clock), title=title, severity=severity,
+                      unique=None if unique is None else str(unique), context=_jsonable(context or {}),
+                      sample=None, ref=ref)
+        if len(self._pending.get((rule.id, dedup), ())) < 5:
+            match.sample = _jsonable(event.to_dict())
+        return match, dedup[:1000]
+
+    def _record_error(self, rule: Rule, exc: Exception) -> None:
+        key = (rule.id, type(exc).__name__)
+        entry = self.errors.setdefault(key, RuleError(rule.id, f"{type(exc).__name__}: {exc}"))
+        entry.count += 1
+
+    # -- grouping -------------------------------------------------------------------------
+    def flush(self) -> FlushResult:
+        """Fold this batch's matches into the dedup store; report created/updated alerts."""
+        result = FlushResult()
+        pending, self._pending = self._pending, defaultdict(list)
+        now = self.clock()
+        for (rule_id, dedup), matches in pending.items():
+            rule = self._rules_by_id[rule_id]
+            for change in self._apply(rule, dedup, matches, now):
+                result.changes.append((rule, change))
+                previous = self.alerts.get(change.state.alert_id)
+                created_this_run = change.created or (previous is not None and previous[2])
+                self.alerts[change.state.alert_id] = (rule, change.state, created_this_run)
+        return result
+
+    def _apply(self, rule: Rule, dedup: str, matches: list[Match], now: float) -> list[AlertChange]:
+        key = f"{rule.id}#{dedup}"
+        period = rule.dedup_minutes * 60
+        for _ in range(MAX_CONFLICT_RETRIES):
+            stored, version = self.store.get(key)
+            latest, changes = apply_matches(stored, rule.id, dedup, period, rule.threshold,
+                                            rule.has("unique"), matches, now)
+            expires = int(max(latest.window_start + period, now) + EXPIRY_GRACE_S)
+            if self.store.put(key, latest, version, expires):
+                return changes
+        raise RuntimeError(f"dedup store: could not update {key} after {MAX_CONFLICT_RETRIES} concurrent changes")
+
+    def alert_messages(self) -> list[dict[str, Any]]:
+        """Every alert raised or updated during this engine's life, latest state."""
+        return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()]
+
+
+def alert_message(rule: Rule, state: AlertState, created: bool) -> dict[str, Any]:
+    """The alert as sinks publish it (one JSON object)."""
+    return {
+        "kind": "detection",
+        "status": "created" if created else "updated",
+        "rule_id": rule.id,
+        "alert_id": state.alert_id,
+        "severity": state.severity,
+        "title": state.title,
+        "dedup": state.dedup,
+        "first_seen": iso(state.first_seen),
+        "last_seen": iso(state.last_seen),
+        "event_count": state.count,
+        "threshold": rule.threshold,
+        "unique_values": state.uniques or None,
+        "dedup_period_minutes": rule.dedup_minutes,
+        "alert_created": iso(state.alert_created),
+        "alert_updated": iso(state.alert_updated),
+        "display_name": rule.display_name,
+        "description": rule.description,
+        "runbook": rule.runbook,
+        "reference": rule.reference,
+        "tags": list(rule.tags),
+        "log_types": list(rule.log_types),
+        "context": state.context,
+        "samples": state.samples,
+    }
+
+
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ",
+                 "%Y-%m-%dT%H:%M:%S%z", "%d/%b/%Y:%H:%M:%S %z")
+
+
+def event_time(event: Mapping[str, Any], clock: Any = time.time) -> float:
+    """Event time in epoch seconds (UTC): p_event_time, else the log's own time field, else now."""
+    for name in ("p_event_time", "eventTime", "time"):
+        value = event.get(name)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        parsed = parse_time(str(value))
+        if parsed is not None:
+            return parsed
+    return clock()
+
+
+def parse_time(text: str) -> float | None:
+    text = text.strip()
+    if "." in text and text.count(".") == 1 and len(text.split(".")[1].rstrip("Z")) > 6:
+        head, frac = text.split(".")
+        text = f"{head}.{frac.rstrip('Z')[:6]}" + ("Z" if frac.endswith("Z") else "")
+    for fmt in _TIME_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def rule_error_lines(engine: Engine) -> list[str]:
+    return [f"rule {e.rule_id} raised {e.error} on {e.count} event(s)" for e in engine.errors.values()]
+
+
+def severity_counts(messages: Iterable[Mapping[str, Any]]) -> Counter[str]:
+    return Counter(m["severity"] for m in messages)

@@ -1,0 +1,173 @@
+"""Loading rules in Panther's analysis format: a `.yml` spec beside a `.py` module.
+
+The spec keys are Panther's (RuleID, LogTypes, Severity, DedupPeriodMinutes, Threshold,
+Enabled, Tags, Reports, Tests, ...). Bucketwatch adds one optional key, `Prefilter`: per log
+type, fields whose value must match one of a list (exact strings or globs), checked before the
+rule runs - vectorized on Arrow tables - so rules that cannot match cost nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from bucketwatch.errors import UserError
+from detectors.config import SEVERITIES, DetectionSettings
+from detectors.engine.prefilter import Prefilter
+
+BUILTIN_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+GLOBAL_HELPERS_DIR = Path(__file__).resolve().parent.parent / "global_helpers"
+DEFAULT_DEDUP_MINUTES = 60
+RULE_TYPES = {"rule"}
+
+
+def ensure_helpers_importable(extra: Iterable[Path] = ()) -> None:
+    """Our helpers first (the built-in rules are tested with them), then a pack's own."""
+    for path in (GLOBAL_HELPERS_DIR, *extra):
+        text = str(path)
+        if text not in sys.path:
+            sys.path.insert(0 if path == GLOBAL_HELPERS_DIR else len(sys.path), text)
+
+
+@dataclass
+class Rule:
+    id: str
+    spec_path: Path
+    module: ModuleType
+    log_types: tuple[str, ...]
+    severity: str
+    dedup_minutes: int
+    threshold: int
+    enabled: bool
+    display_name: str
+    description: str = ""
+    runbook: str = ""
+    reference: str = ""
+    tags: tuple[str, ...] = ()
+    reports: Mapping[str, Any] = field(default_factory=dict)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    prefilter: Prefilter = field(default_factory=Prefilter)
+
+    def has(self, function: str) -> bool:
+        return callable(getattr(self.module, function, None))
+
+    def call(self, function: str, event: Any, default: Any = None) -> Any:
+        fn = getattr(self.module, function, None)
+        return fn(event) if callable(fn) else default
+
+
+def parse_severity(value: Any, where: str) -> str:
+    match = {s.lower(): s for s in SEVERITIES}.get(str(value).strip().lower())
+    if match is None:
+        raise UserError(f"{where}: severity {value!r} is not one of {', '.join(SEVERITIES)}")
+    return match
+
+
+def read_spec(path: Path) -> dict[str, Any]:
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise UserError(f"{path}: expected a mapping (a Panther analysis spec)")
+    return spec
+
+
+def _module_name(rule_id: str, path: Path) -> str:
+    return "bucketwatch_rule_" + re.sub(r"\W", "_", f"{rule_id}_{abs(hash(str(path)))}")
+
+
+def load_module(path: Path, rule_id: str) -> ModuleType:
+    if not path.is_file():
+        raise UserError(f"rule {rule_id}: its Filename {path.name} does not exist next to the spec ({path.parent})")
+    spec = importlib.util.spec_from_file_location(_module_name(rule_id, path), path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:
+        raise UserError(f"rule {rule_id}: {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(module, "rule", None)):
+        raise UserError(f"rule {rule_id}: {path} has no rule(event) function")
+    return module
+
+
+def rule_from_spec(spec_path: Path, spec: Mapping[str, Any]) -> Rule:
+    rule_id = spec.get("RuleID")
+    if not rule_id or not spec.get("Filename"):
+        raise UserError(f"{spec_path}: a rule spec needs RuleID and Filename")
+    log_types = tuple(spec.get("LogTypes") or ())
+    if not log_types:
+        raise UserError(f"{spec_path}: rule {rule_id} lists no LogTypes")
+    module = load_module(spec_path.parent / spec["Filename"], rule_id)
+    threshold = int(spec.get("Threshold") or 1)
+    dedup = int(spec.get("DedupPeriodMinutes") or DEFAULT_DEDUP_MINUTES)
+    return Rule(
+        id=rule_id,
+        spec_path=spec_path,
+        module=module,
+        log_types=log_types,
+        severity=parse_severity(spec.get("Severity", "Info"), str(spec_path)),
+        dedup_minutes=dedup,
+        threshold=threshold,
+        enabled=bool(spec.get("Enabled", True)),
+        display_name=spec.get("DisplayName") or rule_id,
+        description=(spec.get("Description") or "").strip(),
+        runbook=(spec.get("Runbook") or "").strip(),
+        reference=(spec.get("Reference") or "").strip(),
+        tags=tuple(spec.get("Tags") or ()),
+        reports=spec.get("Reports") or {},
+        tests=list(spec.get("Tests") or ()),
+        prefilter=Prefilter.from_spec(spec.get("Prefilter"), log_types, f"{spec_path}: Prefilter"),
+    )
+
+
+def iter_specs(directory: Path) -> Iterable[tuple[Path, dict[str, Any]]]:
+    for path in sorted([*directory.rglob("*.yml"), *directory.rglob("*.yaml")]):
+        if "global_helpers" in path.parts:
+            continue
+        yield path, read_spec(path)
+
+
+def load_rules(dirs: Iterable[str | Path] = (), include_builtin: bool = True,
+               settings: DetectionSettings | None = None, only_enabled: bool = False) -> list[Rule]:
+    """Rules from the built-in directory and `dirs`, with config overrides applied.
+
+    A later directory's rule replaces an earlier one with the same id, so a user pack can
+    override a built-in rule.
+    """
+    directories = ([BUILTIN_RULES_DIR] if include_builtin else []) + [Path(d) for d in dirs]
+    ensure_helpers_importable([d / "global_helpers" for d in directories if (d / "global_helpers").is_dir()])
+    rules: dict[str, Rule] = {}
+    for directory in directories:
+        if not directory.is_dir():
+            raise UserError(f"rules directory not found: {directory}")
+        for path, spec in iter_specs(directory):
+            if spec.get("AnalysisType") in RULE_TYPES:
+                rule = rule_from_spec(path, spec)
+                rules[rule.id] = rule
+    result = [apply_overrides(rule, settings) for rule in rules.values()]
+    return [r for r in result if r.enabled] if only_enabled else result
+
+
+def apply_overrides(rule: Rule, settings: DetectionSettings | None) -> Rule:
+    override = (settings.rules if settings else {}).get(rule.id)
+    if override is None:
+        return rule
+    changes: dict[str, Any] = {}
+    if override.enabled is not None:
+        changes["enabled"] = override.enabled
+    if override.severity:
+        changes["severity"] = override.severity
+    if override.threshold:
+        changes["threshold"] = override.threshold
+    if override.dedup_period_minutes:
+        changes["dedup_minutes"] = override.dedup_period_minutes
+    return replace(rule, **changes)

@@ -1,0 +1,158 @@
+"""PantherEvent-compatible event: immutable, case-insensitive keys, `.deep_get`, `.udm`.
+
+Rules written for Panther read fields as `event.get("tlsVersion")` while the normalized S3
+record spells it `tlsversion`; both must work. Nested mappings are wrapped on access so the
+same holds at every depth. Lists come back as tuples so a rule cannot mutate shared state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+LOG_TYPE_S3 = "AWS.S3ServerAccess"
+LOG_TYPE_CLOUDTRAIL = "AWS.CloudTrail"
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, Mapping) and not isinstance(value, ImmutableCaseInsensitiveDict):
+        return ImmutableCaseInsensitiveDict(value)
+    if isinstance(value, list | tuple):
+        return tuple(_wrap(item) for item in value)
+    return value
+
+
+class ImmutableCaseInsensitiveDict(Mapping[str, Any]):
+    """Read-only mapping whose keys match exactly first, then case-insensitively."""
+
+    __slots__ = ("_data", "_lower")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+        self._lower: dict[str, str] | None = None
+
+    def _resolve(self, key: str) -> str | None:
+        if key in self._data:
+            return key
+        if not isinstance(key, str):
+            return None
+        if self._lower is None:
+            # Built on the first miss only: most lookups use the exact spelling.
+            self._lower = {}
+            for name in self._data:
+                self._lower.setdefault(str(name).lower(), name)
+        return self._lower.get(key.lower())
+
+    def __getitem__(self, key: str) -> Any:
+        real = self._resolve(key)
+        if real is None:
+            raise KeyError(key)
+        return _wrap(self._data[real])
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._resolve(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data!r})"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        real = self._resolve(key)
+        return default if real is None else _wrap(self._data[real])
+
+    def deep_get(self, *keys: str, default: Any = None) -> Any:
+        """Walk nested mappings; `default` when a level is missing or the value is None."""
+        value: Any = self
+        for key in keys:
+            if not isinstance(value, Mapping):
+                return default
+            value = value.get(key)
+            if value is None:
+                return default
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain (mutable) copy, e.g. for JSON output."""
+        return _plain(self._data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, ImmutableCaseInsensitiveDict):
+        return _plain(value._data)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _cloudtrail_actor_user(event: PantherEvent) -> str | None:
+    """The human-meaningful actor of a CloudTrail record (Panther's data model semantics)."""
+    identity = event.get("userIdentity") or {}
+    kind = identity.get("type")
+    if kind == "Root":
+        return identity.get("userName") or identity.get("accountId") or "root"
+    if kind in ("AssumedRole", "FederatedUser"):
+        issuer = identity.deep_get("sessionContext", "sessionIssuer", "userName")
+        if issuer:
+            return issuer
+    if kind == "AWSService":
+        return identity.get("invokedBy")
+    if identity.get("userName"):
+        return identity.get("userName")
+    arn = identity.get("arn")
+    return arn.split("/")[-1] if isinstance(arn, str) and "/" in arn else arn
+
+
+# Standard data model fields per log type: a path (tuple of keys) or a function of the event.
+DATA_MODELS: dict[str, dict[str, Any]] = {
+    LOG_TYPE_S3: {
+        "http_status": ("httpstatus",),
+        "source_ip": ("remoteip",),
+        "user_agent": ("useragent",),
+        "actor_user": ("requester",),
+    },
+    LOG_TYPE_CLOUDTRAIL: {
+        "actor_user": _cloudtrail_actor_user,
+        "source_ip": ("sourceIPAddress",),
+        "user_agent": ("userAgent",),
+        "event_type": ("eventName",),
+        "user_account_id": ("userIdentity", "accountId"),
+        "user_arn": ("userIdentity", "arn"),
+    },
+}
+
+
+class PantherEvent(ImmutableCaseInsensitiveDict):
+    """The event a rule sees. `log_type` defaults to the record's own `p_log_type`."""
+
+    __slots__ = ("log_type",)
+
+    def __init__(self, data: Mapping[str, Any], log_type: str | None = None) -> None:
+        super().__init__(data)
+        self.log_type = log_type or self._data.get("p_log_type") or guess_log_type(self._data)
+
+    def udm(self, *names: str, default: Any = None) -> Any:
+        """A standard field by data-model name (e.g. `actor_user`), or a plain key as fallback."""
+        model = DATA_MODELS.get(self.log_type or "", {})
+        mapping = model.get(names[0])
+        if mapping is None:
+            return self.deep_get(*names, default=default)
+        value = mapping(self) if callable(mapping) else self.deep_get(*mapping)
+        if len(names) > 1 and isinstance(value, Mapping):
+            value = ImmutableCaseInsensitiveDict(value).deep_get(*names[1:])
+        return default if value is None else value
+
+
+def guess_log_type(data: Mapping[str, Any]) -> str | None:
+    """Panther test logs often omit p_log_type; their shape tells the two types apart."""
+    if "eventName" in data or "eventSource" in data or "userIdentity" in data:
+        return LOG_TYPE_CLOUDTRAIL
+    if "operation" in data or "remoteip" in data or "bucket" in data or "requester" in data:
+        return LOG_TYPE_S3
+    return None

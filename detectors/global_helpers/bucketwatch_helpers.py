@@ -1,0 +1,212 @@
+"""Helpers shared by Bucketwatch's built-in rules (importable by user packs too).
+
+`s3_access(event)` gives one view of an S3 request whether it came from a server access log
+or a CloudTrail data event, so each tutorial detection is one rule covering both log types.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from panther_base_helpers import pattern_match
+
+from detectors import config as _config
+
+CLOUDTRAIL = "AWS.CloudTrail"
+S3_ACCESS = "AWS.S3ServerAccess"
+
+# REST.<VERB>.<RESOURCE> in access logs -> CloudTrail eventName, for the object calls rules use.
+ACCESS_LOG_OPERATIONS = {
+    "REST.GET.OBJECT": "GetObject",
+    "REST.HEAD.OBJECT": "HeadObject",
+    "REST.PUT.OBJECT": "PutObject",
+    "REST.POST.OBJECT": "PostObject",
+    "REST.COPY.OBJECT": "CopyObject",
+    "REST.COPY.OBJECT_GET": "CopyObjectSource",
+    "REST.DELETE.OBJECT": "DeleteObject",
+    "BATCH.DELETE.OBJECT": "DeleteObject",
+    "REST.POST.MULTI_OBJECT_DELETE": "DeleteObjects",
+    "REST.POST.UPLOAD": "CompleteMultipartUpload",
+    "REST.PUT.PART": "UploadPart",
+}
+OBJECT_EVENT_NAMES = frozenset({
+    "GetObject", "HeadObject", "PutObject", "CopyObject", "DeleteObject", "DeleteObjects",
+    "GetObjectAcl", "PutObjectAcl", "GetObjectTagging", "PutObjectTagging", "RestoreObject",
+    "CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
+    "GetObjectAttributes", "SelectObjectContent",
+})
+# CloudTrail has no HTTP status; these S3 error codes are the 400/403/405 ones.
+ERROR_CODE_STATUS = {
+    "AccessDenied": 403, "AllAccessDisabled": 403, "InvalidAccessKeyId": 403,
+    "SignatureDoesNotMatch": 403, "RequestTimeTooSkewed": 403, "InvalidObjectState": 403,
+    "AccountProblem": 403, "InvalidSecurity": 403, "RequestExpired": 400,
+    "MethodNotAllowed": 405, "InvalidRequest": 400, "InvalidArgument": 400, "BadDigest": 400,
+    "ExpiredToken": 400, "InvalidToken": 400, "IncompleteBody": 400, "AuthorizationHeaderMalformed": 400,
+    "InvalidDigest": 400, "MalformedXML": 400, "KeyTooLongError": 400, "EntityTooLarge": 400,
+}
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """One S3 request, whichever log recorded it."""
+
+    log_type: str
+    bucket: str | None
+    key: str | None
+    principal: str | None
+    ip: str | None
+    operation: str | None  # CloudTrail-style name, e.g. GetObject
+    raw_operation: str | None  # as logged: REST.GET.OBJECT or GetObject
+    error: str | None
+    http_status: int | None
+    tls: bool | None  # None when the record cannot tell
+    user_agent: str | None
+    internal: bool  # S3's own or another AWS service's request, not a client's
+
+
+def settings() -> _config.DetectionSettings:
+    return _config.active()
+
+
+def s3_access(event: Mapping[str, Any]) -> S3Access | None:
+    """The request view of an access-log record or an S3 CloudTrail call (None otherwise)."""
+    log_type = getattr(event, "log_type", None) or event.get("p_log_type")
+    if log_type == CLOUDTRAIL or (log_type is None and "eventName" in event):
+        return _from_cloudtrail(event)
+    return _from_access_log(event)
+
+
+def _from_access_log(event: Mapping[str, Any]) -> S3Access:
+    op = event.get("operation")
+    agent = event.get("useragent")
+    status = event.get("httpstatus")
+    return S3Access(
+        log_type=S3_ACCESS,
+        bucket=event.get("bucket"),
+        key=event.get("key"),
+        principal=event.get("requester"),
+        ip=event.get("remoteip"),
+        operation=ACCESS_LOG_OPERATIONS.get(op or ""),
+        raw_operation=op,
+        error=event.get("errorcode"),
+        http_status=int(status) if isinstance(status, int | str) and str(status).isdigit() else None,
+        tls=bool(event.get("tlsVersion") or event.get("ciphersuite")),
+        user_agent=agent,
+        # S3.* operations are S3's own work (lifecycle, replication, delete markers).
+        internal=(op or "").startswith("S3."),
+    )
+
+
+def _from_cloudtrail(event: Mapping[str, Any]) -> S3Access | None:
+    if event.get("eventSource") != "s3.amazonaws.com":
+        return None
+    params = event.get("requestParameters") or {}
+    identity = event.get("userIdentity") or {}
+    error = event.get("errorCode") or None
+    tls_version = (event.get("tlsDetails") or {}).get("tlsVersion")
+    cipher = (event.get("additionalEventData") or {}).get("CipherSuite")
+    source_ip = event.get("sourceIPAddress")
+    return S3Access(
+        log_type=CLOUDTRAIL,
+        bucket=params.get("bucketName"),
+        key=params.get("key"),
+        principal=identity.get("arn"),
+        ip=source_ip,
+        operation=event.get("eventName"),
+        raw_operation=event.get("eventName"),
+        error=error,
+        http_status=(ERROR_CODE_STATUS.get(error) if error else 200),
+        tls=bool(tls_version or cipher),
+        user_agent=event.get("userAgent"),
+        internal=identity.get("type") == "AWSService" or not _looks_like_ip(source_ip),
+    )
+
+
+@lru_cache(maxsize=65536)
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _looks_like_ip(value: str | None) -> bool:
+    return bool(value) and _parse_ip(value) is not None
+
+
+@lru_cache(maxsize=65536)
+def is_public_ip(value: str | None) -> bool:
+    """A routable internet address (not private, loopback, link-local, reserved)."""
+    ip = _parse_ip(value) if value else None
+    return bool(ip and ip.is_global)
+
+
+@lru_cache(maxsize=65536)
+def ip_in_networks(ip: str | None, networks: tuple[Any, ...]) -> bool:
+    """Network membership, cached per (ip, networks): busy client IPs repeat all day."""
+    addr = _parse_ip(ip) if ip else None
+    return bool(addr) and any(addr.version == n.version and addr in n for n in networks)
+
+
+def any_glob(value: str | None, patterns: Iterable[str]) -> bool:
+    return value is not None and any(pattern_match(value, p) for p in patterns)
+
+
+def principal_label(access: S3Access) -> str:
+    return access.principal or "anonymous"
+
+
+def s3_call_succeeded(event: Mapping[str, Any], *event_names: str) -> bool:
+    """A successful S3 API call with one of `event_names`, as CloudTrail recorded it."""
+    return (event.get("eventSource") == "s3.amazonaws.com"
+            and event.get("eventName") in event_names
+            and not (event.get("errorCode") or event.get("errorMessage")))
+
+
+def actor(event: Mapping[str, Any]) -> str:
+    """Who made a CloudTrail call: the identity ARN, else the data model's actor_user."""
+    arn = (event.get("userIdentity") or {}).get("arn")
+    if arn:
+        return arn
+    udm = getattr(event, "udm", None)
+    return (udm("actor_user") if udm else None) or "<unknown actor>"
+
+
+def bucket_name(event: Mapping[str, Any]) -> str:
+    return (event.get("requestParameters") or {}).get("bucketName") or "<unknown bucket>"
+
+
+def bucket_change_context(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Alert context for bucket configuration changes made through CloudTrail-logged calls."""
+    from panther_aws_helpers import aws_rule_context
+
+    context = aws_rule_context(event)
+    context["bucketName"] = bucket_name(event)
+    return context
+
+
+def logging_disabled(event: Mapping[str, Any]) -> bool:
+    """PutBucketLogging with a BucketLoggingStatus that has no LoggingEnabled: logging turned off."""
+    if not s3_call_succeeded(event, "PutBucketLogging"):
+        return False
+    status = (event.get("requestParameters") or {}).get("BucketLoggingStatus")
+    return isinstance(status, Mapping) and "LoggingEnabled" not in status
+
+
+def _versioning(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not s3_call_succeeded(event, "PutBucketVersioning"):
+        return {}
+    config = (event.get("requestParameters") or {}).get("VersioningConfiguration")
+    return config if isinstance(config, Mapping) else {}
+
+
+def versioning_suspended(event: Mapping[str, Any]) -> bool:
+    return _versioning(event).get("Status") in ("Suspended", "Disabled")
+
+
+def mfa_delete_disabled(event: Mapping[str, Any]) -> bool:
+    return _versioning(event).get("MfaDelete") == "Disabled"

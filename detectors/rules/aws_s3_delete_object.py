@@ -1,0 +1,27 @@
+"""Mass deletion: many objects deleted from one bucket by one principal (threshold 50/hour)."""
+
+from bucketwatch_helpers import principal_label, s3_access
+
+DELETE_OPERATIONS = {"DeleteObject"}  # BATCH.DELETE.OBJECT (one per key of a DeleteObjects) maps here too
+
+
+def rule(event):
+    access = s3_access(event)
+    return (access is not None and not access.internal and not access.error
+            and access.operation in DELETE_OPERATIONS)
+
+
+def title(event):
+    access = s3_access(event)
+    return f"Many objects deleted from S3 bucket [{access.bucket}] by [{principal_label(access)}]"
+
+
+def dedup(event):
+    access = s3_access(event)
+    return f"{access.bucket}:{principal_label(access)}"
+
+
+def alert_context(event):
+    access = s3_access(event)
+    return {"bucket": access.bucket, "key": access.key, "principal": access.principal, "ip": access.ip,
+            "operation": access.raw_operation}

@@ -1,0 +1,24 @@
+"""A multi-object delete (DeleteObjects) on a bucket: many keys gone in one request."""
+
+from bucketwatch_helpers import principal_label, s3_access
+
+
+def rule(event):
+    access = s3_access(event)
+    return (access is not None and not access.internal and not access.error
+            and access.operation == "DeleteObjects")
+
+
+def title(event):
+    access = s3_access(event)
+    return f"Multi-object delete on S3 bucket [{access.bucket}] by [{principal_label(access)}]"
+
+
+def dedup(event):
+    access = s3_access(event)
+    return f"{access.bucket}:{principal_label(access)}"
+
+
+def alert_context(event):
+    access = s3_access(event)
+    return {"bucket": access.bucket, "principal": access.principal, "ip": access.ip, "operation": access.raw_operation}

@@ -1,0 +1,41 @@
+"""An object whose name looks like a ransom note was uploaded."""
+
+import re
+
+from bucketwatch_helpers import principal_label, s3_access
+
+# Names ransomware crews use for their notes (compiled once; matched on the file name only).
+RANSOM_NOTE = re.compile(
+    r"(how[_\- ]?to[_\- ]?(decrypt|restore|recover|get[_\- ]?back)"
+    r"|decrypt[_\- ]?(instructions|files|my|your)"
+    r"|ransom|files[_\- ]?(are[_\- ]?)?encrypted|your[_\- ]?files|restore[_\- ]?(my[_\- ]?)?files"
+    r"|readme[_\- ]?(to|for)[_\- ]?decrypt|recovery[_\- ]?(instructions|key))",
+    re.IGNORECASE,
+)
+UPLOADS = {"PutObject", "PostObject", "CopyObject", "CompleteMultipartUpload"}
+
+
+def _file_name(access):
+    return (access.key or "").rsplit("/", 1)[-1]
+
+
+def rule(event):
+    access = s3_access(event)
+    if access is None or access.internal or access.error or access.operation not in UPLOADS:
+        return False
+    return RANSOM_NOTE.search(_file_name(access)) is not None
+
+
+def title(event):
+    access = s3_access(event)
+    return f"Possible ransom note [{_file_name(access)}] uploaded to S3 bucket [{access.bucket}]"
+
+
+def dedup(event):
+    access = s3_access(event)
+    return f"{access.bucket}:{principal_label(access)}"
+
+
+def alert_context(event):
+    access = s3_access(event)
+    return {"bucket": access.bucket, "key": access.key, "principal": access.principal, "ip": access.ip}
