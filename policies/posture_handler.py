@@ -1,0 +1,129 @@
+"""The scheduled posture Lambda: scan live buckets, alert on failures, keep every finding.
+
+Environment:
+- ``ALERTS_TOPIC_ARN``: SNS topic; one JSON message per unsuppressed FAIL (``kind: "posture"``).
+- ``PROCESSED_BUCKET``: the lake bucket; findings go to
+  ``bucketwatch/posture_findings/year=YYYY/month=MM/day=DD/hour=HH/<name>.parquet`` (scan time, UTC).
+- ``SCAN_REGIONS`` (optional): comma-separated regions; default every bucket's region.
+- ``BUCKETWATCH_CONFIG`` (optional): path of a config file whose ``posture:`` section applies
+  (suppressions, allowlists, disabled policies).
+
+Only boto3, pyarrow and pyyaml are imported (the Lambda bundle has no aws_cdk, checkov, duckdb).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pyarrow as pa
+
+from bucketwatch.config import load_config_file
+from detectors.lake.writer import S3LakeWriter
+from detectors.schema import DB_BUCKETWATCH
+from policies.config import PostureSettings, parse_posture
+from policies.runner import FAIL, Finding, summarize
+from policies.sources.live_scan import LiveScanRequest, run_live_scan
+
+FINDINGS_TABLE = "posture_findings"
+_TIMESTAMP = pa.timestamp("ms")
+
+# bucketwatch.posture_findings: one row per (policy, resource) verdict of one scan.
+POSTURE_FINDINGS_SCHEMA = pa.schema([
+    pa.field("scan_id", pa.string()),
+    pa.field("scan_time", _TIMESTAMP),
+    pa.field("policy", pa.string()),
+    pa.field("panther_id", pa.string()),
+    pa.field("title", pa.string()),
+    pa.field("resource", pa.string()),
+    pa.field("resource_type", pa.string()),
+    pa.field("status", pa.string()),
+    pa.field("verdict", pa.string()),
+    pa.field("severity", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("remediation", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("name", pa.string()),
+    pa.field("region", pa.string()),
+    pa.field("account", pa.string()),
+    pa.field("suppression_reason", pa.string()),
+    pa.field("compliance", pa.string()),  # JSON: {"AWS Security Hub": ["S3.5"], ...}
+    pa.field("p_row_id", pa.string()),
+])
+
+
+def findings_table(findings: list[Finding], scan_id: str, scan_time: datetime) -> pa.Table:
+    rows = []
+    naive_utc = scan_time.astimezone(UTC).replace(tzinfo=None)
+    for finding in findings:
+        data = finding.to_dict()
+        row_key = f"{scan_id}|{data['policy']}|{data['resource']}"
+        rows.append({
+            "scan_id": scan_id, "scan_time": naive_utc,
+            **{key: data.get(key) for key in ("policy", "panther_id", "title", "resource", "resource_type", "status",
+                                              "verdict", "severity", "reason", "remediation", "source", "name",
+                                              "region", "account")},
+            "suppression_reason": (data.get("suppression") or {}).get("reason"),
+            "compliance": json.dumps(data.get("compliance") or {}, sort_keys=True),
+            "p_row_id": hashlib.blake2b(row_key.encode(), digest_size=16).hexdigest(),
+        })
+    return pa.Table.from_pylist(rows, schema=POSTURE_FINDINGS_SCHEMA)
+
+
+def alert_message(finding: Finding, scan_time: datetime) -> dict[str, Any]:
+    """One SNS message, in the shape detection alerts use too."""
+    data = finding.to_dict()
+    seen = scan_time.astimezone(UTC).isoformat()
+    return {
+        "kind": "posture",
+        "rule_id": data["policy"],
+        "policy_id": data["policy"],
+        "panther_id": data["panther_id"],
+        "severity": data["severity"],
+        "title": f"{data['title']}: {data['resource']}",
+        "dedup": f"{data['policy']}:{data['resource']}",
+        "first_seen": seen,
+        "last_seen": seen,
+        "event_count": 1,
+        "samples": [],
+        "context": {key: data[key] for key in ("resource", "reason", "region", "account", "source", "compliance")},
+        "runbook": data["remediation"],
+    }
+
+
+def _settings() -> PostureSettings:
+    path = os.environ.get("BUCKETWATCH_CONFIG")
+    return parse_posture(load_config_file(path).get("posture")) if path else PostureSettings()
+
+
+def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
+    topic_arn = os.environ["ALERTS_TOPIC_ARN"]
+    processed_bucket = os.environ["PROCESSED_BUCKET"]
+    regions = [r.strip() for r in os.environ.get("SCAN_REGIONS", "").split(",") if r.strip()] or None
+    settings = _settings()
+    scan_time = datetime.now(UTC)
+    scan_id = getattr(context, "aws_request_id", None) or scan_time.strftime("scan-%Y%m%dT%H%M%S%fZ")
+
+    result = run_live_scan(LiveScanRequest(regions=regions, settings=settings))
+
+    sns = boto3.client("sns")
+    failures = [f for f in result.findings if f.status == FAIL]
+    for finding in failures:
+        sns.publish(TopicArn=topic_arn, Subject=f"Bucketwatch posture: {finding.policy.id}"[:100],
+                    Message=json.dumps(alert_message(finding, scan_time), default=str))
+    writer = S3LakeWriter(boto3.client("s3"), processed_bucket)
+    writer.write(DB_BUCKETWATCH, FINDINGS_TABLE, findings_table(result.findings, scan_id, scan_time),
+                 time_column="scan_time")
+    return {
+        "scan_id": scan_id,
+        "buckets": result.bucket_count,
+        "api_calls": result.stats.api_calls,
+        "alerts_published": len(failures),
+        "findings_written": len(result.findings),
+        "lake_keys": writer.keys_written,
+        "summary": summarize(result.findings, settings.severity_threshold),
+    }
