@@ -75,9 +75,6 @@ class Provisioned:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-KMS_ALIAS = "alias/acme-customer-data"
-
-
 def _ssl_only_policy(bucket: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
@@ -170,13 +167,19 @@ class Provisioner:
     def monitoring(self) -> None:
         n = self.names
         s3, sns = self.c.s3, self.c.sns
+        key_arn = self._key("bucketwatch", "Bucketwatch trail and lake")
         for bucket in (n.access_log_bucket, n.trail_bucket, n.processed_bucket):
             s3.create_bucket(Bucket=bucket)
             s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=SSE_S3)
             s3.put_bucket_ownership_controls(
                 Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+            self._expire_after(bucket, 365)
+        # Access-log delivery supports only SSE-S3 on the target bucket; the others use the key.
+        s3.put_bucket_encryption(Bucket=n.access_log_bucket, ServerSideEncryptionConfiguration=SSE_S3)
+        for bucket in (n.trail_bucket, n.processed_bucket):
+            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_sse_kms(key_arn))
+        self.out.extra["monitoring_key_arn"] = key_arn
         s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
         s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(_trail_bucket_policy(n)))
         # The trail bucket and the processed bucket log to the regional access-log bucket; the
@@ -201,6 +204,18 @@ class Provisioner:
             TableName=n.dedup_table,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
         )
+
+    def _key(self, alias: str, description: str) -> str:
+        arn = self.c.kms.create_key(Description=description)["KeyMetadata"]["Arn"]
+        self.c.kms.create_alias(AliasName=f"alias/{alias}", TargetKeyId=arn)
+        return arn
+
+    def _expire_after(self, bucket: str, days: int, prefix: str = "") -> None:
+        self.c.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+            "ID": f"expire-after-{days}-days", "Status": "Enabled", "Filter": {"Prefix": prefix},
+            "Expiration": {"Days": days}, "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }]})
 
     def _notify(self, bucket: str, prefixes: dict[str, str]) -> None:
         """Object-created notifications to the notification topic, one per log prefix.
@@ -256,9 +271,8 @@ class Provisioner:
     # -- The company's buckets ---------------------------------------------------------------
     def application_buckets(self) -> None:
         s3 = self.c.s3
-        key_arn = self.c.kms.create_key(Description="acme customer data")["KeyMetadata"]["Arn"]
-        self.c.kms.create_alias(AliasName=KMS_ALIAS, TargetKeyId=key_arn)
-        self.out.extra["customer_data_key_arn"] = key_arn
+        key_arn = self._key("acme-data", "acme application data")
+        self.out.extra["data_key_arn"] = key_arn
         for bucket in APP_BUCKETS:
             s3.create_bucket(Bucket=bucket)
             s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
@@ -266,16 +280,20 @@ class Provisioner:
                 {"Key": "data-classification", "Value": "restricted" if bucket == CUSTOMER_DATA else "internal"},
             ]})
 
-        # Careful: KMS, versioning, public access blocked, TLS only, ACLs disabled, logged.
+        # Careful: KMS, versioning, public access blocked, TLS only, logged, lifecycle; ACLs
+        # disabled except on the shared reports.
         for bucket in (CUSTOMER_DATA, SHARED_REPORTS, BACKUPS):
             s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_ssl_only_policy(bucket)))
-        s3.put_bucket_encryption(Bucket=CUSTOMER_DATA, ServerSideEncryptionConfiguration=_sse_kms(key_arn))
-        s3.put_bucket_ownership_controls(
-            Bucket=CUSTOMER_DATA, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
-        for bucket in (SHARED_REPORTS, BACKUPS, ANALYTICS):
-            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=SSE_S3)
+            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_sse_kms(key_arn))
+        for bucket in (CUSTOMER_DATA, BACKUPS):
+            s3.put_bucket_ownership_controls(
+                Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+        self._expire_after(CUSTOMER_DATA, 90, prefix="tmp/")  # upload scratch space
+        self._expire_after(SHARED_REPORTS, 365)
+        self._expire_after(BACKUPS, 365)
+        s3.put_bucket_encryption(Bucket=ANALYTICS, ServerSideEncryptionConfiguration=SSE_S3)
         # Shared reports still allow ACLs (the partner portal used them once): the opening the
         # attacker uses later.
         s3.put_bucket_ownership_controls(
@@ -290,7 +308,8 @@ class Provisioner:
         n = self.names
         ct = self.c.cloudtrail
         ct.create_trail(Name=n.trail_name, S3BucketName=n.trail_bucket, IsMultiRegionTrail=True,
-                        EnableLogFileValidation=True, IncludeGlobalServiceEvents=True)
+                        EnableLogFileValidation=True, IncludeGlobalServiceEvents=True,
+                        KmsKeyId=self.out.extra["monitoring_key_arn"])
         # Write data events on every bucket except the trail's own (no logging loop); reads are
         # covered by server access logs.
         ct.put_event_selectors(TrailName=n.trail_name, AdvancedEventSelectors=[
