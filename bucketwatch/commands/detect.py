@@ -1,0 +1,76 @@
+"""`bucketwatch detect`: parse logs, run the rules, write the lake, emit alerts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bucketwatch.commands._ingest_common import (
+    add_input_arguments,
+    add_lake_argument,
+    input_errors,
+    print_summary,
+)
+from bucketwatch.config import load_config_file
+from bucketwatch.progress import Progress
+from detectors.config import parse_detections
+from detectors.engine.evaluate import rule_error_lines, severity_counts
+from detectors.engine.session import DetectionSession
+from detectors.engine.sinks import JsonLinesSink, TerminalSink
+from detectors.engine.stores import MemoryStore, SQLiteStore
+from detectors.lake import LakeWriter
+from detectors.pipeline import parse_inputs
+from detectors.quarantine import JsonlQuarantine
+
+ALERTS_EXIT_CODE = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "detect", help="run the detection rules over logs; write the lake and print alerts",
+        description="Parse logs, run every enabled rule (built-in plus --rules packs), write the "
+                    "normalized records and the rule matches to the lake, and print the alerts.")
+    add_input_arguments(parser)
+    add_lake_argument(parser)
+    parser.add_argument("--no-lake", action="store_true", help="do not write the lake (alerts only)")
+    parser.add_argument("--alerts", metavar="PATH", help="also append alerts as JSON lines to PATH")
+    parser.add_argument("--config", metavar="FILE", help="Bucketwatch config file (its detections: section)")
+    parser.add_argument("--rules", action="append", default=[], metavar="DIR",
+                        help="extra rule pack directory (Panther format); repeatable; same ids replace built-ins")
+    parser.add_argument("--state", metavar="FILE",
+                        help="SQLite dedup state kept across runs (default: none, each run stands alone)")
+    parser.add_argument("--quarantine", metavar="PATH",
+                        help="quarantine file (default: <lake>/_quarantine/quarantine.jsonl, appended)")
+    parser.add_argument("--fail-on-alert", action="store_true",
+                        help=f"exit with code {ALERTS_EXIT_CODE} when any alert was raised")
+    parser.add_argument("-q", "--quiet", action="store_true", help="do not print alerts on stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = parse_detections(load_config_file(args.config).get("detections"))
+    store = SQLiteStore(args.state) if args.state else MemoryStore()
+    writer = None if args.no_lake else LakeWriter(args.lake)
+    session = DetectionSession.create(settings, store, writer, rule_dirs=args.rules)
+    quarantine_path = Path(args.quarantine) if args.quarantine else args.lake / "_quarantine" / "quarantine.jsonl"
+    with input_errors(), Progress("detect") as progress, \
+            JsonlQuarantine(quarantine_path, append=not args.quarantine) as quarantine:
+        parse_run = parse_inputs(args.inputs, args.log_type, quarantine, progress, args.workers)
+        for batch in parse_run:
+            session.process(batch)
+    alerts = session.engine.alert_messages()
+    if not args.quiet:
+        TerminalSink(sys.stdout).emit(alerts)
+    if args.alerts:
+        JsonLinesSink(args.alerts).emit(alerts)
+    for line in rule_error_lines(session.engine):
+        print(f"bucketwatch detect: warning: {line}", file=sys.stderr)
+    counts = severity_counts(alerts)
+    by_severity = ", ".join(f"{n} {s}" for s, n in counts.most_common())
+    where = "" if writer is None else f"; lake {args.lake} ({session.match_rows:,} rule-match rows)"
+    quarantined = f" (see {quarantine_path})" if parse_run.stats.quarantined else ""
+    print_summary("detect", parse_run.stats,
+                  f"{quarantined}; {len(session.engine.rules)} rules; {len(alerts)} alerts"
+                  f"{' (' + by_severity + ')' if by_severity else ''}{where}")
+    return ALERTS_EXIT_CODE if args.fail_on_alert and alerts else 0
