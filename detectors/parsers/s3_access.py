@@ -59,90 +59,186 @@ def _dash_to_null(column: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(column, "-"), _NULL_STRING, column)
 
 
-_PLACEHOLDER = pa.scalar('- - [ +] - - - - - "-" - - - - - - "-" "-" -')
+_MONTH_KEYS = np.array([(ord(m[0]) << 16) | (ord(m[1]) << 8) | ord(m[2]) for m in (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")])
+_MONTH_ORDER = np.argsort(_MONTH_KEYS)
+_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_TIME_WIDTH = len("[06/Feb/2019:00:00:38")
+_OFFSET_WIDTH = len("+0000]")
 
 
-def _split_parts(lines: pa.Array) -> tuple[pa.Array, ...]:
+def _offsets(lists: pa.ListArray) -> np.ndarray:
+    return lists.offsets.to_numpy()
+
+
+def _string_lengths(strings: pa.Array) -> np.ndarray:
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset: strings.offset + len(strings) + 1]
+    return np.diff(offsets)
+
+
+def _take(values: pa.Array, indices: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
+    """values[indices] (null where `missing`), as a fresh contiguous array."""
+    if missing is not None and missing.any():
+        return pc.take(values, pa.array(indices, mask=missing))
+    return pc.take(values, pa.array(indices))
+
+
+def _fixed_width_bytes(column: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n x width uint8 matrix, rows whose value has exactly that width)."""
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset: column.offset + len(column) + 1]
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8) if column.buffers()[2] else np.zeros(1, np.uint8)
+    fits = np.diff(offsets) == width
+    if column.null_count:
+        fits &= column.is_valid().to_numpy(zero_copy_only=False)
+    index = np.minimum(offsets[:-1, None] + np.arange(width), len(data) - 1)
+    return data[index], fits
+
+
+def _digits(matrix: np.ndarray, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    block = matrix[:, start:start + count].astype(np.int64) - 48
+    ok = ((block >= 0) & (block <= 9)).all(axis=1)
+    value = np.zeros(len(matrix), dtype=np.int64)
+    for i in range(count):
+        value = value * 10 + block[:, i]
+    return value, ok
+
+
+def _access_times(time_token: pa.Array, offset_token: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """`[06/Feb/2019:00:00:38` + `+0130]` -> (UTC epoch milliseconds, valid) without strptime:
+    fixed-width digits read straight from the bytes, every range checked (no day 30 of February)."""
+    t, fits = _fixed_width_bytes(time_token, _TIME_WIDTH)
+    z, zfits = _fixed_width_bytes(offset_token, _OFFSET_WIDTH)
+    day, ok1 = _digits(t, 1, 2)
+    year, ok2 = _digits(t, 8, 4)
+    hour, ok3 = _digits(t, 13, 2)
+    minute, ok4 = _digits(t, 16, 2)
+    second, ok5 = _digits(t, 19, 2)
+    zh, ok6 = _digits(z, 1, 2)
+    zm, ok7 = _digits(z, 3, 2)
+    key = (t[:, 4].astype(np.int64) << 16) | (t[:, 5].astype(np.int64) << 8) | t[:, 6]
+    found = np.searchsorted(_MONTH_KEYS[_MONTH_ORDER], key)
+    found = np.minimum(found, 11)
+    month = _MONTH_ORDER[found] + 1
+    month_ok = _MONTH_KEYS[_MONTH_ORDER][found] == key
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = _DAYS_IN_MONTH[month - 1] + ((month == 2) & leap)
+    punctuation = ((t[:, 0] == ord("[")) & (t[:, 3] == ord("/")) & (t[:, 7] == ord("/")) & (t[:, 12] == ord(":"))
+                   & (t[:, 15] == ord(":")) & (t[:, 18] == ord(":")) & np.isin(z[:, 0], (ord("+"), ord("-")))
+                   & (z[:, 5] == ord("]")))
+    valid = (fits & zfits & ok1 & ok2 & ok3 & ok4 & ok5 & ok6 & ok7 & month_ok & punctuation & (day >= 1)
+             & (day <= month_days) & (hour < 24) & (minute < 60) & (second < 60) & (zm < 60))
+    # Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    y = year - (month <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = (month + 9) % 12
+    doy = (153 * mp + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    sign = np.where(z[:, 0] == ord("-"), -1, 1)
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second - sign * (zh * 3600 + zm * 60)
+    return seconds * 1000, valid
+
+
+def _null_dashes(column: pa.Array) -> pa.Array:
+    """`-` -> null, reusing the string buffers (only a validity bitmap is built)."""
+    dash = pc.equal(column, "-")
+    if not pc.any(dash).as_py():
+        return column
+    if column.offset != 0 or column.null_count:
+        return pc.if_else(dash, _NULL_STRING, column)
+    validity = pc.invert(dash).buffers()[1]
+    return pa.Array.from_buffers(column.type, len(column), [validity, *column.buffers()[1:]])
+
+
+def _to_int(column: pa.Array) -> pa.Array | None:
+    try:
+        return pc.cast(column, pa.int64())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _fast_parse(lines: pa.Array) -> tuple[np.ndarray, pa.Table]:
+    """(positions of the lines parsed here, their columns). Lines not parsed here are left to
+    the per-line parser, which either parses them or says why they are not records."""
     parts = pc.split_pattern(lines, '"')
-    return tuple(pc.list_element(parts, i) for i in range(7))
+    p_off = _offsets(parts)
+    candidates = np.flatnonzero((np.diff(p_off) == 7) & (_string_lengths(lines) > 0))
+    base = p_off[candidates]
 
+    def part(j: int, rows: np.ndarray) -> pa.Array:
+        return _take(parts.values, base[rows] + j)
 
-def _fast_parse(lines: pa.Array) -> tuple[pa.Array, dict[str, pa.Array]]:
-    """(ok mask, columns) for every line; columns are only meaningful where ok is true."""
-    ok = pc.equal(pc.list_value_length(pc.split_pattern(lines, '"')), 7)
-    # Rows that do not fit get a well-formed placeholder so list_element stays in range;
-    # they are masked out of the result and parsed line by line instead.
-    head, uri, middle, referrer, gap, agent, tail = _split_parts(pc.if_else(ok, lines, _PLACEHOLDER))
-    head_tokens = pc.split_pattern(head, " ")
-    middle_tokens = pc.split_pattern(middle, " ")
-    tail_count = pc.subtract(pc.list_value_length(pc.split_pattern(tail, " ")), 1)
-    for check in (
-        pc.equal(pc.list_value_length(head_tokens), 10),
-        pc.equal(pc.list_value_length(middle_tokens), 8),
-        pc.equal(gap, " "),
-        pc.starts_with(tail, " "),
-        pc.greater_equal(tail_count, 1),
-        pc.less_equal(tail_count, _KNOWN_TAIL),
-    ):
-        ok = pc.and_(ok, check)
-    ok = pc.fill_null(ok, False)
-    if not pc.all(ok).as_py():
-        head, uri, middle, referrer, gap, agent, tail = _split_parts(pc.if_else(ok, lines, _PLACEHOLDER))
-        head_tokens = pc.split_pattern(head, " ")
-        middle_tokens = pc.split_pattern(middle, " ")
+    everything = np.arange(len(candidates))
+    head = pc.split_pattern(part(0, everything), " ")
+    middle = pc.split_pattern(part(2, everything), " ")
+    tail_text = part(6, everything)
+    tail = pc.split_pattern(tail_text, " ")
+    h_off, m_off, t_off = _offsets(head), _offsets(middle), _offsets(tail)
+    t_len = np.diff(t_off)
+    shape_ok = ((np.diff(h_off) == 10) & (np.diff(m_off) == 8) & (t_len >= 2) & (t_len <= _KNOWN_TAIL + 1)
+                & pc.equal(part(4, everything), " ").to_numpy(zero_copy_only=False)
+                & pc.starts_with(tail_text, " ").to_numpy(zero_copy_only=False))
+    rows = np.flatnonzero(shape_ok)
+
+    def head_col(j: int) -> pa.Array:
+        return _take(head.values, h_off[rows] + j)
+
+    def middle_col(j: int) -> pa.Array:
+        return _take(middle.values, m_off[rows] + j)
+
+    millis, ok = _access_times(head_col(2), head_col(3))
+    remoteip = head_col(4)
+    ok &= pc.match_substring_regex(remoteip, _IP_OR_DASH).to_numpy(zero_copy_only=False)
+    numbers = {}
+    for j, name in enumerate(("httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime"), 1):
+        if name in S3_ACCESS_INT_FIELDS:
+            token = _null_dashes(middle_col(j))
+            value = _to_int(token)
+            if value is None:  # some row holds a non-number: find which, leave it to the line parser
+                digits = pc.fill_null(pc.match_substring_regex(token, r"^[0-9]+$"), True)
+                ok &= digits.to_numpy(zero_copy_only=False)
+                value = pc.cast(pc.if_else(pa.array(ok), token, _NULL_STRING), pa.int64())
+            numbers[name] = value
+    if not ok.all():
+        keep = np.flatnonzero(ok)
+        rows = rows[keep]
+        millis = millis[keep]
+        remoteip = pc.take(remoteip, pa.array(keep))
+        numbers = {k: pc.take(v, pa.array(keep)) for k, v in numbers.items()}
 
     columns: dict[str, pa.Array] = {}
-    for i, name in enumerate(("bucketowner", "bucket")):
-        columns[name] = pc.list_element(head_tokens, i)
-    time_text = pc.binary_join_element_wise(pc.list_element(head_tokens, 2), pc.list_element(head_tokens, 3), " ")
-    parsed_time = pc.strptime(time_text, format="[%d/%b/%Y:%H:%M:%S %z]", unit="s", error_is_null=True)
-    ok = pc.and_(ok, pc.is_valid(parsed_time))
-    seconds = pc.cast(pc.cast(parsed_time, pa.timestamp("s")), pa.int64())
-    columns["time"] = pc.cast(pc.multiply(seconds, 1000), pa.int64()).cast(TIMESTAMP)
-    for i, name in enumerate(("remoteip", "requester", "requestid", "operation", "key"), start=4):
-        columns[name] = pc.list_element(head_tokens, i)
-    ok = pc.and_(ok, pc.match_substring_regex(columns["remoteip"], _IP_OR_DASH))
-    columns["requesturi"] = uri
-    for i, name in enumerate(("httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime"), 1):
-        token = pc.list_element(middle_tokens, i)
-        if name in S3_ACCESS_INT_FIELDS:
-            ok = pc.and_(ok, pc.match_substring_regex(token, _NUMBER_OR_DASH))
-        columns[name] = token
-    columns["referrer"] = referrer
-    columns["useragent"] = agent
-    padded_tail = pc.split_pattern(pc.binary_join_element_wise(tail, _TAIL_PAD, ""), " ")
-    for i, name in enumerate(S3_ACCESS_FIELDS[17:], start=1):
-        columns[name] = pc.list_element(padded_tail, i)
-    return pc.fill_null(ok, False), columns
-
-
-def _finish_columns(columns: dict[str, pa.Array], ok: pa.Array) -> pa.Table:
+    for j, name in enumerate(("bucketowner", "bucket")):
+        columns[name] = head_col(j)
+    columns["time"] = pa.array(millis, pa.int64()).cast(TIMESTAMP)
+    columns["remoteip"] = remoteip
+    for j, name in enumerate(("requester", "requestid", "operation", "key"), start=5):
+        columns[name] = head_col(j)
+    columns["requesturi"] = part(1, rows)
+    columns.update(numbers)
+    columns["errorcode"] = middle_col(2)
+    columns["referrer"] = part(3, rows)
+    columns["useragent"] = part(5, rows)
+    t_rows_off, t_rows_len = t_off[rows], t_len[rows]
+    for j, name in enumerate(S3_ACCESS_FIELDS[17:], start=1):
+        columns[name] = _take(tail.values, np.minimum(t_rows_off + j, len(tail.values) - 1), t_rows_len <= j)
     out = {}
     for name in S3_ACCESS_FIELDS:
-        column = pc.filter(columns[name], ok)
-        if name == "time":
-            out[name] = column
-            continue
-        column = _dash_to_null(column)
-        if name in S3_ACCESS_INT_FIELDS:
-            column = pc.cast(column, pa.int64())
-        out[name] = column
-    n = len(out["time"])
-    out["additionalFields"] = pa.nulls(n, LOG_COLUMNS_SCHEMA.field("additionalFields").type)
-    return pa.table(out, schema=LOG_COLUMNS_SCHEMA)
+        column = columns[name]
+        out[name] = column if name == "time" or name in S3_ACCESS_INT_FIELDS else _null_dashes(column)
+    out["additionalFields"] = pa.nulls(len(rows), LOG_COLUMNS_SCHEMA.field("additionalFields").type)
+    return candidates[rows], pa.table(out, schema=LOG_COLUMNS_SCHEMA)
 
 
 def parse_chunk(text: str) -> ChunkResult:
     """Parse a chunk of complete lines. Empty lines are skipped (they hold no record)."""
     lines = split_lines(text)
-    nonempty = pc.greater(pc.utf8_length(lines), 0)
-    ok, columns = _fast_parse(lines)
-    ok = pc.and_(ok, nonempty)
-    positions = np.arange(len(lines), dtype=np.int64)
-    fast = _finish_columns(columns, ok).append_column("__index", pa.array(positions[ok.to_numpy(zero_copy_only=False)]))
-
-    slow_mask = pc.and_(pc.invert(ok), nonempty).to_numpy(zero_copy_only=False)
-    slow_positions = positions[slow_mask]
+    line_lengths = _string_lengths(lines)
+    fast_positions, fast = _fast_parse(lines)
+    fast = fast.append_column("__index", pa.array(fast_positions, pa.int64()))
+    slow_mask = line_lengths > 0
+    slow_mask[fast_positions] = False
+    slow_positions = np.flatnonzero(slow_mask)
     rejected: list[Rejected] = []
     table = fast
     if len(slow_positions):
@@ -159,4 +255,4 @@ def parse_chunk(text: str) -> ChunkResult:
             slow = slow.append_column("__index", pa.array(indices, pa.int64()))
             table = pa.concat_tables([fast, slow])
             table = table.take(pc.sort_indices(table["__index"]))
-    return ChunkResult(table=table, rejected=rejected, lines=int(pc.sum(nonempty).as_py() or 0))
+    return ChunkResult(table=table, rejected=rejected, lines=int((line_lengths > 0).sum()))

@@ -144,6 +144,8 @@ def parse_access_line(line: str) -> dict[str, Any]:
 
 def _describe_bad_rest(rest: str) -> str:
     """Why the part after the key does not fit: the most specific reason we can tell."""
+    if not rest.strip():
+        return "truncated: nothing after the key"
     loose = _REST_LOOSE.fullmatch(rest)
     if loose is not None:
         for name in ("httpstatus", "bytessent", "objectsize", "totaltime", "turnaroundtime"):
