@@ -111,6 +111,8 @@ class Lake(Construct):
         )
         self.databases: dict[str, glue.CfnDatabase] = {}
         self.tables: dict[str, glue.CfnTable] = {}
+        # The posture findings database exists even before its table can be declared.
+        self._database(schema.DB_BUCKETWATCH)
         findings = posture_findings_table()
         for table in lake_tables([findings] if findings else []):
             self._add_table(table)

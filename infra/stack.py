@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aws_cdk import Aspects, CfnParameter, Environment, Stack, Stage
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
@@ -83,10 +85,8 @@ class BucketwatchStack(Stack):
     def _with_own_buckets_excluded(self, scope: DataEventScope) -> DataEventScope:
         """The trail records no object activity on the monitoring's own log and lake buckets in any
         region: each write there would cause another logged write (a feedback loop)."""
-        if scope.locations:
-            return scope
         own = tuple(account_bucket_name_prefix(prefix, self) for prefix in (ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX))
-        return DataEventScope.all_buckets(scope.read_write, (*own, *scope.excluded))
+        return dataclasses.replace(scope, excluded=(*own, *scope.excluded))
 
 
 class BucketwatchStage(Stage):

@@ -82,10 +82,11 @@ class DataEventTrail(Construct):
             removal_policy=removal_policy,
         )
         self._add_cloudtrail_key_policy(stack)
+        bucket_name = regional_bucket_name(TRAIL_BUCKET_PREFIX, stack)
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            bucket_name=regional_bucket_name(TRAIL_BUCKET_PREFIX, stack),
+            bucket_name=bucket_name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,
@@ -121,8 +122,10 @@ class DataEventTrail(Construct):
         assert isinstance(cfn_trail, cloudtrail.CfnTrail)
         self.data_events = data_events or DataEventScope.all_buckets()
         cfn_trail.advanced_event_selectors = advanced_event_selectors(
-            self.data_events, always_excluded=[self.bucket.bucket_name]
+            self.data_events, always_excluded=[bucket_name]
         )
+        # The L2 writes `EventSelectors: []`; a trail takes basic or advanced selectors, not both.
+        cfn_trail.add_property_deletion_override("EventSelectors")
         if notification_topic is not None:
             add_object_created_notification(self.bucket, notification_topic, prefix=LOG_PREFIX)
 

@@ -1,0 +1,91 @@
+"""Helpers shared by the infra tests (imported by conftest and test modules).
+
+Shared synthesis for the infra tests: each expensive synth runs once per session (per worker).
+
+- `assembly`: the app built by `infra.app.build_app` with the light Lambda code stub, two
+  deployments (us-east-1 with the trail, eu-west-1 without), validation plugins on.
+- `app_out`: `python app.py` as a user runs it (real Lambda bundle, default context) into a
+  temporary cdk.out, with no AWS credentials in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.bundling import STUB_CONTEXT_KEY
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "111111111111"
+HOME_REGION = "us-east-1"
+OTHER_REGION = "eu-west-1"
+TEST_CONTEXT = {
+    STUB_CONTEXT_KEY: "true",
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    "bucketwatch": {
+        "defaults": {"scanRegions": [HOME_REGION, OTHER_REGION]},
+        "deployments": [
+            {"account": ACCOUNT, "region": HOME_REGION},
+            {"account": ACCOUNT, "region": OTHER_REGION},
+        ],
+    },
+}
+
+
+@dataclass
+class Synthesized:
+    outdir: Path
+    templates: dict[str, dict[str, Any]]  # stage id -> template
+
+    def resources(self, stage: str, type_name: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.templates[stage]["Resources"].items() if v["Type"] == type_name}
+
+
+def read_templates(outdir: Path) -> dict[str, dict[str, Any]]:
+    templates = {}
+    for path in sorted(outdir.glob("assembly-*/*.template.json")):
+        templates[path.parent.name.removeprefix("assembly-")] = json.loads(path.read_text())
+    return templates
+
+
+def no_credentials_env(**extra: str) -> dict[str, str]:
+    """The current environment minus anything that could reach an AWS account."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_DEFAULT_"))}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")
+    env.update(extra)
+    return env
+
+
+
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+
+
+def render(value: Any, template: dict[str, Any]) -> Any:
+    """Resolve what a concrete-environment template can resolve: pseudo parameters, Ref of a
+    named bucket/topic, GetAtt Arn of a named bucket, Fn::Join. Anything else stays `<...>`."""
+    if isinstance(value, list):
+        return [render(v, template) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(str(render(p, template)) for p in parts)
+    if "Ref" in value:
+        name = value["Ref"]
+        if name in PSEUDO:
+            return PSEUDO[name]
+        resource = template["Resources"].get(name, {})
+        if resource.get("Type") == "AWS::S3::Bucket" and "BucketName" in resource.get("Properties", {}):
+            return render(resource["Properties"]["BucketName"], template)
+        return f"<Ref {name}>"
+    if "Fn::GetAtt" in value:
+        name, attribute = value["Fn::GetAtt"]
+        resource = template["Resources"].get(name, {})
+        if resource.get("Type") == "AWS::S3::Bucket" and attribute == "Arn" and "BucketName" in resource["Properties"]:
+            return "arn:aws:s3:::" + render(resource["Properties"]["BucketName"], template)
+        return f"<{name}.{attribute}>"
+    return {k: render(v, template) for k, v in value.items()}
