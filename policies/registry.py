@@ -5,8 +5,9 @@ directories in the same format (a `.py` with `policy(resource)` and a `.yml` who
 `Filename:` names it). Bucketwatch reads a few keys Panther does not have:
 
 - ``PantherID``: the Panther policy this one is compatible with (its tests must pass).
-- ``Fields``: the resource fields the policy reads; the runner says UNKNOWN / NOT_APPLICABLE
-  before calling the policy when any of them could not be determined.
+- ``Fields``: the resource fields the policy always reads; the runner says UNKNOWN /
+  NOT_APPLICABLE before calling the policy when any of them could not be determined.
+- ``OptionalFields``: fields it reads only in some cases (it calls `helpers.require` for them).
 - ``Remediation``: the one-paragraph fix shown with every failure.
 - ``Reports``: compliance mappings, Panther's key (``AWS Security Hub``, ``CIS AWS Foundations ...``).
 """
@@ -54,6 +55,7 @@ class PolicyDef:
     reference: str = ""
     reports: dict[str, list[str]] = field(default_factory=dict)
     fields: tuple[str, ...] | None = None
+    optional_fields: tuple[str, ...] = ()
     tests: list[dict[str, Any]] = field(default_factory=list)
     enabled: bool = True
     builtin: bool = False
@@ -138,6 +140,7 @@ def _load_one(spec_path: Path, builtin: bool) -> PolicyDef | None:
         reference=str(spec.get("Reference") or "").strip(),
         reports={str(k): [str(v) for v in vs or []] for k, vs in (spec.get("Reports") or {}).items()},
         fields=tuple(fields) if fields is not None else None,
+        optional_fields=tuple(spec.get("OptionalFields") or ()),
         tests=list(spec.get("Tests") or []),
         enabled=bool(spec.get("Enabled", True)),
         builtin=builtin,

@@ -1,0 +1,42 @@
+"""Formatting findings: text for people, JSON for scripts, SARIF for code scanning, JUnit for CI.
+
+Reporters only format; every decision (status, suppression, exit code) is the runner's.
+`render(fmt, findings, threshold)` is shared by `bucketwatch check` and `bucketwatch scan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from policies.runner import Finding
+
+FORMATS = ("text", "json", "sarif", "junit")
+
+
+def render(fmt: str, findings: Sequence[Finding], threshold: str) -> str:
+    if fmt == "text":
+        from policies.reporters.text import render_text as renderer
+    elif fmt == "json":
+        from policies.reporters.json_report import render_json as renderer
+    elif fmt == "sarif":
+        from policies.reporters.sarif import render_sarif as renderer
+    elif fmt == "junit":
+        from policies.reporters.junit import render_junit as renderer
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return renderer(findings, threshold)
+
+
+def emit(fmt: str, findings: Sequence[Finding], threshold: str, output: str | None = None) -> int:
+    """Write the report (to `output` or stdout) and return the exit code: 1 if anything blocks."""
+    import sys
+    from pathlib import Path
+
+    from policies.runner import blocking
+
+    text = render(fmt, findings, threshold)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    return 1 if blocking(findings, threshold) else 0

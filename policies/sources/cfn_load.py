@@ -1,0 +1,207 @@
+"""Reading CloudFormation templates: JSON and YAML files (short-form tags included) and whole
+`cdk.out` cloud assemblies (every stack of every stage, nested stacks; assets ignored).
+
+Everything unusable becomes a `UserError` with one line naming the file (and line) at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bucketwatch.errors import UserError
+
+TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
+_UNKNOWN_ENV = ("unknown-account", "unknown-region", "")
+
+
+@dataclass
+class Template:
+    """One stack's template and what we know about where it deploys."""
+
+    path: Path
+    body: dict[str, Any]
+    stack: str
+    text: str = field(repr=False, default="")
+    account: str | None = None
+    region: str | None = None
+    # For a nested stack: the values its parent passes for its parameters (unresolved CFN).
+    parent: Template | None = None
+    parent_parameters: dict[str, Any] = field(default_factory=dict)
+    _lines: dict[str, int] | None = field(default=None, repr=False)
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.body.get("Resources") or {}
+
+    def line_of(self, logical_id: str) -> int | None:
+        """The 1-based line where `logical_id` is defined under Resources, when findable."""
+        if self._lines is None:
+            self._lines = _resource_lines(self.text)
+        return self._lines.get(logical_id)
+
+
+# --- YAML with CloudFormation's short-form tags ------------------------------------------------
+
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader that keeps dates as strings (Version: 2012-10-17) and knows !Ref & co."""
+
+
+_CfnLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _short_form(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        logical_id, _, attribute = value.partition(".")
+        return {"Fn::GetAtt": [logical_id, attribute]}
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_form)
+
+
+def parse_text(text: str, path: Path) -> Any:
+    """JSON or YAML (CloudFormation flavour) from `text`; UserError with the line on failure."""
+    if path.suffix == ".json" or text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if path.suffix == ".json":
+                raise UserError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    try:
+        return yaml.load(text, Loader=_CfnLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
+
+
+def is_template(body: Any) -> bool:
+    return isinstance(body, dict) and isinstance(body.get("Resources"), dict)
+
+
+def _resource_lines(text: str) -> dict[str, int]:
+    """Logical id → line, from keys one level under `Resources` (same indentation as the first)."""
+    found = re.search(r'^([ \t]*)"?Resources"?[ \t]*:', text, re.M)
+    if not found:
+        return {}
+    start = found.end()
+    base_line = text.count("\n", 0, start) + 1
+    lines: dict[str, int] = {}
+    indent = None
+    for match in re.finditer(r'^([ \t]*)"?([A-Za-z0-9]+)"?[ \t]*:', text[start:], re.M):
+        if indent is None:
+            indent = match.group(1)
+        if match.group(1) == indent:
+            lines.setdefault(match.group(2), base_line + text.count("\n", start, start + match.start()))
+        elif len(match.group(1)) < len(indent):
+            break  # left the Resources section
+    return lines
+
+
+# --- Files, directories and cloud assemblies ---------------------------------------------------
+
+def load_template_file(path: Path, stack: str | None = None) -> Template:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from exc
+    body = parse_text(text, path)
+    if not is_template(body):
+        raise UserError(f"{path}: not a CloudFormation template (no Resources mapping)")
+    return Template(path=path, body=body, stack=stack or path.name.split(".")[0], text=text)
+
+
+def _environment(artifact: dict[str, Any]) -> tuple[str | None, str | None]:
+    match = re.match(r"^aws://([^/]*)/(.*)$", str(artifact.get("environment") or ""))
+    if not match:
+        return None, None
+    account, region = match.groups()
+    return (None if account in _UNKNOWN_ENV else account), (None if region in _UNKNOWN_ENV else region)
+
+
+def _nested(template: Template, directory: Path) -> list[Template]:
+    """Nested stack templates CDK wrote beside the parent (aws:asset:path metadata)."""
+    children = []
+    for logical_id, resource in template.resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::CloudFormation::Stack":
+            continue
+        asset = (resource.get("Metadata") or {}).get("aws:asset:path")
+        if not asset or not (directory / asset).is_file():
+            continue
+        child = load_template_file(directory / asset, stack=f"{template.stack}/{logical_id}")
+        child.account, child.region, child.parent = template.account, template.region, template
+        child.parent_parameters = (resource.get("Properties") or {}).get("Parameters") or {}
+        children.append(child)
+        children.extend(_nested(child, directory))
+    return children
+
+
+def load_assembly(directory: Path) -> list[Template]:
+    """Every stack template of a cdk.out (and of the stages nested in it)."""
+    manifest_path = directory / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{manifest_path}: unreadable cloud assembly manifest: {exc}") from exc
+    templates: list[Template] = []
+    for artifact_id, artifact in (manifest.get("artifacts") or {}).items():
+        properties = artifact.get("properties") or {}
+        if artifact.get("type") == "aws:cloudformation:stack" and properties.get("templateFile"):
+            stack = properties.get("stackName") or artifact.get("displayName") or artifact_id
+            template = load_template_file(directory / properties["templateFile"], stack=stack)
+            template.account, template.region = _environment(artifact)
+            templates.append(template)
+            templates.extend(_nested(template, directory))
+        elif artifact.get("type") == "cdk:cloud-assembly" and properties.get("directoryName"):
+            templates.extend(load_assembly(directory / properties["directoryName"]))
+    return templates
+
+
+def load_directory(directory: Path) -> list[Template]:
+    if (directory / "manifest.json").is_file():
+        return load_assembly(directory)
+    templates = []
+    for path in sorted(p for p in directory.rglob("*") if p.suffix in TEMPLATE_SUFFIXES and p.is_file()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        body = parse_text(text, path)
+        if is_template(body):
+            templates.append(Template(path=path, body=body, stack=path.name.split(".")[0], text=text))
+    return templates
+
+
+def load_paths(paths: list[str | Path]) -> list[Template]:
+    """Templates from files and directories; UserError when a path is unusable or holds none."""
+    if not paths:
+        raise UserError("no template path given")
+    templates: list[Template] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UserError(f"path not found: {path}")
+        found = load_directory(path) if path.is_dir() else [load_template_file(path)]
+        if not found:
+            raise UserError(f"{path}: no CloudFormation templates found (expected a cdk.out or .json/.yaml templates)")
+        templates.extend(found)
+    return templates
