@@ -138,6 +138,8 @@ class Deliverer:
             s3.put_bucket_acl(Bucket=change.target, ACL="public-read")
         elif change.action == "disable_logging":
             s3.put_bucket_logging(Bucket=change.target, BucketLoggingStatus={})
+        elif change.action == "suspend_versioning":
+            s3.put_bucket_versioning(Bucket=change.target, VersioningConfiguration={"Status": "Suspended"})
         elif change.action == "stop_trail":
             self.c.cloudtrail.stop_logging(Name=change.target)
         else:

@@ -18,6 +18,7 @@ from typing import Any
 
 from bucketwatch.demo.account import Provisioned
 from bucketwatch.demo.clients import Clients
+from bucketwatch.localaws import LOCAL_AWS_ENV
 
 
 class DemoError(Exception):
@@ -47,23 +48,11 @@ class DetectorRun:
 
 
 @contextmanager
-def handler_environment(provisioned: Provisioned, endpoint_url: str, config_path: Path | None) -> Iterator[None]:
-    """The detector Lambda's environment variables, as the CDK stack sets them, for this block."""
-    n = provisioned.names
-    updates = {
-        "ALERTS_TOPIC_ARN": provisioned.alerts_topic_arn,
-        "PROCESSED_BUCKET": n.processed_bucket,
-        "DEDUP_TABLE": n.dedup_table,
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": n.region,
-        "AWS_REGION": n.region,
-    }
-    if config_path is not None:
-        updates["BUCKETWATCH_CONFIG"] = str(config_path)
-    saved = {key: os.environ.get(key) for key in updates}
+def environment(updates: dict[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set `updates` and unset `remove` in os.environ for this block, then restore both."""
+    saved = {key: os.environ.get(key) for key in (*updates, *remove)}
+    for key in remove:
+        os.environ.pop(key, None)
     os.environ.update(updates)
     try:
         yield
@@ -73,6 +62,25 @@ def handler_environment(provisioned: Provisioned, endpoint_url: str, config_path
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def local_aws(endpoint_url: str) -> Any:
+    """boto3 anywhere in this process talks to the local endpoint with fake credentials only;
+    profiles from the user's shell are set aside, so no real account can be reached."""
+    return environment({**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint_url},
+                       remove=("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE", "AWS_ROLE_ARN",
+                               "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                               "AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+
+
+def handler_environment(provisioned: Provisioned, config_path: Path | None) -> Any:
+    """The detector Lambda's environment variables, as the CDK stack sets them."""
+    n = provisioned.names
+    updates = {"ALERTS_TOPIC_ARN": provisioned.alerts_topic_arn, "PROCESSED_BUCKET": n.processed_bucket,
+               "DEDUP_TABLE": n.dedup_table}
+    if config_path is not None:
+        updates["BUCKETWATCH_CONFIG"] = str(config_path)
+    return environment(updates)
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:

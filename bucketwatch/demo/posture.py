@@ -1,18 +1,16 @@
-"""The live posture scan of the demo account: the live source and the runner, as `scan` uses them."""
+"""The live posture scan of the demo account: the same scan as `bucketwatch scan`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
-
-from bucketwatch.demo.account import BACKUPS
-from bucketwatch.localaws import LOCAL_AWS_ENV
+from bucketwatch.demo.account import BACKUPS, DemoNames
 
 
-def demo_posture_config(names: Any) -> dict[str, Any]:
-    """Written exceptions for Bucketwatch's own buckets, as a team would acknowledge them."""
+def demo_posture_config(names: DemoNames) -> dict[str, Any]:
+    """Written exceptions, as a team would acknowledge them; they show up as SUPPRESSED."""
     log_bucket = f"arn:aws:s3:::{names.access_log_bucket}"
+    every_bucket = (*names.app_buckets, names.access_log_bucket, names.trail_bucket, names.processed_bucket)
     return {"posture": {"suppressions": [
         {"policy": "BW.S3.Logging", "resource": log_bucket,
          "reason": "the access-log bucket cannot log to itself (it would log its own log deliveries)"},
@@ -23,26 +21,17 @@ def demo_posture_config(names: Any) -> dict[str, Any]:
                    "lifecycle are the accepted control"},
         *({"policy": "BW.S3.ObjectLock", "resource": f"arn:aws:s3:::{bucket}",
            "reason": "Object Lock is required for backup buckets only"}
-          for bucket in (*names.app_buckets, names.access_log_bucket, names.trail_bucket, names.processed_bucket)
-          if bucket != BACKUPS),
+          for bucket in every_bucket if bucket != BACKUPS),
     ]}}
 
 
-def posture_scan(endpoint_url: str, section: dict[str, Any] | None, region: str) -> list[dict[str, Any]]:
-    """Every verdict (all statuses) of the built-in policies on the account behind `endpoint_url`."""
-    from policies.config import parse_posture
-    from policies.registry import load_policies
-    from policies.runner import ResourceRef, Subject, evaluate
-    from policies.sources.live import collect
-    from policies.sources.live_clients import Account
+def posture_scan(endpoint_url: str, section: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every verdict (all statuses) of the built-in policies on the account behind `endpoint_url`.
 
-    settings = parse_posture(section)
-    session = boto3.Session(aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-                            aws_session_token=LOCAL_AWS_ENV["AWS_SESSION_TOKEN"], region_name=region)
-    resources = collect([Account(session, "demo account")], endpoint_url=endpoint_url)
-    subjects = [Subject(r, ResourceRef(id=r.get("Arn") or r["Name"], source="live", name=r.get("Name"),
-                                       arn=r.get("Arn"), region=r.get("Region"), account=r.get("AccountId")))
-                for r in resources]
-    policies = load_policies(settings.policy_dirs)
-    return [f.to_dict() for f in evaluate(policies, subjects, settings)]
+    Credentials come from the environment, which the demo points at the local endpoint.
+    """
+    from policies.config import parse_posture
+    from policies.sources.live_scan import LiveScanRequest, run_live_scan
+
+    request = LiveScanRequest(endpoint_url=endpoint_url, settings=parse_posture(section))
+    return [finding.to_dict() for finding in run_live_scan(request).findings]

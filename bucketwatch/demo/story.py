@@ -13,7 +13,7 @@ Timeline (UTC, on STORY_DAY):
                  public on acme-shared-reports
     10:50-11:10  plaintext (HTTP, no TLS) anonymous reads of the now-public reports
     11:30-11:45  an unknown role reads acme-customer-data (which only `customer-api` should read)
-    12:00        server access logging disabled on acme-backups
+    12:00        server access logging disabled on acme-backups, then versioning suspended
     12:10-12:22  objects in acme-backups rewritten with SSE-C (customer-provided keys)
     12:25        ransom note uploaded
     12:30-12:40  mass deletion of the original objects
@@ -121,7 +121,8 @@ class Change:
     """A configuration change the attacker makes; delivery applies it to the endpoint."""
 
     at: datetime
-    action: str  # delete_public_access_block | public_policy | public_acl | disable_logging | stop_trail
+    action: str  # delete_public_access_block | public_policy | public_acl | disable_logging |
+    #              suspend_versioning | stop_trail
     target: str  # bucket or trail name
     description: str
 
@@ -409,12 +410,18 @@ def unknown_role_reads(b: StoryBuilder) -> None:
 
 
 def ransomware(b: StoryBuilder) -> None:
-    """Logging off, SSE-C rewrite of the backups, a ransom note, the originals deleted, trail off."""
+    """Logging and versioning off, SSE-C rewrite of the backups, a ransom note, the originals
+    deleted, trail off."""
     ci = b.actors["stolen_ci"]
     t = STORY_DAY.replace(hour=12, minute=0)
     b.bucket_change(t, ci, "PutBucketLogging", BACKUPS, {
         "logging": "", "BucketLoggingStatus": {"xmlns": "http://s3.amazonaws.com/doc/2006-03-01/"}})
     b.story.changes.append(Change(t, "disable_logging", BACKUPS, "server access logging disabled"))
+    t += timedelta(minutes=1, seconds=12)
+    b.bucket_change(t, ci, "PutBucketVersioning", BACKUPS, {
+        "versioning": "", "VersioningConfiguration": {"xmlns": "http://s3.amazonaws.com/doc/2006-03-01/",
+                                                      "Status": "Suspended"}})
+    b.story.changes.append(Change(t, "suspend_versioning", BACKUPS, "versioning suspended"))
     dumps = b.story.objects[BACKUPS]
     start = STORY_DAY.replace(hour=12, minute=10)
     for i, key in enumerate(dumps[:120]):

@@ -82,4 +82,5 @@ def test_the_attackers_changes_take_effect_on_the_endpoint(provisioned) -> None:
     with pytest.raises(ClientError):
         s3.get_public_access_block(Bucket=SHARED_REPORTS)
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=BACKUPS)
+    assert s3.get_bucket_versioning(Bucket=BACKUPS)["Status"] == "Suspended"
     assert clients.cloudtrail.get_trail_status(Name=p.names.trail_name)["IsLogging"] is False

@@ -77,7 +77,8 @@ def test_the_attack_is_in_the_logs_and_what_aws_would_not_log_is_not() -> None:
     logging_off = next(c.at for c in story.changes if c.action == "disable_logging")
     trail_off = next(c.at for c in story.changes if c.action == "stop_trail")
     assert [c.action for c in story.changes] == [
-        "delete_public_access_block", "public_policy", "public_acl", "disable_logging", "stop_trail"]
+        "delete_public_access_block", "public_policy", "public_acl", "disable_logging", "suspend_versioning",
+        "stop_trail"]
     # No access logs for acme-backups once its logging is off; nothing from CloudTrail once stopped.
     assert not [e for e in story.access_logs if e["bucket"] == BACKUPS and e["time"] >= logging_off]
     last_trail = max(datetime.strptime(r["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -1,0 +1,5 @@
+import sys
+
+from bucketwatch.demo.cli import run
+
+sys.exit(run())

@@ -1,0 +1,51 @@
+"""Command-line glue for the demo: arguments, the run, the printed report.
+
+`bucketwatch demo` (bucketwatch/commands/demo.py) and `python -m bucketwatch.demo` both use
+`add_arguments` and `main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bucketwatch.demo.detection import DemoError
+from bucketwatch.demo.report import render_text
+from bucketwatch.demo.run import DEFAULT_SEED, DemoOptions, run_demo
+from bucketwatch.errors import UserError
+
+DEFAULT_OUT = Path("bucketwatch-demo")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"folder for the local lake, the alerts and the HTML report (default: ./{DEFAULT_OUT})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help="seed of the generated traffic; the same seed gives the same story (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="print only the report, no progress")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out} exists and is not a folder; pass another --out")
+    try:
+        result = run_demo(DemoOptions(out_dir=args.out, seed=args.seed, progress=False if args.quiet else None,
+                                      quiet=args.quiet))
+    except DemoError as exc:
+        raise UserError(f"the demo failed: {exc}", exit_code=1) from exc
+    print(render_text(result))
+    return 0 if result.counts.reconciled else 1
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bucketwatch.demo", description="Bucketwatch, all of it, locally.")
+    add_arguments(parser)
+    try:
+        return main(parser.parse_args(argv))
+    except UserError as exc:
+        print(f"bucketwatch demo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bucketwatch demo: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,60 @@
+"""The demo's local AWS endpoint never outlives the demo: Ctrl-C and SIGTERM stop it too."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bucketwatch.demo import cli
+
+
+def moto_servers_on(port: str) -> list[int]:
+    """Pids of live `moto.server` processes listening on `port` (by command line)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+            state = (cmdline.parent / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if b"moto.server" in args and port.encode() in args and state != "Z":
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_demo_leaves_no_moto_server_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "bucketwatch.demo", "--out", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stderr.readline()
+        match = re.search(r"on http://127\.0\.0\.1:(\d+)", first)
+        assert match, f"no endpoint line from the demo: {first!r}"
+        port = match.group(1)
+        assert moto_servers_on(port), "the demo's moto server should be running now"
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "bucketwatch demo: interrupted" in err
+    deadline = time.monotonic() + 5
+    while moto_servers_on(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert moto_servers_on(port) == []
+
+
+def test_an_unusable_output_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_folder = tmp_path / "report.txt"
+    not_a_folder.write_text("x")
+    assert cli.run(["--out", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"bucketwatch demo: error: --out {not_a_folder} exists and is not a folder; pass another --out"
