@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,8 +57,13 @@ class EngineStats:
 
 
 class Engine:
-    def __init__(self, rules: Iterable[Rule], store: DedupStore | None = None, clock: Any = time.time) -> None:
+    def __init__(self, rules: Iterable[Rule], store: DedupStore | None = None, clock: Any = time.time,
+                 on_created: Callable[[Rule, AlertState], None] | None = None) -> None:
+        """`on_created(rule, state)` runs for each new alert BEFORE its state is stored: if it
+        raises (e.g. SNS unavailable), the state is not saved and a retry raises the alert again
+        (at-least-once delivery instead of a lost alert)."""
         self.rules = [r for r in rules if r.enabled]
+        self.on_created = on_created
         self.store = store if store is not None else MemoryStore()
         self.clock = clock
         self.by_log_type: dict[str, list[Rule]] = defaultdict(list)
@@ -167,6 +172,10 @@ class Engine:
             latest, changes = apply_matches(stored, rule.id, dedup, period, rule.threshold,
                                             rule.has("unique"), matches, now)
             expires = int(max(latest.window_start + period, now) + EXPIRY_GRACE_S)
+            if self.on_created is not None:
+                for change in changes:
+                    if change.created:
+                        self.on_created(rule, change.state)
             if self.store.put(key, latest, version, expires):
                 return changes
         raise RuntimeError(f"dedup store: could not update {key} after {MAX_CONFLICT_RETRIES} concurrent changes")

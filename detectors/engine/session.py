@@ -28,11 +28,12 @@ class DetectionSession:
 
     @classmethod
     def create(cls, settings: DetectionSettings, store: DedupStore | None = None, writer: Any = None,
-               rule_dirs: Iterable[str] = (), rules: list[Rule] | None = None) -> DetectionSession:
+               rule_dirs: Iterable[str] = (), rules: list[Rule] | None = None,
+               on_created: Any = None) -> DetectionSession:
         activate(settings)  # rules read their configured lists through bucketwatch_helpers.settings()
         if rules is None:
             rules = load_rules(rule_dirs, settings=settings, only_enabled=True)
-        return cls(engine=Engine(rules, store), writer=writer)
+        return cls(engine=Engine(rules, store, on_created=on_created), writer=writer)
 
     def process(self, batch: ParsedBatch) -> FlushResult:
         evaluate_batch(self.engine, batch)
