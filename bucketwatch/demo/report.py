@@ -116,7 +116,7 @@ def render_text(result: DemoResult) -> str:
         add(f"  {severity.upper()} ({len(group)})")
         for alert in group:
             count = alert.get("event_count")
-            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{count} events]" if count else ""))
+            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{_events(count)}]" if count else ""))
     add("")
     failures = result.failures_by_bucket()
     add(f"Posture failures ({len(result.posture_failures)}) on {len(failures)} resources, by bucket:")
@@ -158,3 +158,7 @@ def _table(columns: list[str], rows: list[tuple[Any, ...]], indent: str = "") ->
 
 def _cell(value: Any) -> str:
     return "NULL" if value is None else str(value)
+
+
+def _events(count: Any) -> str:
+    return f"{count} event" if count == 1 else f"{count} events"
