@@ -54,7 +54,7 @@ ERRORS = [(400, "InvalidArgument"), (403, "AccessDenied"), (403, "SignatureDoesN
           (405, "MethodNotAllowed"), (500, "InternalError"), (503, "SlowDown")]
 KEY_PARTS = ["reports", "2020", "Q2", "photos", "puppy%20dog.jpg", "data%2Bset", "exports", "caf%C3%A9.csv",
              "logs", "a+b", "part-00000.snappy.parquet", "%E2%9C%93check.txt"]
-OFFSETS = [timezone.utc] * 8 + [timezone(timedelta(hours=-7)), timezone(timedelta(hours=5, minutes=30))]
+OFFSETS = [UTC] * 8 + [timezone(timedelta(hours=-7)), timezone(timedelta(hours=5, minutes=30))]
 START = datetime(2020, 5, 8, tzinfo=UTC)
 SPAN_SECONDS = 6 * 24 * 3600  # 8..13 May 2020: straddles the tutorial's `day>=10`
 

@@ -29,7 +29,9 @@ class TerminalSink:
         count = 0
         for alert in by_severity(alerts):
             count += 1
-            print(f"[{alert['severity'].upper():8}] {alert['rule_id']}: {alert['title']}", file=self.stream)
+            # One line per alert whatever the log put in the title (no spoofed extra lines).
+            title = " ".join(str(alert["title"]).split())
+            print(f"[{alert['severity'].upper():8}] {alert['rule_id']}: {title}", file=self.stream)
             span = alert["first_seen"] if alert["first_seen"] == alert["last_seen"] \
                 else f"{alert['first_seen']} .. {alert['last_seen']}"
             print(f"           {alert['event_count']} event(s), {span}, dedup {alert['dedup']!r}", file=self.stream)
