@@ -35,6 +35,7 @@ class LiveScanRequest:
     endpoint_url: str | None = None
     workers: int = DEFAULT_WORKERS
     settings: PostureSettings = field(default_factory=PostureSettings)
+    policies: list[PolicyDef] | None = None  # default: built-ins + settings.policy_dirs
 
 
 @dataclass
@@ -54,7 +55,7 @@ def run_live_scan(request: LiveScanRequest, on_bucket: Callable[[int], None] | N
 
     Raises `LiveSourceError` when an account cannot be scanned at all.
     """
-    policies = load_policies(request.settings.policy_dirs)
+    policies = request.policies if request.policies is not None else load_policies(request.settings.policy_dirs)
     endpoint = resolve_endpoint(request.endpoint_url)
     accounts = accounts_for(request.profile, request.role_arns, endpoint)
     stats = ScanStats()

@@ -1,0 +1,79 @@
+"""`bucketwatch scan`: judge live buckets and trails with the same policies `check` uses.
+
+Exit codes as for `check`: 0 nothing blocks, 1 an unsuppressed FAIL at or above --fail-on,
+2 unusable input or an account that cannot be scanned at all (one line saying why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import threading
+
+from bucketwatch.commands.check import add_report_arguments
+
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="judge live S3 buckets and CloudTrail trails with the posture policies",
+        description="Read every bucket's configuration with boto3 (each in its own region, concurrently) "
+        "and run the posture policies. A denied API call makes only the policies that need it UNKNOWN. "
+        "Exit 1 on an unsuppressed FAIL at or above --fail-on, 2 on unusable input.",
+    )
+    parser.add_argument("--regions", nargs="+", action="extend", metavar="REGION",
+                        help="only buckets in these regions (space or comma separated; default: all)")
+    parser.add_argument("--buckets", nargs="+", action="extend", metavar="GLOB",
+                        help="only buckets whose name matches one of these globs")
+    parser.add_argument("--profile", help="AWS profile to scan with")
+    parser.add_argument("--role-arn", nargs="+", action="extend", dest="role_arns", metavar="ARN",
+                        help="scan the account of each role (sts:AssumeRole from the profile's credentials)")
+    parser.add_argument("--endpoint-url", metavar="URL",
+                        help="custom AWS endpoint for every service (e.g. moto); default AWS_ENDPOINT_URL")
+    parser.add_argument("--workers", type=int, default=32, metavar="N",
+                        help="concurrent API calls (default: 32)")
+    add_report_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _regions(values: list[str] | None) -> list[str] | None:
+    from bucketwatch.errors import UserError
+
+    regions = [r.strip() for value in values or [] for r in value.split(",") if r.strip()]
+    bad = [r for r in regions if not REGION.match(r)]
+    if bad:
+        raise UserError(f"--regions: not an AWS region name: {', '.join(bad)} (expected e.g. us-east-1)")
+    return regions or None
+
+
+def run(args: argparse.Namespace) -> int:
+    from bucketwatch.commands.check import prepare
+    from bucketwatch.errors import UserError
+    from bucketwatch.progress import Progress
+    from policies.reporters import emit
+    from policies.sources.live_clients import LiveSourceError
+    from policies.sources.live_scan import LiveScanRequest, run_live_scan
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    regions = _regions(args.regions)
+    settings, policies, threshold = prepare(args)
+    request = LiveScanRequest(regions=regions, bucket_globs=args.buckets, profile=args.profile,
+                              role_arns=args.role_arns, endpoint_url=args.endpoint_url, workers=args.workers,
+                              settings=settings, policies=policies)
+    progress = Progress("scan", unit="buckets")
+    lock = threading.Lock()
+
+    def bucket_done(count: int) -> None:
+        with lock:  # called from the collector's worker threads
+            progress.update(count)
+
+    try:
+        result = run_live_scan(request, on_bucket=bucket_done)
+    except LiveSourceError as exc:
+        raise UserError(str(exc)) from exc
+    finally:
+        progress.close()
+    return emit(args.format, result.findings, threshold, args.output)
