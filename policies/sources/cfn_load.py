@@ -6,6 +6,7 @@ Everything unusable becomes a `UserError` with one line naming the file (and lin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ class Template:
     # For a nested stack: the values its parent passes for its parameters (unresolved CFN).
     parent: Template | None = None
     parent_parameters: dict[str, Any] = field(default_factory=dict)
+    # Logical id → CDK construct path, from the assembly's metadata (when the resource itself
+    # carries no aws:cdk:path, as with `app.synth()` outside the CDK CLI).
+    construct_paths: dict[str, str] = field(default_factory=dict)
     _lines: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -138,21 +142,71 @@ def _environment(artifact: dict[str, Any]) -> tuple[str | None, str | None]:
     return (None if account in _UNKNOWN_ENV else account), (None if region in _UNKNOWN_ENV else region)
 
 
-def _nested(template: Template, directory: Path) -> list[Template]:
-    """Nested stack templates CDK wrote beside the parent (aws:asset:path metadata)."""
+def _asset_paths(directory: Path) -> dict[str, str]:
+    """Asset hash → file name, from the assembly's *.assets.json manifests."""
+    found: dict[str, str] = {}
+    for manifest in directory.glob("*.assets.json"):
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8")).get("files") or {}
+        except (OSError, ValueError):
+            continue
+        for asset_hash, entry in files.items():
+            path = (entry.get("source") or {}).get("path")
+            if path:
+                found[asset_hash] = path
+    return found
+
+
+def _nested_template_file(resource: dict[str, Any], directory: Path, assets: dict[str, str]) -> str | None:
+    """The nested template's file: aws:asset:path metadata, else the asset hash in TemplateURL."""
+    asset = (resource.get("Metadata") or {}).get("aws:asset:path")
+    if asset:
+        return asset
+    url = json.dumps((resource.get("Properties") or {}).get("TemplateURL"))
+    match = re.search(r"([0-9a-f]{64})\.json", url)
+    return assets.get(match.group(1)) if match else None
+
+
+def _nested(template: Template, directory: Path, assets: dict[str, str] | None = None) -> list[Template]:
+    """Nested stack templates CDK wrote beside the parent."""
+    assets = _asset_paths(directory) if assets is None else assets
     children = []
     for logical_id, resource in template.resources.items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::CloudFormation::Stack":
             continue
-        asset = (resource.get("Metadata") or {}).get("aws:asset:path")
+        asset = _nested_template_file(resource, directory, assets)
         if not asset or not (directory / asset).is_file():
             continue
         child = load_template_file(directory / asset, stack=f"{template.stack}/{logical_id}")
         child.account, child.region, child.parent = template.account, template.region, template
         child.parent_parameters = (resource.get("Properties") or {}).get("Parameters") or {}
         children.append(child)
-        children.extend(_nested(child, directory))
+        children.extend(_nested(child, directory, assets))
     return children
+
+
+def _artifact_metadata(artifact: dict[str, Any], directory: Path) -> dict[str, list[dict[str, Any]]]:
+    metadata = dict(artifact.get("metadata") or {})
+    extra = artifact.get("additionalMetadataFile")
+    if extra and (directory / extra).is_file():
+        with contextlib.suppress(ValueError):
+            metadata.update(json.loads((directory / extra).read_text(encoding="utf-8")))
+    return metadata
+
+
+def _assign_construct_paths(templates: list[Template], metadata: dict[str, list[dict[str, Any]]]) -> None:
+    """Give each template the construct paths of its logical ids (nested stacks have their own scope)."""
+    scopes = {entry["data"]: path for path, entries in metadata.items() for entry in entries
+              if entry.get("type") == "aws:cdk:templateFile"}
+    by_file = {t.path.name: t for t in templates}
+    for path, entries in metadata.items():
+        for entry in entries:
+            if entry.get("type") != "aws:cdk:logicalId":
+                continue
+            owner = max((f for f, scope in scopes.items() if path.startswith(scope + "/")),
+                        key=lambda f: len(scopes[f]), default=None)
+            if owner in by_file:
+                by_file[owner].construct_paths.setdefault(str(entry["data"]), path.lstrip("/"))
 
 
 def load_assembly(directory: Path) -> list[Template]:
@@ -169,8 +223,9 @@ def load_assembly(directory: Path) -> list[Template]:
             stack = properties.get("stackName") or artifact.get("displayName") or artifact_id
             template = load_template_file(directory / properties["templateFile"], stack=stack)
             template.account, template.region = _environment(artifact)
-            templates.append(template)
-            templates.extend(_nested(template, directory))
+            stack_templates = [template, *_nested(template, directory)]
+            _assign_construct_paths(stack_templates, _artifact_metadata(artifact, directory))
+            templates.extend(stack_templates)
         elif artifact.get("type") == "cdk:cloud-assembly" and properties.get("directoryName"):
             templates.extend(load_assembly(directory / properties["directoryName"]))
     return templates

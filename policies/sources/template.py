@@ -274,7 +274,7 @@ class _Assembly:
         metadata = resource.get("Metadata") or {}
         return ResourceRef(
             id=f"{template.stack}/{logical_id}", source="template", logical_id=logical_id,
-            construct_path=metadata.get("aws:cdk:path"), stack=template.stack,
+            construct_path=metadata.get("aws:cdk:path") or template.construct_paths.get(logical_id), stack=template.stack,
             file=_display_path(template.path), line=template.line_of(logical_id),
             region=template.region, account=template.account,
             suppressions=_suppressions(resource, f"{template.path}: {logical_id}"),
