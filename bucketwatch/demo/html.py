@@ -31,6 +31,7 @@ section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:16px 
 h2{font-size:17px;margin:0 0 12px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e2e8f0;vertical-align:top}
+td.t{white-space:nowrap}
 th{background:#f1f5f9}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 pre{background:#0f172a;color:#e2e8f0;padding:10px 12px;border-radius:6px;overflow-x:auto;white-space:pre-wrap}
@@ -108,7 +109,8 @@ def _alerts_table(alerts: list[dict[str, Any]]) -> str:
     body = "".join(
         f"<tr><td>{_badge(str(a.get('severity', '?')))}</td><td><code>{escape(alert_rule(a))}</code></td>"
         f"<td>{escape(str(a.get('title', '')))}</td><td>{escape(str(a.get('event_count', '')))}</td>"
-        f"<td>{escape(_short_time(a.get('first_seen')))}</td><td>{escape(_short_time(a.get('last_seen')))}</td></tr>"
+        f"<td class=t>{escape(_short_time(a.get('first_seen')))}</td>"
+        f"<td class=t>{escape(_short_time(a.get('last_seen')))}</td></tr>"
         for a in rows)
     return ("<table><tr><th>Severity</th><th>Rule</th><th>Title</th><th>Events</th><th>First seen</th>"
             f"<th>Last seen</th></tr>{body}</table>")
@@ -208,9 +210,12 @@ def posture_by_bucket_svg(results: list[dict[str, Any]]) -> str:
     per: dict[str, Counter[str]] = {}
     for r in results:
         per.setdefault(resource_name(r), Counter())[str(r.get("status"))] += 1
-    width, row_h, left, top = 900, 26, 300, 10
     if not per:
-        return _empty_svg(width, "No posture results.")
+        return _empty_svg(900, "No posture results.")
+    # Room for the longest name at about 7 px per character of the 12 px labels.
+    row_h, top = 26, 10
+    left = max(200, 16 + 7 * max(len(name) for name in per))
+    width = left + 620
     buckets = sorted(per, key=lambda b: (-per[b]["FAIL"], b))
     most = max(sum(c.values()) for c in per.values())
     plot_w = width - left - 20

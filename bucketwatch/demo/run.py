@@ -34,6 +34,8 @@ from bucketwatch.demo.detection import (
 from bucketwatch.demo.html import render_html
 from bucketwatch.demo.posture import demo_posture_config, posture_scan
 from bucketwatch.demo.report import Counts, DemoResult, render_text
+from bucketwatch.demo.story import END as STORY_END
+from bucketwatch.demo.story import START as STORY_START
 from bucketwatch.demo.story import Story, build_story
 from bucketwatch.localaws import MotoServer
 from bucketwatch.progress import Progress
@@ -113,6 +115,7 @@ def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages
                "processed buckets, topics, queues and the dedup table")
     story = build_story(options.seed, provisioned.names)
     result.story_changes = [f"{c.at:%H:%M} {c.target}: {c.description}" for c in story.changes]
+    result.story_window = (STORY_START, STORY_END)
     config_path = write_config(story, out_dir)
     with handler_environment(provisioned, config_path):
         deliver_and_detect(clients, provisioned, story, options.seed, result.counts, stages, show)
