@@ -15,6 +15,7 @@ from synth_support import (
     TEST_CONTEXT,
     Synthesized,
     no_credentials_env,
+    offline_prefix,
     read_templates,
 )
 
@@ -44,10 +45,11 @@ def other_stage() -> str:
 
 @pytest.fixture(scope="session")
 def app_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`python app.py` with the repository's cdk.json defaults and the real bundle."""
+    """`python app.py` with the repository's cdk.json defaults and the real bundle, offline and
+    without credentials."""
     outdir = tmp_path_factory.mktemp("cdk-app")
     result = subprocess.run(
-        [sys.executable, "app.py"],
+        [*offline_prefix(), sys.executable, "app.py"],
         cwd=REPO_ROOT,
         env=no_credentials_env(CDK_OUTDIR=str(outdir)),
         capture_output=True,

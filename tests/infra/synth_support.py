@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,18 @@ TEST_CONTEXT = {
         ],
     },
 }
+
+
+def offline_prefix() -> list[str]:
+    """Run a command with no network at all: a new, empty network namespace (`unshare -rn`).
+
+    Where user namespaces are not allowed, fall back to proxies on a closed port, which stops
+    every HTTP client that honours them (the AWS SDKs, npm, pip).
+    """
+    if shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
+        return ["unshare", "-rn"]
+    os.environ.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    return []
 
 
 @dataclass
