@@ -126,8 +126,11 @@ def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages
     result.counts.records, result.counts.quarantined = lake_counts(result.lake_dir)
     totals = final_event_counts(result.lake_dir)
     for alert in result.alerts:
-        alert["published_event_count"] = alert.get("event_count")
-        alert["event_count"] = totals.get(str(alert.get("alert_id")), alert.get("event_count"))
+        if str(alert.get("alert_id")) in totals:
+            alert["published_event_count"] = alert.get("event_count")
+            count, last = totals[str(alert["alert_id"])]
+            alert["event_count"] = count
+            alert["last_seen"] = last.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(last, "strftime") else last
     result.posture = posture_scan(server.endpoint_url, load_config_file(config_path)["posture"])
     stages.say(f"posture scan: {len(result.posture)} verdicts, {len(result.posture_failures)} failures")
     result.query_columns, result.query_rows = run_query(result.lake_dir, TUTORIAL_SQL)
@@ -208,13 +211,14 @@ def lake_counts(lake_dir: Path) -> tuple[int, int]:
     return int(rows[0][0]), quarantined
 
 
-def final_event_counts(lake_dir: Path) -> dict[str, int]:
-    """Matched events per alert id, from the rule-match tables.
+def final_event_counts(lake_dir: Path) -> dict[str, tuple[int, Any]]:
+    """(matched events, last event time) per alert id, from the rule-match tables.
 
     The alerts topic carries each alert once, when it is created (at its threshold); the lake's
     rule matches hold every event that matched afterwards too.
     """
-    _, rows = run_query(lake_dir, "SELECT p_alert_id, COUNT(*) FROM (SELECT p_alert_id FROM "
-                                  "panther_rule_matches.aws_s3serveraccess UNION ALL SELECT p_alert_id FROM "
-                                  "panther_rule_matches.aws_cloudtrail) GROUP BY p_alert_id")
-    return {str(alert_id): int(n) for alert_id, n in rows}
+    matches = " UNION ALL ".join(f"SELECT p_alert_id, p_event_time FROM panther_rule_matches.{table}"
+                                 for table in ("aws_s3serveraccess", "aws_cloudtrail"))
+    _, rows = run_query(lake_dir, f"SELECT p_alert_id, COUNT(*), MAX(p_event_time) FROM ({matches}) "
+                                  "GROUP BY p_alert_id")
+    return {str(alert_id): (int(n), last) for alert_id, n, last in rows}

@@ -21,6 +21,9 @@ from bucketwatch.demo.story import ATTACKER_IP, UNKNOWN_ROLE_IP, build_story
 
 from .chromium import chromium_binary, inspect_page
 
+# One demo run serves every test here: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("demo-end-to-end")
+
 NAMES = DemoNames()
 ACCESS_LOGS, TRAIL_BUCKET, PROCESSED = NAMES.access_log_bucket, NAMES.trail_bucket, NAMES.processed_bucket
 TRAIL = f"trail/{NAMES.trail_name}"
@@ -113,6 +116,9 @@ def test_exactly_the_alerts_the_story_implies(demo: DemoResult) -> None:
     assert counts["AWS.S3.ServerAccess.UnknownRequester"] == 25
     assert counts["AWS.S3.ServerAccess.Insecure"] == 24  # twelve reports, each fetched twice
     assert counts["Bucketwatch.S3.BucketMadePublic"] == 2  # the policy and the ACL
+    # Counts and last-seen times cover every matching event, not just those up to the threshold.
+    ssec = next(a for a in demo.alerts if a["rule_id"] == "AWS.S3.CopyObjectWithClientSideEncryption")
+    assert (ssec["first_seen"], ssec["last_seen"]) == ("2026-05-12T12:10:00Z", "2026-05-12T12:21:54Z")
     errors = [a["event_count"] for a in demo.alerts if a["rule_id"] == "AWS.S3.ServerAccess.Error"]
     assert errors == [10, 10, 10, 10]
 
