@@ -385,3 +385,8 @@ class _Assembly:
 def collect_template_subjects(paths: list[str | Path], settings: PostureSettings | None = None) -> list[Subject]:
     """Buckets and trails from the templates / cdk.out directories at `paths`."""
     return _Assembly(load_paths(paths), settings or PostureSettings()).collect()
+
+
+def resolver_for(template: Template) -> Resolver:
+    """The resolver `bucketwatch check` uses for `template` on its own (the checkov adapter's view)."""
+    return _Assembly([template], PostureSettings()).resolver(template)

@@ -103,6 +103,7 @@ def test_sarif_validates_and_points_at_file_and_line(capsys, config, tmp_path: P
 @pytest.mark.xdist_group("policies-cdk")
 def test_sarif_for_a_cdk_assembly_validates(capsys, cdk_out: Path) -> None:
     code, out, _ = run(capsys, str(cdk_out), "--format", "sarif")
+    assert code == 1
     document = json.loads(out)
     jsonschema.Draft4Validator(SCHEMA).validate(document)
     names = {r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] for r in document["runs"][0]["results"]}
