@@ -28,7 +28,9 @@ class ImmutableCaseInsensitiveDict(Mapping[str, Any]):
     __slots__ = ("_data", "_lower")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = dict(data)
+        # Read-only views (the engine's lazy Arrow rows) are kept as they are: copying one would
+        # materialize every column. Plain dicts are copied so the caller's later edits do not leak in.
+        self._data = data if getattr(data, "read_only_view", False) else dict(data)
         self._lower: dict[str, str] | None = None
 
     def _resolve(self, key: str) -> str | None:
@@ -80,10 +82,17 @@ class ImmutableCaseInsensitiveDict(Mapping[str, Any]):
         """A plain (mutable) copy, e.g. for JSON output."""
         return _plain(self._data)
 
+    def epoch_hint(self) -> float | None:
+        """Event time in epoch seconds when the underlying row already knows it (no parsing)."""
+        hint = getattr(self._data, "epoch", None)
+        return hint() if callable(hint) else None
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, ImmutableCaseInsensitiveDict):
         return _plain(value._data)
+    if getattr(value, "read_only_view", False):
+        return {key: _plain(value[key]) for key in value}
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -131,10 +140,11 @@ DATA_MODELS: dict[str, dict[str, Any]] = {
 class PantherEvent(ImmutableCaseInsensitiveDict):
     """The event a rule sees. `log_type` defaults to the record's own `p_log_type`."""
 
-    __slots__ = ("log_type",)
+    __slots__ = ("log_type", "memo")
 
     def __init__(self, data: Mapping[str, Any], log_type: str | None = None) -> None:
         super().__init__(data)
+        self.memo: dict[str, Any] = {}  # per-event cache for helpers shared by several rules
         self.log_type = log_type or self._data.get("p_log_type") or guess_log_type(self._data)
 
     def udm(self, *names: str, default: Any = None) -> Any:

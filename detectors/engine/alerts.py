@@ -9,6 +9,7 @@ threshold; later matches update that alert. A match past the window opens a new 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,16 +59,31 @@ def iso(epoch: float | None) -> str | None:
 
 
 @dataclass
-class Match:
-    """One event that a rule matched, with what the rule said about it."""
-
-    time: float
+class Details:
     title: str
     severity: str
-    unique: str | None
     context: dict[str, Any]
-    sample: dict[str, Any] | None
+
+
+@dataclass
+class Match:
+    """One event that a rule matched.
+
+    Title, severity and context are computed on demand (`details()`), only for the newest
+    match of each alert: a mass-download alert can have thousands of matches per batch.
+    """
+
+    time: float
+    unique: str | None
     ref: Any  # where the event lives (row index in its batch), for the rule-matches lake
+    describe: Callable[[], Details]
+    sample: Callable[[], dict[str, Any]]
+    _details: Details | None = None
+
+    def details(self) -> Details:
+        if self._details is None:
+            self._details = self.describe()
+        return self._details
 
 
 @dataclass
@@ -103,6 +119,11 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
             window.alert_created = now
     for window in windows:
         key = id(window)
+        newest = max(pending.get(key, ()), key=lambda m: m.time, default=None)
+        if newest is not None and (newest.time >= window.last_seen or not window.title):
+            # The newest event's title/severity/context describe the alert, as Panther does.
+            details = newest.details()
+            window.title, window.severity, window.context = details.title, details.severity, details.context
         if key in pending and window.alerted:
             window.alert_updated = now
             changes.append(AlertChange(state=window, created=not was_alerted[key], matches=pending[key]))
@@ -122,14 +143,9 @@ def _window_for(t: float, windows: list[AlertState], stored: AlertState | None, 
 def _add(window: AlertState, match: Match, uses_unique: bool) -> None:
     window.count += 1
     window.first_seen = min(window.first_seen, match.time)
-    if match.time >= window.last_seen:
-        window.last_seen = match.time
-        # The newest event's title/severity/context describe the alert, as Panther does.
-        window.title, window.severity, window.context = match.title, match.severity, match.context
-    elif not window.title:
-        window.title, window.severity, window.context = match.title, match.severity, match.context
+    window.last_seen = max(window.last_seen, match.time)
     if uses_unique and match.unique is not None and match.unique not in window.uniques \
             and len(window.uniques) < MAX_UNIQUES:
         window.uniques.append(match.unique)
-    if match.sample is not None and len(window.samples) < MAX_SAMPLES:
-        window.samples.append(match.sample)
+    if len(window.samples) < MAX_SAMPLES:
+        window.samples.append(match.sample())

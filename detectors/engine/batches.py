@@ -10,36 +10,19 @@ from typing import Any
 import pyarrow as pa
 
 from detectors.engine.evaluate import Engine, FlushResult
-from detectors.pipeline import ParsedBatch, panther_time
+from detectors.engine.rows import LazyRows
+from detectors.pipeline import ParsedBatch
 from detectors.schema import DB_RULE_MATCHES, LOG_TYPE_CLOUDTRAIL, TABLE_OF_LOG_TYPE, rule_matches_schema
 
-_TIME_FIELDS = ("time", "p_event_time", "p_parse_time")
 
+def row_events(batch: ParsedBatch) -> Callable[[list[int]], list[Any]]:
+    """Lazy events for some rows of `batch`, shaped like `batch.events()` gives them."""
 
-def row_events(batch: ParsedBatch) -> Callable[[list[int]], list[dict[str, Any]]]:
-    """Events for some rows of `batch`, shaped exactly like `batch.events()` would give them."""
+    def rows(indices: list[int]) -> list[Any]:
+        records = batch.records if batch.log_type == LOG_TYPE_CLOUDTRAIL else None
+        return LazyRows(batch.table, indices, records).rows()
 
-    def s3_rows(indices: list[int]) -> list[dict[str, Any]]:
-        out = []
-        for row in batch.table.take(indices).to_pylist():
-            out.append({name: panther_time(value) if name in _TIME_FIELDS else value
-                        for name, value in row.items() if value is not None})
-        return out
-
-    def cloudtrail_rows(indices: list[int]) -> list[dict[str, Any]]:
-        p_names = [name for name in batch.table.column_names if name.startswith("p_")]
-        p_rows = batch.table.select(p_names).take(indices).to_pylist()
-        out = []
-        for index, p_row in zip(indices, p_rows, strict=True):
-            event = dict(batch.records[index])  # type: ignore[index]
-            for name, value in p_row.items():
-                event[name] = panther_time(value) if name in _TIME_FIELDS else value
-            out.append(event)
-        return out
-
-    if batch.log_type == LOG_TYPE_CLOUDTRAIL and batch.records is not None:
-        return cloudtrail_rows
-    return s3_rows
+    return rows
 
 
 def evaluate_batch(engine: Engine, batch: ParsedBatch) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.engine.alerts import AlertChange, AlertState, Match, apply_matches, iso
+from detectors.engine.alerts import AlertChange, AlertState, Details, Match, apply_matches, iso
 from detectors.engine.rules import Rule, parse_severity
 from detectors.engine.stores import DedupStore, MemoryStore
 from detectors.event import PantherEvent
@@ -128,21 +128,35 @@ class Engine:
             self._pending[(rule.id, dedup)].append(match)
 
     def _describe(self, rule: Rule, event: PantherEvent, ref: Any) -> tuple[Match, str]:
-        title = str(rule.call("title", event) or rule.display_name)
+        title = None
         dedup = rule.call("dedup", event) if rule.has("dedup") else None
-        dedup = str(dedup) if dedup else (title if rule.has("title") else f"defaultDedupString:{rule.id}")
-        severity = rule.severity
+        if not dedup:
+            title = self._title(rule, event)
+            dedup = title if rule.has("title") else f"defaultDedupString:{rule.id}"
+        unique = rule.call("unique", event) if rule.has("unique") else None
+
+        def describe() -> Details:
+            try:
+                return Details(title=title or self._title(rule, event), severity=self._severity(rule, event),
+                               context=_jsonable(rule.call("alert_context", event) or {}))
+            except Exception as exc:  # a broken title() still leaves a usable alert
+                self._record_error(rule, exc)
+                return Details(title=title or rule.display_name, severity=rule.severity, context={})
+
+        match = Match(time=event_time(event, self.clock), unique=None if unique is None else str(unique),
+                      ref=ref, describe=describe, sample=lambda: _jsonable(event.to_dict()))
+        return match, str(dedup)[:1000]
+
+    @staticmethod
+    def _title(rule: Rule, event: PantherEvent) -> str:
+        return str(rule.call("title", event) or rule.display_name)
+
+    @staticmethod
+    def _severity(rule: Rule, event: PantherEvent) -> str:
         dynamic = rule.call("severity", event) if rule.has("severity") else None
         if dynamic and str(dynamic).upper() != "DEFAULT":
-            severity = parse_severity(dynamic, f"rule {rule.id} severity()")
-        unique = rule.call("unique", event) if rule.has("unique") else None
-        context = rule.call("alert_context", event) if rule.has("alert_context") else {}
-        match = Match(time=event_time(event, self.clock), title=title, severity=severity,
-                      unique=None if unique is None else str(unique), context=_jsonable(context or {}),
-                      sample=None, ref=ref)
-        if len(self._pending.get((rule.id, dedup), ())) < 5:
-            match.sample = _jsonable(event.to_dict())
-        return match, dedup[:1000]
+            return parse_severity(dynamic, f"rule {rule.id} severity()")
+        return rule.severity
 
     def _record_error(self, rule: Rule, exc: Exception) -> None:
         key = (rule.id, type(exc).__name__)
@@ -220,6 +234,9 @@ _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S
 
 def event_time(event: Mapping[str, Any], clock: Any = time.time) -> float:
     """Event time in epoch seconds (UTC): p_event_time, else the log's own time field, else now."""
+    hint = event.epoch_hint() if isinstance(event, PantherEvent) else None
+    if hint is not None:
+        return hint
     for name in ("p_event_time", "eventTime", "time"):
         value = event.get(name)
         if value is None:

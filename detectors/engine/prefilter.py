@@ -4,7 +4,8 @@
       AWS.S3ServerAccess: {operation: ["REST.*.OBJECT"]}
       AWS.CloudTrail: {eventName: [GetObject]}
 
-Per log type, every listed field must equal one of its values (globs allowed). A log type the
+Per log type, every listed field must equal one of its values (strings, globs, numbers, or
+`null` for "absent"). A log type the
 rule handles but the prefilter does not mention passes unfiltered. Fields are top-level and
 matched case-insensitively by name. On an Arrow table the check is vectorized (pyarrow.compute);
 a field the table lacks lets every row through, so a schema change can cost speed, never alerts.
@@ -32,10 +33,11 @@ class FieldFilter:
     exact: frozenset[str]
     globs: tuple[str, ...]
     regex: re.Pattern[str] | None
+    match_null: bool = False
 
     def accepts(self, value: Any) -> bool:
-        if value is None:
-            return False
+        if value is None or value == "":
+            return self.match_null
         text = str(value)
         return text in self.exact or (self.regex is not None and self.regex.match(text) is not None)
 
@@ -45,7 +47,10 @@ class FieldFilter:
         result = pc.is_in(column, value_set=pa.array(sorted(self.exact), pa.string()))
         if self.regex is not None:
             result = pc.or_(result, pc.match_substring_regex(column, self.regex.pattern))
-        return pc.fill_null(result, False)
+        result = pc.fill_null(result, False)
+        if self.match_null:
+            result = pc.or_(result, pc.fill_null(pc.or_(pc.is_null(column), pc.equal(column, "")), True))
+        return result
 
 
 @dataclass(frozen=True)
@@ -89,15 +94,17 @@ class Prefilter:
 
 
 def _field_filter(name: str, values: Any, where: str) -> FieldFilter:
-    if isinstance(values, str):
+    if not isinstance(values, list):
         values = [values]
-    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-        raise UserError(f"{where}: expected a non-empty list of strings")
-    globs = tuple(v for v in values if GLOB_CHARS.search(v))
-    exact = frozenset(v for v in values if v not in globs)
+    if not values or not all(v is None or isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+        raise UserError(f"{where}: expected a non-empty list of strings, numbers or null")
+    match_null = None in values
+    texts = [str(v) for v in values if v is not None]
+    globs = tuple(v for v in texts if GLOB_CHARS.search(v))
+    exact = frozenset(v for v in texts if v not in globs)
     regex = None
     if globs:
         # fnmatch.translate gives (?s:...)\Z; RE2 (pyarrow) lacks \Z, so anchor with ^...$.
         parts = [fnmatch.translate(g).removeprefix("(?s:").removesuffix(")\\Z") for g in globs]
         regex = re.compile("^(?:" + "|".join(parts) + ")$", re.DOTALL)
-    return FieldFilter(name=name, exact=exact, globs=globs, regex=regex)
+    return FieldFilter(name=name, exact=exact, globs=globs, regex=regex, match_null=match_null)

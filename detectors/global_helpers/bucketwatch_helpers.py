@@ -73,11 +73,21 @@ def settings() -> _config.DetectionSettings:
 
 
 def s3_access(event: Mapping[str, Any]) -> S3Access | None:
-    """The request view of an access-log record or an S3 CloudTrail call (None otherwise)."""
+    """The request view of an access-log record or an S3 CloudTrail call (None otherwise).
+
+    Computed once per event and kept in the event's memo: several rules ask for it.
+    """
+    memo = getattr(event, "memo", None)
+    if memo is not None and "s3_access" in memo:
+        return memo["s3_access"]
     log_type = getattr(event, "log_type", None) or event.get("p_log_type")
     if log_type == CLOUDTRAIL or (log_type is None and "eventName" in event):
-        return _from_cloudtrail(event)
-    return _from_access_log(event)
+        access = _from_cloudtrail(event)
+    else:
+        access = _from_access_log(event)
+    if memo is not None:
+        memo["s3_access"] = access
+    return access
 
 
 def _from_access_log(event: Mapping[str, Any]) -> S3Access:

@@ -134,7 +134,22 @@ def test_defaults_and_dynamic_severity(tmp_path):
     assert change.state.dedup == "defaultDedupString:Test.Plain"
     assert change.state.title == "Plain rule"
     assert change.state.severity == "Low"  # the newest event's severity describes the alert
-    assert [m.severity for m in change.matches] == ["Critical", "Low"]
+    assert [m.details().severity for m in change.matches] == ["Critical", "Low"]
+
+
+def test_a_failing_title_still_gives_an_alert(tmp_path):
+    rules = make_pack(tmp_path, {"Test.BadTitle": ("""
+        def rule(event):
+            return True
+        def dedup(event):
+            return "d"
+        def title(event):
+            return event["missing"]
+    """, "DisplayName: Fallback title\n")})
+    engine = Engine(rules.values(), MemoryStore())
+    (_, change), = run(engine, [access(0)]).changes
+    assert change.state.title == "Fallback title" and change.state.dedup == "d"
+    assert [e.rule_id for e in engine.errors.values()] == ["Test.BadTitle"]
 
 
 def test_a_failing_rule_does_not_stop_others(tmp_path):
