@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 import boto3
@@ -10,9 +9,12 @@ from botocore.config import Config
 
 from bucketwatch.localaws import DEFAULT_REGION, LOCAL_AWS_ENV
 
+SERVICES = frozenset({"s3", "sns", "sqs", "dynamodb", "kms", "cloudtrail"})
+
 
 class Clients:
-    """The AWS clients the demo uses, all pointed at `endpoint_url` with the local credentials."""
+    """The AWS clients the demo uses (`clients.s3`, `clients.sqs`, ...), all pointed at
+    `endpoint_url` with the local fake credentials, whatever the user's shell has set."""
 
     def __init__(self, endpoint_url: str, region: str = DEFAULT_REGION) -> None:
         self.endpoint_url = endpoint_url
@@ -28,26 +30,9 @@ class Clients:
         return self._session.client(service, endpoint_url=self.endpoint_url,
                                     config=Config(retries={"mode": "standard", "max_attempts": 3}))
 
-    @cached_property
-    def s3(self) -> Any:
-        return self.client("s3")
-
-    @cached_property
-    def sns(self) -> Any:
-        return self.client("sns")
-
-    @cached_property
-    def sqs(self) -> Any:
-        return self.client("sqs")
-
-    @cached_property
-    def dynamodb(self) -> Any:
-        return self.client("dynamodb")
-
-    @cached_property
-    def kms(self) -> Any:
-        return self.client("kms")
-
-    @cached_property
-    def cloudtrail(self) -> Any:
-        return self.client("cloudtrail")
+    def __getattr__(self, service: str) -> Any:
+        if service not in SERVICES:
+            raise AttributeError(service)
+        client = self.client(service)
+        setattr(self, service, client)  # later lookups find the attribute directly
+        return client

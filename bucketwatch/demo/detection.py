@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from bucketwatch.demo.account import Provisioned
 from bucketwatch.demo.clients import Clients
@@ -49,19 +50,11 @@ class DetectorRun:
 
 @contextmanager
 def environment(updates: dict[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
-    """Set `updates` and unset `remove` in os.environ for this block, then restore both."""
-    saved = {key: os.environ.get(key) for key in (*updates, *remove)}
-    for key in remove:
-        os.environ.pop(key, None)
-    os.environ.update(updates)
-    try:
+    """Set `updates` and unset `remove` in os.environ for this block; all restored afterwards."""
+    with patch.dict(os.environ, updates):
+        for key in remove:
+            os.environ.pop(key, None)
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def local_aws(endpoint_url: str) -> Any:

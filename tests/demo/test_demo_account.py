@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from botocore.exceptions import ClientError
@@ -17,6 +18,7 @@ from bucketwatch.demo.account import (
 )
 from bucketwatch.demo.clients import Clients
 from bucketwatch.demo.delivery import Deliverer
+from bucketwatch.demo.detection import local_aws
 from bucketwatch.demo.story import build_story
 
 
@@ -84,3 +86,14 @@ def test_the_attackers_changes_take_effect_on_the_endpoint(provisioned) -> None:
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=BACKUPS)
     assert s3.get_bucket_versioning(Bucket=BACKUPS)["Status"] == "Suspended"
     assert clients.cloudtrail.get_trail_status(Name=p.names.trail_name)["IsLogging"] is False
+
+
+def test_the_demo_environment_sets_real_profiles_aside_and_restores_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "production")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEY")
+    with local_aws("http://127.0.0.1:9"):
+        assert "AWS_PROFILE" not in os.environ
+        assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+        assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    assert os.environ["AWS_PROFILE"] == "production"
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIAREALKEY"
