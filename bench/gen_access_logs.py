@@ -72,8 +72,11 @@ def _hex(rng: random.Random, n: int) -> str:
     return f"{rng.getrandbits(4 * n):0{n}X}"
 
 
-def generate_record(rng: random.Random) -> dict[str, Any]:
-    when = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
+def generate_record(rng: random.Random, progress: float | None = None) -> dict[str, Any]:
+    """One record; `progress` (0..1) places it in time order across the span, as in delivered log
+    files (a few seconds of jitter), else anywhere in the span."""
+    offset = rng.randrange(SPAN_SECONDS) if progress is None else int(progress * SPAN_SECONDS) + rng.randrange(30)
+    when = START + timedelta(seconds=offset)
     bucket = rng.choice(BUCKETS)
     record: dict[str, Any] = {
         "bucketowner": OWNER, "bucket": bucket, "time": when.astimezone(rng.choice(OFFSETS)),
@@ -118,14 +121,14 @@ def _field_count(rng: random.Random) -> int:
     return rng.randrange(18, 26)
 
 
-def generate(n: int, seed: int = 7) -> Iterator[tuple[dict[str, Any], int, str]]:
+def generate(n: int, seed: int = 7, ordered: bool = True) -> Iterator[tuple[dict[str, Any], int, str]]:
     """(record, field count, line) triples; the record holds what the line says (fields beyond the
     generation's count are absent from the line, so the record drops them too)."""
     rng = random.Random(seed)
     from detectors.schema import S3_ACCESS_FIELDS
 
-    for _ in range(n):
-        record = generate_record(rng)
+    for i in range(n):
+        record = generate_record(rng, i / n if ordered else None)
         count = _field_count(rng)
         for name in S3_ACCESS_FIELDS[count:]:
             record.pop(name, None)

@@ -11,10 +11,8 @@ from bucketwatch.commands._ingest_common import (
     print_summary,
 )
 from bucketwatch.progress import Progress
-from detectors.lake import LakeWriter
-from detectors.pipeline import parse_inputs
+from detectors.lake.ingest import ingest_inputs
 from detectors.quarantine import JsonlQuarantine
-from detectors.schema import DB_LOGS, TABLE_OF_LOG_TYPE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,12 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     quarantine_path = args.quarantine or args.lake / "_quarantine" / "quarantine.jsonl"
-    writer = LakeWriter(args.lake)
     with input_errors(), Progress("ingest") as progress, \
             JsonlQuarantine(quarantine_path, append=not args.quarantine) as quarantine:
-        run_ = parse_inputs(args.inputs, args.log_type, quarantine, progress, args.workers)
-        for batch in run_:
-            writer.write(DB_LOGS, TABLE_OF_LOG_TYPE[batch.log_type], batch.table)
-    where = f" (see {quarantine_path})" if run_.stats.quarantined else ""
-    print_summary("ingest", run_.stats, f"; lake {args.lake}{where}")
+        stats = ingest_inputs(args.inputs, args.lake, args.log_type, quarantine, progress, args.workers)
+    where = f" (see {quarantine_path})" if stats.quarantined else ""
+    print_summary("ingest", stats, f"; lake {args.lake}{where}")
     return 0

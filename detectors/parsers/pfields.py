@@ -19,10 +19,24 @@ _ARN_ACCOUNT_RE = re.compile(_ARN_ACCOUNT)
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
-def row_ids(digest: str, positions: pa.Array) -> pa.Array:
-    """Deterministic ids: digest of the chunk's bytes + the line's position in it."""
-    numbers = pc.utf8_lpad(pc.cast(positions, pa.string()), 7, "0")
-    return pc.binary_join_element_wise(pa.scalar(digest), numbers, "")
+ROW_NUMBER_DIGITS = 7
+
+
+def row_ids(digest: str, positions: pa.Array | np.ndarray) -> pa.Array:
+    """Deterministic ids: digest of the chunk's bytes + the line's position in it (7 digits).
+
+    Built as one fixed-width byte matrix in numpy: no per-row string work."""
+    numbers = np.asarray(positions, dtype=np.int64)
+    prefix = np.frombuffer(digest.encode("ascii"), dtype=np.uint8)
+    width = len(prefix) + ROW_NUMBER_DIGITS
+    matrix = np.empty((len(numbers), width), dtype=np.uint8)
+    matrix[:, : len(prefix)] = prefix
+    rest = numbers.copy()
+    for column in range(width - 1, len(prefix) - 1, -1):
+        matrix[:, column] = 48 + rest % 10
+        rest //= 10
+    offsets = np.arange(len(numbers) + 1, dtype=np.int32) * width
+    return pa.Array.from_buffers(pa.string(), len(numbers), [None, pa.py_buffer(offsets), pa.py_buffer(matrix)])
 
 
 def _lists(columns: list[pa.Array], dedup: bool = True) -> pa.Array:
