@@ -20,6 +20,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ class PolicyDef:
     builtin: bool = False
     reason_func: Callable[[dict[str, Any]], str] | None = None
 
-    @property
+    @cached_property
     def takes_config(self) -> bool:
         """Policies that read settings (e.g. an account allowlist) take `config` as 2nd argument."""
         return len(inspect.signature(self.func).parameters) >= 2
@@ -79,11 +80,15 @@ class PolicyDef:
         """Whether one of the policy's own `Tests:` entries gives its ExpectedResult."""
         return self.run_test_resource(test["Resource"], test.get("Config")) == bool(test["ExpectedResult"])
 
+    @cached_property
+    def _reason_takes_config(self) -> bool:
+        return self.reason_func is not None and len(inspect.signature(self.reason_func).parameters) >= 2
+
     def reason(self, resource: dict[str, Any], config: dict[str, Any] | None = None) -> str:
         """One line saying why the resource fails (the title when the policy has no `reason`)."""
         if self.reason_func is None:
             return f"not compliant: {self.title}"
-        if len(inspect.signature(self.reason_func).parameters) >= 2:
+        if self._reason_takes_config:
             return str(self.reason_func(resource, config or {}))
         return str(self.reason_func(resource))
 

@@ -97,7 +97,6 @@ class Finding:
             "suppression": {"reason": self.suppression.reason, "origin": self.suppression.origin}
             if self.suppression
             else None,
-            "compliance": self.policy.reports,
         }
 
 

@@ -10,9 +10,9 @@ from policies.runner import Finding, summarize
 
 
 def render_json(findings: Sequence[Finding], threshold: str) -> str:
-    document = {
-        "tool": {"name": "bucketwatch", "version": __version__},
-        "results": [finding.to_dict() for finding in findings],
-        "summary": summarize(findings, threshold),
-    }
-    return json.dumps(document, indent=2, sort_keys=False)
+    # One result per line: readable and diffable, and encoded by json's C encoder (an indented
+    # dump of 20,000 results takes seconds in the pure-Python one).
+    results = ",\n  ".join(json.dumps(finding.to_dict()) for finding in findings)
+    tool = json.dumps({"name": "bucketwatch", "version": __version__})
+    summary = json.dumps(summarize(findings, threshold))
+    return f'{{"tool": {tool},\n "results": [\n  {results}\n ],\n "summary": {summary}\n}}'

@@ -111,11 +111,14 @@ def _resource_lines(text: str) -> dict[str, int]:
     base_line = text.count("\n", 0, start) + 1
     lines: dict[str, int] = {}
     indent = None
+    line, counted = base_line, start  # count newlines incrementally: one pass over the text
     for match in re.finditer(r'^([ \t]*)"?([A-Za-z0-9]+)"?[ \t]*:', text[start:], re.M):
         if indent is None:
             indent = match.group(1)
         if match.group(1) == indent:
-            lines.setdefault(match.group(2), base_line + text.count("\n", start, start + match.start()))
+            line += text.count("\n", counted, start + match.start())
+            counted = start + match.start()
+            lines.setdefault(match.group(2), line)
         elif len(match.group(1)) < len(indent):
             break  # left the Resources section
     return lines
