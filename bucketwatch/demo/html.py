@@ -67,7 +67,7 @@ def render_html(result: DemoResult, title: str = "Bucketwatch demo report") -> s
         _story(result),
         "</section>",
         '<section id="alerts-over-time"><h2>Alerts over time</h2>',
-        alerts_over_time_svg(result.detection_alerts, window=result.story_window),
+        alerts_over_time_svg(result.detection_alerts, window=result.story_window, markers=result.story_markers),
         "</section>",
         '<section id="alerts"><h2>Alerts by severity</h2>',
         _alerts_table(result.detection_alerts),
@@ -155,12 +155,13 @@ def _short_time(value: Any) -> str:
 
 
 def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30,
-                         window: tuple[datetime, datetime] | None = None) -> str:
+                         window: tuple[datetime, datetime] | None = None,
+                         markers: list[tuple[datetime, str]] | None = None) -> str:
     """Stacked bars: alerts by the time of their first event, per severity, over `window`
-    (default: from the first to the last alert)."""
+    (default: from the first to the last alert); `markers` are drawn as dashed lines."""
     times = [(parse_time(a.get("first_seen")), str(a.get("severity", "Info")).capitalize()) for a in alerts]
     times = [(t, s) for t, s in times if t is not None]
-    width, height, left, bottom, top = 900, 260, 44, 40, 16
+    width, height, left, bottom, top = 900, 260, 44, 40, 20
     if not times:
         return _empty_svg(width, "No alerts were raised.")
     size = timedelta(minutes=bin_minutes)
@@ -194,13 +195,24 @@ def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30,
             out.append(f'<rect class="bar" x="{x + 2:.1f}" y="{y:.1f}" width="{max(bar_w - 4, 1):.1f}" '
                        f'height="{h:.1f}" fill="{SEVERITY_COLORS[severity]}">'
                        f"<title>{n} {severity} at {(start + i * size):%H:%M}</title></rect>")
-        if nbins <= 16 or i % max(1, nbins // 12) == 0:
-            out.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" font-size="11" '
+        if nbins <= 16 or i % max(1, nbins // 12) == 0:  # bin boundaries, so markers read true
+            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" '
+                       f'stroke="#64748b"/><text x="{x:.1f}" y="{top + plot_h + 16}" font-size="11" '
                        f'text-anchor="middle">{(start + i * size):%H:%M}</text>')
+    for when, label in markers or ():
+        if start <= when < start + nbins * size:
+            x = left + (when - start) / size * bar_w
+            out.append(f'<g class="marker"><title>{escape(f"{when:%H:%M} {label}")}</title>'
+                       f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#0f172a" '
+                       f'stroke-dasharray="3 3" stroke-opacity="0.45"/>'
+                       f'<path d="M{x - 5:.1f} {top - 8} h10 l-5 8 z" fill="#0f172a"/></g>')
     out.append(f'<line x1="{left}" x2="{width - 10}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#64748b"/>')
     out.append(f'<text x="{left}" y="{height - 4}" font-size="11" fill="#475569">UTC, {start:%Y-%m-%d}; '
                f"bars count alerts by the time of their first event ({bin_minutes}-minute bins)</text>")
-    out.append(_legend([(s, SEVERITY_COLORS[s]) for s in SEVERITY_ORDER], left, height + 14))
+    legend = [(s, SEVERITY_COLORS[s]) for s in SEVERITY_ORDER]
+    if markers:
+        legend.append(("attacker change (dashed)", "#0f172a"))
+    out.append(_legend(legend, left, height + 14))
     out.append("</svg>")
     return "".join(out)
 

@@ -46,6 +46,7 @@ class DemoResult:
     seconds: float = 0.0
     story_changes: list[str] = field(default_factory=list)
     story_window: tuple[datetime, datetime] | None = None  # the story's span, for the time axis
+    story_markers: list[tuple[datetime, str]] = field(default_factory=list)  # attacker changes
 
     @property
     def detection_alerts(self) -> list[dict[str, Any]]:

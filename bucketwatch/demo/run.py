@@ -116,6 +116,7 @@ def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages
     story = build_story(options.seed, provisioned.names)
     result.story_changes = [f"{c.at:%H:%M} {c.target}: {c.description}" for c in story.changes]
     result.story_window = (STORY_START, STORY_END)
+    result.story_markers = [(c.at, f"{c.target}: {c.description}") for c in story.changes]
     config_path = write_config(story, out_dir)
     with handler_environment(provisioned, config_path):
         deliver_and_detect(clients, provisioned, story, options.seed, result.counts, stages, show)
@@ -151,7 +152,7 @@ def deliver_and_detect(clients: Clients, provisioned: Provisioned, story: Story,
                "changes; the detector handler runs on each notification")
     deliverer = Deliverer(clients)
     driver = DetectorDriver(clients, provisioned)
-    progress = Progress("delivering and detecting", "objects", enabled=show)
+    progress = Progress("detector notifications", "messages", enabled=show)
     for group in chunks(steps, DRAIN_EVERY):
         for step in group:
             deliverer.run(step)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ JSON.stringify(Array.from(document.querySelectorAll('section svg')).map(svg => {
   const box = svg.getBoundingClientRect();
   const bars = Array.from(svg.querySelectorAll('rect.bar')).filter(r => {
     const b = r.getBoundingClientRect(); return b.width > 0 && b.height > 0; });
-  return {section: svg.closest('section').id, width: box.width, height: box.height, bars: bars.length};
+  return {section: svg.closest('section').id, width: box.width, height: box.height, bars: bars.length,
+          markers: svg.querySelectorAll('g.marker line').length};
 }))
 """
 
@@ -50,7 +52,11 @@ def _result() -> DemoResult:
     return DemoResult(alerts=alerts, posture=posture, query_sql="SELECT 1", query_columns=["requester", "n"],
                       query_rows=[(None, 48), ("arn:aws:sts::1:assumed-role/x/y", 6)],
                       counts=Counts(objects=3, access_log_lines=10, cloudtrail_records=5, records=13, quarantined=2),
-                      lake_dir=Path("/tmp/lake"), endpoint="http://127.0.0.1:1")
+                      lake_dir=Path("/tmp/lake"), endpoint="http://127.0.0.1:1",
+                      story_window=(datetime(2026, 5, 12, 8, tzinfo=UTC), datetime(2026, 5, 12, 14, tzinfo=UTC)),
+                      story_markers=[(datetime(2026, 5, 12, 10, 40, tzinfo=UTC), "bucket made public"),
+                                     (datetime(2026, 5, 12, 12, 45, tzinfo=UTC), "trail stopped"),
+                                     (datetime(2026, 5, 13, 9, 0, tzinfo=UTC), "outside the story: not drawn")])
 
 
 def test_report_is_self_contained_and_escapes_text() -> None:
@@ -68,8 +74,10 @@ def test_charts_render_in_headless_chromium_without_console_errors(tmp_path: Pat
     report = inspect_page(path, CHART_PROBE)
     assert report.errors == []
     charts = {c["section"]: c for c in json.loads(report.value)}
-    # Alerts: 10:00 bin holds High + Low, 12:30 bin holds Medium -> three drawn segments.
+    # Alerts: 10:00 bin holds High + Low, 12:30 bin holds Medium -> three drawn segments, and
+    # the two attacker changes inside the story's window are marked.
     assert charts["alerts-over-time"]["bars"] == 3
+    assert charts["alerts-over-time"]["markers"] == 2
     # Posture: bucket-a FAIL + PASS, bucket-b PASS + UNKNOWN -> four segments.
     assert charts["posture-by-bucket"]["bars"] == 4
     assert all(c["width"] > 300 and c["height"] > 50 for c in charts.values())
