@@ -27,8 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out {args.out} exists and is not a folder; pass another --out")
     try:
         result = run_demo(DemoOptions(out_dir=args.out, seed=args.seed, progress=False if args.quiet else None,
                                       quiet=args.quiet))

@@ -8,6 +8,7 @@ The server is stopped however the run ends (normal exit, error, Ctrl-C, SIGTERM)
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import time
@@ -37,6 +38,7 @@ from bucketwatch.demo.report import Counts, DemoResult, render_text
 from bucketwatch.demo.story import END as STORY_END
 from bucketwatch.demo.story import START as STORY_START
 from bucketwatch.demo.story import Story, build_story
+from bucketwatch.errors import UserError
 from bucketwatch.localaws import MotoServer
 from bucketwatch.progress import Progress
 
@@ -94,8 +96,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     stream = options.stream or sys.stderr
     show = stream.isatty() if options.progress is None else options.progress
     stages = Stages(stream, enabled=not options.quiet)
-    out_dir = options.out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(options.out_dir.resolve())
     with sigterm_as_interrupt(), MotoServer() as server, local_aws(server.endpoint_url):
         stages.say(f"local AWS endpoint (moto) on {server.endpoint_url}")
         result = _run(server, options, out_dir, stages, show)
@@ -104,6 +105,23 @@ def run_demo(options: DemoOptions) -> DemoResult:
     result.html_path.write_text(render_html(result), encoding="utf-8")
     (out_dir / "report.txt").write_text(render_text(result) + "\n", encoding="utf-8")
     return result
+
+
+MARKER = ".bucketwatch-demo"
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """An empty folder, or one a previous demo wrote (marked): its old lake is cleared, so the
+    new run's counts are its own. Anything else is refused rather than overwritten."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a folder; pass another --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
+        raise UserError(f"--out {out_dir} holds files the demo did not write; pass a new or empty folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("written by `bucketwatch demo`; the demo may replace this folder's contents\n",
+                                  encoding="utf-8")
+    shutil.rmtree(out_dir / "lake", ignore_errors=True)
+    return out_dir
 
 
 def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages, show: bool) -> DemoResult:

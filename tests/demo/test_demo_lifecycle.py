@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bucketwatch.demo import cli
+from bucketwatch.demo.run import MARKER, prepare_out_dir
 
 
 def moto_servers_on(port: str) -> list[int]:
@@ -58,3 +59,22 @@ def test_an_unusable_output_folder_is_a_one_line_error(tmp_path: Path, capsys: p
     assert cli.run(["--out", str(not_a_folder)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"bucketwatch demo: error: --out {not_a_folder} exists and is not a folder; pass another --out"
+
+
+def test_a_folder_the_demo_did_not_write_is_never_overwritten(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "thesis.tex").write_text("precious")
+    assert cli.run(["--out", str(tmp_path)]) == 2
+    assert "holds files the demo did not write" in capsys.readouterr().err
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
+
+
+def test_a_previous_demo_folder_is_reused_with_its_old_lake_cleared(tmp_path: Path) -> None:
+    out = prepare_out_dir(tmp_path / "demo")
+    stale = out / "lake" / "panther_logs" / "aws_s3serveraccess" / "old.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from another seed")
+    assert prepare_out_dir(out) == out
+    assert not (out / "lake").exists()
+    assert (out / MARKER).is_file()
