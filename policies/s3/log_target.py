@@ -15,6 +15,7 @@ def problems(resource: dict[str, Any]) -> list[str]:
     name = target.get("Name") or deep_get(resource, "LoggingPolicy", "TargetBucket")
     if not target.get("Exists"):
         return [f"target bucket {name} does not exist"]
+    require(resource, "Name", "Region")
     found = []
     if name == resource.get("Name"):
         found.append("the bucket logs to itself (every log delivery writes another log record)")

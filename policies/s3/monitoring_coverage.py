@@ -30,7 +30,7 @@ def trail_coverage(resource: dict[str, Any]) -> tuple[bool, bool]:
 def policy(resource: dict[str, Any]) -> bool:
     if resource.get("LoggingPolicy"):
         return True
-    require(resource, "CoveringTrails")
+    require(resource, "CoveringTrails", "Name")
     return all(trail_coverage(resource))
 
 

@@ -170,6 +170,12 @@ def bucket_from_properties(name: Any, properties: dict[str, Any], resolver: Reso
     for field, (keys, convert) in BUCKET_PROPERTY_FIELDS.items():
         raw = {key: properties[key] for key in keys if key in properties}
         resolved = resolver.resolve(raw) if resolver else raw
+        if field == "LoggingPolicy" and _unresolved_destination_only(resolved):
+            # Logging is on; only where the logs go is unknown (e.g. a bucket imported from elsewhere).
+            reason = resolved["LoggingConfiguration"]["DestinationBucketName"].reason
+            bucket[field] = {"TargetBucket": None, "TargetPrefix": resolved["LoggingConfiguration"].get("LogFilePrefix", "")}
+            mark_unknown(bucket, "LoggingTarget", f"LoggingConfiguration.DestinationBucketName: {reason}")
+            continue
         if (blocked := first_unresolved(resolved)) is not None:
             mark_unknown(bucket, field, f"{'/'.join(keys)}: {blocked.reason}")
             continue
@@ -183,6 +189,13 @@ def bucket_from_properties(name: Any, properties: dict[str, Any], resolver: Reso
     for field, reason in NOT_EXPRESSIBLE.items():
         mark_not_applicable(bucket, field, reason)
     return bucket
+
+
+def _unresolved_destination_only(resolved: dict[str, Any]) -> bool:
+    config = resolved.get("LoggingConfiguration")
+    if not isinstance(config, dict) or not isinstance(config.get("DestinationBucketName"), Unresolved):
+        return False
+    return first_unresolved({k: v for k, v in config.items() if k != "DestinationBucketName"}) is None
 
 
 # --- assembling across resources and stacks ---------------------------------------------------
@@ -280,8 +293,21 @@ class _Assembly:
             suppressions=_suppressions(resource, f"{template.path}: {logical_id}"),
         )
 
+    def _share_exports(self) -> None:
+        """Outputs with Export names, so Fn::ImportValue between stacks resolves (CDK cross-stack refs)."""
+        exports: dict[str, Any] = {}
+        for template in self.templates:
+            resolver = self.resolver(template)
+            resolver.exports = exports
+            for output in (template.body.get("Outputs") or {}).values():
+                name = resolver.resolve(((output or {}).get("Export") or {}).get("Name"))
+                value = resolver.resolve((output or {}).get("Value"))
+                if isinstance(name, str) and first_unresolved(value) is None:
+                    exports[name] = value
+
     def collect(self) -> list[Subject]:
         policies: list[tuple[Template, str, dict[str, Any]]] = []
+        self._share_exports()
         for template in self.templates:
             resolver = self.resolver(template)
             for logical_id, resource in template.resources.items():
@@ -343,6 +369,8 @@ class _Assembly:
 
     def _attach_logging_target(self, bucket: dict[str, Any]) -> None:
         logging = bucket.get("LoggingPolicy")
+        if "LoggingTarget" in bucket[UNKNOWN]:
+            return
         if "LoggingPolicy" in bucket[UNKNOWN] or not logging:
             bucket["LoggingTarget"] = None
             return

@@ -147,3 +147,13 @@ def test_real_cdk_synth_output(policies, cdk_out: Path) -> None:
     assert status("Secure", "BW.S3.MFADelete") == "NOT_APPLICABLE"
     assert verdicts[("BwPosture/DataTrail/Resource", "BW.CloudTrail.MultiRegion")].status == "PASS"
     assert verdicts[("BwPosture/DataTrail/Resource", "BW.CloudTrail.KMS")].status == "FAIL"
+
+
+def test_import_value_resolves_across_stacks(policies) -> None:
+    # The consumer logs into the producer's bucket, which uses SSE-KMS: log delivery would fail.
+    verdicts = _verdicts(policies, [TEMPLATES / "cross_stack"])
+    status, reason = verdicts[("App", "BW.S3.LogTargetSanity")]
+    assert status == "FAIL" and "shared-access-logs uses SSE-KMS" in reason
+    status, reason = verdicts[("Orphan", "BW.S3.LogTargetSanity")]
+    assert status == "UNKNOWN" and "elsewhere:Name comes from another stack" in reason
+    assert verdicts[("Orphan", "BW.S3.Logging")][0] == "PASS"  # logging is on; only its target is unknown
