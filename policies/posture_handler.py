@@ -68,7 +68,7 @@ def findings_table(findings: list[Finding], scan_id: str, scan_time: datetime) -
                                               "verdict", "severity", "reason", "remediation", "source", "name",
                                               "region", "account")},
             "suppression_reason": (data.get("suppression") or {}).get("reason"),
-            "compliance": json.dumps(data.get("compliance") or {}, sort_keys=True),
+            "compliance": json.dumps(finding.policy.reports or {}, sort_keys=True),
             "p_row_id": hashlib.blake2b(row_key.encode(), digest_size=16).hexdigest(),
         })
     return pa.Table.from_pylist(rows, schema=POSTURE_FINDINGS_SCHEMA)
@@ -90,7 +90,8 @@ def alert_message(finding: Finding, scan_time: datetime) -> dict[str, Any]:
         "last_seen": seen,
         "event_count": 1,
         "samples": [],
-        "context": {key: data[key] for key in ("resource", "reason", "region", "account", "source", "compliance")},
+        "context": {**{key: data[key] for key in ("resource", "reason", "region", "account", "source")},
+                    "compliance": finding.policy.reports or {}},
         "runbook": data["remediation"],
     }
 

@@ -33,7 +33,7 @@ from policies.model import (
     mark_unknown,
     new_bucket,
 )
-from policies.sources.live_clients import Account, ClientFactory, LiveSourceError
+from policies.sources.live_clients import DEFAULT_MAX_ATTEMPTS, Account, ClientFactory, LiveSourceError
 from policies.sources.live_trails import selectors_coverage, trail_reaches_region
 
 DEFAULT_WORKERS = 32
@@ -415,13 +415,15 @@ class AccountCollector:
 
 def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket_globs: list[str] | None = None,
             endpoint_url: str | None = None, workers: int = DEFAULT_WORKERS,
-            on_bucket: Callable[[int], None] | None = None, stats: ScanStats | None = None) -> list[dict[str, Any]]:
+            on_bucket: Callable[[int], None] | None = None, stats: ScanStats | None = None,
+            max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[dict[str, Any]]:
     """Bucket and trail resources of every account, in AWS.S3.Bucket / AWS.CloudTrail shape."""
     resources: list[dict[str, Any]] = []
     stats = stats if stats is not None else ScanStats()
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bucketwatch-live") as pool:
         for account in accounts:
-            factory = ClientFactory(account.session, endpoint_url, max_pool_connections=max(10, workers))
+            factory = ClientFactory(account.session, endpoint_url, max_pool_connections=max(10, workers),
+                                    max_attempts=max_attempts)
             collector = AccountCollector(factory, pool, regions=regions, bucket_globs=bucket_globs,
                                          on_bucket=on_bucket)
             try:

@@ -71,13 +71,14 @@ class ClientFactory:
     session: boto3.Session
     endpoint_url: str | None = None
     max_pool_connections: int = 50
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     counter: CallCounter = field(default_factory=CallCounter)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def config(self) -> Config:
         return Config(
-            retries={"mode": "adaptive", "max_attempts": DEFAULT_MAX_ATTEMPTS},
+            retries={"mode": "adaptive", "max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
             connect_timeout=10,
             read_timeout=30,

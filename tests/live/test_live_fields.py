@@ -148,3 +148,50 @@ def test_failure_other_than_denial_is_named_as_failed(live_scan) -> None:
     boto3.client("s3").create_bucket(Bucket="bw-flaky")
     bucket = live_scan(denied=(("s3", "GetBucketTagging", "InternalError"),))["bw-flaky"]
     assert bucket[UNKNOWN] == {"Tags": "GetBucketTagging failed: InternalError"}
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: object):
+        yield self.data
+
+
+def test_throttled_calls_are_retried_not_marked_unknown(live_scan, aws_endpoint) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    from policies.sources.live_clients import accounts_for
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="bw-busy")
+    s3.put_bucket_tagging(Bucket="bw-busy", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    accounts = accounts_for(None, None, aws_endpoint)
+    throttled: list[str] = []
+
+    def slow_down(request, **_):
+        # The first two GetBucketTagging requests are answered 503 SlowDown, as S3 does when busy.
+        if "tagging" in request.url and len(throttled) < 2:
+            throttled.append(request.url)
+            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            return AWSResponse(request.url, 503, {}, _Body(body))
+        return None
+
+    accounts[0].session.events.register("before-send.s3.GetBucketTagging", slow_down)
+    bucket = live_scan(accounts=accounts)["bw-busy"]
+    assert len(throttled) == 2
+    assert bucket[UNKNOWN] == {} and bucket["Tags"] == {"k": "v"}
+
+
+def test_throttling_beyond_the_retry_budget_is_unknown(live_scan, aws_endpoint) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    from policies.sources.live_clients import accounts_for
+
+    boto3.client("s3").create_bucket(Bucket="bw-busy")
+    accounts = accounts_for(None, None, aws_endpoint)
+    accounts[0].session.events.register(
+        "before-send.s3.GetBucketTagging",
+        lambda request, **_: AWSResponse(request.url, 503, {}, _Body(b"<Error><Code>SlowDown</Code></Error>")))
+    bucket = live_scan(accounts=accounts, max_attempts=2)["bw-busy"]  # a small budget keeps the test fast
+    assert bucket[UNKNOWN] == {"Tags": "GetBucketTagging failed: SlowDown"}

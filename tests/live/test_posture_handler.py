@@ -57,6 +57,7 @@ def test_posture_lambda_alerts_and_writes_the_lake(aws_endpoint, monkeypatch) ->
     assert write["context"]["resource"] == "arn:aws:s3:::bw-public-acl"
     assert write["severity"] == "Critical" and write["dedup"] == "BW.S3.PublicWrite:arn:aws:s3:::bw-public-acl"
     assert write["runbook"] and write["context"]["reason"]
+    assert write["context"]["compliance"]["AWS Security Hub"]
     for key in ("title", "first_seen", "last_seen", "event_count", "samples"):
         assert key in write
     assert not any("bw-eu" in a["context"]["resource"] for a in alerts)

@@ -124,3 +124,29 @@ def test_real_cli_against_moto_with_endpoint_flag(aws_endpoint) -> None:
     report = json.loads(proc.stdout)
     assert {r["account"] for r in report["results"]} == {"123456789012"}
     assert not [r for r in report["results"] if r["status"] == "UNKNOWN"], "s3control/trails must be reachable"
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, keeping what is drawn."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_is_drawn_on_a_terminal_only(aws_endpoint, capsys, monkeypatch) -> None:
+    make_buckets()
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["scan", "--format", "json"]) == 1
+    assert "scan: 2 buckets" in terminal.text
+    json.loads(capsys.readouterr().out)  # stdout holds only the report
