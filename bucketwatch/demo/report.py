@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,9 +123,13 @@ def render_text(result: DemoResult) -> str:
     failures = result.failures_by_bucket()
     add(f"Posture failures ({len(result.posture_failures)}) on {len(failures)} resources, by bucket:")
     for bucket, results in failures.items():
-        add(f"  {bucket}")
-        for r in sorted(results, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy")))):
-            add(f"    {r.get('severity', '')!s:<8} {r.get('policy')}: {r.get('reason', '')}")
+        ranked = sorted(results, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy"))))
+        # \x00 keeps a policy and its severity on one line; it becomes a space after wrapping.
+        items = ", ".join(f"{r.get('policy')}\x00[{r.get('severity', '?')}]" for r in ranked)
+        wrapped = textwrap.wrap(f"{bucket} ({len(results)}): {items}", width=110, initial_indent="  ",
+                                subsequent_indent="      ", break_on_hyphens=False)
+        lines.extend(line.replace("\x00", " ") for line in wrapped)
+    add("  (reasons and fixes: in the HTML report)")
     unknown = [r for r in result.posture if r.get("status") == "UNKNOWN"]
     if unknown:
         add(f"  ({len(unknown)} UNKNOWN verdicts: the scanner could not decide; see the HTML report)")
