@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bucketwatch.demo import cli
+from bucketwatch.demo import run as run_module
 from bucketwatch.demo.run import MARKER, prepare_out_dir
 
 
@@ -78,3 +80,16 @@ def test_a_previous_demo_folder_is_reused_with_its_old_lake_cleared(tmp_path: Pa
     assert prepare_out_dir(out) == out
     assert not (out / "lake").exists()
     assert (out / MARKER).is_file()
+
+
+def test_an_error_inside_the_run_stops_the_moto_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_story(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("story generator broke")
+
+    monkeypatch.setattr(run_module, "build_story", broken_story)
+    messages = io.StringIO()
+    with pytest.raises(RuntimeError, match="story generator broke"):
+        run_module.run_demo(run_module.DemoOptions(out_dir=tmp_path, stream=messages, progress=False))
+    port = re.search(r"on http://127\.0\.0\.1:(\d+)", messages.getvalue()).group(1)
+    assert "provisioned" in messages.getvalue()  # it failed mid-run, with the server up
+    assert moto_servers_on(port) == []
