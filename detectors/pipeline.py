@@ -137,12 +137,11 @@ def _parse_access_chunks(chunks: Iterator[bytes], source: str, quarantine: Quara
                          stats: ParseStats, on_lines: Callable[[int, int], None] | None) -> Iterator[ParsedBatch]:
     line_offset = 0
     for chunk in chunks:
-        text = chunk.decode("utf-8", errors="replace")
-        result = parse_chunk(text)
+        result = parse_chunk(chunk)
         for bad in result.rejected:
             _quarantine(quarantine, QuarantineEntry(source, line_offset + bad.index + 1, bad.reason, bad.raw,
                                                     LOG_TYPE_S3))
-        line_offset += text.count("\n") + (0 if text.endswith("\n") else 1)
+        line_offset += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         stats.lines_in += result.lines
         stats.quarantined += len(result.rejected)
         if on_lines:

@@ -51,14 +51,24 @@ def _partition_keys(table: pa.Table, time_column: str) -> np.ndarray:
 
 
 def partition_tables(table: pa.Table, time_column: str = "p_event_time") -> Iterator[tuple[str, pa.Table]]:
-    """(relative partition path, rows) per hour of event time, in time order."""
+    """(relative partition path, rows) per hour of event time, in time order.
+
+    Rows are grouped with one stable sort (skipped when already in order, as delivered logs
+    mostly are) and then sliced without copying."""
     keys = _partition_keys(table, time_column)
-    for key in np.unique(keys):
-        rows = table.filter(pa.array(keys == key))
-        year, rest = divmod(int(key), 1_000_000)
+    if len(keys) and not (keys[1:] >= keys[:-1]).all():
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        table = table.take(pa.array(order))
+    boundaries = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [len(keys)]))
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        key = int(keys[start])
+        year, rest = divmod(key, 1_000_000)
         month, rest = divmod(rest, 10_000)
         day, hour = divmod(rest, 100)
-        yield f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}", rows
+        yield f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}", table.slice(start, end - start)
 
 
 def file_name(rows: pa.Table) -> str:

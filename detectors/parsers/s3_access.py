@@ -1,11 +1,21 @@
 """S3 server access log: the vectorized batch parser.
 
-A chunk of complete lines is parsed with Arrow compute on whole columns: split each line on
-`"` (a well-formed line has exactly 6 quotes, so 7 parts), split the unquoted parts on spaces,
-`strptime` the bracketed time in one call, validate numbers and IPs with one regex per column.
-Lines that do not fit that common shape (raw quotes inside quoted fields, bare `-` instead of
-`"-"`, unknown trailing fields, and every malformed line) go to the per-line parser in
-`s3_access_line`, which either parses them or says precisely why not. Output keeps input order.
+A chunk of complete lines is parsed without a Python loop over lines:
+
+1. numpy finds every newline, quote and space in the chunk's bytes. A line of the common shape has
+   exactly 6 quotes, 9 spaces before the first one (the head fields; the bracketed time holds one),
+   7 spaces between the request-URI and the referrer, `" "` between referrer and user agent, and
+   1..10 space-led fields after the user agent. From those positions every field's byte range is
+   computed with array arithmetic.
+2. The ranges become one Arrow string array over the chunk's own bytes (no copy: field, gap,
+   field, gap, ... as consecutive offsets), and each column is a single `take` from it; `-` becomes
+   null through the take's null mask.
+3. Times are decoded from their fixed-width bytes with numpy (every range checked, no strptime);
+   numbers are cast once per column; IPs are checked with one regex per column.
+
+Lines that do not have that shape (raw quotes inside quoted fields, bare `-` for a quoted field,
+unknown trailing fields) and every malformed line go to the per-line parser (`s3_access_line`),
+which either parses them or says precisely why they are not records. Output keeps input order.
 """
 
 from __future__ import annotations
@@ -23,11 +33,30 @@ from detectors.schema import S3_ACCESS_FIELDS, S3_ACCESS_INT_FIELDS, S3_ACCESS_S
 LOG_COLUMNS_SCHEMA = pa.schema([S3_ACCESS_SCHEMA.field(n) for n in (*S3_ACCESS_FIELDS, "additionalFields")])
 
 _KNOWN_TAIL = len(S3_ACCESS_FIELDS) - 17  # versionid .. sourceregion
-_TAIL_PAD = " -" * _KNOWN_TAIL
-_NUMBER_OR_DASH = r"^(?:[0-9]+|-)$"
 _IPV4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IP_OR_DASH = rf"^(?:-|{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$"
-_NULL_STRING = pa.scalar(None, pa.string())
+_IP = rf"^(?:{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$"
+
+# Token slots of a line: 9 head tokens (the time is two: "[06/Feb/2019:00:00:38" and "+0000]"),
+# request-URI, 6 middle tokens, referrer, user agent, 10 tail tokens (missing ones are empty).
+_SLOT_NAMES = (
+    "bucketowner", "bucket", "time", "zone", "remoteip", "requester", "requestid", "operation", "key",
+    "requesturi",
+    "httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime",
+    "referrer", "useragent",
+    *S3_ACCESS_FIELDS[17:],
+)
+_SLOT = {name: i for i, name in enumerate(_SLOT_NAMES)}
+_SLOTS = len(_SLOT_NAMES)
+_STRIDE = 2 * _SLOTS  # each slot is followed by the gap up to the next one
+
+_QUOTE, _SPACE, _NEWLINE, _CR, _DASH = 34, 32, 10, 13, 45
+
+_MONTH_KEYS = np.array([(ord(m[0]) << 16) | (ord(m[1]) << 8) | ord(m[2]) for m in (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")])
+_MONTH_ORDER = np.argsort(_MONTH_KEYS)
+_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_TIME_WIDTH = len("[06/Feb/2019:00:00:38")
+_ZONE_WIDTH = len("+0000]")
 
 
 @dataclass
@@ -44,54 +73,9 @@ class ChunkResult:
     lines: int               # non-empty lines seen
 
 
-def split_lines(text: str) -> pa.Array:
-    """A chunk of text -> Arrow string array of its lines (no trailing newline kept)."""
-    if text.endswith("\n"):
-        text = text[:-1]
-    lines = pc.list_flatten(pc.split_pattern(pa.array([text], pa.large_string()), "\n"))
-    lines = lines.cast(pa.string())
-    if "\r" in text:
-        lines = pc.utf8_rtrim(lines, "\r")
-    return lines
-
-
-def _dash_to_null(column: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(column, "-"), _NULL_STRING, column)
-
-
-_MONTH_KEYS = np.array([(ord(m[0]) << 16) | (ord(m[1]) << 8) | ord(m[2]) for m in (
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")])
-_MONTH_ORDER = np.argsort(_MONTH_KEYS)
-_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-_TIME_WIDTH = len("[06/Feb/2019:00:00:38")
-_OFFSET_WIDTH = len("+0000]")
-
-
-def _offsets(lists: pa.ListArray) -> np.ndarray:
-    return lists.offsets.to_numpy()
-
-
-def _string_lengths(strings: pa.Array) -> np.ndarray:
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset: strings.offset + len(strings) + 1]
-    return np.diff(offsets)
-
-
-def _take(values: pa.Array, indices: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
-    """values[indices] (null where `missing`), as a fresh contiguous array."""
-    if missing is not None and missing.any():
-        return pc.take(values, pa.array(indices, mask=missing))
-    return pc.take(values, pa.array(indices))
-
-
-def _fixed_width_bytes(column: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n x width uint8 matrix, rows whose value has exactly that width)."""
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset: column.offset + len(column) + 1]
-    data = np.frombuffer(column.buffers()[2], dtype=np.uint8) if column.buffers()[2] else np.zeros(1, np.uint8)
-    fits = np.diff(offsets) == width
-    if column.null_count:
-        fits &= column.is_valid().to_numpy(zero_copy_only=False)
-    index = np.minimum(offsets[:-1, None] + np.arange(width), len(data) - 1)
-    return data[index], fits
+def _gather(buf: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """n x width bytes starting at each position (clipped at the end of the buffer)."""
+    return buf[np.minimum(starts[:, None] + np.arange(width), len(buf) - 1)]
 
 
 def _digits(matrix: np.ndarray, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +87,10 @@ def _digits(matrix: np.ndarray, start: int, count: int) -> tuple[np.ndarray, np.
     return value, ok
 
 
-def _access_times(time_token: pa.Array, offset_token: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """`[06/Feb/2019:00:00:38` + `+0130]` -> (UTC epoch milliseconds, valid) without strptime:
-    fixed-width digits read straight from the bytes, every range checked (no day 30 of February)."""
-    t, fits = _fixed_width_bytes(time_token, _TIME_WIDTH)
-    z, zfits = _fixed_width_bytes(offset_token, _OFFSET_WIDTH)
+def access_times(t: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Byte matrices of `[06/Feb/2019:00:00:38` and `+0130]` -> (UTC epoch milliseconds, valid).
+
+    Every part is range-checked (no 30 February, no hour 24), unlike a lenient strptime."""
     day, ok1 = _digits(t, 1, 2)
     year, ok2 = _digits(t, 8, 4)
     hour, ok3 = _digits(t, 13, 2)
@@ -116,8 +99,7 @@ def _access_times(time_token: pa.Array, offset_token: pa.Array) -> tuple[np.ndar
     zh, ok6 = _digits(z, 1, 2)
     zm, ok7 = _digits(z, 3, 2)
     key = (t[:, 4].astype(np.int64) << 16) | (t[:, 5].astype(np.int64) << 8) | t[:, 6]
-    found = np.searchsorted(_MONTH_KEYS[_MONTH_ORDER], key)
-    found = np.minimum(found, 11)
+    found = np.minimum(np.searchsorted(_MONTH_KEYS[_MONTH_ORDER], key), 11)
     month = _MONTH_ORDER[found] + 1
     month_ok = _MONTH_KEYS[_MONTH_ORDER][found] == key
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
@@ -125,134 +107,171 @@ def _access_times(time_token: pa.Array, offset_token: pa.Array) -> tuple[np.ndar
     punctuation = ((t[:, 0] == ord("[")) & (t[:, 3] == ord("/")) & (t[:, 7] == ord("/")) & (t[:, 12] == ord(":"))
                    & (t[:, 15] == ord(":")) & (t[:, 18] == ord(":")) & np.isin(z[:, 0], (ord("+"), ord("-")))
                    & (z[:, 5] == ord("]")))
-    valid = (fits & zfits & ok1 & ok2 & ok3 & ok4 & ok5 & ok6 & ok7 & month_ok & punctuation & (day >= 1)
+    valid = (ok1 & ok2 & ok3 & ok4 & ok5 & ok6 & ok7 & month_ok & punctuation & (day >= 1)
              & (day <= month_days) & (hour < 24) & (minute < 60) & (second < 60) & (zm < 60))
-    # Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    # Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
     y = year - (month <= 2)
     era = np.floor_divide(y, 400)
     yoe = y - era * 400
-    mp = (month + 9) % 12
-    doy = (153 * mp + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     sign = np.where(z[:, 0] == ord("-"), -1, 1)
     seconds = days * 86400 + hour * 3600 + minute * 60 + second - sign * (zh * 3600 + zm * 60)
     return seconds * 1000, valid
 
 
-def _null_dashes(column: pa.Array) -> pa.Array:
-    """`-` -> null, reusing the string buffers (only a validity bitmap is built)."""
-    dash = pc.equal(column, "-")
-    if not pc.any(dash).as_py():
-        return column
-    if column.offset != 0 or column.null_count:
-        return pc.if_else(dash, _NULL_STRING, column)
-    validity = pc.invert(dash).buffers()[1]
-    return pa.Array.from_buffers(column.type, len(column), [validity, *column.buffers()[1:]])
+@dataclass
+class _Lines:
+    buf: np.ndarray
+    starts: np.ndarray   # every line (empty ones included)
+    ends: np.ndarray     # exclusive, without "\r"
 
 
-def _to_int(column: pa.Array) -> pa.Array | None:
-    try:
-        return pc.cast(column, pa.int64())
-    except pa.ArrowInvalid:
-        return None
+def _lines(data: bytes) -> _Lines:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == _NEWLINE)
+    starts = np.empty(len(newlines), dtype=np.int64)
+    if len(newlines):
+        starts[0] = 0
+        starts[1:] = newlines[:-1] + 1
+    ends = newlines.astype(np.int64)
+    carriage = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == _CR)
+    ends[carriage] -= 1
+    return _Lines(buf, starts, ends)
 
 
-def _fast_parse(lines: pa.Array) -> tuple[np.ndarray, pa.Table]:
-    """(positions of the lines parsed here, their columns). Lines not parsed here are left to
-    the per-line parser, which either parses them or says why they are not records."""
-    parts = pc.split_pattern(lines, '"')
-    p_off = _offsets(parts)
-    candidates = np.flatnonzero((np.diff(p_off) == 7) & (_string_lengths(lines) > 0))
-    base = p_off[candidates]
+def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(candidate line numbers, slot starts (m x slots), slot ends, tail token counts) for the
+    lines that have the common shape; nothing is decided about their values yet."""
+    buf, starts, ends = lines.buf, lines.starts, lines.ends
+    quotes = np.flatnonzero(buf == _QUOTE)
+    spaces = np.flatnonzero(buf == _SPACE)
+    if not len(quotes) or not len(spaces):
+        empty = np.zeros((0, _SLOTS), dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), empty, empty, np.zeros(0, dtype=np.int64)
+    q_first = np.searchsorted(quotes, starts)
+    q_count = np.diff(np.append(q_first, len(quotes)))
+    s_first = np.searchsorted(spaces, starts)
+    s_next = np.append(s_first[1:], len(spaces))
+    rows = np.flatnonzero((ends > starts) & (q_count == 6) & (s_next - s_first >= 18))
+    last_space = len(spaces) - 1
+    q = quotes[np.minimum(q_first[rows, None] + np.arange(6), len(quotes) - 1)]
+    head = spaces[np.minimum(s_first[rows, None] + np.arange(9), last_space)]
+    m_first = np.searchsorted(spaces, q[:, 1])
+    middle = spaces[np.minimum(m_first[:, None] + np.arange(7), last_space)]
+    t_first = np.searchsorted(spaces, q[:, 5])
+    tail_count = s_next[rows] - t_first
+    tail = spaces[np.minimum(t_first[:, None] + np.arange(_KNOWN_TAIL), last_space)]
+    line_end = ends[rows]
+    ok = ((head[:, 8] == q[:, 0] - 1) & (middle[:, 0] == q[:, 1] + 1) & (middle[:, 6] == q[:, 2] - 1)
+          & (q[:, 4] == q[:, 3] + 2) & (buf[q[:, 3] + 1] == _SPACE) & (tail[:, 0] == q[:, 5] + 1)
+          & (tail_count >= 1) & (tail_count <= _KNOWN_TAIL) & (q[:, 5] < line_end))
+    keep = np.flatnonzero(ok)
+    rows, q, head, middle, tail, tail_count, line_end = (
+        a[keep] for a in (rows, q, head, middle, tail, tail_count, line_end))
+    n = len(rows)
+    lo = np.empty((n, _SLOTS), dtype=np.int64)
+    hi = np.empty((n, _SLOTS), dtype=np.int64)
+    lo[:, 0] = starts[rows]
+    lo[:, 1:9] = head[:, :8] + 1
+    hi[:, 0:9] = head
+    lo[:, 9], hi[:, 9] = q[:, 0] + 1, q[:, 1]
+    lo[:, 10:16] = middle[:, :6] + 1
+    hi[:, 10:16] = middle[:, 1:7]
+    lo[:, 16], hi[:, 16] = q[:, 2] + 1, q[:, 3]
+    lo[:, 17], hi[:, 17] = q[:, 4] + 1, q[:, 5]
+    k = np.arange(_KNOWN_TAIL)
+    present = k[None, :] < tail_count[:, None]
+    nxt = np.concatenate([tail[:, 1:], np.zeros((n, 1), dtype=np.int64)], axis=1)
+    last = k[None, :] == (tail_count[:, None] - 1)
+    tail_lo = np.where(present, tail + 1, line_end[:, None])
+    tail_hi = np.where(present & ~last, nxt, line_end[:, None])
+    lo[:, 18:], hi[:, 18:] = tail_lo, tail_hi
+    return rows, lo, hi, tail_count
 
-    def part(j: int, rows: np.ndarray) -> pa.Array:
-        return _take(parts.values, base[rows] + j)
 
-    everything = np.arange(len(candidates))
-    head = pc.split_pattern(part(0, everything), " ")
-    middle = pc.split_pattern(part(2, everything), " ")
-    tail_text = part(6, everything)
-    tail = pc.split_pattern(tail_text, " ")
-    h_off, m_off, t_off = _offsets(head), _offsets(middle), _offsets(tail)
-    t_len = np.diff(t_off)
-    shape_ok = ((np.diff(h_off) == 10) & (np.diff(m_off) == 8) & (t_len >= 2) & (t_len <= _KNOWN_TAIL + 1)
-                & pc.equal(part(4, everything), " ").to_numpy(zero_copy_only=False)
-                & pc.starts_with(tail_text, " ").to_numpy(zero_copy_only=False))
-    rows = np.flatnonzero(shape_ok)
+def _token_array(data: bytes, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
+    """All slots of all rows as one string array over the chunk's bytes: slot, gap, slot, gap..."""
+    bounds = np.empty((len(lo), _STRIDE), dtype=np.int64)
+    bounds[:, 0::2] = lo
+    bounds[:, 1::2] = hi
+    offsets = np.append(bounds.ravel(), len(data)).astype(np.int32)
+    return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
-    def head_col(j: int) -> pa.Array:
-        return _take(head.values, h_off[rows] + j)
 
-    def middle_col(j: int) -> pa.Array:
-        return _take(middle.values, m_off[rows] + j)
+def _column(tokens: pa.Array, slot: int, null: np.ndarray) -> pa.Array:
+    index = np.arange(len(null), dtype=np.int32) * _STRIDE + 2 * slot
+    return pc.take(tokens, pa.array(index, mask=null) if null.any() else pa.array(index))
 
-    millis, ok = _access_times(head_col(2), head_col(3))
-    remoteip = head_col(4)
-    ok &= pc.match_substring_regex(remoteip, _IP_OR_DASH).to_numpy(zero_copy_only=False)
-    numbers = {}
-    for j, name in enumerate(("httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime"), 1):
-        if name in S3_ACCESS_INT_FIELDS:
-            token = _null_dashes(middle_col(j))
-            value = _to_int(token)
-            if value is None:  # some row holds a non-number: find which, leave it to the line parser
-                digits = pc.fill_null(pc.match_substring_regex(token, r"^[0-9]+$"), True)
-                ok &= digits.to_numpy(zero_copy_only=False)
-                value = pc.cast(pc.if_else(pa.array(ok), token, _NULL_STRING), pa.int64())
-            numbers[name] = value
-    if not ok.all():
-        keep = np.flatnonzero(ok)
-        rows = rows[keep]
-        millis = millis[keep]
-        remoteip = pc.take(remoteip, pa.array(keep))
-        numbers = {k: pc.take(v, pa.array(keep)) for k, v in numbers.items()}
 
-    columns: dict[str, pa.Array] = {}
-    for j, name in enumerate(("bucketowner", "bucket")):
-        columns[name] = head_col(j)
-    columns["time"] = pa.array(millis, pa.int64()).cast(TIMESTAMP)
-    columns["remoteip"] = remoteip
-    for j, name in enumerate(("requester", "requestid", "operation", "key"), start=5):
-        columns[name] = head_col(j)
-    columns["requesturi"] = part(1, rows)
-    columns.update(numbers)
-    columns["errorcode"] = middle_col(2)
-    columns["referrer"] = part(3, rows)
-    columns["useragent"] = part(5, rows)
-    t_rows_off, t_rows_len = t_off[rows], t_len[rows]
-    for j, name in enumerate(S3_ACCESS_FIELDS[17:], start=1):
-        columns[name] = _take(tail.values, np.minimum(t_rows_off + j, len(tail.values) - 1), t_rows_len <= j)
-    out = {}
+def _fast_parse(data: bytes, lines: _Lines) -> tuple[np.ndarray, pa.Table]:
+    """(line numbers parsed here, their columns). Other lines are left to the per-line parser."""
+    rows, lo, hi, tail_count = _field_bounds(lines)
+    buf = lines.buf
+    length = hi - lo
+    dash = (length == 1) & (buf[np.minimum(lo, len(buf) - 1)] == _DASH)
+    t_at, z_at = lo[:, _SLOT["time"]], lo[:, _SLOT["zone"]]
+    millis, ok = access_times(_gather(buf, t_at, _TIME_WIDTH), _gather(buf, z_at, _ZONE_WIDTH))
+    ok &= (length[:, _SLOT["time"]] == _TIME_WIDTH) & (length[:, _SLOT["zone"]] == _ZONE_WIDTH)
+    dash[:, _SLOT["versionid"]:] |= np.arange(_KNOWN_TAIL)[None, :] >= tail_count[:, None]  # not in this generation
+    keep = np.flatnonzero(ok)
+    rows, lo, hi, dash, millis = rows[keep], lo[keep], hi[keep], dash[keep], millis[keep]
+    tokens = _token_array(data, lo, hi)
+    ok = np.ones(len(rows), dtype=bool)
+    columns: dict[str, pa.Array] = {"time": pa.array(millis, pa.int64()).cast(TIMESTAMP)}
     for name in S3_ACCESS_FIELDS:
-        column = columns[name]
-        out[name] = column if name == "time" or name in S3_ACCESS_INT_FIELDS else _null_dashes(column)
-    out["additionalFields"] = pa.nulls(len(rows), LOG_COLUMNS_SCHEMA.field("additionalFields").type)
-    return candidates[rows], pa.table(out, schema=LOG_COLUMNS_SCHEMA)
+        if name == "time":
+            continue
+        column = _column(tokens, _SLOT[name], dash[:, _SLOT[name]])
+        if name in S3_ACCESS_INT_FIELDS:
+            try:
+                column = pc.cast(column, pa.int64())
+            except pa.ArrowInvalid:  # some row holds a non-number: the line parser will say which
+                digits = pc.fill_null(pc.match_substring_regex(column, r"^[0-9]{1,18}$"), True)
+                ok &= digits.to_numpy(zero_copy_only=False)
+                column = pc.cast(pc.if_else(digits, column, pa.scalar(None, pa.string())), pa.int64())
+        elif name == "remoteip":
+            ok &= pc.fill_null(pc.match_substring_regex(column, _IP), True).to_numpy(zero_copy_only=False)
+        columns[name] = column
+    columns["additionalFields"] = pa.nulls(len(rows), LOG_COLUMNS_SCHEMA.field("additionalFields").type)
+    table = pa.table(columns, schema=LOG_COLUMNS_SCHEMA)
+    if not ok.all():
+        table, rows = table.filter(pa.array(ok)), rows[ok]
+    return rows, table
 
 
-def parse_chunk(text: str) -> ChunkResult:
+def _valid_utf8(data: bytes) -> bytes:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace").encode("utf-8")
+    return data
+
+
+def parse_chunk(data: bytes | str) -> ChunkResult:
     """Parse a chunk of complete lines. Empty lines are skipped (they hold no record)."""
-    lines = split_lines(text)
-    line_lengths = _string_lengths(lines)
-    fast_positions, fast = _fast_parse(lines)
-    fast = fast.append_column("__index", pa.array(fast_positions, pa.int64()))
-    slow_mask = line_lengths > 0
-    slow_mask[fast_positions] = False
-    slow_positions = np.flatnonzero(slow_mask)
+    data = data.encode("utf-8") if isinstance(data, str) else _valid_utf8(data)
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    lines = _lines(data)
+    fast_rows, fast = _fast_parse(data, lines)
+    fast = fast.append_column("__index", pa.array(fast_rows, pa.int64()))
+    nonempty = lines.ends > lines.starts
+    slow_mask = nonempty.copy()
+    slow_mask[fast_rows] = False
     rejected: list[Rejected] = []
     table = fast
-    if len(slow_positions):
-        slow_lines = pc.take(lines, pa.array(slow_positions)).to_pylist()
-        records, indices = [], []
-        for position, line in zip(slow_positions.tolist(), slow_lines, strict=True):
-            try:
-                records.append(parse_access_line(line))
-                indices.append(position)
-            except LineError as exc:
-                rejected.append(Rejected(position, str(exc), line))
-        if records:
-            slow = pa.Table.from_pylist(records, schema=LOG_COLUMNS_SCHEMA)
-            slow = slow.append_column("__index", pa.array(indices, pa.int64()))
-            table = pa.concat_tables([fast, slow])
-            table = table.take(pc.sort_indices(table["__index"]))
-    return ChunkResult(table=table, rejected=rejected, lines=int((line_lengths > 0).sum()))
+    records, indices = [], []
+    for position in np.flatnonzero(slow_mask).tolist():
+        line = data[lines.starts[position]:lines.ends[position]].decode("utf-8")
+        try:
+            records.append(parse_access_line(line))
+            indices.append(position)
+        except LineError as exc:
+            rejected.append(Rejected(position, str(exc), line))
+    if records:
+        slow = pa.Table.from_pylist(records, schema=LOG_COLUMNS_SCHEMA)
+        slow = slow.append_column("__index", pa.array(indices, pa.int64()))
+        table = pa.concat_tables([fast, slow])
+        table = table.take(pc.sort_indices(table["__index"]))
+    return ChunkResult(table=table, rejected=rejected, lines=int(nonempty.sum()))

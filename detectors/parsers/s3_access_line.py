@@ -36,14 +36,29 @@ _TAIL_FIELDS = S3_ACCESS_FIELDS[17:]
 # quote: the fixed unquoted fields between them (numbers or `-`) anchor the split when quotes
 # appear inside quoted fields.
 _NUM = r"[0-9]+|-"
-_REST_PATTERN = (
+_BODY_PATTERN = (
     r'(?P<requesturi>"(?:.*?)"|-) (?P<httpstatus>{n}) (?P<errorcode>\S+) (?P<bytessent>{n}) '
     r'(?P<objectsize>{n}) (?P<totaltime>{n}) (?P<turnaroundtime>{n}) '
-    r'(?P<referrer>"(?:.*?)"|-) (?P<useragent>"(?:.*)"|-)(?P<tail>(?: [^ "]*)*)'
+    r'(?P<referrer>"(?:.*?)"|-) (?P<useragent>"(?:.*)"|-)'
 )
-_REST = re.compile(_REST_PATTERN.format(n=_NUM), re.DOTALL)
+# Common case: the user agent is quoted, so it ends at the line's last quote and everything after
+# it is the unquoted tail; matching the part up to that quote never backtracks far.
+_BODY = re.compile(_BODY_PATTERN.format(n=_NUM), re.DOTALL)
+# General case (e.g. a bare `-` user agent): the tail is found by the regex itself.
+_REST = re.compile(_BODY_PATTERN.format(n=_NUM) + r'(?P<tail>(?: [^ "]*)*)', re.DOTALL)
 # The same shape with any token where numbers belong: tells which number is bad.
-_REST_LOOSE = re.compile(_REST_PATTERN.format(n=r"\S+"), re.DOTALL)
+_REST_LOOSE = re.compile(_BODY_PATTERN.format(n=r"\S+") + r'(?P<tail>(?: [^ "]*)*)', re.DOTALL)
+
+
+def _match_rest(rest: str) -> dict[str, str] | None:
+    last_quote = rest.rfind('"')
+    tail = rest[last_quote + 1:]
+    if last_quote > 0 and (not tail or tail[0] == " "):
+        body = _BODY.fullmatch(rest, 0, last_quote + 1)
+        if body is not None:
+            return {**body.groupdict(), "tail": tail}
+    match = _REST.fullmatch(rest)
+    return match.groupdict() if match else None
 
 
 class LineError(ValueError):
@@ -121,10 +136,9 @@ def parse_access_line(line: str) -> dict[str, Any]:
         "operation": _bare(operation),
         "key": _bare(key),
     }
-    match = _REST.fullmatch(rest)
-    if match is None:
+    groups = _match_rest(rest)
+    if groups is None:
         raise LineError(_describe_bad_rest(rest))
-    groups = match.groupdict()
     for name in ("requesturi", "referrer", "useragent"):
         record[name] = _unquote(groups[name])
     for name in ("httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime"):
