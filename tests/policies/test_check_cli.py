@@ -131,3 +131,29 @@ def test_console_entry_point(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["results"] == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit"])
+def test_reporters_take_live_findings_too(policies, fmt) -> None:
+    """`scan` reuses the reporters: findings with an ARN and no file render (and SARIF validates)."""
+    from policies.model import mark_unknown, new_bucket
+    from policies.reporters import render
+    from policies.runner import ResourceRef, Subject, evaluate
+
+    bucket = new_bucket("prod-data", Versioning="Suspended", Region="eu-west-1")
+    mark_unknown(bucket, "Policy", "GetBucketPolicy: AccessDenied")
+    ref = ResourceRef(id="arn:aws:s3:::prod-data", source="live", name="prod-data", arn="arn:aws:s3:::prod-data",
+                      region="eu-west-1", account="111122223333")
+    chosen = [p for p in policies if p.id in ("BW.S3.Versioning", "BW.S3.SecureAccess")]
+    text = render(fmt, evaluate(chosen, [Subject(bucket, ref)]), "info")
+    assert "arn:aws:s3:::prod-data" in text
+    if fmt == "sarif":
+        document = json.loads(text)
+        jsonschema.Draft4Validator(SCHEMA).validate(document)
+        kinds = {r["ruleId"]: r["kind"] for r in document["runs"][0]["results"]}
+        assert kinds == {"BW.S3.Versioning": "fail", "BW.S3.SecureAccess": "review"}
+    if fmt == "json":
+        results = {r["policy"]: r for r in json.loads(text)["results"]}
+        assert results["BW.S3.SecureAccess"]["status"] == "UNKNOWN"
+        assert "AccessDenied" in results["BW.S3.SecureAccess"]["reason"]
+        assert {r["source"] for r in results.values()} == {"live"}

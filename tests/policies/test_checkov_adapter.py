@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,12 +35,12 @@ def test_only_own_property_policies_become_checks(policies) -> None:
                          "BW.S3.MFADelete", "BW.S3.AccountPublicAccessBlock", "BW.S3.CrossAccountPrincipals"}
 
 
-def _checkov(target: list[str], check_ids: list[str], cwd: Path) -> dict[tuple[str, str], str]:
+def _checkov(directory: Path, check_ids: list[str], cwd: Path) -> dict[tuple[str, str, str], str]:
     from policies.checkov import checks_dir
 
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "LOG_LEVEL": "WARNING"}
     result = subprocess.run(
-        [*CHECKOV, *target, "--framework", "cloudformation", "--external-checks-dir", str(checks_dir()),
+        [*CHECKOV, "-d", str(directory), "--framework", "cloudformation", "--external-checks-dir", str(checks_dir()),
          "--check", ",".join(check_ids), "-o", "json", "--compact"],
         capture_output=True, text=True, cwd=cwd, env=env, check=False, timeout=300,
     )
@@ -50,26 +51,31 @@ def _checkov(target: list[str], check_ids: list[str], cwd: Path) -> dict[tuple[s
         for key, status in (("passed_checks", "PASS"), ("failed_checks", "FAIL")):
             for check in report["results"].get(key, []):
                 logical_id = check["resource"].split(".", 1)[1]
-                verdicts[(logical_id, check["check_id"])] = status
+                verdicts[(Path(check["file_path"]).name, logical_id, check["check_id"])] = status
     return verdicts
 
 
-def _ours(policies, paths: list[str]) -> dict[tuple[str, str], str]:
+def _ours(policies, paths: list[str]) -> dict[tuple[str, str, str], str]:
     chosen = [p for p in policies if eligible(p)]
     findings = evaluate(chosen, collect_template_subjects(paths))
     # checkov has no UNKNOWN in its report: an undecidable check is left out, as here.
-    return {(f.ref.logical_id, checkov_id(f.policy.id)): f.verdict for f in findings if f.verdict in ("PASS", "FAIL")}
+    return {(Path(f.ref.file).name, f.ref.logical_id, checkov_id(f.policy.id)): f.verdict
+            for f in findings if f.verdict in ("PASS", "FAIL")}
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("policies-cdk")
 def test_checkov_verdicts_equal_ours(policies, cdk_out: Path, tmp_path: Path) -> None:
-    check_ids = [checkov_id(p.id) for p in policies if eligible(p)]
-    files = [str(TEMPLATES / "secure.json"), str(TEMPLATES / "short_form.yaml")]
-    ours = _ours(policies, files)
-    theirs = _checkov([arg for f in files for arg in ("-f", f)], check_ids, cwd=tmp_path)
+    # One checkov run over hand-written templates and a real cdk synth output side by side.
+    work = tmp_path / "templates"
+    work.mkdir()
+    for name in ("secure.json", "short_form.yaml"):
+        shutil.copy(TEMPLATES / name, work / name)
+    shutil.copytree(cdk_out, work / "cdk.out")
+    ours = _ours(policies, [str(work / "secure.json"), str(work / "short_form.yaml"), str(work / "cdk.out")])
+    theirs = _checkov(work, [checkov_id(p.id) for p in policies if eligible(p)], cwd=tmp_path)
     assert ours == theirs
     assert "FAIL" in ours.values() and "PASS" in ours.values()
-    ours_cdk = _ours(policies, [str(cdk_out)])
-    assert _checkov(["-d", str(cdk_out)], check_ids, cwd=tmp_path) == ours_cdk
-    assert ("NestedPlainFF26BF5E", "CKV_BW_S3_VERSIONING") in ours_cdk  # nested stack templates too
+    assert ("secure.json", "SelfLogging", "CKV_BW_S3_PUBLICREAD") in ours
+    nested = [key for key in ours if key[1].startswith("NestedPlain")]  # nested stack templates too
+    assert nested and nested[0][0].endswith(".nested.template.json")
