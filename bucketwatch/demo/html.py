@@ -123,8 +123,16 @@ def _failures_table(result: DemoResult) -> str:
             rows.append(f"<tr><td>{escape(bucket)}</td><td>{_badge(str(r.get('severity', '?')))}</td>"
                         f"<td><code>{escape(str(r.get('policy')))}</code></td>"
                         f"<td>{escape(str(r.get('reason', '')))}</td></tr>")
+    suppressed = []
+    for r in sorted((r for r in result.posture if r.get("status") == "SUPPRESSED"),
+                    key=lambda r: (resource_name(r), str(r.get("policy")))):
+        why = (r.get("suppression") or {}).get("reason", "")
+        suppressed.append(f"<tr><td>{escape(resource_name(r))}</td><td><code>{escape(str(r.get('policy')))}</code>"
+                          f"</td><td>{escape(str(r.get('reason', '')))}</td><td>{escape(str(why))}</td></tr>")
     return ("<h2 style='margin-top:16px'>Failures</h2><table><tr><th>Bucket</th><th>Severity</th><th>Policy</th>"
-            f"<th>Reason</th></tr>{''.join(rows)}</table>")
+            f"<th>Reason</th></tr>{''.join(rows)}</table>"
+            "<h2 style='margin-top:16px'>Suppressed, with the team's written reason</h2><table><tr><th>Bucket</th>"
+            f"<th>Policy</th><th>Verdict reason</th><th>Suppression reason</th></tr>{''.join(suppressed)}</table>")
 
 
 def _query_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:

@@ -129,7 +129,8 @@ def render_text(result: DemoResult) -> str:
         wrapped = textwrap.wrap(f"{bucket} ({len(results)}): {items}", width=110, initial_indent="  ",
                                 subsequent_indent="      ", break_on_hyphens=False)
         lines.extend(line.replace("\x00", " ") for line in wrapped)
-    add("  (reasons and fixes: in the HTML report)")
+    suppressed = [r for r in result.posture if r.get("status") == "SUPPRESSED"]
+    add(f"  ({len(suppressed)} more suppressed with a written reason; reasons and fixes: in the HTML report)")
     unknown = [r for r in result.posture if r.get("status") == "UNKNOWN"]
     if unknown:
         add(f"  ({len(unknown)} UNKNOWN verdicts: the scanner could not decide; see the HTML report)")
