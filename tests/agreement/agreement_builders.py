@@ -85,17 +85,25 @@ def _cdk_bucket(stack: Any, spec: BucketSpec, made: dict[str, Any]) -> Any:
 def _cdk_trail(stack: Any, trail: TrailSpec) -> Any:
     from aws_cdk import aws_cloudtrail as cloudtrail
 
-    return cloudtrail.CfnTrail(
-        stack, trail.name, trail_name=trail.name, s3_bucket_name=trail.bucket, is_logging=trail.logging,
-        is_multi_region_trail=trail.multi_region, enable_log_file_validation=trail.log_file_validation,
-        event_selectors=[
+    selectors: dict[str, Any] = {}
+    if trail.advanced:
+        selectors["advanced_event_selectors"] = [
+            cloudtrail.CfnTrail.AdvancedEventSelectorProperty(name=selector["Name"], field_selectors=[
+                cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
+                    field=f["Field"], equal_to=f.get("Equals"), starts_with=f.get("StartsWith"))
+                for f in selector["FieldSelectors"]])
+            for selector in trail.advanced_selectors()]
+    else:
+        selectors["event_selectors"] = [
             cloudtrail.CfnTrail.EventSelectorProperty(
                 read_write_type=kind, include_management_events=True,
                 data_resources=[cloudtrail.CfnTrail.DataResourceProperty(
                     type="AWS::S3::Object", values=[f"{bucket_arn(name)}/"])])
-            for name, kind in trail.selectors.items()
-        ],
-    )
+            for name, kind in trail.selectors.items()]
+    return cloudtrail.CfnTrail(
+        stack, trail.name, trail_name=trail.name, s3_bucket_name=trail.bucket, is_logging=trail.logging,
+        is_multi_region_trail=trail.multi_region, enable_log_file_validation=trail.log_file_validation,
+        kms_key_id=trail.kms_key_id, **selectors)
 
 
 def synth_cdk_app(outdir: Path) -> Path:
@@ -181,10 +189,14 @@ def build_live() -> None:
     cloudtrail = boto3.client("cloudtrail", region_name=REGION)
     for trail in TRAILS:
         cloudtrail.create_trail(Name=trail.name, S3BucketName=trail.bucket, IsMultiRegionTrail=trail.multi_region,
-                                EnableLogFileValidation=trail.log_file_validation)
-        cloudtrail.put_event_selectors(TrailName=trail.name, EventSelectors=[
-            {"ReadWriteType": kind, "IncludeManagementEvents": True,
-             "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"{bucket_arn(name)}/"]}]}
-            for name, kind in trail.selectors.items()])
+                                EnableLogFileValidation=trail.log_file_validation,
+                                **({"KmsKeyId": trail.kms_key_id} if trail.kms_key_id else {}))
+        if trail.advanced:
+            cloudtrail.put_event_selectors(TrailName=trail.name, AdvancedEventSelectors=trail.advanced_selectors())
+        else:
+            cloudtrail.put_event_selectors(TrailName=trail.name, EventSelectors=[
+                {"ReadWriteType": kind, "IncludeManagementEvents": True,
+                 "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"{bucket_arn(name)}/"]}]}
+                for name, kind in trail.selectors.items()])
         if trail.logging:
             cloudtrail.start_logging(Name=trail.name)

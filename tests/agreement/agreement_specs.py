@@ -62,6 +62,21 @@ class TrailSpec:
     multi_region: bool = True
     logging: bool = True
     log_file_validation: bool = True
+    kms_key_id: str | None = None
+    advanced: bool = False  # advanced event selectors instead of basic ones
+
+    def advanced_selectors(self) -> list[dict]:
+        """One advanced selector per bucket, in the shape GetEventSelectors returns."""
+        read_only = {"ReadOnly": ["true"], "WriteOnly": ["false"]}
+        found = []
+        for name, kind in self.selectors.items():
+            fields = [{"Field": "eventCategory", "Equals": ["Data"]},
+                      {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                      {"Field": "resources.ARN", "StartsWith": [f"{bucket_arn(name)}/"]}]
+            if kind in read_only:
+                fields.append({"Field": "readOnly", "Equals": read_only[kind]})
+            found.append({"Name": f"{name} {kind}", "FieldSelectors": fields})
+        return found
 
 
 GOOD = {"encryption": "AES256", "versioning": "Enabled", "block_public": ALL_BLOCKED,
@@ -96,6 +111,8 @@ BUCKETS: tuple[BucketSpec, ...] = (
     BucketSpec("agr-trail-covered", encryption="aws:kms", versioning="Enabled", enforce_ssl=True),
     BucketSpec("agr-trail-write-only", encryption="AES256"),
     BucketSpec("agr.dotted.name", encryption="AES256", lifecycle_days=30),
+    BucketSpec("agr-advanced-all", encryption="AES256", versioning="Enabled"),
+    BucketSpec("agr-advanced-read", encryption="AES256"),
 )
 
 TRAILS: tuple[TrailSpec, ...] = (
@@ -103,6 +120,9 @@ TRAILS: tuple[TrailSpec, ...] = (
               selectors={"agr-trail-covered": "All", "agr-trail-write-only": "WriteOnly", "agr-good": "All"}),
     TrailSpec("agr-stopped-trail", bucket="agr-trail-logs", selectors={"agr-bare": "All"},
               logging=False, multi_region=False, log_file_validation=False),
+    TrailSpec("agr-advanced-trail", bucket="agr-trail-logs", advanced=True,
+              selectors={"agr-advanced-all": "All", "agr-advanced-read": "ReadOnly"},
+              kms_key_id=f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/11111111-2222-3333-4444-555555555555"),
 )
 
 # The posture configuration both sides are judged with.

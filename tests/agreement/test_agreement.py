@@ -98,3 +98,7 @@ def test_the_specs_cover_good_bad_and_mixed(live_verdicts: Verdicts) -> None:
                    "BW.S3.LogTargetSanity", "BW.S3.CrossAccountPrincipals", "BW.S3.MonitoringCoverage",
                    "BW.S3.AclsDisabled", "BW.CloudTrail.Logging", "BW.CloudTrail.MultiRegion"):
         assert policy in fails, f"no spec makes {policy} fail"
+    # ...and coverage by a trail alone (basic and advanced selectors) passes.
+    for name in ("agr-trail-covered", "agr-advanced-all"):
+        assert live_verdicts[(name, "BW.S3.MonitoringCoverage")][0] == "PASS"
+        assert live_verdicts[(name, "BW.S3.Logging")][0] == "FAIL"
