@@ -41,6 +41,10 @@ def foreign_accounts(resource: dict[str, Any], config: dict[str, Any]) -> list[s
         require(resource, "AccountId")
         if not own:
             raise CannotDecide("the bucket's own account id is not known")
+        if not ACCOUNT_ID.match(str(own)):
+            # An environment-agnostic stack: it may be deployed into one of these accounts.
+            raise CannotDecide(f"the bucket's account is only known at deploy time, so whether "
+                               f"{', '.join(sorted(found))} is another account cannot be told")
     return sorted(found)
 
 

@@ -134,3 +134,14 @@ def test_posture_config_is_validated() -> None:
 def test_posture_config_errors(section, message) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_posture(section)
+
+
+def test_cross_account_with_a_deploy_time_account_is_unknown(policies) -> None:
+    """A literal account id against an environment-agnostic stack's own account: cannot tell."""
+    policy_json = '{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::444455556666:root",' \
+                  '"arn:aws:iam::${AccountId}:role/app"]},"Action":"s3:GetObject","Resource":"*"}]}'
+    cross = _by_id(policies, "BW.S3.CrossAccountPrincipals")
+    status, reason = judge(cross, new_bucket("b", AccountId="${AccountId}", Policy=policy_json), {})
+    assert status == "UNKNOWN" and "444455556666" in reason
+    own_only = policy_json.replace("arn:aws:iam::444455556666:root", "arn:aws:iam::${AccountId}:root")
+    assert judge(cross, new_bucket("b", AccountId="${AccountId}", Policy=own_only), {})[0] == "PASS"

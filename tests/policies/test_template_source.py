@@ -47,9 +47,10 @@ def test_yaml_template_assembles_policy_logging_and_conditions(policies) -> None
     assert verdicts[("DataBucket", "BW.S3.SecureAccess")][0] == "PASS"
     assert verdicts[("DataBucket", "BW.S3.EncryptionKMS")][0] == "PASS"  # KMSMasterKeyID from !GetAtt Key.Arn
     assert verdicts[("DataBucket", "BW.S3.ObjectLock")][0] == "SUPPRESSED"  # resource Metadata suppression
-    # Principal built from AWS::AccountId is the bucket's own account; 444455556666 is not.
+    # A principal built from AWS::AccountId is the bucket's own account; a literal 444455556666 may
+    # or may not be, since this template can be deployed into any account.
     status, reason = verdicts[("DataBucket", "BW.S3.CrossAccountPrincipals")]
-    assert status == "FAIL" and reason.endswith(": 444455556666")
+    assert status == "UNKNOWN" and "444455556666" in reason and "deploy time" in reason
 
 
 def test_unresolvable_values_give_unknown_not_a_guess(policies) -> None:
