@@ -96,6 +96,22 @@ def alert_message(finding: Finding, scan_time: datetime) -> dict[str, Any]:
     }
 
 
+SNS_BATCH = 10  # PublishBatch's limit
+
+
+def publish_alerts(sns: Any, topic_arn: str, alerts: list[dict[str, Any]]) -> None:
+    """One SNS message per alert, sent ten to a PublishBatch call (thousands of findings fit in
+    the Lambda's time). Entries SNS refuses raise, so the scheduled run fails and is retried."""
+    for start in range(0, len(alerts), SNS_BATCH):
+        chunk = alerts[start:start + SNS_BATCH]
+        answer = sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=[
+            {"Id": str(index), "Subject": f"Bucketwatch posture: {alert['policy_id']}"[:100],
+             "Message": json.dumps(alert, default=str)}
+            for index, alert in enumerate(chunk)])
+        if answer.get("Failed"):
+            raise RuntimeError(f"SNS refused {len(answer['Failed'])} alert(s): {answer['Failed'][0]}")
+
+
 def _settings() -> PostureSettings:
     path = os.environ.get("BUCKETWATCH_CONFIG")
     return parse_posture(load_config_file(path).get("posture")) if path else PostureSettings()
@@ -111,11 +127,8 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
 
     result = run_live_scan(LiveScanRequest(regions=regions, settings=settings))
 
-    sns = boto3.client("sns")
     failures = [f for f in result.findings if f.status == FAIL]
-    for finding in failures:
-        sns.publish(TopicArn=topic_arn, Subject=f"Bucketwatch posture: {finding.policy.id}"[:100],
-                    Message=json.dumps(alert_message(finding, scan_time), default=str))
+    publish_alerts(boto3.client("sns"), topic_arn, [alert_message(f, scan_time) for f in failures])
     writer = S3LakeWriter(boto3.client("s3"), processed_bucket)
     writer.write(DB_BUCKETWATCH, FINDINGS_TABLE, findings_table(result.findings, scan_id, scan_time),
                  time_column="scan_time")
