@@ -37,6 +37,8 @@ class Template:
     # Logical id → CDK construct path, from the assembly's metadata (when the resource itself
     # carries no aws:cdk:path, as with `app.synth()` outside the CDK CLI).
     construct_paths: dict[str, str] = field(default_factory=dict)
+    # A cloud assembly names its stacks; a lone template's stack name is chosen at deploy time.
+    stack_name_known: bool = False
     _lines: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -226,6 +228,7 @@ def load_assembly(directory: Path) -> list[Template]:
             stack = properties.get("stackName") or artifact.get("displayName") or artifact_id
             template = load_template_file(directory / properties["templateFile"], stack=stack)
             template.account, template.region = _environment(artifact)
+            template.stack_name_known = True
             stack_templates = [template, *_nested(template, directory)]
             _assign_construct_paths(stack_templates, _artifact_metadata(artifact, directory))
             templates.extend(stack_templates)

@@ -71,7 +71,7 @@ class Resolver:
             "AWS::Region": template.region or "${Region}",
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": template.stack if "/" not in template.stack else "${StackName}",
+            "AWS::StackName": template.stack if template.stack_name_known else "${StackName}",
             "AWS::StackId": "${StackId}",
         }
         if name == "AWS::NoValue":

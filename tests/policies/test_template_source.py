@@ -36,12 +36,12 @@ def test_short_form_yaml_tags_are_resolved() -> None:
 def test_yaml_template_assembles_policy_logging_and_conditions(policies) -> None:
     subjects = _resources([TEMPLATES / "short_form.yaml"])
     data = subjects["DataBucket"]
-    assert data.resource["Name"] == "short_form-data"  # !Sub with AWS::StackName
+    assert data.resource["Name"] == "${StackName}-data"  # a lone template's stack is named at deploy time
     assert data.resource["Versioning"] == "Enabled"  # !If on a condition that is always true
     assert data.resource["LoggingPolicy"]["TargetBucket"] == subjects["LogBucket"].resource["Name"]
     assert data.resource["LoggingTarget"]["Exists"] is True
     assert json.loads(data.resource["Policy"])["Statement"][0]["Resource"] == [
-        "arn:aws:s3:::short_form-data", "arn:aws:s3:::short_form-data/*"]
+        "arn:aws:s3:::${StackName}-data", "arn:aws:s3:::${StackName}-data/*"]
     assert data.ref.line == 9 and data.ref.file.endswith("short_form.yaml")
     verdicts = _verdicts(policies, [TEMPLATES / "short_form.yaml"])
     assert verdicts[("DataBucket", "BW.S3.SecureAccess")][0] == "PASS"
