@@ -15,7 +15,7 @@ from bucketwatch.demo.report import render_text
 from bucketwatch.demo.run import DEFAULT_SEED, DemoOptions, run_demo
 from bucketwatch.errors import UserError
 
-DEFAULT_OUT = Path("bucketwatch-demo")
+DEFAULT_OUT = Path(".bucketwatch") / "demo"  # beside the default lake of `detect`; git-ignored
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

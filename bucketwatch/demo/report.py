@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bucketwatch.demo.story import ATTACKER_IP
+
 SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "Info")
 STATUS_ORDER = ("FAIL", "UNKNOWN", "SUPPRESSED", "PASS", "NOT_APPLICABLE")
 
@@ -89,10 +91,12 @@ def severity_rank(severity: str | None) -> int:
 
 
 NEXT_STEPS = (
-    ("Search the lake with SQL", 'bucketwatch query --lake {lake} "SELECT bucket, requester, COUNT(*) AS n '
-     'FROM panther_logs.aws_s3serveraccess GROUP BY ALL ORDER BY n DESC LIMIT 10"'),
-    ("See what matched each rule", 'bucketwatch query --lake {lake} "SELECT p_rule_id, COUNT(*) AS n '
-     'FROM panther_rule_matches.aws_cloudtrail GROUP BY ALL"'),
+    ("Follow the attacker's address across both log types",
+     'bucketwatch query --lake {lake} "SELECT p_log_type, COUNT(*) AS events, MIN(p_event_time) AS first, '
+     "MAX(p_event_time) AS last FROM panther_views.all_ip_addresses WHERE list_contains(p_any_ip_addresses, "
+     f"'{ATTACKER_IP}') GROUP BY ALL ORDER BY first\""),
+    ("See the events behind each alert", 'bucketwatch query --lake {lake} "SELECT p_rule_id, COUNT(*) AS n '
+     'FROM panther_rule_matches.aws_cloudtrail GROUP BY ALL ORDER BY n DESC"'),
     ("Synthesize the monitoring for your account", "npx cdk synth"),
     ("Check the templates before merging", "bucketwatch check cdk.out"),
     ("Scan your real buckets (read-only)", "bucketwatch scan --regions us-east-1"),

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from bucketwatch.cli import main as cli_main
 from bucketwatch.demo.account import ANALYTICS, BACKUPS, CUSTOMER_DATA, DEV_SCRATCH, SHARED_REPORTS, DemoNames
-from bucketwatch.demo.report import DemoResult, alert_rule, render_text, resource_name
+from bucketwatch.demo.report import NEXT_STEPS, DemoResult, alert_rule, render_text, resource_name
 from bucketwatch.demo.run import TUTORIAL_SQL, DemoOptions, run_demo
 from bucketwatch.demo.story import ATTACKER_IP, UNKNOWN_ROLE_IP, build_story
 
@@ -204,3 +206,25 @@ def test_the_html_report_renders_its_charts_in_chromium(demo: DemoResult, tmp_pa
     assert charts["posture-by-bucket"]["bars"] == len(pairs)
     assert {*ALL_BUCKETS, TRAIL} <= set(charts["posture-by-bucket"]["labels"])
     assert report.screenshot.startswith(b"\x89PNG") and len(report.screenshot) > 50_000
+
+
+def test_the_suggested_queries_run_and_follow_the_attacker(demo: DemoResult, capsys: pytest.CaptureFixture[str]) -> None:
+    queries = [command.format(lake=demo.lake_dir) for _, command in NEXT_STEPS
+               if command.startswith("bucketwatch query")]
+    assert len(queries) == 2
+    outputs = []
+    for command in queries:
+        assert cli_main([*shlex.split(command)[1:], "--format", "json"]) == 0, command
+        outputs.append(capsys.readouterr().out)
+    pivot = {row["p_log_type"]: row["events"] for row in _json_rows(outputs[0])}
+    # Access logs: 48 enumeration probes + 24 plaintext downloads. CloudTrail: 3 changes to the
+    # shared reports, 2 to the backups, 120 SSE-C copies, the note, 120 deletions, StopLogging.
+    assert pivot == {"AWS.S3ServerAccess": 72, "AWS.CloudTrail": 247}
+    matches = {row["p_rule_id"]: row["n"] for row in _json_rows(outputs[1])}
+    assert matches["AWS.S3.CopyObjectWithClientSideEncryption"] == 120
+    assert matches["AWS.S3.DeleteObject"] == 120
+
+
+def _json_rows(text: str) -> list[dict]:
+    """`bucketwatch query --format json` prints one JSON object per row."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
