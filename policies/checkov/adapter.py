@@ -23,7 +23,8 @@ from policies.registry import PolicyDef, load_policies
 from policies.runner import FAIL, PASS, judge
 from policies.sources.cfn_load import Template, load_template_file
 from policies.sources.cfn_resolve import Resolver
-from policies.sources.template import NOT_EXPRESSIBLE, OWN_FIELDS, bucket_from_properties, resolver_for
+from policies.sources.cfn_resources import NOT_EXPRESSIBLE, OWN_FIELDS, bucket_from_properties
+from policies.sources.template import resolver_for
 
 RESULTS = {PASS: CheckResult.PASSED, FAIL: CheckResult.FAILED}
 
