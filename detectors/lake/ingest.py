@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from detectors.lake.writer import LakeWriter
+from detectors.lake.writer import LakeWriter, partition_tables
 from detectors.pipeline import AUTO, ParsedBatch, ParseStats, parse_inputs, parse_stream
 from detectors.quarantine import MemoryQuarantine, QuarantineEntry, QuarantineSink
 from detectors.schema import DB_LOGS, TABLE_OF_LOG_TYPE
@@ -23,25 +23,27 @@ FLUSH_ROWS = 500_000
 
 
 class ObjectBuffer:
-    """Collects one input object's batches per table and writes them together: one file per
-    partition per object instead of one per chunk (log files span few hours, chunks are small).
-    Flushes early past FLUSH_ROWS so memory stays bounded; chunking is deterministic, so the
-    file names (digests of the row ids) are too."""
+    """Collects one input object's rows per table and partition and writes each partition once:
+    one file per partition per object instead of one per chunk (log files span few hours, chunks
+    are small). Each batch is split into partitions as it arrives (contiguous arrays, cheap);
+    the pieces are written together. Flushes early past FLUSH_ROWS so memory stays bounded;
+    chunking is deterministic, so the file names (digests of the row ids) are too."""
 
-    def __init__(self, writer: LakeWriter) -> None:
+    def __init__(self, writer: Any) -> None:
         self.writer = writer
-        self.pending: dict[str, list[pa.Table]] = {}
+        self.pending: dict[tuple[str, str], list[pa.Table]] = {}
         self.rows = 0
 
     def add(self, batch: ParsedBatch) -> None:
-        self.pending.setdefault(batch.log_type, []).append(batch.table)
+        for partition, rows in partition_tables(batch.table):
+            self.pending.setdefault((batch.log_type, partition), []).append(rows)
         self.rows += batch.table.num_rows
         if self.rows >= FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        for log_type, tables in self.pending.items():
-            self.writer.write(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], pa.concat_tables(tables))
+        for (log_type, partition), pieces in sorted(self.pending.items()):
+            self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], partition, pa.concat_tables(pieces))
         self.pending.clear()
         self.rows = 0
 

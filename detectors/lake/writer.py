@@ -51,24 +51,32 @@ def _partition_keys(table: pa.Table, time_column: str) -> np.ndarray:
 
 
 def partition_tables(table: pa.Table, time_column: str = "p_event_time") -> Iterator[tuple[str, pa.Table]]:
-    """(relative partition path, rows) per hour of event time, in time order.
+    """(relative partition path, rows) per hour of event time, in time order, rows in input order.
 
-    Rows are grouped with one stable sort (skipped when already in order, as delivered logs
-    mostly are) and then sliced without copying."""
+    Delivered logs are nearly in time order, so a partition's rows are usually one contiguous
+    range (a zero-copy slice); otherwise they are taken with ascending indices (sequential reads)."""
     keys = _partition_keys(table, time_column)
-    if len(keys) and not (keys[1:] >= keys[:-1]).all():
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        table = table.take(pa.array(order))
-    boundaries = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [len(keys)]))
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        key = int(keys[start])
+    order = np.argsort(keys, kind="stable") if not (keys[1:] >= keys[:-1]).all() else None
+    sorted_keys = keys if order is None else keys[order]
+    boundaries = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    starts = np.concatenate(([0], boundaries)).tolist()
+    ends = np.concatenate((boundaries, [len(keys)])).tolist()
+    if order is not None:
+        table = table.combine_chunks()
+    for start, end in zip(starts, ends, strict=True):
+        key = int(sorted_keys[start])
         year, rest = divmod(key, 1_000_000)
         month, rest = divmod(rest, 10_000)
         day, hour = divmod(rest, 100)
-        yield f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}", table.slice(start, end - start)
+        path = f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}"
+        if order is None:
+            yield path, table.slice(start, end - start)
+            continue
+        rows = order[start:end]
+        if rows[-1] - rows[0] + 1 == len(rows):
+            yield path, table.slice(int(rows[0]), len(rows))
+        else:
+            yield path, table.take(pa.array(rows.astype(np.int32)))
 
 
 def file_name(rows: pa.Table) -> str:
@@ -112,15 +120,18 @@ class LakeWriter:
     def write(self, database: str, table: str, data: pa.Table, time_column: str = "p_event_time") -> None:
         if data.num_rows == 0:
             return
-        base = self.root / table_path(database, table)
         for partition, rows in partition_tables(data, time_column):
-            folder = base / partition
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / file_name(rows)
-            temporary = folder / f".{target.name}.{os.getpid()}.tmp"
-            write_parquet(rows, temporary)
-            os.replace(temporary, target)  # atomic: readers never see half a file
-            self.files_written += 1
+            self.write_partition(database, table, partition, rows)
+
+    def write_partition(self, database: str, table: str, partition: str, rows: pa.Table) -> None:
+        """Rows already known to belong to one partition (`year=.../month=.../day=.../hour=...`)."""
+        folder = self.root / table_path(database, table) / partition
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / file_name(rows)
+        temporary = folder / f".{target.name}.{os.getpid()}.tmp"
+        write_parquet(rows, temporary)
+        os.replace(temporary, target)  # atomic: readers never see half a file
+        self.files_written += 1
 
 
 class S3LakeWriter:
@@ -135,9 +146,12 @@ class S3LakeWriter:
     def write(self, database: str, table: str, data: pa.Table, time_column: str = "p_event_time") -> None:
         if data.num_rows == 0:
             return
-        base = "/".join(p for p in (self.prefix, table_path(database, table)) if p)
         for partition, rows in partition_tables(data, time_column):
-            key = f"{base}/{partition}/{file_name(rows)}"
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=_parquet_bytes(rows),
-                                   ContentType="application/vnd.apache.parquet")
-            self.keys_written.append(key)
+            self.write_partition(database, table, partition, rows)
+
+    def write_partition(self, database: str, table: str, partition: str, rows: pa.Table) -> None:
+        base = "/".join(p for p in (self.prefix, table_path(database, table)) if p)
+        key = f"{base}/{partition}/{file_name(rows)}"
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=_parquet_bytes(rows),
+                               ContentType="application/vnd.apache.parquet")
+        self.keys_written.append(key)

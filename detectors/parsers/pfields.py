@@ -14,8 +14,7 @@ import pyarrow.compute as pc
 
 from detectors.schema import STRING_LIST, TIMESTAMP
 
-_ARN_ACCOUNT = r"^arn:[^:]*:[^:]*:[^:]*:(?P<account>[0-9]{12}):"
-_ARN_ACCOUNT_RE = re.compile(_ARN_ACCOUNT)
+_ARN_ACCOUNT_RE = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:(?P<account>[0-9]{12}):")
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
@@ -39,20 +38,40 @@ def row_ids(digest: str, positions: pa.Array | np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(numbers), [None, pa.py_buffer(offsets), pa.py_buffer(matrix)])
 
 
-def _lists(columns: list[pa.Array], dedup: bool = True) -> pa.Array:
-    """Per row, the non-null values of `columns` (in column order, duplicates dropped) as a list."""
-    n = len(columns[0])
-    valid = np.stack([c.is_valid().to_numpy(zero_copy_only=False) for c in columns], axis=1)
-    if dedup and len(columns) == 2:
-        same = pc.fill_null(pc.equal(columns[0], columns[1]), False).to_numpy(zero_copy_only=False)
-        valid[:, 1] &= ~same
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(valid.sum(axis=1), out=offsets[1:])
-    # Row-major interleave of the columns, then keep the valid cells.
-    order = (np.arange(len(columns))[None, :] * n + np.arange(n)[:, None]).ravel()
-    stacked = pa.concat_arrays([c.cast(pa.string()) for c in columns])
-    values = pc.filter(pc.take(stacked, pa.array(order)), pa.array(valid.ravel()))
+def _single_value_lists(column: pa.Array) -> pa.Array:
+    """Per row, [value] or [] when null (zero-copy when the column has no nulls)."""
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    offsets = np.zeros(len(column) + 1, dtype=np.int32)
+    np.cumsum(valid, out=offsets[1:])
+    values = column if column.null_count == 0 else column.drop_null()
     return pa.ListArray.from_arrays(pa.array(offsets), values, type=STRING_LIST)
+
+
+def _codes(column: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) \
+        else pc.dictionary_encode(column)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def _arn_lists(requester: pa.Array, accesspoint: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(p_any_aws_arns, p_any_aws_account_ids) of access log rows.
+
+    Requesters and access points repeat heavily, so the lists are computed once per distinct
+    pair in Python and spread to the rows with one take."""
+    r_codes, r_values = _codes(requester)
+    a_codes, a_values = _codes(accesspoint)
+    pairs, inverse = np.unique((r_codes + 1) * (len(a_values) + 1) + (a_codes + 1), return_inverse=True)
+    arns, accounts = [], []
+    for pair in pairs.tolist():
+        r_index, a_index = divmod(pair, len(a_values) + 1)
+        found = [v for v in (r_values[r_index - 1] if r_index else None, a_values[a_index - 1] if a_index else None)
+                 if v and v.startswith("arn:")]
+        arns.append(list(dict.fromkeys(found)))
+        ids = [m.group("account") for m in map(_ARN_ACCOUNT_RE.match, found) if m]
+        accounts.append(list(dict.fromkeys(ids)))
+    index = pa.array(inverse.astype(np.int32).ravel())
+    return (pa.array(arns, STRING_LIST).take(index), pa.array(accounts, STRING_LIST).take(index))
 
 
 def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
@@ -62,22 +81,16 @@ def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
 def add_s3_access_p_fields(table: pa.Table, log_type: str, source: str, parse_time: datetime,
                            ids: pa.Array) -> pa.Table:
     n = table.num_rows
-    requester = table["requester"].combine_chunks()
-    arn_requester = pc.if_else(pc.fill_null(pc.starts_with(requester, "arn:"), False), requester,
-                               pa.scalar(None, pa.string()))
-    accesspoint = table["accesspointarn"].combine_chunks()
-    accounts = [pc.struct_field(pc.extract_regex(pc.fill_null(col, ""), _ARN_ACCOUNT), "account")
-                for col in (arn_requester, accesspoint)]
-    accounts = [pc.if_else(pc.equal(a, ""), pa.scalar(None, pa.string()), a) for a in accounts]
+    arns, accounts = _arn_lists(table["requester"].combine_chunks(), table["accesspointarn"].combine_chunks())
     extra = {
         "p_log_type": _constant(log_type, n, pa.string()),
         "p_row_id": ids,
         "p_event_time": table["time"].combine_chunks(),
         "p_parse_time": _constant(parse_time, n, TIMESTAMP),
         "p_source": _constant(source, n, pa.string()),
-        "p_any_ip_addresses": _lists([table["remoteip"].combine_chunks()]),
-        "p_any_aws_arns": _lists([arn_requester, accesspoint]),
-        "p_any_aws_account_ids": _lists(accounts),
+        "p_any_ip_addresses": _single_value_lists(table["remoteip"].combine_chunks()),
+        "p_any_aws_arns": arns,
+        "p_any_aws_account_ids": accounts,
     }
     for name, column in extra.items():
         table = table.append_column(name, column)
