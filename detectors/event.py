@@ -14,7 +14,12 @@ LOG_TYPE_S3 = "AWS.S3ServerAccess"
 LOG_TYPE_CLOUDTRAIL = "AWS.CloudTrail"
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _wrap(value: Any) -> Any:
+    if value.__class__ in _SCALARS:
+        return value
     if isinstance(value, Mapping) and not isinstance(value, ImmutableCaseInsensitiveDict):
         return ImmutableCaseInsensitiveDict(value)
     if isinstance(value, list | tuple):
@@ -38,6 +43,9 @@ class ImmutableCaseInsensitiveDict(Mapping[str, Any]):
             return key
         if not isinstance(key, str):
             return None
+        resolver = getattr(self._data, "resolve_key", None)
+        if resolver is not None:
+            return resolver(key)  # lazy rows know their column names without iterating values
         if self._lower is None:
             # Built on the first miss only: most lookups use the exact spelling.
             self._lower = {}
@@ -64,6 +72,10 @@ class ImmutableCaseInsensitiveDict(Mapping[str, Any]):
         return f"{type(self).__name__}({self._data!r})"
 
     def get(self, key: str, default: Any = None) -> Any:
+        try:  # fast path: the exact spelling, one lookup
+            return _wrap(self._data[key])
+        except (KeyError, TypeError):
+            pass
         real = self._resolve(key)
         return default if real is None else _wrap(self._data[real])
 
@@ -92,7 +104,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, ImmutableCaseInsensitiveDict):
         return _plain(value._data)
     if getattr(value, "read_only_view", False):
-        return {key: _plain(value[key]) for key in value}
+        return value.to_plain()
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +37,10 @@ class AlertState:
     samples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow per field (asdict's deep recursion is slow on samples); lists are copied.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["uniques"], data["samples"] = list(self.uniques), list(self.samples)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AlertState:
@@ -119,6 +122,10 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
             window.alert_created = now
     for window in windows:
         key = id(window)
+        # Samples: one while below threshold (kept for a later alert), up to MAX once alerted.
+        limit = MAX_SAMPLES if window.alerted else 1
+        for match in pending.get(key, ())[: max(0, limit - len(window.samples))]:
+            window.samples.append(match.sample())
         newest = max(pending.get(key, ()), key=lambda m: m.time, default=None)
         if newest is not None and (newest.time >= window.last_seen or not window.title):
             # The newest event's title/severity/context describe the alert, as Panther does.
@@ -147,5 +154,4 @@ def _add(window: AlertState, match: Match, uses_unique: bool) -> None:
     if uses_unique and match.unique is not None and match.unique not in window.uniques \
             and len(window.uniques) < MAX_UNIQUES:
         window.uniques.append(match.unique)
-    if len(window.samples) < MAX_SAMPLES:
-        window.samples.append(match.sample())
+

@@ -96,7 +96,7 @@ class Engine:
         self.stats.events += table.num_rows
         if not rules or not table.num_rows:
             return
-        masks = [rule.prefilter.mask(log_type, table) for rule in rules]
+        masks = [_table_mask(rule, log_type, table) for rule in rules]
         if any(m is None for m in masks):
             candidate = np.arange(table.num_rows)
             per_rule = [None if m is None else np.asarray(m.to_numpy(zero_copy_only=False), dtype=bool) for m in masks]
@@ -144,7 +144,7 @@ class Engine:
                 return Details(title=title or rule.display_name, severity=rule.severity, context={})
 
         match = Match(time=event_time(event, self.clock), unique=None if unique is None else str(unique),
-                      ref=ref, describe=describe, sample=lambda: _jsonable(event.to_dict()))
+                      ref=ref, describe=describe, sample=event.to_dict)
         return match, str(dedup)[:1000]
 
     @staticmethod
@@ -197,6 +197,18 @@ class Engine:
     def alert_messages(self) -> list[dict[str, Any]]:
         """Every alert raised or updated during this engine's life, latest state."""
         return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()]
+
+
+def _table_mask(rule: Rule, log_type: str, table: pa.Table) -> pa.ChunkedArray | None:
+    """The spec's pre-filter AND the rule module's optional `prefilter_table(table, log_type)`
+    (a Bucketwatch extension: a vectorized, configuration-aware pre-filter; None = all rows)."""
+    mask = rule.prefilter.mask(log_type, table)
+    hook = getattr(rule.module, "prefilter_table", None)
+    if callable(hook):
+        extra = hook(table, log_type)
+        if extra is not None:
+            mask = extra if mask is None else pc.and_(mask, extra)
+    return mask
 
 
 def alert_message(rule: Rule, state: AlertState, created: bool) -> dict[str, Any]:

@@ -96,7 +96,7 @@ class Prefilter:
 def _field_filter(name: str, values: Any, where: str) -> FieldFilter:
     if not isinstance(values, list):
         values = [values]
-    if not values or not all(v is None or isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+    if not values or not all(v is None or (isinstance(v, str | int) and not isinstance(v, bool)) for v in values):
         raise UserError(f"{where}: expected a non-empty list of strings, numbers or null")
     match_null = None in values
     texts = [str(v) for v in values if v is not None]

@@ -29,6 +29,9 @@ class LazyRows:
         self.names = [n for n in self.table.column_names if records is None or n.startswith("p_")]
         self._columns: dict[str, list[Any]] = {}
         self._epochs: np.ndarray | None = None
+        self._all: list[tuple[str, list[Any]]] | None = None
+        self.lower_names = {name.lower(): name for name in reversed(self.names)}
+        self.name_set = frozenset(self.names)
 
     def column(self, name: str) -> list[Any]:
         values = self._columns.get(name)
@@ -38,6 +41,11 @@ class LazyRows:
                 values = [panther_time(v) for v in values]
             self._columns[name] = values
         return values
+
+    def all_columns(self) -> list[tuple[str, list[Any]]]:
+        if self._all is None:
+            self._all = [(name, self.column(name)) for name in self.names]
+        return self._all
 
     def epoch(self, position: int) -> float | None:
         if self._epochs is None:
@@ -66,8 +74,11 @@ class RowView(Mapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         rows = self._rows
-        if key in rows.names or key in rows._columns:
-            value = rows.column(key)[self._position]
+        values = rows._columns.get(key)
+        if values is None and key in rows.name_set:
+            values = rows.column(key)
+        if values is not None:
+            value = values[self._position]
             if value is not None:
                 return value
             if rows.records is None:
@@ -90,6 +101,21 @@ class RowView(Mapping[str, Any]):
         except KeyError:
             return default
 
+    def resolve_key(self, key: str) -> str | None:
+        """The stored spelling of `key` (exact first, then case-insensitive), or None if absent."""
+        if key in self:
+            return key
+        name = self._rows.lower_names.get(key.lower())
+        if name is not None and name in self:
+            return name
+        record = self._record()
+        if record is not None:
+            wanted = key.lower()
+            for candidate in record:
+                if candidate.lower() == wanted:
+                    return candidate
+        return None
+
     def __iter__(self) -> Iterator[str]:
         record = self._record()
         seen = set()
@@ -105,3 +131,13 @@ class RowView(Mapping[str, Any]):
 
     def epoch(self) -> float | None:
         return self._rows.epoch(self._position)
+
+    def to_plain(self) -> dict[str, Any]:
+        """A plain dict of the row (for alert samples), without per-key lookups."""
+        position = self._position
+        out = dict(self._record() or {})
+        for name, values in self._rows.all_columns():
+            value = values[position]
+            if value is not None:
+                out[name] = value
+        return out

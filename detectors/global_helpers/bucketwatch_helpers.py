@@ -15,6 +15,7 @@ from typing import Any
 from panther_base_helpers import pattern_match
 
 from detectors import config as _config
+from detectors.engine.vector import column_ci, rows_where  # noqa: F401  (re-exported for rules)
 
 CLOUDTRAIL = "AWS.CloudTrail"
 S3_ACCESS = "AWS.S3ServerAccess"
@@ -155,11 +156,48 @@ def is_public_ip(value: str | None) -> bool:
     return bool(ip and ip.is_global)
 
 
-@lru_cache(maxsize=65536)
-def ip_in_networks(ip: str | None, networks: tuple[Any, ...]) -> bool:
-    """Network membership, cached per (ip, networks): busy client IPs repeat all day."""
-    addr = _parse_ip(ip) if ip else None
-    return bool(addr) and any(addr.version == n.version and addr in n for n in networks)
+class NetworkSet:
+    """CIDR networks with a membership cache: busy client addresses repeat all day."""
+
+    __slots__ = ("_cache", "networks")
+
+    def __init__(self, networks: Iterable[Any]) -> None:
+        self.networks = tuple(networks)
+        self._cache: dict[str, bool] = {}
+
+    def __contains__(self, ip: object) -> bool:
+        if not isinstance(ip, str) or not ip:
+            return False
+        hit = self._cache.get(ip)
+        if hit is None:
+            addr = _parse_ip(ip)
+            hit = addr is not None and any(addr.version == n.version and addr in n for n in self.networks)
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[ip] = hit
+        return hit
+
+
+def ip_in_networks(ip: str | None, networks: Iterable[Any]) -> bool:
+    nets = networks if isinstance(networks, NetworkSet) else NetworkSet(networks)
+    return ip in nets
+
+
+_PER_SETTINGS: dict[tuple[int, str, str], tuple[Any, Any]] = {}
+
+
+def cached_for_settings(kind: str, key: str, compute: Any) -> Any:
+    """`compute()` once per (active settings, kind, key); settings change only between runs."""
+    current = settings()
+    slot = (id(current), kind, key)
+    hit = _PER_SETTINGS.get(slot)
+    if hit is not None and hit[0] is current:
+        return hit[1]
+    if len(_PER_SETTINGS) > 100_000:
+        _PER_SETTINGS.clear()
+    value = compute()
+    _PER_SETTINGS[slot] = (current, value)
+    return value
 
 
 def any_glob(value: str | None, patterns: Iterable[str]) -> bool:

@@ -1,24 +1,47 @@
 """Requests to a bucket from outside its configured IP allowlist (CIDRs, optional bucket filter)."""
 
-from bucketwatch_helpers import any_glob, ip_in_networks, principal_label, s3_access, settings
+from bucketwatch_helpers import (
+    NetworkSet,
+    any_glob,
+    cached_for_settings,
+    principal_label,
+    rows_where,
+    s3_access,
+    settings,
+)
 
 
-def _applicable_networks(bucket):
+def _networks_for(bucket):
     """The networks allowed for `bucket`, or None when no allowlist entry covers it."""
     networks = None
     for entry in settings().ip_allowlist:
         if entry.buckets and not any_glob(bucket, entry.buckets):
             continue
         networks = (networks or ()) + entry.cidrs
-    return networks
+    return None if networks is None else NetworkSet(networks)
 
 
 def rule(event):
     access = s3_access(event)
     if access is None or access.internal or not access.ip:
         return False
-    networks = _applicable_networks(access.bucket or "")
-    return networks is not None and not ip_in_networks(access.ip, networks)
+    bucket = access.bucket or ""
+    allowed = cached_for_settings("ip_allowlist", bucket, lambda: _networks_for(bucket))
+    return allowed is not None and access.ip not in allowed
+
+
+def prefilter_table(table, log_type):
+    """Rows that may match, decided once per distinct (bucket, address) of an access-log batch."""
+    if log_type != "AWS.S3ServerAccess":
+        return None  # the bucket is inside requestParameters (JSON) in CloudTrail: no shortcut
+
+    def outside(bucket, ip):
+        if not ip:
+            return False
+        allowed = cached_for_settings("ip_allowlist", bucket or "", lambda: _networks_for(bucket or ""))
+        return allowed is not None and ip not in allowed
+
+    return rows_where(table, ("bucket", "remoteip"), outside)
 
 
 def title(event):

@@ -2,7 +2,8 @@
 
 import re
 
-from bucketwatch_helpers import principal_label, s3_access
+import pyarrow.compute as pc
+from bucketwatch_helpers import column_ci, principal_label, s3_access
 
 # Names ransomware crews use for their notes (compiled once; matched on the file name only).
 RANSOM_NOTE = re.compile(
@@ -24,6 +25,15 @@ def rule(event):
     if access is None or access.internal or access.error or access.operation not in UPLOADS:
         return False
     return RANSOM_NOTE.search(_file_name(access)) is not None
+
+
+def prefilter_table(table, log_type):
+    """Access-log rows whose key contains a note-like name (RE2, vectorized); the rule then
+    checks the file name itself. CloudTrail keeps the key inside JSON: no shortcut there."""
+    column = column_ci(table, "key") if log_type == "AWS.S3ServerAccess" else None
+    if column is None:
+        return None
+    return pc.fill_null(pc.match_substring_regex(column, "(?i)" + RANSOM_NOTE.pattern), False)
 
 
 def title(event):

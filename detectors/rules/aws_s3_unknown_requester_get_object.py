@@ -1,6 +1,13 @@
 """Reads of a bucket by a principal outside its known-good list (bucket -> principal globs)."""
 
-from bucketwatch_helpers import any_glob, principal_label, s3_access, settings
+from bucketwatch_helpers import (
+    any_glob,
+    cached_for_settings,
+    principal_label,
+    rows_where,
+    s3_access,
+    settings,
+)
 
 
 def _allowed_principals(bucket):
@@ -16,8 +23,24 @@ def rule(event):
     access = s3_access(event)
     if access is None or access.internal or access.error or access.operation != "GetObject":
         return False
-    allowed = _allowed_principals(access.bucket or "")
-    return allowed is not None and not any_glob(access.principal, allowed)
+    bucket = access.bucket or ""
+    allowed = cached_for_settings("known_good", bucket, lambda: _allowed_principals(bucket))
+    if allowed is None:
+        return False
+    return not cached_for_settings("known_good_principal", f"{bucket}\x00{access.principal}",
+                                   lambda: any_glob(access.principal, allowed))
+
+
+def prefilter_table(table, log_type):
+    """Rows that may match, decided once per distinct (bucket, requester) of an access-log batch."""
+    if log_type != "AWS.S3ServerAccess":
+        return None
+
+    def unknown(bucket, requester):
+        allowed = cached_for_settings("known_good", bucket or "", lambda: _allowed_principals(bucket or ""))
+        return allowed is not None and not any_glob(requester, allowed)
+
+    return rows_where(table, ("bucket", "requester"), unknown)
 
 
 def title(event):
