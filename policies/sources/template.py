@@ -21,6 +21,8 @@ from typing import Any
 
 from bucketwatch.errors import UserError
 from policies.config import MIN_REASON, PostureSettings
+from policies.coverage import trail_coverage
+from policies.helpers import CannotDecide
 from policies.model import UNKNOWN, mark_unknown
 from policies.runner import ResourceRef, Subject
 from policies.sources.cfn_load import Template, load_paths
@@ -31,6 +33,7 @@ from policies.sources.live_trails import selectors_coverage
 BUCKET_TYPE = "AWS::S3::Bucket"
 BUCKET_POLICY_TYPE = "AWS::S3::BucketPolicy"
 TRAIL_TYPE = "AWS::CloudTrail::Trail"
+
 
 def _suppressions(resource: dict[str, Any], where: str) -> list[dict[str, str]]:
     entries = ((resource.get("Metadata") or {}).get("bucketwatch") or {}).get("suppressions") or []
@@ -197,11 +200,9 @@ class _Assembly:
         bucket["CoveringTrails"] = covering
         if self.settings.synth_trails_complete or bucket.get("LoggingPolicy"):
             return
-        from policies.s3.monitoring_coverage import trail_coverage  # the policy's own definition of "covered"
-
         try:
             fully = all(trail_coverage(bucket))
-        except Exception:
+        except CannotDecide:
             fully = False
         if not fully:
             mark_unknown(bucket, "CoveringTrails",
