@@ -130,6 +130,12 @@ def parse_posture(section: dict[str, Any] | None) -> PostureSettings:
 
 def load_settings(config_path: str | None) -> PostureSettings:
     """Posture settings from the Bucketwatch config file at `config_path` (defaults without one)."""
+    from pathlib import Path
+
     from bucketwatch.config import load_config_file
 
-    return parse_posture(load_config_file(config_path).get("posture"))
+    settings = parse_posture(load_config_file(config_path).get("posture"))
+    if config_path:  # policy directories are relative to the file that names them
+        base = Path(config_path).parent
+        settings.policy_dirs = [str(base / d) for d in settings.policy_dirs]
+    return settings

@@ -157,3 +157,21 @@ def test_reporters_take_live_findings_too(policies, fmt) -> None:
         assert results["BW.S3.SecureAccess"]["status"] == "UNKNOWN"
         assert "AccessDenied" in results["BW.S3.SecureAccess"]["reason"]
         assert {r["source"] for r in results.values()} == {"live"}
+
+
+def test_user_policy_dir_from_config_and_flag(capsys, tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "owner_tag.py").write_text("def policy(resource):\n    return 'owner' in (resource.get('Tags') or {})\n")
+    (pack / "owner_tag.yml").write_text(
+        "AnalysisType: policy\nFilename: owner_tag.py\nPolicyID: Custom.S3.OwnerTag\nSeverity: Critical\n"
+        "ResourceTypes: [AWS.S3.Bucket]\nFields: [Tags]\n")
+    config = tmp_path / "bucketwatch.yml"
+    config.write_text("posture:\n  policy_dirs: [pack]\n")  # relative to the config file
+    code, out, _ = run(capsys, SECURE, "--format", "json", "--config", str(config), "--fail-on", "critical")
+    custom = [r for r in json.loads(out)["results"] if r["policy"] == "Custom.S3.OwnerTag"]
+    assert code == 1 and {r["status"] for r in custom} == {"FAIL"} and len(custom) == 3
+    code, out, _ = run(capsys, SECURE, "--format", "json", "--policy-dir", str(pack), "--fail-on", "critical")
+    assert code == 1 and any(r["policy"] == "Custom.S3.OwnerTag" for r in json.loads(out)["results"])
+    code, _, err = run(capsys, SECURE, "--policy-dir", str(tmp_path / "missing"))
+    assert code == 2 and "policy directory not found" in err
