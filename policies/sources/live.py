@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from policies.model import (
     BUCKET_FIELDS,
+    NOT_APPLICABLE,
     TRAIL_RESOURCE_TYPE,
     UNKNOWN,
     mark_unknown,
@@ -150,8 +151,11 @@ TARGET_CALLS = tuple(c for c in BUCKET_CALLS if c.api in ("GetBucketEncryption",
 def failure_reason(api: str, exc: Exception) -> str:
     """`GetBucketPolicy denied: AccessDenied` / `GetBucketTagging failed: InternalError ...`."""
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code") or "Unknown"
-        verb = "denied" if code in DENIED_CODES else "failed"
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = exc.response.get("Error", {}).get("Code") or ""
+        if not code or code == "Unknown" or code.isdigit():  # an error body without a code
+            code = f"HTTP {status}" if status else "no error code"
+        verb = "denied" if code in DENIED_CODES or status == 403 else "failed"
         return f"{api} {verb}: {code}"
     return f"{api} failed: {type(exc).__name__}: {exc}"
 
@@ -288,7 +292,7 @@ class AccountCollector:
 
     def trail_resource(self, trail: dict[str, Any]) -> dict[str, Any]:
         return {
-            "ResourceType": TRAIL_RESOURCE_TYPE, UNKNOWN: {}, "NotApplicable": {},
+            "ResourceType": TRAIL_RESOURCE_TYPE, UNKNOWN: {}, NOT_APPLICABLE: {},
             **trail,
             "Arn": trail["TrailARN"], "ResourceId": trail["TrailARN"], "Region": trail.get("HomeRegion"),
             "AccountId": trail["TrailARN"].split(":")[4],
