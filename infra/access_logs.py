@@ -8,11 +8,18 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
+from infra.buckets import monitoring_bucket
 from infra.naming import ACCESS_LOG_BUCKET_PREFIX, regional_bucket_name
-from infra.waivers import ACCESS_LOG_BUCKET_SELF_LOGGING, apply_waiver
+from infra.waivers import (
+    ACCESS_LOG_BUCKET_NO_OBJECT_LOCK,
+    ACCESS_LOG_BUCKET_SELF_LOGGING,
+    ACCESS_LOG_BUCKET_SSE_S3,
+    BUCKETWATCH_METADATA_KEY,
+    apply_waiver,
+)
 
 # Template metadata key marking a bucket as an access-log target (read by the logging Aspect).
-ROLE_METADATA_KEY = "bucketwatch"
+ROLE_METADATA_KEY = BUCKETWATCH_METADATA_KEY
 ACCESS_LOG_TARGET_ROLE = "access-log-target"
 LOGGING_SERVICE = "logging.s3.amazonaws.com"
 LOG_RETENTION = Duration.days(365)
@@ -43,15 +50,12 @@ class AccessLogBucket(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.bucket = s3.Bucket(
+        # SSE-S3: S3 log delivery cannot write to SSE-KMS target buckets.
+        self.bucket = monitoring_bucket(
             self,
             "Bucket",
             bucket_name=bucket_name or regional_bucket_name(ACCESS_LOG_BUCKET_PREFIX, stack),
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            object_lock_waiver=ACCESS_LOG_BUCKET_NO_OBJECT_LOCK,
             removal_policy=removal_policy,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -74,8 +78,11 @@ class AccessLogBucket(Construct):
             )
         )
         cfn_bucket = self.cfn_bucket
-        cfn_bucket.add_metadata(ROLE_METADATA_KEY, {"role": ACCESS_LOG_TARGET_ROLE})
+        # Same metadata entry as Bucketwatch suppressions: merge, never replace.
+        marker = {**(cfn_bucket.get_metadata(ROLE_METADATA_KEY) or {}), "role": ACCESS_LOG_TARGET_ROLE}
+        cfn_bucket.add_metadata(ROLE_METADATA_KEY, marker)
         apply_waiver(self.bucket, ACCESS_LOG_BUCKET_SELF_LOGGING)
+        apply_waiver(self.bucket, ACCESS_LOG_BUCKET_SSE_S3)
         if notification_topic is not None:
             add_object_created_notification(self.bucket, notification_topic)
 

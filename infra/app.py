@@ -7,6 +7,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import CONTEXT_KEY, deployments_from_context
 from infra.stack import BucketwatchStage
+from policies.cdk_plugin import BucketwatchValidationPlugin
 
 
 def build_app(app: App, *, validate: bool = True) -> list[BucketwatchStage]:
@@ -17,17 +18,9 @@ def build_app(app: App, *, validate: bool = True) -> list[BucketwatchStage]:
 
 
 def add_validation_plugins(app: App) -> None:
-    """cdk-nag's AwsSolutions pack and, once present, Bucketwatch's own policies."""
-    plugins = [AwsSolutionsChecks(app)]
-    policies_plugin = _bucketwatch_plugin()
-    if policies_plugin is not None:
-        plugins.append(policies_plugin)
-    Validations.of(app).add_plugins(*plugins)
+    """cdk-nag's AwsSolutions pack and Bucketwatch's own posture policies."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), _bucketwatch_plugin())
 
 
-def _bucketwatch_plugin():  # the plugin type lives in the policies package
-    try:
-        from policies.cdk_plugin import BucketwatchPolicyPlugin  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return BucketwatchPolicyPlugin()
+def _bucketwatch_plugin() -> BucketwatchValidationPlugin:
+    return BucketwatchValidationPlugin()

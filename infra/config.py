@@ -33,6 +33,7 @@ KNOWN_SETTINGS = frozenset(
         "detectorMemoryMb",
         "pyarrowLayerArn",
         "configFile",
+        "objectLockDays",
     }
 )
 ACCOUNT_RE = re.compile(r"^\d{12}$")
@@ -55,6 +56,7 @@ class Deployment:
     detector_memory_mb: int = 1024
     pyarrow_layer_arn: str | None = None
     config_file: str | None = None
+    object_lock_days: int | None = None
 
     @property
     def stage_id(self) -> str:
@@ -111,6 +113,11 @@ def _deployment(values: Mapping[str, Any], where: str) -> Deployment:
         detector_memory_mb=_int(values.get("detectorMemoryMb", 1024), f"{where}.detectorMemoryMb", 128, 10240),
         pyarrow_layer_arn=values.get("pyarrowLayerArn"),
         config_file=values.get("configFile"),
+        object_lock_days=(
+            _int(values["objectLockDays"], f"{where}.objectLockDays", 1, 365)
+            if values.get("objectLockDays") is not None
+            else None
+        ),
     )
 
 

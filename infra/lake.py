@@ -17,15 +17,18 @@ import pyarrow as pa
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from detectors import schema
+from infra.buckets import monitoring_bucket
 from infra.naming import LAKE_BUCKET_PREFIX, regional_bucket_name
 
 ATHENA_RESULTS_PREFIX = "athena-results/"
 WORKGROUP_NAME = "bucketwatch"
 RESULTS_RETENTION = Duration.days(30)
+LAKE_RETENTION = Duration.days(365)
 # Partition projection ranges: the lake's years, and zero-padded month/day/hour directory names.
 PROJECTION_RANGES = {"year": ("2015,2099", None), "month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
 VIEW_COLUMNS = ("p_log_type", "p_row_id", "p_event_time", "p_any_ip_addresses")
@@ -82,28 +85,27 @@ class Lake(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        key: kms.IKey,
         bucket_name: str | None = None,
+        retention: Duration = LAKE_RETENTION,
         results_retention: Duration = RESULTS_RETENTION,
+        object_lock_days: int | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.bucket = s3.Bucket(
+        self.bucket = monitoring_bucket(
             self,
             "ProcessedBucket",
             bucket_name=bucket_name or regional_bucket_name(LAKE_BUCKET_PREFIX, stack),
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            key=key,
+            object_lock_days=object_lock_days,
             removal_policy=removal_policy,
             lifecycle_rules=[
+                s3.LifecycleRule(id="athena-results", prefix=ATHENA_RESULTS_PREFIX, expiration=results_retention),
                 s3.LifecycleRule(
-                    id="athena-results", prefix=ATHENA_RESULTS_PREFIX, expiration=results_retention
-                ),
-                s3.LifecycleRule(
-                    id="old-versions",
+                    id="lake-retention",
+                    expiration=retention,
                     noncurrent_version_expiration=Duration.days(30),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 ),
@@ -129,7 +131,7 @@ class Lake(Construct):
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
                     output_location=self.bucket.s3_url_for_object(ATHENA_RESULTS_PREFIX),
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                        encryption_option="SSE_S3"
+                        encryption_option="SSE_KMS", kms_key=key.key_arn
                     ),
                 ),
             ),

@@ -33,7 +33,7 @@ class BucketwatchStack(Stack):
         code = lambda_code(self)
         layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Pyarrow", self._pyarrow_layer_arn(deployment))]
         key = MonitoringKey(self, "MonitoringKey").key
-        self.lake = Lake(self, "Lake")
+        self.lake = Lake(self, "Lake", key=key, object_lock_days=deployment.object_lock_days)
         self.detector = DetectorPipeline(
             self,
             "Detector",
@@ -54,6 +54,7 @@ class BucketwatchStack(Stack):
                 "DataEventTrail",
                 data_events=self._with_own_buckets_excluded(deployment.data_events),
                 notification_topic=self.detector.notification_topic,
+                object_lock_days=deployment.object_lock_days,
             )
             self.trail.grant_read_logs(self.detector.monitored.role)
         self.posture = PostureScanner(

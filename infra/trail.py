@@ -15,11 +15,13 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.access_logs import add_object_created_notification
+from infra.buckets import monitoring_bucket
 from infra.naming import TRAIL_BUCKET_PREFIX, TRAIL_NAME, regional_bucket_name, s3_arn
 from infra.waivers import LOG_OBJECTS_READ, apply_waiver, iam5_resource, nag_arn
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 LOG_PREFIX = "AWSLogs/"
+TRAIL_RETENTION = Duration.days(365)
 
 
 class ReadWrite(enum.Enum):
@@ -66,7 +68,8 @@ class DataEventTrail(Construct):
         data_events: DataEventScope | None = None,
         notification_topic: sns.ITopic | None = None,
         trail_name: str = TRAIL_NAME,
-        retention: Duration | None = None,
+        retention: Duration = TRAIL_RETENTION,
+        object_lock_days: int | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -83,17 +86,12 @@ class DataEventTrail(Construct):
         )
         self._add_cloudtrail_key_policy(stack)
         bucket_name = regional_bucket_name(TRAIL_BUCKET_PREFIX, stack)
-        self.bucket = s3.Bucket(
+        self.bucket = monitoring_bucket(
             self,
             "Bucket",
             bucket_name=bucket_name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            key=self.key,
+            object_lock_days=object_lock_days,
             removal_policy=removal_policy,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -105,27 +103,25 @@ class DataEventTrail(Construct):
             ],
         )
         self._add_cloudtrail_bucket_policy(stack)
-        self.trail = cloudtrail.Trail(
+        self.data_events = data_events or DataEventScope.all_buckets()
+        # The L1 on purpose: CDK's Trail adds its own bucket-policy statements for CloudTrail,
+        # without aws:SourceArn (a confused-deputy gap our own policies flag).
+        self.trail = cloudtrail.CfnTrail(
             self,
             "Trail",
             trail_name=trail_name,
-            bucket=self.bucket,
-            encryption_key=self.key,
+            is_logging=True,
+            s3_bucket_name=self.bucket.bucket_name,
+            kms_key_id=self.key.key_arn,
             is_multi_region_trail=True,
             include_global_service_events=True,
-            enable_file_validation=True,
+            enable_log_file_validation=True,
+            advanced_event_selectors=advanced_event_selectors(self.data_events, always_excluded=[bucket_name]),
         )
-        # CloudTrail checks the bucket policy when the trail is created.
+        # CloudTrail checks the bucket policy and the key when the trail is created.
         assert self.bucket.policy is not None
         self.trail.node.add_dependency(self.bucket.policy)
-        cfn_trail = self.trail.node.default_child
-        assert isinstance(cfn_trail, cloudtrail.CfnTrail)
-        self.data_events = data_events or DataEventScope.all_buckets()
-        cfn_trail.advanced_event_selectors = advanced_event_selectors(
-            self.data_events, always_excluded=[bucket_name]
-        )
-        # The L2 writes `EventSelectors: []`; a trail takes basic or advanced selectors, not both.
-        cfn_trail.add_property_deletion_override("EventSelectors")
+        self.trail.node.add_dependency(self.key)
         if notification_topic is not None:
             add_object_created_notification(self.bucket, notification_topic, prefix=LOG_PREFIX)
 

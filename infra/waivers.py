@@ -6,8 +6,8 @@ A waiver names the findings it covers in each tool that reads our templates:
   `Validations.of(construct).acknowledge(...)`, which is where cdk-nag v3 reads them.
 - checkov's built-in CloudFormation checks: written into the resource's template metadata as
   `Metadata.checkov.skip[{id, comment}]`, which checkov honours per resource and reports as skipped.
-- Bucketwatch's own policies (the synth-time plugin): acknowledged the same CDK way, with the
-  rule id the plugin reports.
+- Bucketwatch's own policies (the synth-time plugin): `Metadata.bucketwatch.suppressions`
+  `[{id, reason}]` on the resource, which the template source reads and reports as SUPPRESSED.
 
 Reviewers read this file to see what the deployment does not do and why; constructs call
 `apply_waiver(construct, WAIVER)` on the exact resource the waiver is about, never on a stack.
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import IConstruct
+
+BUCKETWATCH_METADATA_KEY = "bucketwatch"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,22 @@ ACCESS_LOG_BUCKET_SELF_LOGGING = Waiver(
     "logs into itself without an endless loop, and there is no further bucket to log into.",
     nag=("AwsSolutions-S1",),
     checkov=("CKV_AWS_18",),
+    bucketwatch=("BW.S3.Logging",),
+)
+ACCESS_LOG_BUCKET_SSE_S3 = Waiver(
+    "S3 server access log delivery only writes to target buckets with SSE-S3 default "
+    "encryption; SSE-KMS would silently stop log delivery.",
+    bucketwatch=("BW.S3.EncryptionKMS",),
+)
+ACCESS_LOG_BUCKET_NO_OBJECT_LOCK = Waiver(
+    "S3 server access logging does not deliver to a target bucket with an Object Lock default "
+    "retention period, so the access-log bucket relies on versioning and its policy instead.",
+    bucketwatch=("BW.S3.ObjectLock",),
+)
+OBJECT_LOCK_OPT_IN = Waiver(
+    "Object Lock in COMPLIANCE mode cannot be undone, not even by the root user, and keeps "
+    "every object for its retention period; it is opt-in (setting objectLockDays).",
+    bucketwatch=("BW.S3.ObjectLock",),
 )
 LAMBDA_NO_VPC = Waiver(
     "The functions only call public AWS APIs (S3, SNS, DynamoDB, KMS); a VPC would add NAT or "
@@ -73,11 +91,13 @@ def apply_waiver(construct: IConstruct, waiver: Waiver, *extra_nag_findings: str
     `extra_nag_findings` are finding-level cdk-nag ids (e.g. `AwsSolutions-IAM5[Resource::...]`)
     that only exist once a resource is known; they share the waiver's reason.
     """
-    ids = (*waiver.nag, *extra_nag_findings, *waiver.bucketwatch)
+    ids = (*waiver.nag, *extra_nag_findings)
     if ids:
         Validations.of(construct).acknowledge(*(Acknowledgment(id=i, reason=waiver.reason) for i in ids))
     if waiver.checkov:
         _skip_checkov(_cfn_resource(construct), waiver)
+    if waiver.bucketwatch:
+        _suppress_bucketwatch(_cfn_resource(construct), waiver)
 
 
 def iam5_resource(resource: str) -> str:
@@ -105,3 +125,11 @@ def _skip_checkov(resource: CfnResource, waiver: Waiver) -> None:
     skips = [s for s in current.get("skip", []) if s["id"] not in waiver.checkov]
     skips += [{"id": check, "comment": waiver.reason} for check in waiver.checkov]
     resource.add_metadata("checkov", {"skip": skips})
+
+
+def _suppress_bucketwatch(resource: CfnResource, waiver: Waiver) -> None:
+    """Bucketwatch's template source reads `Metadata.bucketwatch.suppressions[{id, reason}]`."""
+    current = dict(resource.get_metadata(BUCKETWATCH_METADATA_KEY) or {})
+    entries = [e for e in current.get("suppressions", []) if e["id"] not in waiver.bucketwatch]
+    entries += [{"id": policy, "reason": waiver.reason} for policy in waiver.bucketwatch]
+    resource.add_metadata(BUCKETWATCH_METADATA_KEY, {**current, "suppressions": entries})

@@ -103,13 +103,15 @@ def test_buckets_with_their_encryption(deployed: dict[str, object]) -> None:
     s3 = boto3.client("s3")
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {LAKE, LOGS, TRAIL} <= names
-    for name in (LAKE, LOGS):  # access-log targets must be SSE-S3
+    # The access-log target must be SSE-S3; the others use their own KMS keys.
+    rule = s3.get_bucket_encryption(Bucket=LOGS)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    keys = physical_ids(deployed, "AWS::KMS::Key")
+    for name, key_prefix in ((LAKE, "MonitoringKey"), (TRAIL, "DataEventTrailKey")):
         rule = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
-        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    rule = s3.get_bucket_encryption(Bucket=TRAIL)["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]
-    assert rule["SSEAlgorithm"] == "aws:kms"
-    trail_key = physical_ids(deployed, "AWS::KMS::Key")
-    assert any(rule["KMSMasterKeyID"].endswith(key_id) for key_id in trail_key.values())
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+        (key_id,) = [v for k, v in keys.items() if k.startswith(key_prefix)]
+        assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"].endswith(key_id)
 
 
 def test_topics_encrypted_with_the_monitoring_key(deployed: dict[str, object]) -> None:

@@ -98,7 +98,7 @@ def test_workgroup_encrypts_results_and_enforces_its_settings(assembly: Synthesi
     config = render(workgroup["Properties"]["WorkGroupConfiguration"], assembly.templates[home_stage])
     assert config["EnforceWorkGroupConfiguration"] is True
     assert config["ResultConfiguration"] == {
-        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+        "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": f"<{monitoring_key(assembly, home_stage)}.Arn>"},
         "OutputLocation": f"{LAKE}/athena-results/",
     }
 
@@ -110,8 +110,22 @@ def test_processed_bucket(assembly: Synthesized, home_stage: str) -> None:
         if render(b["Properties"]["BucketName"], template) == LAKE.removeprefix("s3://")
     )
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
-        "SSEAlgorithm": "AES256"
-    }
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms",
+                "KMSMasterKeyID": {"Fn::GetAtt": [monitoring_key(assembly, home_stage), "Arn"]},
+            },
+        }
+    ]
     rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
-    assert rules["athena-results"]["Prefix"] == "athena-results/"
+    assert (rules["athena-results"]["Prefix"], rules["athena-results"]["ExpirationInDays"]) == ("athena-results/", 30)
+    assert rules["lake-retention"]["ExpirationInDays"] == 365 and "Prefix" not in rules["lake-retention"]
+    assert "ObjectLockEnabled" not in bucket  # opt-in; see test_gate
+
+
+def monitoring_key(assembly: Synthesized, stage: str) -> str:
+    return next(
+        k for k, v in assembly.resources(stage, "AWS::KMS::Key").items() if v["Properties"]["Description"] == "Bucketwatch monitoring"
+    )

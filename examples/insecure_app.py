@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""A deliberately insecure CDK app: what a failing Bucketwatch gate looks like.
+
+    python examples/insecure_app.py        # or: npx cdk synth --app "python3 examples/insecure_app.py"
+
+One stack, two buckets a hurried team might write:
+
+- `Website`: public reads through a bucket policy, public access block off, no versioning,
+  no server access logging, plain HTTP allowed.
+- `Uploads`: private, but an uploader role may write to it over plain HTTP, and it has no
+  versioning or logging either.
+
+Synthesis fails with the findings of both validation plugins (Bucketwatch's own posture policies
+and cdk-nag's AwsSolutions pack) and writes them to cdk.out/validation-report.json.
+tests/infra/test_example.py asserts exactly which rules fail on which construct.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from aws_cdk import App, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+
+from infra.app import add_validation_plugins
+
+OWN_ACCOUNT = "111111111111"
+
+
+class InsecureStack(Stack):
+    def __init__(self, scope: App, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        website = s3.Bucket(
+            self,
+            "Website",
+            public_read_access=True,
+            block_public_access=s3.BlockPublicAccess(
+                block_public_acls=False, block_public_policy=False, ignore_public_acls=False, restrict_public_buckets=False
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        assert website.policy is not None
+        uploads = s3.Bucket(self, "Uploads", block_public_access=s3.BlockPublicAccess.BLOCK_ALL)
+        # An app role may write; the policy says nothing about TLS.
+        uploads.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ArnPrincipal(f"arn:aws:iam::{OWN_ACCOUNT}:role/uploader")],
+                actions=["s3:PutObject"],
+                resources=[uploads.arn_for_objects("*")],
+            )
+        )
+
+
+def main() -> int:
+    app = App(outdir=None if os.environ.get("CDK_OUTDIR") else "cdk.out")
+    InsecureStack(app, "InsecureExample")
+    add_validation_plugins(app)
+    try:
+        app.synth()
+    except RuntimeError as error:  # the plugins' verdict; the report says which rules and where
+        print(f"insecure example: synthesis failed as intended: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
