@@ -11,6 +11,7 @@ limited to a key prefix, to some event names, or excluding part of the bucket do
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +19,16 @@ S3_OBJECT = "AWS::S3::Object"
 _ALL_BUCKETS = ("arn:aws:s3", "arn:aws:s3:::", "arn:aws-us-gov:s3", "arn:aws-cn:s3")
 
 
+_PARTITION = re.compile(r"^arn:aws(-[a-z]+)*:")
+
+
 def object_arn_prefix(bucket: str, partition: str = "aws") -> str:
     return f"arn:{partition}:s3:::{bucket}/"
+
+
+def _in_aws_partition(values: Iterable[Any] | None) -> list[str]:
+    """ARN values with the partition written as `aws`, so GovCloud and China trails compare alike."""
+    return [_PARTITION.sub("arn:aws:", str(value)) for value in values or []]
 
 
 def _basic_value_covers(value: str, bucket: str) -> bool:
@@ -51,13 +60,13 @@ def _arn_condition_covers(condition: dict[str, Any], bucket: str) -> bool:
     prefix = object_arn_prefix(bucket)
     if condition.get("Equals") or condition.get("EndsWith"):
         return False  # specific objects or suffixes: part of the bucket at most
-    starts = condition.get("StartsWith")
+    starts = _in_aws_partition(condition.get("StartsWith"))
     if starts and not any(prefix.startswith(p) for p in starts):
         return False
-    for value in condition.get("NotStartsWith") or []:
+    for value in _in_aws_partition(condition.get("NotStartsWith")):
         if prefix.startswith(value) or value.startswith(prefix):
             return False
-    if any(str(v).startswith(prefix) for v in condition.get("NotEquals") or []):
+    if any(v.startswith(prefix) for v in _in_aws_partition(condition.get("NotEquals"))):
         return False
     return not condition.get("NotEndsWith")
 

@@ -23,6 +23,7 @@ def advanced(*conditions):
     (basic(["arn:aws:s3:::logs"]), (True, True)),
     (basic(["arn:aws:s3:::logs/prefix/"]), (False, False)),   # part of the bucket only
     (basic(["arn:aws:s3:::logs2/"]), (False, False)),         # another bucket
+    (basic(["arn:aws-us-gov:s3:::logs/"]), (True, True)),
     (basic(["arn:aws:s3"], resource_type="AWS::Lambda::Function"), (False, False)),
     ([], (False, False)),
 ])
@@ -36,6 +37,8 @@ def test_basic_selectors(selectors, expected) -> None:
     (advanced({"Field": "readOnly", "Equals": ["false"]}), (False, True)),
     (advanced({"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::logs/"]}), (True, True)),
     (advanced({"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::lo"]}), (True, True)),
+    (advanced({"Field": "resources.ARN", "StartsWith": ["arn:aws-us-gov:s3:::logs/"]}), (True, True)),
+    (advanced({"Field": "resources.ARN", "NotStartsWith": ["arn:aws-cn:s3:::logs/"]}), (False, False)),
     (advanced({"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::logs/secret/"]}), (False, False)),
     (advanced({"Field": "resources.ARN", "NotStartsWith": ["arn:aws:s3:::logs/tmp/"]}), (False, False)),
     (advanced({"Field": "resources.ARN", "NotStartsWith": ["arn:aws:s3:::other/"]}), (True, True)),
