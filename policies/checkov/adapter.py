@@ -21,10 +21,10 @@ from policies.checkov import checkov_id
 from policies.config import PostureSettings, load_settings
 from policies.registry import PolicyDef, load_policies
 from policies.runner import FAIL, PASS, judge
-from policies.sources.cfn_load import Template, load_template_file
+from policies.sources.cfn_load import Template, load_assembly, load_template_file
 from policies.sources.cfn_resolve import Resolver
 from policies.sources.cfn_resources import NOT_EXPRESSIBLE, OWN_FIELDS, bucket_from_properties
-from policies.sources.template import resolver_for
+from policies.sources.template import resolvers_for
 
 RESULTS = {PASS: CheckResult.PASSED, FAIL: CheckResult.FAILED}
 
@@ -44,13 +44,23 @@ def settings() -> PostureSettings:
         return PostureSettings()
 
 
-@lru_cache(maxsize=256)
-def _template(path: str) -> tuple[Template, Resolver] | None:
+@lru_cache(maxsize=32)
+def _templates_in(directory: str, file_name: str) -> dict[Path, tuple[Template, Resolver]]:
+    """The templates a file belongs with: its whole cloud assembly when it is in one, else itself."""
     try:
-        template = load_template_file(Path(path))
+        if (Path(directory) / "manifest.json").is_file():
+            templates = load_assembly(Path(directory))
+        else:
+            templates = [load_template_file(Path(directory) / file_name)]
     except UserError:
-        return None
-    return template, resolver_for(template)
+        return {}
+    resolvers = resolvers_for(templates)
+    return {t.path.resolve(): (t, resolvers[t.path.resolve()]) for t in templates}
+
+
+def _template(path: str) -> tuple[Template, Resolver] | None:
+    file = Path(path).resolve()
+    return _templates_in(str(file.parent), file.name).get(file)
 
 
 def _marked_file(conf: Any) -> str | None:

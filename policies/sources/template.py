@@ -216,6 +216,9 @@ def collect_template_subjects(paths: list[str | Path], settings: PostureSettings
     return _Assembly(load_paths(paths), settings or PostureSettings()).collect()
 
 
-def resolver_for(template: Template) -> Resolver:
-    """The resolver `bucketwatch check` uses for `template` on its own (the checkov adapter's view)."""
-    return _Assembly([template], PostureSettings()).resolver(template)
+def resolvers_for(templates: list[Template]) -> dict[Path, Resolver]:
+    """Template path → the resolver `bucketwatch check` uses for it among `templates` (exports
+    shared, nested-stack parameters from the parent): the checkov adapter's view of a template."""
+    assembly = _Assembly(templates, PostureSettings())
+    assembly._share_exports()
+    return {template.path.resolve(): assembly.resolver(template) for template in templates}
