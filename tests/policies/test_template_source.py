@@ -158,3 +158,29 @@ def test_import_value_resolves_across_stacks(policies) -> None:
     status, reason = verdicts[("Orphan", "BW.S3.LogTargetSanity")]
     assert status == "UNKNOWN" and "elsewhere:Name comes from another stack" in reason
     assert verdicts[("Orphan", "BW.S3.Logging")][0] == "PASS"  # logging is on; only its target is unknown
+
+
+def test_assembly_environment_and_nested_stack_parameters(policies, tmp_path: Path) -> None:
+    """A cloud assembly's environment fills account and region; a nested stack's parameters come
+    from its parent (resolved there); a stage's nested assembly is read too."""
+    stage = tmp_path / "assembly-Prod"
+    stage.mkdir()
+    parent = {"Resources": {"Child": {"Type": "AWS::CloudFormation::Stack",
+                                      "Metadata": {"aws:asset:path": "child.nested.template.json"},
+                                      "Properties": {"Parameters": {"Status": {"Fn::If": ["On", "Enabled", "Suspended"]}}}}},
+              "Conditions": {"On": {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]}}}
+    child = {"Parameters": {"Status": {"Type": "String"}},
+             "Resources": {"Versioned": {"Type": "AWS::S3::Bucket",
+                                         "Properties": {"VersioningConfiguration": {"Status": {"Ref": "Status"}}}}}}
+    (stage / "Prod-App.template.json").write_text(json.dumps(parent))
+    (stage / "child.nested.template.json").write_text(json.dumps(child))
+    (stage / "manifest.json").write_text(json.dumps({"version": "36.0.0", "artifacts": {"ProdApp": {
+        "type": "aws:cloudformation:stack", "environment": "aws://111122223333/eu-west-1",
+        "properties": {"templateFile": "Prod-App.template.json", "stackName": "Prod-App"}}}}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": "36.0.0", "artifacts": {"assembly-Prod": {
+        "type": "cdk:cloud-assembly", "properties": {"directoryName": "assembly-Prod"}}}}))
+    [bucket] = collect_template_subjects([str(tmp_path)])
+    assert bucket.ref.stack == "Prod-App/Child" and bucket.ref.file.endswith("child.nested.template.json")
+    assert (bucket.resource["AccountId"], bucket.resource["Region"]) == ("111122223333", "eu-west-1")
+    verdict = {f.policy.id: f.status for f in evaluate(policies, [bucket])}
+    assert verdict["BW.S3.Versioning"] == "PASS"
