@@ -421,8 +421,13 @@ def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket
             endpoint_url: str | None = None, workers: int = DEFAULT_WORKERS,
             on_bucket: Callable[[int], None] | None = None, stats: ScanStats | None = None,
             max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[dict[str, Any]]:
-    """Bucket and trail resources of every account, in AWS.S3.Bucket / AWS.CloudTrail shape."""
+    """Bucket and trail resources of every account, in AWS.S3.Bucket / AWS.CloudTrail shape.
+
+    A resource seen from several accounts (an organization trail, or one account reached through
+    two roles) is reported once, as the first account saw it.
+    """
     resources: list[dict[str, Any]] = []
+    seen: set[str] = set()
     stats = stats if stats is not None else ScanStats()
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bucketwatch-live") as pool:
         for account in accounts:
@@ -435,6 +440,8 @@ def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket
             except LiveSourceError as exc:
                 raise LiveSourceError(f"{account.label}: {exc}") from exc
             account.account_id = collector.account_id
+            found = [r for r in found if r["Arn"] not in seen]
+            seen.update(r["Arn"] for r in found)
             resources.extend(found)
             stats.accounts += 1
             stats.buckets += sum(r["ResourceType"] != TRAIL_RESOURCE_TYPE for r in found)

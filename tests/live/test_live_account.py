@@ -224,6 +224,16 @@ def test_several_accounts_through_assumed_roles(aws_endpoint) -> None:
     assert [a.account_id for a in accounts] == ["111111111111", "222222222222"]
 
 
+def test_one_account_reached_twice_reports_each_resource_once(aws_endpoint) -> None:
+    boto3.client("s3").create_bucket(Bucket="trail-logs")
+    make_trail("org-wide", **data_selector(["arn:aws:s3"]))
+    role_arns = [f"arn:aws:iam::{MOTO_ACCOUNT_ID}:role/audit-a", f"arn:aws:iam::{MOTO_ACCOUNT_ID}:role/audit-b"]
+    stats = ScanStats()
+    resources = collect(accounts_for(None, role_arns, aws_endpoint), endpoint_url=aws_endpoint, stats=stats)
+    assert sorted(r["Name"] for r in resources) == ["org-wide", "trail-logs"]
+    assert (stats.accounts, stats.buckets, stats.trails) == (2, 1, 1)
+
+
 def test_profile_and_bad_profile(aws_endpoint, tmp_path, monkeypatch) -> None:
     credentials = tmp_path / "credentials"
     credentials.write_text("[audit]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
