@@ -120,3 +120,18 @@ def sse_algorithms(encryption_rules: Any) -> list[str]:
         for rule in encryption_rules or []
         if (algorithm := deep_get(rule, "ApplyServerSideEncryptionByDefault", "SSEAlgorithm"))
     ]
+
+
+def public_acl_grants(resource: dict[str, Any], permissions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Grants of `permissions` to everyone / every AWS user that S3 honours: none when the
+    bucket's IgnorePublicAcls setting makes S3 disregard them."""
+    grants = grants_to(resource, PUBLIC_GROUPS, permissions)
+    if grants:
+        require(resource, "PublicAccessBlockConfiguration")
+        if deep_get(resource, "PublicAccessBlockConfiguration", "IgnorePublicAcls") is True:
+            return []
+    return grants
+
+
+def describe_grants(grants: list[dict[str, Any]]) -> str:
+    return "ACL grants " + ", ".join(f"{g['Permission']} to {g['Grantee']['URI'].rsplit('/', 1)[-1]}" for g in grants)
