@@ -19,10 +19,10 @@ from infra.waivers import LAKE_PREFIX_WRITE, LOG_OBJECTS_READ, apply_waiver, iam
 
 DETECTOR_HANDLER = "detectors.handler.handler"
 DETECTOR_TIMEOUT = Duration.minutes(5)
-# Lake prefixes the detector writes (databases of the lake layout).
-DETECTOR_LAKE_PREFIXES = ("panther_logs/", "panther_rule_matches/")
-# What the dedup store does: read a group, create it, update counts, drop it when closed.
-DEDUP_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+# Prefixes the detector writes: its two lake databases, and the quarantine of unparsable lines.
+DETECTOR_LAKE_PREFIXES = ("panther_logs/", "panther_rule_matches/", "_quarantine/")
+# What detectors/engine/stores.py does: read a dedup group, write it back (conditional put).
+DEDUP_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
 
 
 class MonitoringKey(Construct):

@@ -24,6 +24,7 @@ from constructs import Construct
 from detectors import schema
 from infra.buckets import monitoring_bucket
 from infra.naming import LAKE_BUCKET_PREFIX, regional_bucket_name
+from policies.posture_handler import FINDINGS_TABLE, POSTURE_FINDINGS_SCHEMA
 
 ATHENA_RESULTS_PREFIX = "athena-results/"
 WORKGROUP_NAME = "bucketwatch"
@@ -31,7 +32,14 @@ RESULTS_RETENTION = Duration.days(30)
 LAKE_RETENTION = Duration.days(365)
 # Partition projection ranges: the lake's years, and zero-padded month/day/hour directory names.
 PROJECTION_RANGES = {"year": ("2015,2099", None), "month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
-VIEW_COLUMNS = ("p_log_type", "p_row_id", "p_event_time", "p_any_ip_addresses")
+# panther_views.<view>: standard fields of every log table plus one indicator column; the same
+# columns as the local DuckDB views (detectors/lake/reader.py), so queries move between them.
+VIEW_COMMON_COLUMNS = ("p_log_type", "p_row_id", "p_event_time", "p_source")
+INDICATOR_VIEWS = {
+    "all_ip_addresses": "p_any_ip_addresses",
+    "all_aws_arns": "p_any_aws_arns",
+    "all_aws_account_ids": "p_any_aws_account_ids",
+}
 PRESTO_TYPES = {"string": "varchar", "bigint": "bigint", "int": "integer", "boolean": "boolean", "timestamp": "timestamp"}
 
 
@@ -51,12 +59,9 @@ def lake_tables(extra: Sequence[LakeTable] = ()) -> list[LakeTable]:
     return [*tables, *extra]
 
 
-def posture_findings_table() -> LakeTable | None:
-    """`bucketwatch.posture_findings`, when the posture area publishes its schema."""
-    findings = getattr(schema, "POSTURE_FINDINGS_SCHEMA", None)
-    if findings is None:
-        return None
-    return LakeTable(schema.DB_BUCKETWATCH, "posture_findings", _columns(findings))
+def posture_findings_table() -> LakeTable:
+    """`bucketwatch.posture_findings`: one row per verdict of a scan, partitioned by scan time."""
+    return LakeTable(schema.DB_BUCKETWATCH, FINDINGS_TABLE, _columns(POSTURE_FINDINGS_SCHEMA))
 
 
 def _columns(arrow_schema: pa.Schema) -> tuple[tuple[str, str], ...]:
@@ -113,12 +118,9 @@ class Lake(Construct):
         )
         self.databases: dict[str, glue.CfnDatabase] = {}
         self.tables: dict[str, glue.CfnTable] = {}
-        # The posture findings database exists even before its table can be declared.
-        self._database(schema.DB_BUCKETWATCH)
-        findings = posture_findings_table()
-        for table in lake_tables([findings] if findings else []):
+        for table in lake_tables([posture_findings_table()]):
             self._add_table(table)
-        self.view = self._add_ip_view()
+        self.views = {name: self._add_view(name, column) for name, column in INDICATOR_VIEWS.items()}
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",
@@ -182,20 +184,23 @@ class Lake(Construct):
         self.tables[f"{table.database}.{table.name}"] = cfn
         return cfn
 
-    def _add_ip_view(self) -> glue.CfnTable:
-        """`panther_views.all_ip_addresses`: standard fields of every log table, one row per event."""
-        columns = [*((name, _glue_type_of(name)) for name in VIEW_COLUMNS), *((c, "int") for c in schema.PARTITION_COLUMNS)]
+    def _add_view(self, name: str, indicator: str) -> glue.CfnTable:
+        """`panther_views.<name>`: standard fields and `indicator` of every log table, one row per event."""
+        columns = [
+            *((column, _glue_type_of(column)) for column in (*VIEW_COMMON_COLUMNS, indicator)),
+            *((column, "int") for column in schema.PARTITION_COLUMNS),
+        ]
         sql = " UNION ALL ".join(
-            f"SELECT {', '.join(name for name, _ in columns)} FROM {schema.DB_LOGS}.{table}"
+            f"SELECT {', '.join(column for column, _ in columns)} FROM {schema.DB_LOGS}.{table}"
             for table in schema.TABLE_OF_LOG_TYPE.values()
         )
         view = glue.CfnTable(
             self,
-            "View-all_ip_addresses",
+            f"View-{name}",
             catalog_id=Stack.of(self).account,
             database_name=schema.DB_VIEWS,
             table_input=glue.CfnTable.TableInputProperty(
-                name="all_ip_addresses",
+                name=name,
                 table_type="VIRTUAL_VIEW",
                 parameters={"presto_view": "true", "comment": "Presto View"},
                 view_original_text=presto_view_text(sql, schema.DB_VIEWS, columns),
@@ -207,8 +212,8 @@ class Lake(Construct):
             ),
         )
         view.add_resource_dependency(self._database(schema.DB_VIEWS))
-        for name in schema.TABLE_OF_LOG_TYPE.values():
-            view.add_resource_dependency(self.tables[f"{schema.DB_LOGS}.{name}"])
+        for table in schema.TABLE_OF_LOG_TYPE.values():
+            view.add_resource_dependency(self.tables[f"{schema.DB_LOGS}.{table}"])
         return view
 
 

@@ -164,7 +164,7 @@ def test_roles_carry_exactly_the_synthesized_statements(deployed: dict[str, obje
                     resources.setdefault(logical_id, {}).setdefault(action, []).extend(listed)
     detector = next(k for k in actions if k.startswith("Detector"))
     posture = next(k for k in actions if k.startswith("PostureScanner"))
-    assert sorted(resources[detector]["s3:PutObject"]) == [f"arn:aws:s3:::{LAKE}/{p}*" for p in DETECTOR_LAKE_PREFIXES]
+    assert sorted(resources[detector]["s3:PutObject"]) == sorted(f"arn:aws:s3:::{LAKE}/{p}*" for p in DETECTOR_LAKE_PREFIXES)
     assert sorted(resources[detector]["s3:GetObject"]) == [f"arn:aws:s3:::{LOGS}/*", f"arn:aws:s3:::{TRAIL}/AWSLogs/*"]
     assert set(scan_actions()) <= actions[posture]
     assert resources[posture]["s3:PutObject"] == [f"arn:aws:s3:::{LAKE}/bucketwatch/posture_findings/*"]

@@ -10,6 +10,7 @@ import pytest
 from synth_support import ACCOUNT, HOME_REGION, Synthesized, render
 
 from detectors import schema
+from policies.posture_handler import POSTURE_FINDINGS_SCHEMA
 
 pytestmark = pytest.mark.xdist_group("infra")
 LAKE = f"s3://bucketwatch-lake-{ACCOUNT}-{HOME_REGION}"
@@ -36,6 +37,7 @@ def test_databases(assembly: Synthesized, home_stage: str) -> None:
         ("panther_logs", "aws_cloudtrail", schema.CLOUDTRAIL_SCHEMA),
         ("panther_rule_matches", "aws_s3serveraccess", schema.rule_matches_schema(schema.LOG_TYPE_S3)),
         ("panther_rule_matches", "aws_cloudtrail", schema.rule_matches_schema(schema.LOG_TYPE_CLOUDTRAIL)),
+        ("bucketwatch", "posture_findings", POSTURE_FINDINGS_SCHEMA),
     ],
 )
 def test_table_columns_and_projection(assembly: Synthesized, home_stage: str, database: str, table: str, arrow_schema) -> None:
@@ -71,26 +73,35 @@ def test_rule_match_tables_carry_the_alert_columns(assembly: Synthesized, home_s
     assert names[-6:] == ["p_rule_id", "p_alert_id", "p_rule_severity", "p_alert_creation_time", "p_alert_update_time", "p_rule_tags"]
 
 
-def test_ip_view_is_an_athena_view_over_both_log_tables(assembly: Synthesized, home_stage: str) -> None:
-    view = tables(assembly, home_stage)["panther_views.all_ip_addresses"]["TableInput"]
-    assert view["TableType"] == "VIRTUAL_VIEW"
-    assert view["Parameters"]["presto_view"] == "true"
-    text = view["ViewOriginalText"]
+@pytest.mark.parametrize(
+    ("view", "indicator"),
+    [("all_ip_addresses", "p_any_ip_addresses"), ("all_aws_arns", "p_any_aws_arns"), ("all_aws_account_ids", "p_any_aws_account_ids")],
+)
+def test_indicator_views_are_athena_views_over_both_log_tables(
+    assembly: Synthesized, home_stage: str, view: str, indicator: str
+) -> None:
+    props = tables(assembly, home_stage)[f"panther_views.{view}"]["TableInput"]
+    assert props["TableType"] == "VIRTUAL_VIEW"
+    assert props["Parameters"]["presto_view"] == "true"
+    text = props["ViewOriginalText"]
     assert text.startswith("/* Presto View: ") and text.endswith(" */")
     definition = json.loads(base64.b64decode(text.removeprefix("/* Presto View: ").removesuffix(" */")))
     assert definition["catalog"] == "awsdatacatalog" and definition["schema"] == "panther_views"
-    assert "FROM panther_logs.aws_s3serveraccess UNION ALL SELECT" in definition["originalSql"]
-    assert definition["originalSql"].endswith("FROM panther_logs.aws_cloudtrail")
-    assert {c["name"]: c["type"] for c in definition["columns"]} == {
-        "p_log_type": "varchar",
-        "p_row_id": "varchar",
-        "p_event_time": "timestamp",
-        "p_any_ip_addresses": "array(varchar)",
-        "year": "integer",
-        "month": "integer",
-        "day": "integer",
-        "hour": "integer",
-    }
+    columns = f"p_log_type, p_row_id, p_event_time, p_source, {indicator}, year, month, day, hour"
+    assert definition["originalSql"] == (
+        f"SELECT {columns} FROM panther_logs.aws_s3serveraccess UNION ALL SELECT {columns} FROM panther_logs.aws_cloudtrail"
+    )
+    assert [(c["name"], c["type"]) for c in definition["columns"]] == [
+        ("p_log_type", "varchar"),
+        ("p_row_id", "varchar"),
+        ("p_event_time", "timestamp"),
+        ("p_source", "varchar"),
+        (indicator, "array(varchar)"),
+        ("year", "integer"),
+        ("month", "integer"),
+        ("day", "integer"),
+        ("hour", "integer"),
+    ]
 
 
 def test_workgroup_encrypts_results_and_enforces_its_settings(assembly: Synthesized, home_stage: str) -> None:
