@@ -31,7 +31,7 @@ section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:16px 
 h2{font-size:17px;margin:0 0 12px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e2e8f0;vertical-align:top}
-td.t{white-space:nowrap}
+td.t{white-space:nowrap} td.fix{color:#475569;font-size:12px}
 th{background:#f1f5f9}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 pre{background:#0f172a;color:#e2e8f0;padding:10px 12px;border-radius:6px;overflow-x:auto;white-space:pre-wrap}
@@ -122,7 +122,8 @@ def _failures_table(result: DemoResult) -> str:
         for r in sorted(failures, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy")))):
             rows.append(f"<tr><td>{escape(bucket)}</td><td>{_badge(str(r.get('severity', '?')))}</td>"
                         f"<td><code>{escape(str(r.get('policy')))}</code></td>"
-                        f"<td>{escape(str(r.get('reason', '')))}</td></tr>")
+                        f"<td>{escape(str(r.get('reason', '')))}</td>"
+                        f"<td class=fix>{escape(str(r.get('remediation') or ''))}</td></tr>")
     suppressed = []
     for r in sorted((r for r in result.posture if r.get("status") == "SUPPRESSED"),
                     key=lambda r: (resource_name(r), str(r.get("policy")))):
@@ -130,7 +131,7 @@ def _failures_table(result: DemoResult) -> str:
         suppressed.append(f"<tr><td>{escape(resource_name(r))}</td><td><code>{escape(str(r.get('policy')))}</code>"
                           f"</td><td>{escape(str(r.get('reason', '')))}</td><td>{escape(str(why))}</td></tr>")
     return ("<h2 style='margin-top:16px'>Failures</h2><table><tr><th>Bucket</th><th>Severity</th><th>Policy</th>"
-            f"<th>Reason</th></tr>{''.join(rows)}</table>"
+            f"<th>Reason</th><th>Fix</th></tr>{''.join(rows)}</table>"
             "<h2 style='margin-top:16px'>Suppressed, with the team's written reason</h2><table><tr><th>Bucket</th>"
             f"<th>Policy</th><th>Verdict reason</th><th>Suppression reason</th></tr>{''.join(suppressed)}</table>")
 

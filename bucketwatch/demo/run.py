@@ -155,6 +155,7 @@ def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages
     result.query_columns, result.query_rows = run_query(result.lake_dir, TUTORIAL_SQL)
     result.query_sql = TUTORIAL_SQL
     (out_dir / "alerts.json").write_text(json.dumps(result.alerts, indent=2, default=str), encoding="utf-8")
+    (out_dir / "posture.json").write_text(json.dumps(result.posture, indent=2, default=str), encoding="utf-8")
     return result
 
 

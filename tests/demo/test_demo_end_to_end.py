@@ -130,6 +130,7 @@ def test_exactly_the_posture_failures_the_account_implies(demo: DemoResult) -> N
     assert failures == EXPECTED_FAILURES
     assert len(demo.posture_failures) == len(EXPECTED_FAILURES)
     assert not [r for r in demo.posture if r["status"] == "UNKNOWN"]
+    assert all(r["remediation"] and r["reason"] for r in demo.posture_failures)  # every FAIL names its fix
     suppressed = {(resource_name(r), r["policy"]) for r in demo.posture if r["status"] == "SUPPRESSED"}
     # The demo config's written exceptions (bucketwatch/demo/posture.py), each hiding a real FAIL:
     # nobody enables MFA delete, Object Lock only on backups, and the access-log bucket's two.
@@ -175,6 +176,8 @@ def test_the_printed_report_names_what_matters_and_what_to_run_next(demo: DemoRe
     assert demo.html_path is not None and str(demo.html_path) in text
     saved = json.loads((demo.html_path.parent / "alerts.json").read_text())
     assert len(saved) == 20
+    findings = json.loads((demo.html_path.parent / "posture.json").read_text())
+    assert len([f for f in findings if f["status"] == "FAIL"]) == len(EXPECTED_FAILURES)
 
 
 CHART_PROBE = """
