@@ -118,12 +118,14 @@ class DetectorDriver:
             self.run.messages += len(messages)
             self.run.failed_messages += len(failed)
             self.run.results.append(result)
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:  # as the SQS event source does: processed messages go, failed ones stay
+                self.c.sqs.delete_message_batch(
+                    QueueUrl=self.p.detector_queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
             if failed:
                 raise DemoError(f"the detector handler reported {len(failed)} failed messages: {result}")
-            self.c.sqs.delete_message_batch(
-                QueueUrl=self.p.detector_queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
             if on_batch:
                 on_batch(len(messages))
 

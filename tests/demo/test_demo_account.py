@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 
@@ -18,7 +19,7 @@ from bucketwatch.demo.account import (
 )
 from bucketwatch.demo.clients import Clients
 from bucketwatch.demo.delivery import Deliverer
-from bucketwatch.demo.detection import local_aws
+from bucketwatch.demo.detection import DemoError, DetectorDriver, handler_environment, local_aws
 from bucketwatch.demo.story import build_story
 
 
@@ -97,3 +98,17 @@ def test_the_demo_environment_sets_real_profiles_aside_and_restores_them(monkeyp
         assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
     assert os.environ["AWS_PROFILE"] == "production"
     assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIAREALKEY"
+
+
+def test_a_log_object_the_handler_cannot_read_stops_the_demo_and_stays_queued(provisioned) -> None:
+    clients, p = provisioned
+    n = p.names
+    good = f"AWSLogs/{n.account_id}/CloudTrail/{n.region}/2026/05/12/{n.account_id}_CloudTrail_{n.region}_20260512T1005Z_a.json.gz"
+    clients.s3.put_object(Bucket=n.trail_bucket, Key=good, Body=gzip.compress(b'{"Records": []}'))
+    clients.s3.put_object(Bucket=n.trail_bucket, Key=good.replace("_a.json", "_b.json"), Body=b"\x1f\x8b not gzip")
+    driver = DetectorDriver(clients, p)
+    with handler_environment(p, None), pytest.raises(DemoError, match="reported 1 failed messages"):
+        driver.drain()
+    attributes = clients.sqs.get_queue_attributes(
+        QueueUrl=p.detector_queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"  # only the broken object, for a retry
