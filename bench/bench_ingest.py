@@ -153,7 +153,8 @@ def main() -> None:
               f"CPU-second ({run['cpu']:6.2f} s), peak RSS {run['rss_mb']:5.0f} MB")
     print(f"ratio ours/duckdb: {ours_rate / duck_rate:.2f} wall, {ours_cpu_rate / duck_cpu_rate:.2f} per CPU-second")
     if args.small and args.small < args.lines:
-        small = generate(args.small, args.files, args.seed)
+        # Same file size, fewer files: only the input size changes between the two runs.
+        small = generate(args.small, max(1, args.files * args.small // args.lines), args.seed)
         small_ours = measure("ours", small, args.workers)
         print(f"flat memory: peak RSS {small_ours['rss_mb']:.0f} MB at {args.small:,} lines vs "
               f"{ours['rss_mb']:.0f} MB at {args.lines:,} lines")

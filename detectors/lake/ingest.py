@@ -19,7 +19,7 @@ from detectors.quarantine import MemoryQuarantine, QuarantineEntry, QuarantineSi
 from detectors.schema import DB_LOGS, TABLE_OF_LOG_TYPE
 from detectors.sources import InputObject
 
-FLUSH_ROWS = 500_000
+FLUSH_ROWS = 100_000
 
 
 class ObjectBuffer:

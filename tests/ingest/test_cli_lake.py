@@ -201,3 +201,16 @@ def test_quarantine_path_of_ingest_defaults_into_the_lake(tmp_path):
     entries = (lake / "_quarantine" / "quarantine.jsonl").read_text().splitlines()
     assert [json.loads(e)["line_number"] for e in entries] == [2]
     assert Path(lake).is_dir()
+
+
+def test_ingest_with_workers_writes_the_same_lake(generated, tmp_path):
+    folder, _ = generated
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_cli("ingest", str(folder), "--lake", str(one)).returncode == 0
+    done = run_cli("ingest", str(folder), "--lake", str(two), "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert b"3,000 lines in = 3,000 records out + 0 quarantined" in done.stderr
+    files = sorted(str(p.relative_to(one)) for p in one.rglob("*.parquet"))
+    assert files == sorted(str(p.relative_to(two)) for p in two.rglob("*.parquet"))
+    sql = "SELECT p_row_id, bucket, time, httpstatus FROM panther_logs.aws_s3serveraccess ORDER BY p_row_id"
+    assert open_lake(one).execute(sql).fetchall() == open_lake(two).execute(sql).fetchall()
