@@ -132,31 +132,46 @@ def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages
     stages.say(f"provisioned {len(provisioned.names.app_buckets)} application buckets, the access-log, trail and "
                "processed buckets, topics, queues and the dedup table")
     story = build_story(options.seed, provisioned.names)
-    result.story_changes = [f"{c.at:%H:%M} {c.target}: {c.description}" for c in story.changes]
-    result.story_window = (STORY_START, STORY_END)
-    result.story_markers = [(c.at, f"{c.target}: {c.description}") for c in story.changes]
+    describe_story(result, story)
     config_path = write_config(story, out_dir)
     with handler_environment(provisioned, config_path):
         deliver_and_detect(clients, provisioned, story, options.seed, result.counts, stages, show)
+    collect_detections(clients, provisioned, result, stages)
+    provisioner.harden_monitoring_buckets()
+    result.posture = posture_scan(server.endpoint_url, load_config_file(config_path)["posture"])
+    stages.say(f"posture scan: {len(result.posture)} verdicts, {len(result.posture_failures)} failures")
+    result.query_sql = TUTORIAL_SQL
+    result.query_columns, result.query_rows = run_query(result.lake_dir, TUTORIAL_SQL)
+    for name, data in (("alerts.json", result.alerts), ("posture.json", result.posture)):
+        (out_dir / name).write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    return result
+
+
+def describe_story(result: DemoResult, story: Story) -> None:
+    result.story_changes = [f"{c.at:%H:%M} {c.target}: {c.description}" for c in story.changes]
+    result.story_markers = [(c.at, f"{c.target}: {c.description}") for c in story.changes]
+    result.story_window = (STORY_START, STORY_END)
+
+
+def collect_detections(clients: Clients, provisioned: Provisioned, result: DemoResult, stages: Stages) -> None:
+    """Alerts from the alerts queue; the processed bucket mirrored to the local lake; counts."""
     result.alerts = read_alerts(clients, provisioned)
     stages.say(f"{len(result.alerts)} alerts read back from the alerts topic's queue")
     mirror_lake(clients, provisioned.names.processed_bucket, result.lake_dir)
-    provisioner.harden_monitoring_buckets()
     result.counts.records, result.counts.quarantined = lake_counts(result.lake_dir)
-    totals = final_event_counts(result.lake_dir)
-    for alert in result.alerts:
-        if str(alert.get("alert_id")) in totals:
-            alert["published_event_count"] = alert.get("event_count")
-            count, last = totals[str(alert["alert_id"])]
-            alert["event_count"] = count
-            alert["last_seen"] = last.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(last, "strftime") else last
-    result.posture = posture_scan(server.endpoint_url, load_config_file(config_path)["posture"])
-    stages.say(f"posture scan: {len(result.posture)} verdicts, {len(result.posture_failures)} failures")
-    result.query_columns, result.query_rows = run_query(result.lake_dir, TUTORIAL_SQL)
-    result.query_sql = TUTORIAL_SQL
-    (out_dir / "alerts.json").write_text(json.dumps(result.alerts, indent=2, default=str), encoding="utf-8")
-    (out_dir / "posture.json").write_text(json.dumps(result.posture, indent=2, default=str), encoding="utf-8")
-    return result
+    complete_alerts(result.alerts, final_event_counts(result.lake_dir))
+
+
+def complete_alerts(alerts: list[dict[str, Any]], totals: dict[str, tuple[int, Any]]) -> None:
+    """Each alert's event count and last event time as of the end of the story (see
+    `final_event_counts`); the count at publication is kept as `published_event_count`."""
+    for alert in alerts:
+        if str(alert.get("alert_id")) not in totals:
+            continue
+        count, last = totals[str(alert["alert_id"])]
+        alert["published_event_count"] = alert.get("event_count")
+        alert["event_count"] = count
+        alert["last_seen"] = last.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(last, "strftime") else last
 
 
 def deliver_and_detect(clients: Clients, provisioned: Provisioned, story: Story, seed: int, counts: Counts,
@@ -167,8 +182,8 @@ def deliver_and_detect(clients: Clients, provisioned: Provisioned, story: Story,
     counts.access_log_lines = sum(o.lines for o in objects if o.log_type == "AWS.S3ServerAccess")
     counts.cloudtrail_records = sum(o.lines for o in objects if o.log_type == "AWS.CloudTrail")
     stages.say(f"story: {counts.objects} log objects ({counts.access_log_lines:,} access-log lines, "
-               f"{counts.cloudtrail_records:,} CloudTrail records) delivered over {len(story.changes)} attacker "
-               "changes; the detector handler runs on each notification")
+               f"{counts.cloudtrail_records:,} CloudTrail records) and {len(story.changes)} attacker changes; "
+               "the detector handler runs on every notification")
     deliverer = Deliverer(clients)
     driver = DetectorDriver(clients, provisioned)
     progress = Progress("detector notifications", "messages", enabled=show)
