@@ -278,7 +278,20 @@ def _keys(rng: random.Random, pattern: str, count: int) -> list[str]:
 
 
 def normal_day(b: StoryBuilder) -> None:
-    a, rng = b.actors, b.rng
+    """Six ordinary working hours, then the day's routine odds and ends."""
+    company_objects(b)
+    for h in range(6):
+        start = START + timedelta(hours=h)
+        end = start + timedelta(hours=1)
+        customer_api_hour(b, start, end)
+        analytics_hour(b, start, end)
+        reports_and_backups_hour(b, start, end)
+    routine_extras(b)
+
+
+def company_objects(b: StoryBuilder) -> None:
+    """The keys that exist in the buckets, so requests name real-looking objects."""
+    rng = b.rng
     customers = _keys(rng, "customers/2026/05/cust-{n}.json", 60)
     invoices = _keys(rng, "invoices/2026/05/INV-{n}.pdf", 20)
     exports = _keys(rng, "exports/daily/2026-05-12/part-{n}.snappy.parquet", 24)
@@ -288,43 +301,54 @@ def normal_day(b: StoryBuilder) -> None:
     b.story.objects = {CUSTOMER_DATA: customers + invoices, ANALYTICS: exports, SHARED_REPORTS: reports,
                        BACKUPS: backups}
 
-    hour = timedelta(hours=1)
-    for h in range(6):
-        start = START + h * hour
-        end = start + hour
-        # The customer API reads and writes customer records all day, over TLS from the VPC.
-        for _ in range(90):
-            key = rng.choice(customers + invoices)
-            b.access(b._between(start, end), a["customer_api"], CUSTOMER_DATA, "REST.GET.OBJECT", key, 200,
-                     size=rng.randint(2_000, 900_000))
-        for _ in range(12):
-            key = rng.choice(customers)
-            when = b._between(start, end)
-            b.access(when, a["customer_api"], CUSTOMER_DATA, "REST.PUT.OBJECT", key, 200,
-                     size=rng.randint(2_000, 60_000))
-            b.data_write(when, a["customer_api"], CUSTOMER_DATA, key)
-        for _ in range(2):  # lookups of records that do not exist (yet)
-            b.access(b._between(start, end), a["customer_api"], CUSTOMER_DATA, "REST.GET.OBJECT",
-                     f"customers/2026/05/cust-{rng.randrange(100000, 999999)}.json", 404, "NoSuchKey")
-        # The BI dashboard refreshes from the analytics exports.
-        for _ in range(25):
-            b.access(b._between(start, end), a["bi"], ANALYTICS, "REST.GET.OBJECT", rng.choice(exports), 200,
-                     size=rng.randint(1_000_000, 40_000_000))
-        b.access(b._between(start, end), a["bi"], ANALYTICS, "REST.GET.BUCKET", None, 200)
-        # The ETL job writes new export parts every hour.
-        for _ in range(4):
-            key = rng.choice(exports)
-            when = b._between(start, end)
-            b.access(when, a["etl"], ANALYTICS, "REST.PUT.OBJECT", key, 200, size=rng.randint(5_000_000, 60_000_000))
-            b.data_write(when, a["etl"], ANALYTICS, key)
-        # Partners fetch reports through the publisher's presigned flow (the publisher reads).
-        for _ in range(6):
-            b.access(b._between(start, end), a["publisher"], SHARED_REPORTS, "REST.GET.OBJECT",
-                     rng.choice(reports), 200, size=rng.randint(80_000, 3_000_000))
-        # The backup agent verifies last night's dumps.
-        for _ in range(5):
-            b.access(b._between(start, end), a["backup"], BACKUPS, "REST.HEAD.OBJECT", rng.choice(backups), 200)
 
+def customer_api_hour(b: StoryBuilder, start: datetime, end: datetime) -> None:
+    """The customer API reads and writes customer records all day, over TLS from the VPC."""
+    api, rng = b.actors["customer_api"], b.rng
+    records = b.story.objects[CUSTOMER_DATA]
+    customers = [key for key in records if key.startswith("customers/")]  # updated; invoices are not
+    for _ in range(90):
+        key = rng.choice(records)
+        b.access(b._between(start, end), api, CUSTOMER_DATA, "REST.GET.OBJECT", key, 200,
+                 size=rng.randint(2_000, 900_000))
+    for _ in range(12):
+        key = rng.choice(customers)
+        when = b._between(start, end)
+        b.access(when, api, CUSTOMER_DATA, "REST.PUT.OBJECT", key, 200, size=rng.randint(2_000, 60_000))
+        b.data_write(when, api, CUSTOMER_DATA, key)
+    for _ in range(2):  # lookups of records that do not exist (yet)
+        b.access(b._between(start, end), api, CUSTOMER_DATA, "REST.GET.OBJECT",
+                 f"customers/2026/05/cust-{rng.randrange(100000, 999999)}.json", 404, "NoSuchKey")
+
+
+def analytics_hour(b: StoryBuilder, start: datetime, end: datetime) -> None:
+    """The BI dashboard refreshes from the exports; the ETL job writes new parts every hour."""
+    bi, etl, rng = b.actors["bi"], b.actors["etl"], b.rng
+    exports = b.story.objects[ANALYTICS]
+    for _ in range(25):
+        b.access(b._between(start, end), bi, ANALYTICS, "REST.GET.OBJECT", rng.choice(exports), 200,
+                 size=rng.randint(1_000_000, 40_000_000))
+    b.access(b._between(start, end), bi, ANALYTICS, "REST.GET.BUCKET", None, 200)
+    for _ in range(4):
+        key = rng.choice(exports)
+        when = b._between(start, end)
+        b.access(when, etl, ANALYTICS, "REST.PUT.OBJECT", key, 200, size=rng.randint(5_000_000, 60_000_000))
+        b.data_write(when, etl, ANALYTICS, key)
+
+
+def reports_and_backups_hour(b: StoryBuilder, start: datetime, end: datetime) -> None:
+    """Partners fetch reports through the publisher; the backup agent verifies last night's dumps."""
+    rng = b.rng
+    for _ in range(6):
+        b.access(b._between(start, end), b.actors["publisher"], SHARED_REPORTS, "REST.GET.OBJECT",
+                 rng.choice(b.story.objects[SHARED_REPORTS]), 200, size=rng.randint(80_000, 3_000_000))
+    for _ in range(5):
+        b.access(b._between(start, end), b.actors["backup"], BACKUPS, "REST.HEAD.OBJECT",
+                 rng.choice(b.story.objects[BACKUPS]), 200)
+
+
+def routine_extras(b: StoryBuilder) -> None:
+    a = b.actors
     # A BI job misconfigured to read a prefix it has no grant on: a handful of 403s, twice.
     for when in (STORY_DAY.replace(hour=9, minute=12), STORY_DAY.replace(hour=13, minute=12)):
         for i in range(3):
@@ -332,9 +356,9 @@ def normal_day(b: StoryBuilder) -> None:
                      "restricted/payroll/2026-05.csv", 403, "AccessDenied")
     # The publisher uploads the daily report at noon; dev-scratch gets its usual test junk.
     when = STORY_DAY.replace(hour=12, minute=2, second=11)
-    b.access(when, a["publisher"], SHARED_REPORTS, "REST.PUT.OBJECT", "reports/2026-Q2/daily-2026-05-12.pdf", 200,
-             size=412_331)
-    b.data_write(when, a["publisher"], SHARED_REPORTS, "reports/2026-Q2/daily-2026-05-12.pdf")
+    daily = "reports/2026-Q2/daily-2026-05-12.pdf"
+    b.access(when, a["publisher"], SHARED_REPORTS, "REST.PUT.OBJECT", daily, 200, size=412_331)
+    b.data_write(when, a["publisher"], SHARED_REPORTS, daily)
     for i in range(3):
         b.data_write(STORY_DAY.replace(hour=9 + i, minute=30), a["etl"], DEV_SCRATCH, f"tmp/test-{i}.csv")
     # Routine management reads: the dashboard lists buckets.
