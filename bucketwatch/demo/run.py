@@ -192,7 +192,9 @@ def deliver_and_detect(clients: Clients, provisioned: Provisioned, story: Story,
             deliverer.run(step)
         driver.drain(on_batch=_advance(progress, driver))
     progress.close()
-    stages.say(f"detector handler: {driver.run.invocations} invocations for {driver.run.messages} notifications")
+    extra = driver.run.messages - counts.objects  # S3 sends a test event when notifications are set up
+    stages.say(f"detector handler: {driver.run.invocations} invocations for {driver.run.messages} notifications "
+               f"({counts.objects} log objects, {extra} S3 test events)")
 
 
 def _advance(progress: Progress, driver: DetectorDriver) -> Callable[[int], None]:
