@@ -60,8 +60,8 @@ EXPECTED_ALERTS = {
     "Bucketwatch.CloudTrail.LoggingTampered": 1,
 }
 
-# Every bucket but acme-customer-data's careful siblings shares one root cause: the account has
-# no account-level Block Public Access, which is also what let the attacker publish a bucket.
+# Every bucket shares one root cause: the account has no account-level Block Public Access,
+# which is also what let the attacker publish a bucket.
 ALL_BUCKETS = (*NAMES.app_buckets, ACCESS_LOGS, TRAIL_BUCKET, PROCESSED)
 EXPECTED_FAILURES = {
     *((bucket, "BW.S3.AccountPublicAccessBlock") for bucket in ALL_BUCKETS),
