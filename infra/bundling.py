@@ -20,6 +20,8 @@ from pathlib import Path
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra.config import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Our code: handlers live in detectors/ and policies/; bucketwatch/ holds shared glue.
 OUR_PACKAGES = ("detectors", "policies", "bucketwatch")
@@ -55,9 +57,20 @@ def _bundle_files() -> list[tuple[Path, str]]:
     return files
 
 
-def build_bundle(build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
-    """Write the bundle into `build_root/<content hash>/` (reused when already built); return it."""
+BUNDLED_CONFIG_NAME = "bucketwatch.yml"  # the config file's name inside the bundle (Lambda cwd)
+
+
+def build_bundle(build_root: Path = DEFAULT_BUILD_ROOT, config_file: Path | None = None) -> Path:
+    """Write the bundle into `build_root/<content hash>/` (reused when already built); return it.
+
+    `config_file`, when given, is bundled as `bucketwatch.yml` at the top (the functions' working
+    directory), where BUCKETWATCH_CONFIG points.
+    """
     files = _bundle_files()
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"configFile {config_file} does not exist; give a path relative to the app directory")
+        files.append((config_file, BUNDLED_CONFIG_NAME))
     digest = hashlib.sha256()
     for source, target in files:
         digest.update(target.encode())
@@ -81,8 +94,8 @@ def build_bundle(build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
     return out
 
 
-def lambda_code(scope: Construct) -> lambda_.Code:
+def lambda_code(scope: Construct, config_file: str | None = None) -> lambda_.Code:
     """The code asset for both functions: the real bundle, or the stub when the context asks."""
     if str(scope.node.try_get_context(STUB_CONTEXT_KEY)).lower() == "true":
         return lambda_.Code.from_asset(str(STUB_DIR))
-    return lambda_.Code.from_asset(str(build_bundle()))
+    return lambda_.Code.from_asset(str(build_bundle(config_file=Path(config_file) if config_file else None)))

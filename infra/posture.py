@@ -100,6 +100,7 @@ class PostureScanner(Construct):
         layers: Sequence[lambda_.ILayerVersion] = (),
         timeout: Duration = SCAN_TIMEOUT,
         memory_size: int = 1024,
+        config_file: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {
@@ -108,6 +109,8 @@ class PostureScanner(Construct):
         }
         if scan_regions:
             environment["SCAN_REGIONS"] = ",".join(scan_regions)
+        if config_file:
+            environment["BUCKETWATCH_CONFIG"] = config_file
         self.monitored = MonitoredFunction(
             self,
             "Scanner",

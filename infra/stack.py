@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.access_logs import AccessLogBucket
-from infra.bundling import lambda_code
+from infra.bundling import BUNDLED_CONFIG_NAME, lambda_code
 from infra.config import Deployment
 from infra.detector import DetectorPipeline, MonitoringKey
 from infra.lake import Lake
@@ -30,7 +30,8 @@ class BucketwatchStack(Stack):
         super().__init__(scope, construct_id, description="Bucketwatch: S3 security monitoring", **kwargs)
         deployment = deployment or Deployment()
         self.deployment = deployment
-        code = lambda_code(self)
+        code = lambda_code(self, deployment.config_file)
+        config_path = BUNDLED_CONFIG_NAME if deployment.config_file else None
         layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Pyarrow", self._pyarrow_layer_arn(deployment))]
         key = MonitoringKey(self, "MonitoringKey").key
         self.lake = Lake(self, "Lake", key=key, object_lock_days=deployment.object_lock_days)
@@ -43,7 +44,7 @@ class BucketwatchStack(Stack):
             layers=layers,
             reserved_concurrency=deployment.detector_reserved_concurrency,
             memory_size=deployment.detector_memory_mb,
-            config_file=deployment.config_file,
+            config_file=config_path,
         )
         self.access_logs = AccessLogBucket(self, "AccessLogs", notification_topic=self.detector.notification_topic)
         self.detector.read_logs_from(self.access_logs.bucket)
@@ -67,6 +68,7 @@ class BucketwatchStack(Stack):
             schedule=events.Schedule.expression(deployment.posture_schedule),
             scan_regions=deployment.scan_regions,
             layers=layers,
+            config_file=config_path,
         )
 
     def _pyarrow_layer_arn(self, deployment: Deployment) -> str:
