@@ -46,7 +46,7 @@ CANNED_ACL_GRANTS: dict[str, list[tuple[str, str]]] = {
 
 # --- property → field conversions (CloudFormation shape → API/Panther shape) ----------------
 
-def _encryption(props: dict[str, Any]) -> Any:
+def _encryption(props: dict[str, Any], name: str | None) -> Any:
     rules = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")
     if not rules:
         return None
@@ -59,20 +59,20 @@ def _encryption(props: dict[str, Any]) -> Any:
     ]
 
 
-def _logging(props: dict[str, Any]) -> Any:
+def _logging(props: dict[str, Any], name: str | None) -> Any:
     config = props.get("LoggingConfiguration")
     if config is None:
         return None
     # No destination means the bucket logs into itself (CloudFormation's documented default).
-    return {"TargetBucket": config.get("DestinationBucketName", props.get("__name__")),
+    return {"TargetBucket": config.get("DestinationBucketName", name),
             "TargetPrefix": config.get("LogFilePrefix", "")}
 
 
-def _versioning(props: dict[str, Any]) -> Any:
+def _versioning(props: dict[str, Any], name: str | None) -> Any:
     return (props.get("VersioningConfiguration") or {}).get("Status")
 
 
-def _grants(props: dict[str, Any]) -> Any:
+def _grants(props: dict[str, Any], name: str | None) -> Any:
     acl = props.get("AccessControl", "Private")
     if acl not in CANNED_ACL_GRANTS:
         return Unresolved(f"unknown canned ACL {acl!r}")
@@ -80,12 +80,12 @@ def _grants(props: dict[str, Any]) -> Any:
     return [_OWNER_GRANT, *extra]
 
 
-def _ownership(props: dict[str, Any]) -> Any:
+def _ownership(props: dict[str, Any], name: str | None) -> Any:
     rules = (props.get("OwnershipControls") or {}).get("Rules")
     return {"Rules": [{"ObjectOwnership": r.get("ObjectOwnership")} for r in rules]} if rules else None
 
 
-def _object_lock(props: dict[str, Any]) -> Any:
+def _object_lock(props: dict[str, Any], name: str | None) -> Any:
     config = props.get("ObjectLockConfiguration") or {}
     enabled = props.get("ObjectLockEnabled") in (True, "true", "True") or config.get("ObjectLockEnabled") == "Enabled"
     if not enabled:
@@ -93,7 +93,7 @@ def _object_lock(props: dict[str, Any]) -> Any:
     return {"ObjectLockEnabled": "Enabled", "Rule": config.get("Rule")}
 
 
-def _lifecycle(props: dict[str, Any]) -> Any:
+def _lifecycle(props: dict[str, Any], name: str | None) -> Any:
     rules = (props.get("LifecycleConfiguration") or {}).get("Rules")
     if not rules:
         return None
@@ -116,17 +116,17 @@ def _lifecycle(props: dict[str, Any]) -> Any:
     return converted
 
 
-def _tags(props: dict[str, Any]) -> Any:
+def _tags(props: dict[str, Any], name: str | None) -> Any:
     return {t.get("Key"): t.get("Value") for t in props.get("Tags") or []}
 
 
 # Field → (the properties it comes from, conversion). Only these are "own properties".
-BUCKET_PROPERTY_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], Any]]] = {
+BUCKET_PROPERTY_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str | None], Any]]] = {
     "EncryptionRules": (("BucketEncryption",), _encryption),
     "LoggingPolicy": (("LoggingConfiguration",), _logging),
     "Versioning": (("VersioningConfiguration",), _versioning),
     "PublicAccessBlockConfiguration": (("PublicAccessBlockConfiguration",),
-                                       lambda p: p.get("PublicAccessBlockConfiguration")),
+                                       lambda p, _name: p.get("PublicAccessBlockConfiguration")),
     "Grants": (("AccessControl",), _grants),
     "OwnershipControls": (("OwnershipControls",), _ownership),
     "ObjectLockConfiguration": (("ObjectLockEnabled", "ObjectLockConfiguration"), _object_lock),
@@ -157,7 +157,7 @@ def bucket_from_properties(name: Any, properties: dict[str, Any], resolver: Reso
         if (blocked := first_unresolved(resolved)) is not None:
             mark_unknown(bucket, field, f"{'/'.join(keys)}: {blocked.reason}")
             continue
-        value = convert({**resolved, "__name__": bucket["Name"]})
+        value = convert(resolved, bucket["Name"])
         if isinstance(value, Unresolved):
             mark_unknown(bucket, field, value.reason)
             continue

@@ -96,7 +96,7 @@ class _Assembly:
             suppressions=_suppressions(resource, f"{template.path}: {logical_id}"),
         )
 
-    def _share_exports(self) -> None:
+    def share_exports(self) -> None:
         """Outputs with Export names, so Fn::ImportValue between stacks resolves (CDK cross-stack refs)."""
         exports: dict[str, Any] = {}
         for template in self.templates:
@@ -110,7 +110,7 @@ class _Assembly:
 
     def collect(self) -> list[Subject]:
         policies: list[tuple[Template, str, dict[str, Any]]] = []
-        self._share_exports()
+        self.share_exports()
         for template in self.templates:
             resolver = self.resolver(template)
             for logical_id, resource in template.resources.items():
@@ -220,5 +220,5 @@ def resolvers_for(templates: list[Template]) -> dict[Path, Resolver]:
     """Template path → the resolver `bucketwatch check` uses for it among `templates` (exports
     shared, nested-stack parameters from the parent): the checkov adapter's view of a template."""
     assembly = _Assembly(templates, PostureSettings())
-    assembly._share_exports()
+    assembly.share_exports()
     return {template.path.resolve(): assembly.resolver(template) for template in templates}
