@@ -106,3 +106,22 @@ def test_handler_module_stays_out_of_cdk_checkov_duckdb() -> None:
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'aws_cdk', 'checkov', 'duckdb', 'jsii'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_suppressions_from_bucketwatch_config_are_kept_not_alerted(aws_endpoint, monkeypatch, tmp_path) -> None:
+    topic, queue_url = alerts_queue()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="bw-processed")
+    s3.put_bucket_acl(Bucket="bw-processed", GrantWrite='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
+    config = tmp_path / "bucketwatch.yml"
+    config.write_text("posture:\n  suppressions:\n    - policy: BW.S3.PublicWrite\n      resource: '*processed'\n"
+                      "      reason: lab account, bucket is recreated nightly\n")
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+    monkeypatch.setenv("PROCESSED_BUCKET", "bw-processed")
+    monkeypatch.setenv("BUCKETWATCH_CONFIG", str(config))
+    result = handler({}, None)
+    assert not [a for a in drain(queue_url) if a["rule_id"] == "BW.S3.PublicWrite"]
+    body = s3.get_object(Bucket="bw-processed", Key=result["lake_keys"][0])["Body"].read()
+    row = next(r for r in pq.read_table(io.BytesIO(body)).to_pylist() if r["policy"] == "BW.S3.PublicWrite")
+    assert (row["status"], row["verdict"]) == ("SUPPRESSED", "FAIL")
+    assert row["suppression_reason"] == "lab account, bucket is recreated nightly"
