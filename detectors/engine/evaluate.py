@@ -56,6 +56,40 @@ class EngineStats:
     matches: int = 0
 
 
+@dataclass
+class _Plan:
+    rule: Rule
+    dedup: str
+    matches: list[Match]
+    key: str
+    version: int
+    latest: AlertState
+    changes: list[AlertChange]
+
+    def windows(self) -> list[AlertState]:
+        return [self.latest, *(c.state for c in self.changes if c.state is not self.latest)]
+
+
+def materialize_samples(windows: Iterable[AlertState]) -> None:
+    """Replace sample events (kept as events while grouping) by plain dicts, batching lazy rows."""
+    wanted: dict[int, tuple[Any, list[tuple[list[Any], int, int]]]] = {}
+    for window in windows:
+        for index, sample in enumerate(window.samples):
+            if isinstance(sample, dict):
+                continue
+            view = getattr(sample, "_data", None)
+            locate = getattr(view, "location", None)
+            if locate is None:
+                window.samples[index] = _jsonable(sample.to_dict())
+                continue
+            rows, position = locate()
+            wanted.setdefault(id(rows), (rows, []))[1].append((window.samples, index, position))
+    for rows, slots in wanted.values():
+        plain = rows.plain_rows(sorted({position for _, _, position in slots}))
+        for samples, index, position in slots:
+            samples[index] = plain[position]
+
+
 class Engine:
     def __init__(self, rules: Iterable[Rule], store: DedupStore | None = None, clock: Any = time.time,
                  on_created: Callable[[Rule, AlertState], None] | None = None) -> None:
@@ -144,7 +178,7 @@ class Engine:
                 return Details(title=title or rule.display_name, severity=rule.severity, context={})
 
         match = Match(time=event_time(event, self.clock), unique=None if unique is None else str(unique),
-                      ref=ref, describe=describe, sample=event.to_dict)
+                      ref=ref, describe=describe, sample=lambda: event)
         return match, str(dedup)[:1000]
 
     @staticmethod
@@ -169,30 +203,38 @@ class Engine:
         result = FlushResult()
         pending, self._pending = self._pending, defaultdict(list)
         now = self.clock()
-        for (rule_id, dedup), matches in pending.items():
-            rule = self._rules_by_id[rule_id]
-            for change in self._apply(rule, dedup, matches, now):
-                result.changes.append((rule, change))
+        planned = [self._plan(self._rules_by_id[rule_id], dedup, matches, now)
+                   for (rule_id, dedup), matches in pending.items()]
+        # Sample events become plain dicts in one Arrow pass per batch, not one row at a time.
+        materialize_samples([w for plan in planned for w in plan.windows()])
+        for plan in planned:
+            for change in self._commit(plan, now):
+                result.changes.append((plan.rule, change))
                 previous = self.alerts.get(change.state.alert_id)
                 created_this_run = change.created or (previous is not None and previous[2])
-                self.alerts[change.state.alert_id] = (rule, change.state, created_this_run)
+                self.alerts[change.state.alert_id] = (plan.rule, change.state, created_this_run)
         return result
 
-    def _apply(self, rule: Rule, dedup: str, matches: list[Match], now: float) -> list[AlertChange]:
+    def _plan(self, rule: Rule, dedup: str, matches: list[Match], now: float) -> _Plan:
         key = f"{rule.id}#{dedup}"
-        period = rule.dedup_minutes * 60
+        stored, version = self.store.get(key)
+        latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, rule.threshold,
+                                        rule.has("unique"), matches, now)
+        return _Plan(rule, dedup, matches, key, version, latest, changes)
+
+    def _commit(self, plan: _Plan, now: float) -> list[AlertChange]:
         for _ in range(MAX_CONFLICT_RETRIES):
-            stored, version = self.store.get(key)
-            latest, changes = apply_matches(stored, rule.id, dedup, period, rule.threshold,
-                                            rule.has("unique"), matches, now)
-            expires = int(max(latest.window_start + period, now) + EXPIRY_GRACE_S)
+            expires = int(max(plan.latest.window_start + plan.rule.dedup_minutes * 60, now) + EXPIRY_GRACE_S)
             if self.on_created is not None:
-                for change in changes:
+                for change in plan.changes:
                     if change.created:
-                        self.on_created(rule, change.state)
-            if self.store.put(key, latest, version, expires):
-                return changes
-        raise RuntimeError(f"dedup store: could not update {key} after {MAX_CONFLICT_RETRIES} concurrent changes")
+                        self.on_created(plan.rule, change.state)
+            if self.store.put(plan.key, plan.latest, plan.version, expires):
+                return plan.changes
+            # Another writer changed the group meanwhile: start again from its state.
+            plan = self._plan(plan.rule, plan.dedup, plan.matches, now)
+            materialize_samples(plan.windows())
+        raise RuntimeError(f"dedup store: could not update {plan.key} after {MAX_CONFLICT_RETRIES} concurrent changes")
 
     def alert_messages(self) -> list[dict[str, Any]]:
         """Every alert raised or updated during this engine's life, latest state."""

@@ -29,7 +29,6 @@ class LazyRows:
         self.names = [n for n in self.table.column_names if records is None or n.startswith("p_")]
         self._columns: dict[str, list[Any]] = {}
         self._epochs: np.ndarray | None = None
-        self._all: list[tuple[str, list[Any]]] | None = None
         self.lower_names = {name.lower(): name for name in reversed(self.names)}
         self.name_set = frozenset(self.names)
 
@@ -42,11 +41,6 @@ class LazyRows:
             self._columns[name] = values
         return values
 
-    def all_columns(self) -> list[tuple[str, list[Any]]]:
-        if self._all is None:
-            self._all = [(name, self.column(name)) for name in self.names]
-        return self._all
-
     def epoch(self, position: int) -> float | None:
         if self._epochs is None:
             if "p_event_time" not in self.table.column_names:
@@ -55,6 +49,18 @@ class LazyRows:
             self._epochs = np.asarray(pc.fill_null(pc.cast(times, pa.int64()), -1).to_numpy(zero_copy_only=False))
         value = int(self._epochs[position])
         return None if value < 0 else value / 1000.0
+
+    def plain_rows(self, positions: list[int]) -> dict[int, dict[str, Any]]:
+        """Plain dicts (as `ParsedBatch.events()` gives them) for some rows, in one Arrow pass."""
+        taken = self.table.select(self.names).take(positions).to_pylist()
+        out = {}
+        for position, row in zip(positions, taken, strict=True):
+            plain = dict(self.records[self.indices[position]]) if self.records is not None else {}
+            for name, value in row.items():
+                if value is not None:
+                    plain[name] = panther_time(value) if name in TIME_FIELDS else value
+            out[position] = plain
+        return out
 
     def rows(self) -> list[RowView]:
         return [RowView(self, position) for position in range(len(self.indices))]
@@ -132,12 +138,16 @@ class RowView(Mapping[str, Any]):
     def epoch(self) -> float | None:
         return self._rows.epoch(self._position)
 
+    def location(self) -> tuple[LazyRows, int]:
+        return self._rows, self._position
+
     def to_plain(self) -> dict[str, Any]:
         """A plain dict of the row (for alert samples), without per-key lookups."""
-        position = self._position
+        # One row through Arrow: cheaper than materializing every column for a handful of samples.
+        rows = self._rows
+        (row,) = rows.table.select(rows.names).slice(self._position, 1).to_pylist()
         out = dict(self._record() or {})
-        for name, values in self._rows.all_columns():
-            value = values[position]
+        for name, value in row.items():
             if value is not None:
-                out[name] = value
+                out[name] = panther_time(value) if name in TIME_FIELDS else value
         return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,17 +30,22 @@ class MemoryStore:
     """For tests and one-shot runs that keep no state."""
 
     def __init__(self) -> None:
-        self._items: dict[str, tuple[dict[str, Any], int]] = {}
+        self._items: dict[str, tuple[AlertState, int]] = {}
 
     def get(self, key: str) -> tuple[AlertState | None, int]:
         item = self._items.get(key)
-        return (AlertState.from_json(json.loads(json.dumps(item[0]))), item[1]) if item else (None, 0)
+        return (_copy(item[0]), item[1]) if item else (None, 0)
 
     def put(self, key: str, state: AlertState, version: int, expires_at: int) -> bool:
         if self._items.get(key, (None, 0))[1] != version:
             return False
-        self._items[key] = (state.to_json(), version + 1)
+        self._items[key] = (_copy(state), version + 1)
         return True
+
+
+def _copy(state: AlertState) -> AlertState:
+    # The engine appends to the lists and replaces the other fields; it never edits a sample.
+    return replace(state, uniques=list(state.uniques), samples=list(state.samples))
 
 
 class SQLiteStore:

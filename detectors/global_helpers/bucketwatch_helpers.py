@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from panther_base_helpers import pattern_match
@@ -91,25 +91,64 @@ def s3_access(event: Mapping[str, Any]) -> S3Access | None:
     return access
 
 
-def _from_access_log(event: Mapping[str, Any]) -> S3Access:
-    op = event.get("operation")
-    agent = event.get("useragent")
-    status = event.get("httpstatus")
-    return S3Access(
-        log_type=S3_ACCESS,
-        bucket=event.get("bucket"),
-        key=event.get("key"),
-        principal=event.get("requester"),
-        ip=event.get("remoteip"),
-        operation=ACCESS_LOG_OPERATIONS.get(op or ""),
-        raw_operation=op,
-        error=event.get("errorcode"),
-        http_status=int(status) if isinstance(status, int | str) and str(status).isdigit() else None,
-        tls=bool(event.get("tlsVersion") or event.get("ciphersuite")),
-        user_agent=agent,
+class _AccessLogRequest:
+    """S3Access for an access-log record, reading each field only when a rule asks for it
+    (most rules look at three or four of them, on every candidate row)."""
+
+    log_type = S3_ACCESS
+
+    def __init__(self, event: Mapping[str, Any]) -> None:
+        self._event = event
+
+    @cached_property
+    def raw_operation(self) -> str | None:
+        return self._event.get("operation")
+
+    @cached_property
+    def operation(self) -> str | None:
+        return ACCESS_LOG_OPERATIONS.get(self.raw_operation or "")
+
+    @cached_property
+    def internal(self) -> bool:
         # S3.* operations are S3's own work (lifecycle, replication, delete markers).
-        internal=(op or "").startswith("S3."),
-    )
+        return (self.raw_operation or "").startswith("S3.")
+
+    @cached_property
+    def bucket(self) -> str | None:
+        return self._event.get("bucket")
+
+    @cached_property
+    def key(self) -> str | None:
+        return self._event.get("key")
+
+    @cached_property
+    def principal(self) -> str | None:
+        return self._event.get("requester")
+
+    @cached_property
+    def ip(self) -> str | None:
+        return self._event.get("remoteip")
+
+    @cached_property
+    def error(self) -> str | None:
+        return self._event.get("errorcode")
+
+    @cached_property
+    def http_status(self) -> int | None:
+        status = self._event.get("httpstatus")
+        return int(status) if isinstance(status, int | str) and str(status).isdigit() else None
+
+    @cached_property
+    def tls(self) -> bool:
+        return bool(self._event.get("tlsVersion") or self._event.get("ciphersuite"))
+
+    @cached_property
+    def user_agent(self) -> str | None:
+        return self._event.get("useragent")
+
+
+def _from_access_log(event: Mapping[str, Any]) -> S3Access:
+    return _AccessLogRequest(event)  # type: ignore[return-value]  (same attributes, read lazily)
 
 
 def _from_cloudtrail(event: Mapping[str, Any]) -> S3Access | None:
