@@ -86,7 +86,7 @@ class _Assembly:
         bare = Resolver(template, {}, parent=self.resolver(template.parent) if template.parent else None)
         return bare.resolve(explicit)
 
-    def _ref(self, template: Template, logical_id: str, resource: dict[str, Any], resolver: Resolver) -> ResourceRef:
+    def _ref(self, template: Template, logical_id: str, resource: dict[str, Any]) -> ResourceRef:
         metadata = resource.get("Metadata") or {}
         return ResourceRef(
             id=f"{template.stack}/{logical_id}", source="template", logical_id=logical_id,
@@ -121,7 +121,7 @@ class _Assembly:
                     self._add_bucket(template, logical_id, resource, props, resolver)
                 elif kind == TRAIL_TYPE:
                     trail = trail_from_properties(logical_id, props, template, resolver)
-                    ref = self._ref(template, logical_id, resource, resolver)
+                    ref = self._ref(template, logical_id, resource)
                     ref.name, ref.arn = trail["Name"], trail["TrailARN"]
                     self.trails.append(Subject(trail, ref))
                 elif kind == BUCKET_POLICY_TYPE:
@@ -143,7 +143,7 @@ class _Assembly:
         bucket = bucket_from_properties(name, props, resolver, resolver.pseudo("AWS::AccountId"),
                                         resolver.pseudo("AWS::Region"), self.settings.template_assume_aws_defaults)
         bucket["Policy"] = None
-        ref = self._ref(template, logical_id, resource, resolver)
+        ref = self._ref(template, logical_id, resource)
         ref.name, ref.arn = bucket.get("Name"), bucket.get("Arn")
         self.buckets.append(Subject(bucket, ref))
         if bucket.get("Name"):
