@@ -113,9 +113,14 @@ def load_policy_defs(dirs: list[Path], include_builtin: bool) -> list[Any]:
 def run_all(dirs: Iterable[str | Path] = (), panther_pack: str | Path | None = None) -> TestReport:
     dirs = [Path(d) for d in dirs]
     builtin = not dirs
-    rules = load_rules(dirs, include_builtin=builtin)
-    policies = load_policy_defs(dirs, include_builtin=builtin)
     report = TestReport()
+
+    def broken(path: Path, error: Exception) -> None:
+        # A rule that does not even load fails its tests: reported, and the others still run.
+        report.outcomes.append(Outcome("rule", path.name, "<load>", "own", False, str(error)))
+
+    rules = load_rules(dirs, include_builtin=builtin, on_error=broken)
+    policies = load_policy_defs(dirs, include_builtin=builtin)
     for rule in sorted(rules, key=lambda r: r.id):
         _run_own(report, "rule", rule.id, rule.tests, lambda t, r=rule: run_rule_test(r, t))
     for policy in policies:

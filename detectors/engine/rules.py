@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -137,11 +137,13 @@ def iter_specs(directory: Path) -> Iterable[tuple[Path, dict[str, Any]]]:
 
 
 def load_rules(dirs: Iterable[str | Path] = (), include_builtin: bool = True,
-               settings: DetectionSettings | None = None, only_enabled: bool = False) -> list[Rule]:
+               settings: DetectionSettings | None = None, only_enabled: bool = False,
+               on_error: Callable[[Path, UserError], None] | None = None) -> list[Rule]:
     """Rules from the built-in directory and `dirs`, with config overrides applied.
 
     A later directory's rule replaces an earlier one with the same id, so a user pack can
-    override a built-in rule.
+    override a built-in rule. A rule that cannot be loaded raises UserError, unless `on_error`
+    is given (then it is reported there and skipped: `bucketwatch test` counts it as failed).
     """
     directories = ([BUILTIN_RULES_DIR] if include_builtin else []) + [Path(d) for d in dirs]
     ensure_helpers_importable([d / "global_helpers" for d in directories if (d / "global_helpers").is_dir()])
@@ -150,9 +152,16 @@ def load_rules(dirs: Iterable[str | Path] = (), include_builtin: bool = True,
         if not directory.is_dir():
             raise UserError(f"rules directory not found: {directory}")
         for path, spec in iter_specs(directory):
-            if spec.get("AnalysisType") in RULE_TYPES:
+            if spec.get("AnalysisType") not in RULE_TYPES:
+                continue
+            try:
                 rule = rule_from_spec(path, spec)
-                rules[rule.id] = rule
+            except UserError as exc:
+                if on_error is None:
+                    raise
+                on_error(path, exc)
+                continue
+            rules[rule.id] = rule
     result = [apply_overrides(rule, settings) for rule in rules.values()]
     return [r for r in result if r.enabled] if only_enabled else result
 

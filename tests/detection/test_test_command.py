@@ -74,9 +74,25 @@ def test_pack_ids_we_lack_are_not_implemented_not_failed(tmp_path, capsys):
     assert out.strip().splitlines()[-1] == "3 passed, 1 failed" and code == 1
 
 
-def test_broken_rule_module_is_a_clear_error(tmp_path, capsys):
+def test_broken_rule_module_fails_its_tests_and_the_others_still_run(tmp_path, capsys):
     pack = write_pack(tmp_path)
-    (pack / "r.py").write_text("def rule(event):\n    return (\n")
-    assert main(["test", str(pack)]) == 2
+    (pack / "broken.py").write_text("def rule(event):\n    return (\n")
+    (pack / "broken.yml").write_text("AnalysisType: rule\nFilename: broken.py\nRuleID: Acme.Broken\n"
+                                     "LogTypes: [AWS.CloudTrail]\nSeverity: Low\n")
+    assert main(["test", str(pack)]) == 1
+    out = capsys.readouterr().out
+    assert "rule Acme.Broken:" in out and "failed to import: SyntaxError" in out
+    assert out.strip().splitlines()[-1] == "3 passed, 2 failed"
+
+
+def test_detect_refuses_a_broken_rule_pack_in_one_line(tmp_path, capsys):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "broken.py").write_text("def rule(event):\n    return (\n")
+    (pack / "broken.yml").write_text("AnalysisType: rule\nFilename: broken.py\nRuleID: Acme.Broken\n"
+                                     "LogTypes: [AWS.CloudTrail]\nSeverity: Low\n")
+    log = tmp_path / "empty.log"
+    log.write_text("")
+    assert main(["detect", str(log), "--no-lake", "--rules", str(pack)]) == 2
     err = capsys.readouterr().err
-    assert "rule Acme.Bucket:" in err and "failed to import: SyntaxError" in err and "Traceback" not in err
+    assert "bucketwatch detect: error: rule Acme.Broken:" in err and "Traceback" not in err
