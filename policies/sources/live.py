@@ -243,9 +243,23 @@ class AccountCollector:
         return new_bucket(listed["Name"], Arn=arn, ResourceId=arn, AccountId=self.account_id,
                           CreationDate=jsonable(created))
 
-    def locate(self, resources: list[dict[str, Any]]) -> None:
+    def locate(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Fill Region/Location; a bucket deleted since ListBuckets (NoSuchBucket) is dropped."""
         s3 = self.factory.client("s3")
-        self._run([lambda r=r: apply_call(r, LOCATION_CALL, s3) for r in resources])
+        gone: set[str] = set()
+
+        def one(resource: dict[str, Any]) -> None:
+            answer, reason = call_api(s3, LOCATION_CALL.api, LOCATION_CALL.method, frozenset({"NoSuchBucket"}),
+                                      Bucket=resource["Name"])
+            if reason:
+                mark_unknown(resource, LOCATION_CALL.fields, reason)
+            elif answer is None:
+                gone.add(resource["Name"])
+            else:
+                resource.update(LOCATION_CALL.parse(answer))
+
+        self._run([lambda r=r: one(r) for r in resources])
+        return [r for r in resources if r["Name"] not in gone]
 
     def in_scope(self, resource: dict[str, Any]) -> bool:
         # A bucket whose region could not be read stays in: dropping it would hide it.
@@ -395,8 +409,7 @@ class AccountCollector:
     def collect(self) -> list[dict[str, Any]]:
         self.identify()
         listed = self.list_buckets()
-        buckets = [self.new_resource(b) for b in self.selected(listed)]
-        self.locate(buckets)
+        buckets = self.locate([self.new_resource(b) for b in self.selected(listed)])
         buckets = [b for b in buckets if self.in_scope(b)]
         trail_regions = self.regions or {b["Region"] for b in buckets if b.get("Region")} | {self.factory.default_region}
         account_pab = self.pool.submit(self.account_public_access_block)

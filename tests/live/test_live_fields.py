@@ -195,3 +195,24 @@ def test_throttling_beyond_the_retry_budget_is_unknown(live_scan, aws_endpoint) 
         lambda request, **_: AWSResponse(request.url, 503, {}, _Body(b"<Error><Code>SlowDown</Code></Error>")))
     bucket = live_scan(accounts=accounts, max_attempts=2)["bw-busy"]  # a small budget keeps the test fast
     assert bucket[UNKNOWN] == {"Tags": "GetBucketTagging failed: SlowDown"}
+
+
+def test_bucket_deleted_during_the_scan_is_dropped(live_scan, aws_endpoint) -> None:
+    from botocore.exceptions import ClientError
+
+    from policies.sources.live_clients import accounts_for
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="bw-stays")
+    s3.create_bucket(Bucket="bw-gone")
+    accounts = accounts_for(None, None, aws_endpoint)
+
+    def deleted_meanwhile(params, **_):
+        # S3's answer for a bucket deleted between ListBuckets and GetBucketLocation.
+        if params.get("Bucket") == "bw-gone":
+            raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "GetBucketLocation")
+
+    accounts[0].session.events.register("before-parameter-build.s3.GetBucketLocation", deleted_meanwhile)
+    found = live_scan(accounts=accounts)
+    assert set(found) == {"bw-stays"}
+    assert found["bw-stays"][UNKNOWN] == {}
