@@ -243,23 +243,22 @@ class AccountCollector:
         return new_bucket(listed["Name"], Arn=arn, ResourceId=arn, AccountId=self.account_id,
                           CreationDate=jsonable(created))
 
+    def _locate(self, resource: dict[str, Any]) -> bool:
+        """Fill Region/Location (or mark them unknown); False when the bucket no longer exists."""
+        answer, reason = call_api(self.factory.client("s3"), LOCATION_CALL.api, LOCATION_CALL.method,
+                                  frozenset({"NoSuchBucket"}), Bucket=resource["Name"])
+        if reason:
+            mark_unknown(resource, LOCATION_CALL.fields, reason)
+        elif answer is None:
+            return False
+        else:
+            resource.update(LOCATION_CALL.parse(answer))
+        return True
+
     def locate(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Fill Region/Location; a bucket deleted since ListBuckets (NoSuchBucket) is dropped."""
-        s3 = self.factory.client("s3")
-        gone: set[str] = set()
-
-        def one(resource: dict[str, Any]) -> None:
-            answer, reason = call_api(s3, LOCATION_CALL.api, LOCATION_CALL.method, frozenset({"NoSuchBucket"}),
-                                      Bucket=resource["Name"])
-            if reason:
-                mark_unknown(resource, LOCATION_CALL.fields, reason)
-            elif answer is None:
-                gone.add(resource["Name"])
-            else:
-                resource.update(LOCATION_CALL.parse(answer))
-
-        self._run([lambda r=r: one(r) for r in resources])
-        return [r for r in resources if r["Name"] not in gone]
+        """Locate every bucket; a bucket deleted since ListBuckets (NoSuchBucket) is dropped."""
+        futures = [self.pool.submit(self._locate, r) for r in resources]
+        return [r for r, future in zip(resources, futures, strict=True) if future.result()]
 
     def in_scope(self, resource: dict[str, Any]) -> bool:
         # A bucket whose region could not be read stays in: dropping it would hide it.
@@ -356,32 +355,21 @@ class AccountCollector:
         else:
             bucket["CoveringTrails"] = covering
 
-    def logging_targets(self, buckets: list[dict[str, Any]], all_names: set[str]) -> None:
-        """Fill LoggingTarget, collecting buckets outside the scan that receive logs."""
+    def logging_targets(self, buckets: list[dict[str, Any]]) -> None:
+        """Fill LoggingTarget, describing targets outside the scan (filtered out, or elsewhere)."""
         by_name = {b["Name"]: b for b in buckets}
         wanted = {b["LoggingPolicy"]["TargetBucket"] for b in buckets
                   if isinstance(b.get("LoggingPolicy"), dict) and b["LoggingPolicy"].get("TargetBucket")}
         extra = [new_bucket(name) for name in sorted(wanted - set(by_name))]
         for target in extra:
-            target["Exists"] = True
-            self._locate_target(target, listed=target["Name"] in all_names)
+            target["Exists"] = self._locate(target)
+            if not target["Exists"]:
+                target.update(Region=None, EncryptionRules=None, ObjectLockConfiguration=None)
         located = [t for t in extra if t["Exists"] and "Region" not in t[UNKNOWN]]
-        wait(self.describe(located, TARGET_CALLS, report=False))
+        self._wait_all(self.describe(located, TARGET_CALLS, report=False))
         by_name.update({t["Name"]: t for t in extra})
         for bucket in buckets:
             self._set_logging_target(bucket, by_name)
-
-    def _locate_target(self, target: dict[str, Any], listed: bool) -> None:
-        s3 = self.factory.client("s3")
-        answer, reason = call_api(s3, "GetBucketLocation", "get_bucket_location", frozenset({"NoSuchBucket"}),
-                                  Bucket=target["Name"])
-        if reason:
-            mark_unknown(target, ["Region", "EncryptionRules", "ObjectLockConfiguration"],
-                         f"{reason} (target bucket {target['Name']})")
-        elif answer is None and not listed:
-            target.update(Exists=False, Region=None, EncryptionRules=None, ObjectLockConfiguration=None)
-        else:
-            target.update(_location(answer or {}))
 
     @staticmethod
     def _set_logging_target(bucket: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> None:
@@ -402,9 +390,11 @@ class AccountCollector:
                                    **{k: target.get(k) for k in keys}}
 
     # -- driver ---------------------------------------------------------------------------
-    def _run(self, tasks: list[Callable[[], Any]]) -> None:
-        for future in [self.pool.submit(task) for task in tasks]:
-            future.result()
+    @staticmethod
+    def _wait_all(futures: list[Future]) -> None:
+        wait(futures)
+        for future in futures:
+            future.result()  # re-raise anything unexpected from a worker
 
     def collect(self) -> list[dict[str, Any]]:
         self.identify()
@@ -414,11 +404,8 @@ class AccountCollector:
         trail_regions = self.regions or {b["Region"] for b in buckets if b.get("Region")} | {self.factory.default_region}
         account_pab = self.pool.submit(self.account_public_access_block)
         trails_future = self.pool.submit(self.trails, trail_regions)
-        futures = self.describe(buckets)
-        wait(futures)
-        for future in futures:
-            future.result()
-        self.logging_targets(buckets, {b["Name"] for b in listed})
+        self._wait_all(self.describe(buckets))
+        self.logging_targets(buckets)
         pab, pab_reason = account_pab.result()
         trails, trails_reason = trails_future.result()
         for bucket in buckets:

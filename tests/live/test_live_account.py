@@ -243,3 +243,15 @@ def test_profile_and_bad_profile(aws_endpoint, tmp_path, monkeypatch) -> None:
     assert [r["Name"] for r in resources] == ["via-profile"]
     with pytest.raises(LiveSourceError, match="profile 'nope' not found"):
         accounts_for("nope", None, aws_endpoint)
+
+
+def test_unreadable_log_target_outside_the_scan_is_unknown(live_scan) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="src")
+    s3.create_bucket(Bucket="elsewhere-target")
+    allow_log_delivery("elsewhere-target")
+    enable_logging("src", "elsewhere-target")
+    # A target in another account: its location cannot be read.
+    src = live_scan(denied=(("s3", "GetBucketLocation"),), bucket_globs=["src"])["src"]
+    assert src[UNKNOWN]["LoggingTarget"] == (
+        "target bucket elsewhere-target: Region: GetBucketLocation denied: AccessDenied")
