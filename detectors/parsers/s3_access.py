@@ -199,9 +199,18 @@ def _token_array(data: bytes, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def _column(tokens: pa.Array, slot: int, null: np.ndarray) -> pa.Array:
-    index = np.arange(len(null), dtype=np.int32) * _STRIDE + 2 * slot
-    return pc.take(tokens, pa.array(index, mask=null) if null.any() else pa.array(index))
+_STRING_SLOTS = np.array([_SLOT[name] for name in S3_ACCESS_FIELDS if name != "time"], dtype=np.int32)
+
+
+def _string_columns(tokens: pa.Array, null: np.ndarray) -> dict[str, pa.Array]:
+    """Every field as a column, with one take for all of them (slot-major), then zero-copy slices;
+    `null` (rows x slots) marks `-` and absent fields."""
+    n = len(null)
+    index = (np.arange(n, dtype=np.int32)[None, :] * _STRIDE + 2 * _STRING_SLOTS[:, None]).ravel()
+    mask = null[:, _STRING_SLOTS].T.ravel()
+    taken = pc.take(tokens, pa.array(index, mask=mask) if mask.any() else pa.array(index))
+    names = [name for name in S3_ACCESS_FIELDS if name != "time"]
+    return {name: taken.slice(k * n, n) for k, name in enumerate(names)}
 
 
 def _fast_parse(data: bytes, lines: _Lines) -> tuple[np.ndarray, pa.Table]:
@@ -219,10 +228,7 @@ def _fast_parse(data: bytes, lines: _Lines) -> tuple[np.ndarray, pa.Table]:
     tokens = _token_array(data, lo, hi)
     ok = np.ones(len(rows), dtype=bool)
     columns: dict[str, pa.Array] = {"time": pa.array(millis, pa.int64()).cast(TIMESTAMP)}
-    for name in S3_ACCESS_FIELDS:
-        if name == "time":
-            continue
-        column = _column(tokens, _SLOT[name], dash[:, _SLOT[name]])
+    for name, column in _string_columns(tokens, dash).items():
         if name in S3_ACCESS_INT_FIELDS:
             try:
                 column = pc.cast(column, pa.int64())
