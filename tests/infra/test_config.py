@@ -78,3 +78,16 @@ def test_app_reports_bad_context_in_one_line(tmp_path) -> None:
     assert result.returncode == 2
     assert "bucketwatch app: error: context.bucketwatch.deployments[0].account: 'nope' is not a 12-digit" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_documented_multi_account_example_is_valid() -> None:
+    # examples/multi-account-context.json is what docs/infra.md tells users to copy into cdk.json.
+    context = json.loads((REPO_ROOT / "examples" / "multi-account-context.json").read_text())
+    deployments = deployments_from_context(context["bucketwatch"])
+    assert [(d.stage_id, d.trail) for d in deployments] == [
+        ("Bucketwatch-111111111111-us-east-1", True),
+        ("Bucketwatch-111111111111-eu-west-1", False),
+        ("Bucketwatch-222222222222-us-east-1", True),
+    ]
+    assert deployments[2].data_events.locations == ("payroll", "shared/finance/")
+    assert all(d.pyarrow_layer_arn for d in deployments)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aws_cdk.assertions import Match, Template
 from synth_support import ACCOUNT, HOME_REGION, Synthesized, render
 
 from infra.detector import DETECTOR_HANDLER
@@ -30,6 +31,26 @@ def role_statements(assembly: Synthesized, stage: str, role_id: str) -> list[dic
         if {"Ref": role_id} in policy["Properties"]["Roles"]
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
+
+
+def test_detector_as_a_template_spec(assembly: Synthesized, home_stage: str) -> None:
+    template = Template.from_json(assembly.templates[home_stage])
+    template.resource_count_is("AWS::SNS::Topic", 2)
+    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": DETECTOR_HANDLER,
+            "ReservedConcurrentExecutions": 5,
+            "DeadLetterConfig": {"TargetArn": Match.object_like({"Fn::GetAtt": Match.array_with(["Arn"])})},
+            "Environment": {"Variables": Match.object_like({"DEDUP_TABLE": Match.any_value()})},
+        },
+    )
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "lambda"})
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS"}
+    )
+    template.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
 
 
 def test_topics_are_encrypted_with_the_monitoring_key(assembly: Synthesized, home_stage: str) -> None:

@@ -7,6 +7,7 @@ import base64
 import json
 
 import pytest
+from aws_cdk.assertions import Match, Template
 from synth_support import ACCOUNT, HOME_REGION, Synthesized, render
 
 from detectors import schema
@@ -23,6 +24,28 @@ def tables(assembly: Synthesized, stage: str) -> dict[str, dict]:
         props = render(table["Properties"], template)
         found[f"{props['DatabaseName']}.{props['TableInput']['Name']}"] = props
     return found
+
+
+def test_lake_as_a_template_spec(assembly: Synthesized, home_stage: str) -> None:
+    template = Template.from_json(assembly.templates[home_stage])
+    template.resource_count_is("AWS::Glue::Database", 4)
+    template.resource_count_is("AWS::Glue::Table", 8)  # 5 tables, 3 views
+    template.has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "DatabaseName": "panther_logs",
+            "TableInput": Match.object_like(
+                {
+                    "Name": "aws_s3serveraccess",
+                    "Parameters": Match.object_like({"projection.enabled": "true", "projection.month.digits": "2"}),
+                }
+            ),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {"WorkGroupConfiguration": Match.object_like({"EnforceWorkGroupConfiguration": True})},
+    )
 
 
 def test_databases(assembly: Synthesized, home_stage: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aws_cdk.assertions import Match, Template
 from synth_support import ACCOUNT, HOME_REGION, OTHER_REGION, Synthesized, render
 from test_detector import role_statements
 
@@ -27,6 +28,25 @@ def test_every_live_source_call_has_its_iam_actions() -> None:
     actions = scan_actions()
     assert all(a.split(":")[1].startswith(("Get", "List", "Describe")) for a in actions), actions
     assert "s3:GetObject" not in actions and "s3:ListBucket" not in actions  # configuration, never data
+
+
+def test_scanner_as_a_template_spec(assembly: Synthesized, home_stage: str) -> None:
+    template = Template.from_json(assembly.templates[home_stage])
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(1 day)",
+            "Targets": [Match.object_like({"RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 7200}})],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with([Match.object_like({"Sid": "DescribeAnyBucket", "Effect": "Allow"})])
+            }
+        },
+    )
 
 
 def test_schedule_invokes_the_scanner_with_retries_and_dlq(assembly: Synthesized, home_stage: str) -> None:
