@@ -33,6 +33,7 @@ SKIPPED_DIRS = ("__pycache__", "tests", "demo")
 STUB_CONTEXT_KEY = "bucketwatch:stubLambdaCode"
 STUB_DIR = Path(__file__).resolve().parent / "lambda_stub"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "lambda"  # build/ is git-ignored
+KEEP_BUNDLES = 3
 
 
 def package_dir(import_name: str) -> Path:
@@ -91,7 +92,17 @@ def build_bundle(build_root: Path = DEFAULT_BUILD_ROOT, config_file: Path | None
         if not out.is_dir():
             raise
         shutil.rmtree(staging, ignore_errors=True)  # another process finished the same bundle first
+    _prune(build_root, keep=out)
     return out
+
+
+def _prune(build_root: Path, keep: Path, newest: int = KEEP_BUNDLES) -> None:
+    """Drop all but the newest few bundles, so the build folder does not grow with every edit."""
+    bundles = sorted((p for p in build_root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in bundles[newest:]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def lambda_code(scope: Construct, config_file: str | None = None) -> lambda_.Code:

@@ -15,7 +15,7 @@ from synth_support import (
     TEST_CONTEXT,
     Synthesized,
     no_credentials_env,
-    offline_prefix,
+    offline_command,
     read_templates,
 )
 
@@ -48,10 +48,11 @@ def app_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python app.py` with the repository's cdk.json defaults and the real bundle, offline and
     without credentials."""
     outdir = tmp_path_factory.mktemp("cdk-app")
+    command, env = offline_command([sys.executable, "app.py"], no_credentials_env(CDK_OUTDIR=str(outdir)))
     result = subprocess.run(
-        [*offline_prefix(), sys.executable, "app.py"],
+        command,
         cwd=REPO_ROOT,
-        env=no_credentials_env(CDK_OUTDIR=str(outdir)),
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,

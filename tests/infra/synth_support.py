@@ -37,16 +37,14 @@ TEST_CONTEXT = {
 }
 
 
-def offline_prefix() -> list[str]:
-    """Run a command with no network at all: a new, empty network namespace (`unshare -rn`).
-
-    Where user namespaces are not allowed, fall back to proxies on a closed port, which stops
-    every HTTP client that honours them (the AWS SDKs, npm, pip).
-    """
+def offline_command(command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """`command` and `env` changed so the command has no network at all: a new, empty network
+    namespace (`unshare -rn`); where user namespaces are not allowed, proxies on a closed port,
+    which stop every HTTP client that honours them (the AWS SDKs, npm, pip)."""
     if shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
-        return ["unshare", "-rn"]
-    os.environ.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", NO_PROXY="")
-    return []
+        return ["unshare", "-rn", *command], env
+    closed = "http://127.0.0.1:9"
+    return command, {**env, "HTTP_PROXY": closed, "HTTPS_PROXY": closed, "NO_PROXY": ""}
 
 
 @dataclass

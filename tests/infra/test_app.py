@@ -56,6 +56,36 @@ def test_bundle_holds_our_packages_and_pure_python_yaml_only(app_out: Path) -> N
     assert result.stdout.strip() == "{'a': [1, 2]}"
 
 
+# What the Lambda Python runtime provides (boto3 and its dependencies) plus the pandas layer (pyarrow, numpy).
+RUNTIME_AND_LAYER = ("boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3", "six.py", "pyarrow", "numpy", "numpy.libs")
+
+
+def test_handlers_import_from_the_bundle_plus_runtime_and_layer_only(app_out: Path, tmp_path: Path) -> None:
+    """No site-packages: just the bundle, and what the runtime and the layer provide. An import of
+    aws_cdk, checkov, duckdb or any other package missing from the bundle fails here."""
+    site = Path(subprocess.run([sys.executable, "-c", "import boto3, pathlib; print(pathlib.Path(boto3.__file__).parent.parent)"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in RUNTIME_AND_LAYER:
+        (runtime / name).symlink_to(site / name)
+    probe = (
+        "import sys; sys.path[:0] = sys.argv[1:3]; "
+        "import detectors.handler, policies.posture_handler; "
+        "assert callable(detectors.handler.handler) and callable(policies.posture_handler.handler); "
+        "print(sorted(m for m in ('aws_cdk', 'checkov', 'duckdb', 'jsii') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(bundle_dir(app_out)), str(runtime)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]"
+
+
 def test_checkov_builtin_checks_pass_with_only_the_written_waivers(app_out: Path) -> None:
     result = subprocess.run(
         [str(CHECKOV), "-d", str(app_out), "--framework", "cloudformation", "-o", "json"],
