@@ -148,12 +148,17 @@ def _parse_access_chunks(chunks: Iterator[bytes], source: str, quarantine: Quara
             on_lines(result.lines, len(result.rejected))
         if not result.table.num_rows:
             continue
-        digest = hashlib.blake2b(chunk, digest_size=10).hexdigest()
+        digest = _digest(chunk)
         ids = row_ids(digest, result.table["__index"].combine_chunks())
         table = add_s3_access_p_fields(result.table.drop_columns(["__index"]), LOG_TYPE_S3, source,
                                        _now(), ids)
         stats.records_out += table.num_rows
         yield ParsedBatch(LOG_TYPE_S3, source, table.select(S3_ACCESS_SCHEMA.names))
+
+
+def _digest(data: bytes) -> str:
+    """20 hex digits identifying a chunk's bytes (SHA-256: hardware-accelerated, over 1 GB/s)."""
+    return hashlib.sha256(data).hexdigest()[:20]
 
 
 def _now() -> datetime:
@@ -180,7 +185,7 @@ def _parse_cloudtrail(data: bytes, source: str, quarantine: QuarantineSink | Non
                                                 LOG_TYPE_CLOUDTRAIL))
     stats.lines_in += len(records) + len(errors)
     stats.quarantined += len(errors)
-    digest = hashlib.blake2b(data, digest_size=10).hexdigest()
+    digest = _digest(data)
     parse_time = _now()
     for start in range(0, len(records), CLOUDTRAIL_BATCH_RECORDS):
         part = records[start:start + CLOUDTRAIL_BATCH_RECORDS]

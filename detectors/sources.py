@@ -108,10 +108,6 @@ def iter_chunks(stream: Any, source: str, size: int = CHUNK_BYTES) -> Iterator[b
         yield carry
 
 
-def read_all(stream: Any, source: str) -> bytes:
-    return b"".join(iter_chunks(stream, source))
-
-
 def split_s3_url(url: str) -> tuple[str, str]:
     rest = url[len("s3://"):]
     bucket, _, key = rest.partition("/")

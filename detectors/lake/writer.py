@@ -26,9 +26,9 @@ COMPRESSION_LEVEL = 1  # most of zstd's size gain at a fraction of level 3's CPU
 # Columns with few distinct values get dictionary pages; ids, times and free text do not (building
 # a dictionary for unique values costs time and then falls back to plain anyway).
 DICTIONARY_COLUMNS = frozenset({
-    "bucketowner", "bucket", "remoteip", "requester", "operation", "errorcode", "referrer", "useragent",
+    "bucketowner", "bucket", "requester", "operation", "errorcode", "referrer", "useragent",
     "signatureversion", "ciphersuite", "authenticationtype", "hostheader", "tlsVersion", "accesspointarn",
-    "aclrequired", "sourceregion", "eventVersion", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
+    "aclrequired", "sourceregion", "eventVersion", "eventSource", "eventName", "awsRegion",
     "userAgent", "errorCode", "eventType", "apiVersion", "recipientAccountId", "eventCategory",
     "vpcEndpointId", "p_log_type", "p_source", "p_rule_id", "p_rule_severity",
 })

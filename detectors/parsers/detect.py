@@ -13,7 +13,7 @@ _CLOUDTRAIL_KEY = re.compile(r"(^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail/"
 _DIGEST_KEY = re.compile(r"(^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail-Digest/")
 # SimplePrefix: <prefix>YYYY-mm-DD-HH-MM-SS-UniqueString;
 # PartitionedPrefix: <prefix><account>/<region>/<bucket>/YYYY/MM/DD/YYYY-mm-DD-HH-MM-SS-UniqueString
-_ACCESS_LOG_NAME = re.compile(r"(^|/|[^/]*)\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-Za-z]{8,}$")
+_ACCESS_LOG_NAME = re.compile(r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-Za-z]{8,}$")
 
 
 def log_type_from_key(key: str) -> str | None:
