@@ -53,3 +53,59 @@ def rows_where(table: pa.Table, columns: Sequence[str], predicate: Callable[...,
             args.append(values[part - 1] if part else None)
         answers[position] = bool(predicate(*reversed(args)))
     return pa.chunked_array([pa.array(answers[inverse])])
+
+
+_IPV4 = r"^(?P<a>\d{1,3})\.(?P<b>\d{1,3})\.(?P<c>\d{1,3})\.(?P<d>\d{1,3})$"
+
+
+def ipv4_ints(column: pa.ChunkedArray) -> np.ndarray:
+    """IPv4 text -> integer per row (int64); -1 where the value is not a dotted-quad IPv4."""
+    parts = pc.extract_regex(column.combine_chunks().cast(pa.string()), _IPV4)
+    result = np.zeros(len(parts), dtype=np.int64)
+    valid = np.asarray(parts.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    for name in ("a", "b", "c", "d"):
+        text = pc.fill_null(parts.field(name), "0")  # rows that did not match: null or ""
+        octet = pc.cast(pc.if_else(pc.equal(text, ""), "0", text), pa.int64())
+        values = np.asarray(octet.to_numpy(zero_copy_only=False), dtype=np.int64)
+        valid &= values <= 255
+        result = result * 256 + values
+    result[~valid] = -1
+    return result
+
+
+def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
+                     networks_for: Callable[[str | None], Any]) -> pa.ChunkedArray | None:
+    """Rows whose address is outside the networks configured for their bucket.
+
+    `networks_for(bucket)` gives a NetworkSet-like object (`.networks`, `in`) or None (bucket not
+    covered: never outside). IPv4 is checked with integer masks over the whole column; other
+    addresses (IPv6) are decided once per distinct value.
+    """
+    buckets, ips = column_ci(table, bucket_column), column_ci(table, ip_column)
+    if buckets is None or ips is None:
+        return None
+    bucket_codes, bucket_values = _codes(buckets)
+    v4 = ipv4_ints(ips)
+    has_ip = np.asarray(pc.fill_null(pc.not_equal(ips, ""), False).to_numpy(zero_copy_only=False), dtype=bool)
+    result = np.zeros(table.num_rows, dtype=bool)
+    ip_texts: list[Any] | None = None
+    for code, bucket in [*enumerate(bucket_values), (-1, None)]:
+        allowed = networks_for(bucket)
+        if allowed is None:
+            continue
+        rows = (bucket_codes == code) & has_ip
+        inside = np.zeros(table.num_rows, dtype=bool)
+        for net in allowed.networks:
+            if net.version == 4:
+                inside |= (v4 & int(net.netmask)) == int(net.network_address)
+        result |= rows & (v4 >= 0) & ~inside
+        others = np.flatnonzero(rows & (v4 < 0))
+        if len(others):
+            ip_texts = ip_texts if ip_texts is not None else ips.to_pylist()
+            verdicts: dict[str, bool] = {}
+            for position in others.tolist():
+                text = ip_texts[position]
+                if text not in verdicts:
+                    verdicts[text] = text not in allowed
+                result[position] = verdicts[text]
+    return pa.chunked_array([pa.array(result)])

@@ -15,7 +15,7 @@ from typing import Any
 from panther_base_helpers import pattern_match
 
 from detectors import config as _config
-from detectors.engine.vector import column_ci, rows_where  # noqa: F401  (re-exported for rules)
+from detectors.engine.vector import column_ci, outside_networks, rows_where  # noqa: F401  (re-exported for rules)
 
 CLOUDTRAIL = "AWS.CloudTrail"
 S3_ACCESS = "AWS.S3ServerAccess"

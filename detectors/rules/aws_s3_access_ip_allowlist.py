@@ -4,8 +4,8 @@ from bucketwatch_helpers import (
     NetworkSet,
     any_glob,
     cached_for_settings,
+    outside_networks,
     principal_label,
-    rows_where,
     s3_access,
     settings,
 )
@@ -31,17 +31,11 @@ def rule(event):
 
 
 def prefilter_table(table, log_type):
-    """Rows that may match, decided once per distinct (bucket, address) of an access-log batch."""
+    """Rows that may match, computed on the whole access-log batch (IPv4 as integer masks)."""
     if log_type != "AWS.S3ServerAccess":
         return None  # the bucket is inside requestParameters (JSON) in CloudTrail: no shortcut
-
-    def outside(bucket, ip):
-        if not ip:
-            return False
-        allowed = cached_for_settings("ip_allowlist", bucket or "", lambda: _networks_for(bucket or ""))
-        return allowed is not None and ip not in allowed
-
-    return rows_where(table, ("bucket", "remoteip"), outside)
+    return outside_networks(table, "bucket", "remoteip", lambda bucket: cached_for_settings(
+        "ip_allowlist", bucket or "", lambda: _networks_for(bucket or "")))
 
 
 def title(event):

@@ -92,3 +92,22 @@ def test_rows_where_decides_per_distinct_combination():
     assert mask.to_pylist() == [True, False, False, False, True]
     assert sorted(calls, key=str) == sorted([("a", "1"), ("a", "2"), ("b", "1"), (None, "1")], key=str)
     assert rows_where(table, ("bucket", "nope"), predicate) is None
+
+
+def test_outside_networks_ipv4_masks_ipv6_and_junk():
+    import ipaddress
+
+    from detectors.engine.rules import ensure_helpers_importable
+    from detectors.engine.vector import ipv4_ints, outside_networks
+
+    ensure_helpers_importable()
+    from bucketwatch_helpers import NetworkSet
+
+    ips = ["10.1.2.3", "11.0.0.1", "999.1.1.1", "2001:db8::1", "2001:db9::1", None, "", "10.0.0.1", "10.0.0.1"]
+    buckets = ["a", "a", "a", "a", "a", "a", "a", "b", None]
+    assert ipv4_ints(pa.chunked_array([pa.array(ips)])).tolist()[:3] == [167838211, 184549377, -1]
+    allowed = NetworkSet([ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32")])
+    table = pa.table({"bucket": buckets, "remoteip": ips})
+    mask = outside_networks(table, "bucket", "remoteip", lambda bucket: allowed if bucket == "a" else None)
+    # 999.1.1.1 is not an address at all: outside; no address: not judged; bucket b: not covered.
+    assert mask.to_pylist() == [False, True, True, False, True, False, False, False, False]
