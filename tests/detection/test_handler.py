@@ -185,3 +185,25 @@ def test_s3_test_event_and_junk_are_ignored():
                                    {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"})})},
                               {"eventSource": "aws:sqs", "messageId": "m2", "body": "not json"}]}
     assert detector.object_refs(test_event) == []
+
+
+def test_config_file_from_the_environment_enables_the_tutorial_detections(account, monkeypatch):
+    monkeypatch.setenv("BUCKETWATCH_CONFIG", str(SAMPLES.parent / "bucketwatch.yml"))
+    account.s3.put_object(Bucket="source-logs", Key="finance/2024-05-14-10-00-00-5F3A0E4C1B2D7A98",
+                          Body=ACCESS_SAMPLE.read_bytes())
+    account.drain(account.detector_queue)
+    event = {"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "source-logs"}, "object": {
+        "key": "finance/2024-05-14-10-00-00-5F3A0E4C1B2D7A98"}}}]}
+    assert detector.handler(event, None) == {"batchItemFailures": []}
+    assert {a["rule_id"] for a in account.alerts_published()} == {
+        "AWS.S3.ServerAccess.Error", "AWS.S3.ServerAccess.IPWhitelist", "AWS.S3.ServerAccess.UnknownRequester"}
+
+
+def test_bad_config_file_raises_for_a_retry(account, monkeypatch, tmp_path):
+    from bucketwatch.errors import UserError
+
+    bad = tmp_path / "bw.yml"
+    bad.write_text("detections:\n  ip_allowlist: [{cidrs: [nope]}]\n")
+    monkeypatch.setenv("BUCKETWATCH_CONFIG", str(bad))
+    with pytest.raises(UserError, match=r"detections\.ip_allowlist\[0\]\.cidrs\[0\]"):
+        detector.handler({"Records": []}, None)
