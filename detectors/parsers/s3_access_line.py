@@ -101,6 +101,8 @@ def _int_field(name: str, token: str) -> int | None:
         return None
     if not token.isdigit() or not token.isascii():
         raise LineError(f"{name} is not a number: {token[:60]!r}")
+    if len(token) > 18:  # beyond int64; no real size or time is this large
+        raise LineError(f"{name} is out of range: {token[:60]!r}")
     return int(token)
 
 

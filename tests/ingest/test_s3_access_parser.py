@@ -201,6 +201,8 @@ MALFORMED = {
     "bad-offset": (AWS_DOC_LINE.replace("+0000]", "UTC]"), "offset"),
     "status-not-a-number": (AWS_DOC_LINE.replace('HTTP/1.1" 200 -', 'HTTP/1.1" 2OO -'), "httpstatus is not a number"),
     "bytes-not-a-number": (AWS_DOC_LINE.replace(" 200 - 113 ", " 200 - 11x3 "), "bytessent is not a number"),
+    "size-out-of-range": (AWS_DOC_LINE.replace(" 200 - 113 ", " 200 - 1130000000000000000000 "),
+                          "bytessent is out of range"),
     "bad-ip": (AWS_DOC_LINE.replace("192.0.2.3", "999.0.2.3"), "remoteip is not an IP address"),
     "json-line": ('{"eventVersion": "1.08", "eventSource": "s3.amazonaws.com", "eventName": "GetObject"}', "JSON"),
     "elb-log-line": (ELB_LINE, "not bracketed"),
