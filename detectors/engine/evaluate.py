@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.engine.alerts import AlertChange, AlertState, Details, Match, apply_matches, iso
+from detectors.engine.rows import LazyRows
 from detectors.engine.rules import Rule, parse_severity
 from detectors.engine.stores import DedupStore, MemoryStore
 from detectors.event import PantherEvent
@@ -54,6 +55,26 @@ class EngineStats:
     candidates: int = 0  # events that passed at least one rule's pre-filter
     evaluations: int = 0  # rule() calls
     matches: int = 0
+
+
+def _lazy_match(engine: Engine, rule: Rule, log_type: str, view: Any, ref: int, when: float) -> Match:
+    """A Match whose event (and title/severity/context) is built only if the alert needs it."""
+    event_box: list[PantherEvent] = []
+
+    def event() -> PantherEvent:
+        if not event_box:
+            event_box.append(PantherEvent(view, log_type))
+        return event_box[0]
+
+    def describe() -> Details:
+        try:
+            return Details(title=engine._title(rule, event()), severity=engine._severity(rule, event()),
+                           context=_jsonable(rule.call("alert_context", event()) or {}))
+        except Exception as exc:
+            engine._record_error(rule, exc)
+            return Details(title=rule.display_name, severity=rule.severity, context={})
+
+    return Match(time=when, unique=None, ref=ref, describe=describe, sample=event)
 
 
 @dataclass
@@ -130,6 +151,9 @@ class Engine:
         self.stats.events += table.num_rows
         if not rules or not table.num_rows:
             return
+        rules = [rule for rule in rules if not self._match_vectorized(rule, log_type, table)]
+        if not rules:
+            return
         masks = [_table_mask(rule, log_type, table) for rule in rules]
         if any(m is None for m in masks):
             candidate = np.arange(table.num_rows)
@@ -147,6 +171,33 @@ class Engine:
         for index, record in zip(candidate.tolist(), events, strict=True):
             applicable = [rule for rule, mask in zip(rules, per_rule, strict=True) if mask is None or mask[index]]
             self._evaluate(PantherEvent(record, log_type), applicable, index)
+
+    def _match_vectorized(self, rule: Rule, log_type: str, table: pa.Table) -> bool:
+        """Rules with an exact `match_table(table, log_type)` hook (a Bucketwatch extension) match
+        a whole batch at once: it returns (row indices, dedup strings) equal to what rule() and
+        dedup() give row by row, or None for log types it does not cover. Rows only become
+        events for the alert's newest match and samples."""
+        hook = getattr(rule.module, "match_table", None)
+        if not callable(hook) or rule.has("unique"):
+            return False
+        try:
+            found = hook(table, log_type)
+        except Exception as exc:  # fall back to the per-event path, which reports rule errors
+            self._record_error(rule, exc)
+            return False
+        if found is None:
+            return False
+        indices, dedups = found
+        self.stats.matches += len(indices)
+        if not len(indices):
+            return True
+        rows = LazyRows(table, [int(i) for i in indices])
+        for position, (index, dedup) in enumerate(zip(rows.indices, dedups, strict=True)):
+            view = rows.view(position)
+            when = view.epoch()
+            self._pending[(rule.id, str(dedup)[:1000])].append(_lazy_match(
+                self, rule, log_type, view, index, when if when is not None else self.clock()))
+        return True
 
     def _evaluate(self, event: PantherEvent, rules: list[Rule], ref: Any) -> None:
         for rule in rules:

@@ -65,6 +65,9 @@ class LazyRows:
     def rows(self) -> list[RowView]:
         return [RowView(self, position) for position in range(len(self.indices))]
 
+    def view(self, position: int) -> RowView:
+        return RowView(self, position)
+
 
 class RowView(Mapping[str, Any]):
     read_only_view = True

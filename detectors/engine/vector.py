@@ -109,3 +109,34 @@ def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
                     verdicts[text] = text not in allowed
                 result[position] = verdicts[text]
     return pa.chunked_array([pa.array(result)])
+
+
+# --- exact vectorized matching (`match_table` hooks) ---------------------------------------------
+
+def text(table: pa.Table, name: str, null: str | None = None) -> pa.ChunkedArray:
+    """A column as strings (absent column: all null), nulls replaced by `null` when given."""
+    column = column_ci(table, name)
+    if column is None:
+        column = pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
+    elif not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    return pc.fill_null(column, null) if null is not None else column
+
+
+def blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """True where the value is null or empty (what `not event.get(name)` sees)."""
+    return pc.fill_null(pc.equal(column, ""), True)
+
+
+def starts(column: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
+    return pc.fill_null(pc.starts_with(column, prefix), False)
+
+
+def joined(*columns: pa.ChunkedArray, sep: str = ":") -> pa.ChunkedArray:
+    return pc.binary_join_element_wise(*columns, sep)
+
+
+def matched(mask: pa.ChunkedArray, dedup: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """(row indices where mask holds, their dedup strings): what a `match_table` hook returns."""
+    rows = np.flatnonzero(np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool))
+    return rows, dedup.take(pa.array(rows, pa.int64())).to_pylist() if len(rows) else []

@@ -15,7 +15,16 @@ from typing import Any
 from panther_base_helpers import pattern_match
 
 from detectors import config as _config
-from detectors.engine.vector import column_ci, outside_networks, rows_where  # noqa: F401  (re-exported for rules)
+from detectors.engine.vector import (  # noqa: F401  (re-exported for rules)
+    blank,
+    column_ci,
+    joined,
+    matched,
+    outside_networks,
+    rows_where,
+    starts,
+    text,
+)
 
 CLOUDTRAIL = "AWS.CloudTrail"
 S3_ACCESS = "AWS.S3ServerAccess"
@@ -245,6 +254,22 @@ def any_glob(value: str | None, patterns: Iterable[str]) -> bool:
 
 def principal_label(access: S3Access) -> str:
     return access.principal or "anonymous"
+
+
+def access_log_columns(table: Any) -> dict[str, Any]:
+    """Columns the access-log `match_table` hooks share, shaped like S3Access fields."""
+    import pyarrow.compute as pc
+
+    requester = text(table, "requester")
+    operation = text(table, "operation")
+    return {
+        "bucket": text(table, "bucket", "None"),  # f"{access.bucket}" of a missing bucket
+        "operation": operation,
+        "internal": starts(operation, "S3."),
+        "no_error": blank(text(table, "errorcode")),
+        "principal": pc.if_else(blank(requester), "anonymous", requester),
+        "anonymous": blank(requester),
+    }
 
 
 def s3_call_succeeded(event: Mapping[str, Any], *event_names: str) -> bool:

@@ -1,6 +1,16 @@
 """Requests made over plain HTTP (no TLS) to S3."""
 
-from bucketwatch_helpers import principal_label, s3_access
+import pyarrow.compute as pc
+from bucketwatch_helpers import (
+    access_log_columns,
+    blank,
+    joined,
+    matched,
+    principal_label,
+    s3_access,
+    starts,
+    text,
+)
 
 
 def rule(event):
@@ -11,6 +21,16 @@ def rule(event):
     if (access.raw_operation or "").startswith("WEBSITE."):
         return False
     return access.tls is False
+
+
+def match_table(table, log_type):
+    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
+    if log_type != "AWS.S3ServerAccess":
+        return None
+    c = access_log_columns(table)
+    no_tls = pc.and_(blank(text(table, "tlsVersion")), blank(text(table, "ciphersuite")))
+    client = pc.invert(pc.or_(c["internal"], starts(c["operation"], "WEBSITE.")))
+    return matched(pc.and_(no_tls, client), joined(c["bucket"], c["principal"]))
 
 
 def title(event):

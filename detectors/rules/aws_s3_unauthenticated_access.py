@@ -1,6 +1,7 @@
 """Anonymous (unauthenticated) requests to a bucket."""
 
-from bucketwatch_helpers import s3_access
+import pyarrow.compute as pc
+from bucketwatch_helpers import access_log_columns, blank, matched, s3_access, text
 
 ANONYMOUS_ACCOUNT = "ANONYMOUS_PRINCIPAL"
 
@@ -13,6 +14,16 @@ def rule(event):
         # CloudTrail records anonymous callers with this placeholder account id.
         return event.deep_get("userIdentity", "accountId") == ANONYMOUS_ACCOUNT
     return not access.principal
+
+
+def match_table(table, log_type):
+    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
+    if log_type != "AWS.S3ServerAccess":
+        return None
+    c = access_log_columns(table)
+    raw = text(table, "bucket")
+    bucket = pc.if_else(blank(raw), "<unknown bucket>", raw)
+    return matched(pc.and_(c["anonymous"], pc.invert(c["internal"])), bucket)
 
 
 def title(event):

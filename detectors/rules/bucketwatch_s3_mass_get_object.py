@@ -1,12 +1,22 @@
 """Exfiltration: one principal downloads many objects from one bucket (threshold per hour)."""
 
-from bucketwatch_helpers import principal_label, s3_access
+import pyarrow.compute as pc
+from bucketwatch_helpers import access_log_columns, joined, matched, principal_label, s3_access
 
 
 def rule(event):
     access = s3_access(event)
     return (access is not None and not access.internal and not access.error
             and access.operation == "GetObject")
+
+
+def match_table(table, log_type):
+    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
+    if log_type != "AWS.S3ServerAccess":
+        return None
+    c = access_log_columns(table)
+    mask = pc.and_(pc.equal(c["operation"], "REST.GET.OBJECT"), c["no_error"])
+    return matched(mask, joined(c["bucket"], c["principal"]))
 
 
 def title(event):
