@@ -1,8 +1,12 @@
 """Reads of a bucket by a principal outside its known-good list (bucket -> principal globs)."""
 
+import pyarrow.compute as pc
 from bucketwatch_helpers import (
+    access_log_columns,
     any_glob,
     cached_for_settings,
+    joined,
+    matched,
     principal_label,
     rows_where,
     s3_access,
@@ -41,6 +45,18 @@ def prefilter_table(table, log_type):
         return allowed is not None and not any_glob(requester, allowed)
 
     return rows_where(table, ("bucket", "requester"), unknown)
+
+
+def match_table(table, log_type):
+    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
+    if log_type != "AWS.S3ServerAccess":
+        return None
+    unknown = prefilter_table(table, log_type)
+    if unknown is None:
+        return None
+    c = access_log_columns(table)
+    reads = pc.and_(pc.equal(c["operation"], "REST.GET.OBJECT"), c["no_error"])
+    return matched(pc.and_(reads, unknown), joined(c["bucket"], c["principal"]))
 
 
 def title(event):
