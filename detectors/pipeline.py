@@ -141,14 +141,15 @@ def _parse_access_chunks(chunks: Iterator[bytes], source: str, quarantine: Quara
         for bad in result.rejected:
             _quarantine(quarantine, QuarantineEntry(source, line_offset + bad.index + 1, bad.reason, bad.raw,
                                                     LOG_TYPE_S3))
-        line_offset += chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        first_line = line_offset
+        line_offset += result.newlines
         stats.lines_in += result.lines
         stats.quarantined += len(result.rejected)
         if on_lines:
             on_lines(result.lines, len(result.rejected))
         if not result.table.num_rows:
             continue
-        digest = _digest(chunk)
+        digest = _digest(chunk, first_line)
         ids = row_ids(digest, result.table["__index"].combine_chunks())
         table = add_s3_access_p_fields(result.table.drop_columns(["__index"]), LOG_TYPE_S3, source,
                                        _now(), ids)
@@ -156,9 +157,12 @@ def _parse_access_chunks(chunks: Iterator[bytes], source: str, quarantine: Quara
         yield ParsedBatch(LOG_TYPE_S3, source, table.select(S3_ACCESS_SCHEMA.names))
 
 
-def _digest(data: bytes) -> str:
-    """20 hex digits identifying a chunk's bytes (SHA-256: hardware-accelerated, over 1 GB/s)."""
-    return hashlib.sha256(data).hexdigest()[:20]
+def _digest(data: bytes, first_line: int = 0) -> str:
+    """20 hex digits identifying a chunk: its bytes and where it starts in its object, so equal
+    chunks at different places still give distinct row ids (SHA-256: hardware-accelerated)."""
+    digest = hashlib.sha256(data)
+    digest.update(first_line.to_bytes(8, "little"))
+    return digest.hexdigest()[:20]
 
 
 def _now() -> datetime:

@@ -90,20 +90,24 @@ def _read_exactly(stream: Any, size: int, source: str) -> bytes:
     return b"".join(parts)
 
 
-def iter_chunks(stream: Any, source: str, size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Blocks of whole lines (each ends with a newline except maybe the last)."""
+def iter_chunks(stream: Any, source: str, size: int | None = None) -> Iterator[bytes]:
+    """Blocks of whole lines (each ends with a newline except maybe the last). The bytes are
+    copied at most once (the carried partial line is short)."""
+    size = size or CHUNK_BYTES
     carry = b""
     while True:
         block = _read_exactly(stream, size, source)
         if not block:
             break
-        data = carry + block
-        cut = data.rfind(b"\n")
+        cut = block.rfind(b"\n")
         if cut < 0:
-            carry = data
+            carry += block
             continue
-        carry = data[cut + 1:]
-        yield data[: cut + 1]
+        if not carry and cut == len(block) - 1:
+            yield block
+        else:
+            yield b"".join((carry, memoryview(block)[: cut + 1]))
+        carry = block[cut + 1:]
     if carry:
         yield carry
 

@@ -71,6 +71,7 @@ class ChunkResult:
     table: pa.Table          # LOG_COLUMNS_SCHEMA + "__index" (line position in chunk), in input order
     rejected: list[Rejected]
     lines: int               # non-empty lines seen
+    newlines: int = 0        # line breaks in the chunk (empty lines included): line numbering
 
 
 def _gather(buf: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
@@ -292,4 +293,4 @@ def parse_chunk(data: bytes | str) -> ChunkResult:
         slow = pa.Table.from_pylist(records, schema=LOG_COLUMNS_SCHEMA)
         slow = slow.append_column("__index", pa.array(indices, pa.int64()))
         table = _interleave(fast, fast_rows, slow, indices)
-    return ChunkResult(table=table, rejected=rejected, lines=int(nonempty.sum()))
+    return ChunkResult(table=table, rejected=rejected, lines=int(nonempty.sum()), newlines=len(lines.starts))

@@ -223,3 +223,26 @@ def test_workers_give_the_same_records_in_the_same_order(tmp_path):
     one = [b.table.drop_columns(["p_parse_time"]) for b in parse_inputs([str(tmp_path)])]
     two = [b.table.drop_columns(["p_parse_time"]) for b in parse_inputs([str(tmp_path)], workers=2)]
     assert [t.to_pylist() for t in one] == [t.to_pylist() for t in two]
+
+
+def test_line_numbers_and_row_ids_across_many_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr("detectors.sources.CHUNK_BYTES", 1500)  # a few lines per chunk
+    bad = MALFORMED["json-line"][0]
+    lines = []
+    for i in range(60):
+        lines.append(bad if i % 7 == 3 else (AWS_DOC_LINE if i % 2 else OLD_18))
+        if i % 11 == 5:
+            lines.append("")  # empty lines still count for numbering
+    path = _write(tmp_path / "many.gz", "\n".join(lines).encode(), gz=True)
+    sink = MemoryQuarantine()
+    run = parse_inputs([str(path)], quarantine=sink)
+    batches = list(run)
+    assert len(batches) > 10
+    expected_bad = [n for n, line in enumerate(lines, start=1) if line == bad]
+    assert [e.line_number for e in sink.entries] == expected_bad
+    ids = [i for b in batches for i in b.table["p_row_id"].to_pylist()]
+    assert len(ids) == len(set(ids)) == run.stats.records_out == 60 - len(expected_bad)
+    assert [r for b in batches for r in b.table["requestid"].to_pylist()] == [
+        "3E57427F3EXAMPLE" if line == AWS_DOC_LINE else "5D1F2B3C4A5E6F70" for line in lines if line and line != bad]
+    again = [i for b in parse_inputs([str(path)]) for i in b.table["p_row_id"].to_pylist()]
+    assert again == ids
