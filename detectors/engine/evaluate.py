@@ -57,24 +57,35 @@ class EngineStats:
     matches: int = 0
 
 
-def _lazy_match(engine: Engine, rule: Rule, log_type: str, view: Any, ref: int, when: float) -> Match:
-    """A Match whose event (and title/severity/context) is built only if the alert needs it."""
-    event_box: list[PantherEvent] = []
+class _LazyMatch:
+    """A match found by a `match_table` hook: its event (and title/severity/context) is built
+    only if the alert needs it. Duck-types `alerts.Match`."""
 
-    def event() -> PantherEvent:
-        if not event_box:
-            event_box.append(PantherEvent(view, log_type))
-        return event_box[0]
+    __slots__ = ("_details", "_engine", "_event", "_log_type", "_position", "_rows", "_rule", "ref", "time")
+    unique = None
 
-    def describe() -> Details:
-        try:
-            return Details(title=engine._title(rule, event()), severity=engine._severity(rule, event()),
-                           context=_jsonable(rule.call("alert_context", event()) or {}))
-        except Exception as exc:
-            engine._record_error(rule, exc)
-            return Details(title=rule.display_name, severity=rule.severity, context={})
+    def __init__(self, engine: Engine, rule: Rule, log_type: str, rows: LazyRows, position: int, ref: int,
+                 when: float) -> None:
+        self._engine, self._rule, self._log_type = engine, rule, log_type
+        self._rows, self._position, self.ref, self.time = rows, position, ref, when
+        self._event: PantherEvent | None = None
+        self._details: Details | None = None
 
-    return Match(time=when, unique=None, ref=ref, describe=describe, sample=event)
+    def sample(self) -> PantherEvent:
+        if self._event is None:
+            self._event = PantherEvent(self._rows.view(self._position), self._log_type)
+        return self._event
+
+    def details(self) -> Details:
+        if self._details is None:
+            engine, rule, event = self._engine, self._rule, self.sample()
+            try:
+                self._details = Details(title=engine._title(rule, event), severity=engine._severity(rule, event),
+                                        context=_jsonable(rule.call("alert_context", event) or {}))
+            except Exception as exc:
+                engine._record_error(rule, exc)
+                self._details = Details(title=rule.display_name, severity=rule.severity, context={})
+        return self._details
 
 
 @dataclass
@@ -192,11 +203,13 @@ class Engine:
         if not len(indices):
             return True
         rows = LazyRows(table, [int(i) for i in indices])
-        for position, (index, dedup) in enumerate(zip(rows.indices, dedups, strict=True)):
-            view = rows.view(position)
-            when = view.epoch()
-            self._pending[(rule.id, str(dedup)[:1000])].append(_lazy_match(
-                self, rule, log_type, view, index, when if when is not None else self.clock()))
+        times = rows.epochs()
+        now = self.clock()
+        pending, rule_id = self._pending, rule.id
+        for position, index in enumerate(rows.indices):
+            when = times[position]
+            pending[(rule_id, str(dedups[position])[:1000])].append(
+                _LazyMatch(self, rule, log_type, rows, position, index, when if when >= 0 else now))
         return True
 
     def _evaluate(self, event: PantherEvent, rules: list[Rule], ref: Any) -> None:

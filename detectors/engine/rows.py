@@ -41,6 +41,12 @@ class LazyRows:
             self._columns[name] = values
         return values
 
+    def epochs(self) -> list[float]:
+        """Event times (epoch seconds) of all rows; -1 where unknown."""
+        if self.epoch(0) is None and self._epochs is None:
+            return [-1.0] * len(self.indices)
+        return (self._epochs / 1000.0).tolist()  # type: ignore[operator]
+
     def epoch(self, position: int) -> float | None:
         if self._epochs is None:
             if "p_event_time" not in self.table.column_names:
