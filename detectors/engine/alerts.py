@@ -103,6 +103,10 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
     Matches older than the stored window by more than a period form their own historical
     windows: they can raise alerts, but only the latest window is kept.
     """
+    if not uses_unique and matches:
+        fast = _single_window(state, rule_id, dedup, period_s, threshold, matches, now)
+        if fast is not None:
+            return fast
     changes: list[AlertChange] = []
     windows: list[AlertState] = [state] if state is not None else []
     pending: dict[int, list[Match]] = {}
@@ -135,6 +139,41 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
             window.alert_updated = now
             changes.append(AlertChange(state=window, created=not was_alerted[key], matches=pending[key]))
     return max(windows, key=lambda w: w.window_start), changes
+
+
+def _single_window(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
+                   matches: list[Match], now: float) -> tuple[AlertState, list[AlertChange]] | None:
+    """The common case without sorting: every match falls in one window (the stored one, or a
+    new one when there is none). None when the general path is needed."""
+    times = [m.time for m in matches]
+    first, last = min(times), max(times)
+    if state is not None:
+        if not (state.window_start <= first and last < state.window_start + period_s):
+            return None
+        window = state
+    else:
+        if last - first >= period_s:
+            return None
+        window = AlertState(rule_id=rule_id, dedup=dedup, alert_id=alert_id_for(rule_id, dedup, first),
+                            window_start=first, first_seen=first, last_seen=first)
+    was_alerted = window.alerted
+    window.count += len(matches)
+    window.first_seen = min(window.first_seen, first)
+    previous_last, window.last_seen = window.last_seen, max(window.last_seen, last)
+    if not window.alerted and window.count >= threshold:
+        window.alerted, window.alert_created = True, now
+    limit = MAX_SAMPLES if window.alerted else 1
+    if len(window.samples) < limit:
+        ordered = sorted(matches, key=lambda m: m.time)[: limit - len(window.samples)]
+        window.samples.extend(m.sample() for m in ordered)
+    if last >= previous_last or not window.title:
+        newest = matches[times.index(last)]
+        details = newest.details()
+        window.title, window.severity, window.context = details.title, details.severity, details.context
+    if not window.alerted:
+        return window, []
+    window.alert_updated = now
+    return window, [AlertChange(state=window, created=not was_alerted, matches=matches)]
 
 
 def _window_for(t: float, windows: list[AlertState], stored: AlertState | None, period_s: float) -> AlertState | None:

@@ -36,16 +36,15 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
         "p_rule_id", "p_alert_id", "p_rule_severity", "p_alert_creation_time", "p_alert_update_time", "p_rule_tags")}
     for rule, change in result.changes:
         state = change.state
-        for match in change.matches:
-            if not isinstance(match.ref, int):
-                continue
-            indices.append(match.ref)
-            extra["p_rule_id"].append(rule.id)
-            extra["p_alert_id"].append(state.alert_id)
-            extra["p_rule_severity"].append(state.severity)
-            extra["p_alert_creation_time"].append(_utc(state.alert_created))
-            extra["p_alert_update_time"].append(_utc(state.alert_updated))
-            extra["p_rule_tags"].append(list(rule.tags))
+        refs = [match.ref for match in change.matches if isinstance(match.ref, int)]
+        n = len(refs)
+        indices.extend(refs)
+        extra["p_rule_id"].extend([rule.id] * n)
+        extra["p_alert_id"].extend([state.alert_id] * n)
+        extra["p_rule_severity"].extend([state.severity] * n)
+        extra["p_alert_creation_time"].extend([_utc(state.alert_created)] * n)
+        extra["p_alert_update_time"].extend([_utc(state.alert_updated)] * n)
+        extra["p_rule_tags"].extend([list(rule.tags)] * n)
     if not indices:
         return None
     rows = batch.table.take(indices)
