@@ -251,26 +251,37 @@ class ParseRun:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(self.workers) as pool:
-            for batches, stats, entries in pool.map(_parse_object, self.objects,
+            for shipped, stats, entries in pool.map(_parse_object, self.objects,
                                                     [self.log_type] * len(self.objects)):
                 for entry in entries:
                     _quarantine(self.quarantine, entry)
                 self.stats.add(stats)
                 self._on_lines(stats.lines_in, stats.quarantined)
-                yield from batches
+                for log_type, source, data, records in shipped:
+                    table = pa.ipc.open_stream(data).read_all()
+                    yield ParsedBatch(log_type, source, table, records=records)
 
 
-def _parse_object(obj: InputObject, log_type: str) -> tuple[list[ParsedBatch], ParseStats, list[QuarantineEntry]]:
-    """Worker: one whole object, parsed in a child process."""
+def _ipc_bytes(table: pa.Table) -> bytes:
+    """Arrow IPC stream: only the rows' own bytes (pickling a slice would copy its whole parent)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _parse_object(obj: InputObject, log_type: str) -> tuple[list[tuple], ParseStats, list[QuarantineEntry]]:
+    """Worker: one whole object, parsed in a child process; batches go back as Arrow IPC."""
     from detectors.quarantine import MemoryQuarantine
 
     sink, stats = MemoryQuarantine(), ParseStats()
     stream = obj.open_raw()
     try:
-        batches = list(parse_stream(stream, obj.name, log_type, sink, stats))
+        shipped = [(b.log_type, b.source, _ipc_bytes(b.table), b.records)
+                   for b in parse_stream(stream, obj.name, log_type, sink, stats)]
     finally:
         stream.close()
-    return batches, stats, sink.entries
+    return shipped, stats, sink.entries
 
 
 def parse_inputs(inputs: Sequence[str], log_type: str = AUTO, quarantine: QuarantineSink | None = None,

@@ -214,3 +214,16 @@ def test_ingest_with_workers_writes_the_same_lake(generated, tmp_path):
     assert files == sorted(str(p.relative_to(two)) for p in two.rglob("*.parquet"))
     sql = "SELECT p_row_id, bucket, time, httpstatus FROM panther_logs.aws_s3serveraccess ORDER BY p_row_id"
     assert open_lake(one).execute(sql).fetchall() == open_lake(two).execute(sql).fetchall()
+
+
+def test_parse_with_workers_prints_the_same_records(generated):
+    folder, _ = generated
+
+    def records(*extra):
+        done = run_cli("parse", str(folder), *extra)
+        assert done.returncode == 0, done.stderr
+        return [{k: v for k, v in json.loads(x).items() if k != "p_parse_time"} for x in done.stdout.splitlines()]
+
+    one = records()
+    assert len(one) == 3000
+    assert records("--workers", "2") == one

@@ -246,3 +246,10 @@ def test_line_numbers_and_row_ids_across_many_chunks(tmp_path, monkeypatch):
         "3E57427F3EXAMPLE" if line == AWS_DOC_LINE else "5D1F2B3C4A5E6F70" for line in lines if line and line != bad]
     again = [i for b in parse_inputs([str(path)]) for i in b.table["p_row_id"].to_pylist()]
     assert again == ids
+
+
+def test_invalid_utf8_is_replaced_not_fatal(tmp_path):
+    raw = AWS_DOC_LINE.replace("S3Console/0.4", "S3Console/\xff0.4").encode("latin-1")
+    path = _write(tmp_path / "bytes.log", raw + b"\n" + OLD_18.encode() + b"\n")
+    events = [e for b in parse_inputs([str(path)]) for e in b.events()]
+    assert [e["useragent"] for e in events] == ["S3Console/\ufffd0.4", "aws-cli/1.7.8 Python/2.7.9 Darwin/14.1.0"]
