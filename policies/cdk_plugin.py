@@ -58,6 +58,9 @@ class BucketwatchValidationPlugin:
         return [policy.id for policy in self._policies if policy.enabled]
 
     def validate(self, context: Any) -> cdk.PolicyValidationPluginReport:
+        # CDK passes bare template paths, but writes the cloud assembly's manifest first:
+        # load_paths reads each template through it (account, region, stack name, nested
+        # stacks), so the verdicts are those of `bucketwatch check cdk.out`.
         subjects = collect_template_subjects(list(context.template_paths), self._settings)
         self.findings = evaluate(self._policies, subjects, self._settings)
         failing = blocking(self.findings, self._threshold)

@@ -214,27 +214,72 @@ def _assign_construct_paths(templates: list[Template], metadata: dict[str, list[
                 by_file[owner].construct_paths.setdefault(str(entry["data"]), path.lstrip("/"))
 
 
-def load_assembly(directory: Path) -> list[Template]:
-    """Every stack template of a cdk.out (and of the stages nested in it)."""
+def _read_manifest(directory: Path) -> dict[str, Any]:
     manifest_path = directory / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"{manifest_path}: unreadable cloud assembly manifest: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise UserError(f"{manifest_path}: unreadable cloud assembly manifest: not a JSON object")
+    return manifest
+
+
+def _artifacts(directory: Path, kind: str, key: str) -> dict[Path, tuple[str, dict[str, Any]]]:
+    """Artifacts of `kind` in the assembly at `directory`: the resolved path their `key` property
+    names → (artifact id, artifact); empty when the directory holds no readable manifest."""
+    if not (directory / "manifest.json").is_file():
+        return {}
+    try:
+        artifacts = _read_manifest(directory).get("artifacts") or {}
+    except UserError:
+        return {}
+    return {(directory / artifact["properties"][key]).resolve(): (artifact_id, artifact)
+            for artifact_id, artifact in artifacts.items()
+            if isinstance(artifact, dict) and artifact.get("type") == kind
+            and isinstance(artifact.get("properties"), dict) and artifact["properties"].get(key)}
+
+
+def _load_stack(directory: Path, artifact_id: str, artifact: dict[str, Any]) -> list[Template]:
+    """One stack artifact's template, with its environment and construct paths, and its nested stacks."""
+    properties = artifact.get("properties") or {}
+    stack = properties.get("stackName") or artifact.get("displayName") or artifact_id
+    template = load_template_file(directory / properties["templateFile"], stack=stack)
+    template.account, template.region = _environment(artifact)
+    template.stack_name_known = True
+    stack_templates = [template, *_nested(template, directory)]
+    _assign_construct_paths(stack_templates, _artifact_metadata(artifact, directory))
+    return stack_templates
+
+
+def load_assembly(directory: Path, only: set[Path] | None = None) -> list[Template]:
+    """Every stack template of a cdk.out (and of the stages nested in it), in manifest order;
+    with `only`, just the stacks whose template files (resolved) are in it, and their nested stacks."""
     templates: list[Template] = []
-    for artifact_id, artifact in (manifest.get("artifacts") or {}).items():
+    for artifact_id, artifact in (_read_manifest(directory).get("artifacts") or {}).items():
         properties = artifact.get("properties") or {}
         if artifact.get("type") == "aws:cloudformation:stack" and properties.get("templateFile"):
-            stack = properties.get("stackName") or artifact.get("displayName") or artifact_id
-            template = load_template_file(directory / properties["templateFile"], stack=stack)
-            template.account, template.region = _environment(artifact)
-            template.stack_name_known = True
-            stack_templates = [template, *_nested(template, directory)]
-            _assign_construct_paths(stack_templates, _artifact_metadata(artifact, directory))
-            templates.extend(stack_templates)
+            if only is None or (directory / properties["templateFile"]).resolve() in only:
+                templates.extend(_load_stack(directory, artifact_id, artifact))
         elif artifact.get("type") == "cdk:cloud-assembly" and properties.get("directoryName"):
-            templates.extend(load_assembly(directory / properties["directoryName"]))
+            templates.extend(load_assembly(directory / properties["directoryName"], only))
     return templates
+
+
+def enclosing_assembly(path: Path) -> Path | None:
+    """The outermost cloud assembly whose manifest (or a stage's nested one) lists the template
+    file at `path` as a stack; None for a template that belongs to no assembly.
+
+    CDK's validation plugins are handed bare template paths, but a stack's account and region,
+    its deployed name and its construct paths live in the manifest beside the template (written
+    before the plugins run); a stage's templates sit in `assembly-<stage>/` under the app's."""
+    file = path.resolve()
+    directory = file.parent
+    if file not in _artifacts(directory, "aws:cloudformation:stack", "templateFile"):
+        return None
+    while directory.parent != directory and directory in _artifacts(directory.parent, "cdk:cloud-assembly", "directoryName"):
+        directory = directory.parent
+    return directory
 
 
 def load_directory(directory: Path) -> list[Template]:
@@ -253,16 +298,31 @@ def load_directory(directory: Path) -> list[Template]:
 
 
 def load_paths(paths: list[str | Path]) -> list[Template]:
-    """Templates from files and directories; UserError when a path is unusable or holds none."""
+    """Templates from files and directories; UserError when a path is unusable or holds none.
+
+    A template file that belongs to a cloud assembly is read as `check <cdk.out>` reads it (its
+    environment, stack name, construct paths and nested stacks from the manifest); the files of
+    one assembly come in the assembly's order, at the place of the first of them."""
     if not paths:
         raise UserError("no template path given")
-    templates: list[Template] = []
+    parts: list[list[Template] | Path] = []  # loaded templates, or an assembly root to load
+    wanted: dict[Path, set[Path]] = {}
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise UserError(f"path not found: {path}")
-        found = load_directory(path) if path.is_dir() else [load_template_file(path)]
-        if not found:
-            raise UserError(f"{path}: no CloudFormation templates found (expected a cdk.out or .json/.yaml templates)")
-        templates.extend(found)
+        if path.is_dir():
+            found = load_directory(path)
+            if not found:
+                raise UserError(f"{path}: no CloudFormation templates found (expected a cdk.out or .json/.yaml templates)")
+            parts.append(found)
+        elif (root := enclosing_assembly(path)) is not None:
+            if root not in wanted:
+                parts.append(root)
+            wanted.setdefault(root, set()).add(path.resolve())
+        else:
+            parts.append([load_template_file(path)])
+    templates: list[Template] = []
+    for part in parts:
+        templates.extend(load_assembly(part, wanted[part]) if isinstance(part, Path) else part)
     return templates
