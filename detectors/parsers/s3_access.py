@@ -261,6 +261,8 @@ def _interleave(fast: pa.Table, fast_rows: np.ndarray, slow: pa.Table, slow_rows
 
 
 def _valid_utf8(data: bytes) -> bytes:
+    if data.isascii():  # the usual case (keys are URL-encoded): no decoding pass needed
+        return data
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
