@@ -28,6 +28,7 @@ EXPECTED = {
         "BW.S3.ObjectLock": {WEBSITE, UPLOADS},
         "BW.S3.PublicAccessBlockAll": {WEBSITE},
         "BW.S3.PrincipalRestrictions": {WEBSITE},  # public_read_access: Principal * on GetObject
+        "BW.S3.CrossAccountPrincipals": {UPLOADS},  # the partner account may read uploads
     },
 }
 
