@@ -93,3 +93,21 @@ def test_cdk_validation_report_names_the_partner_grant(synthesized) -> None:
     (violation,) = [v for v in ours["violations"] if v["ruleName"] == CROSS]
     assert {c["constructPath"] for c in violation["violatingConstructs"]} == {
         "Partner/Shared/Resource", "Partner/Inner/Shared/Resource", "Prod/Partner/Shared/Resource"}
+
+
+def test_a_template_file_is_read_through_its_assembly(synthesized, tmp_path: Path) -> None:
+    """What the plugin is given (single files) loads as the assembly describes them; a copy
+    outside any assembly stays environment-agnostic."""
+    from policies.sources.cfn_load import load_paths
+
+    outdir = synthesized[0]
+    (stage_template,) = (outdir / "assembly-Prod").glob("*.template.json")
+    (staged,) = load_paths([stage_template])
+    assert (staged.stack, staged.account, staged.region) == ("Prod-Partner", OWN, "eu-west-1")
+    top = load_paths([outdir / "Partner.template.json"])
+    assert [(t.stack.split("/")[0], t.account, t.region) for t in top] == [("Partner", OWN, "us-east-1")] * 2
+    assert top[1].parent is top[0]  # the nested stack comes with its parent
+    copy = tmp_path / stage_template.name
+    copy.write_text(stage_template.read_text())
+    (bare,) = load_paths([copy])
+    assert (bare.account, bare.region, bare.stack_name_known) == (None, None, False)
