@@ -193,10 +193,11 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 def _token_array(data: bytes, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
     """All slots of all rows as one string array over the chunk's bytes: slot, gap, slot, gap..."""
-    bounds = np.empty((len(lo), _STRIDE), dtype=np.int64)
+    offsets = np.empty(len(lo) * _STRIDE + 1, dtype=np.int32)
+    bounds = offsets[:-1].reshape(len(lo), _STRIDE)
     bounds[:, 0::2] = lo
     bounds[:, 1::2] = hi
-    offsets = np.append(bounds.ravel(), len(data)).astype(np.int32)
+    offsets[-1] = len(data)
     return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
