@@ -162,7 +162,8 @@ class Engine:
         self.stats.events += table.num_rows
         if not rules or not table.num_rows:
             return
-        rules = [rule for rule in rules if not self._match_vectorized(rule, log_type, table)]
+        whole = LazyRows(table, None)  # shared by the vectorized rules: rows built only on demand
+        rules = [rule for rule in rules if not self._match_vectorized(rule, log_type, table, whole)]
         if not rules:
             return
         masks = [_table_mask(rule, log_type, table) for rule in rules]
@@ -183,7 +184,7 @@ class Engine:
             applicable = [rule for rule, mask in zip(rules, per_rule, strict=True) if mask is None or mask[index]]
             self._evaluate(PantherEvent(record, log_type), applicable, index)
 
-    def _match_vectorized(self, rule: Rule, log_type: str, table: pa.Table) -> bool:
+    def _match_vectorized(self, rule: Rule, log_type: str, table: pa.Table, whole: LazyRows) -> bool:
         """Rules with an exact `match_table(table, log_type)` hook (a Bucketwatch extension) match
         a whole batch at once: it returns (row indices, dedup strings) equal to what rule() and
         dedup() give row by row, or None for log types it does not cover. Rows only become
@@ -202,14 +203,13 @@ class Engine:
         self.stats.matches += len(indices)
         if not len(indices):
             return True
-        rows = LazyRows(table, [int(i) for i in indices])
-        times = rows.epochs()
+        times = whole.epochs()
         now = self.clock()
         pending, rule_id = self._pending, rule.id
-        for position, index in enumerate(rows.indices):
-            when = times[position]
-            pending[(rule_id, str(dedups[position])[:1000])].append(
-                _LazyMatch(self, rule, log_type, rows, position, index, when if when >= 0 else now))
+        for index, dedup in zip(np.asarray(indices).tolist(), dedups, strict=True):
+            when = times[index]
+            pending[(rule_id, str(dedup)[:1000])].append(
+                _LazyMatch(self, rule, log_type, whole, index, index, when if when >= 0 else now))
         return True
 
     def _evaluate(self, event: PantherEvent, rules: list[Rule], ref: Any) -> None:

@@ -22,13 +22,17 @@ TIME_FIELDS = frozenset({"time", "p_event_time", "p_parse_time"})
 
 
 class LazyRows:
-    def __init__(self, table: pa.Table, indices: list[int], records: list[dict[str, Any]] | None = None) -> None:
-        self.table = table.take(indices) if len(indices) != table.num_rows else table
+    def __init__(self, table: pa.Table, indices: list[int] | None, records: list[dict[str, Any]] | None = None) -> None:
+        """`indices=None`: every row, position = row index, nothing copied."""
+        if indices is None:
+            indices = range(table.num_rows)  # type: ignore[assignment]
+        self.table = table.take(indices) if len(indices) != table.num_rows else table  # type: ignore[arg-type]
         self.indices = indices
         self.records = records
         self.names = [n for n in self.table.column_names if records is None or n.startswith("p_")]
         self._columns: dict[str, list[Any]] = {}
         self._epochs: np.ndarray | None = None
+        self._epoch_list: list[float] | None = None
         self.lower_names = {name.lower(): name for name in reversed(self.names)}
         self.name_set = frozenset(self.names)
 
@@ -42,10 +46,15 @@ class LazyRows:
         return values
 
     def epochs(self) -> list[float]:
-        """Event times (epoch seconds) of all rows; -1 where unknown."""
-        if self.epoch(0) is None and self._epochs is None:
-            return [-1.0] * len(self.indices)
-        return (self._epochs / 1000.0).tolist()  # type: ignore[operator]
+        """Event times (epoch seconds) of all rows; -1 where unknown. Computed once."""
+        if self._epoch_list is None:
+            if len(self.indices) and self.epoch(0) is None and self._epochs is None:
+                self._epoch_list = [-1.0] * len(self.indices)
+            elif self._epochs is None:
+                self._epoch_list = []
+            else:
+                self._epoch_list = (self._epochs / 1000.0).tolist()
+        return self._epoch_list
 
     def epoch(self, position: int) -> float | None:
         if self._epochs is None:

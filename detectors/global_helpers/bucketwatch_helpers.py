@@ -7,6 +7,7 @@ or a CloudTrail data event, so each tutorial detection is one rule covering both
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -204,13 +205,26 @@ def is_public_ip(value: str | None) -> bool:
     return bool(ip and ip.is_global)
 
 
+def _ip_int(text: str) -> tuple[int, int] | None:
+    """(version, integer) of an address; inet_pton is ~10x faster than ipaddress for this."""
+    try:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        pass
+    try:
+        return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except OSError:
+        return None
+
+
 class NetworkSet:
     """CIDR networks with a membership cache: busy client addresses repeat all day."""
 
-    __slots__ = ("_cache", "networks")
+    __slots__ = ("_cache", "_masks", "networks")
 
     def __init__(self, networks: Iterable[Any]) -> None:
         self.networks = tuple(networks)
+        self._masks = [(n.version, int(n.network_address), int(n.netmask)) for n in self.networks]
         self._cache: dict[str, bool] = {}
 
     def __contains__(self, ip: object) -> bool:
@@ -218,8 +232,9 @@ class NetworkSet:
             return False
         hit = self._cache.get(ip)
         if hit is None:
-            addr = _parse_ip(ip)
-            hit = addr is not None and any(addr.version == n.version and addr in n for n in self.networks)
+            parsed = _ip_int(ip)
+            hit = parsed is not None and any(
+                version == parsed[0] and parsed[1] & mask == network for version, network, mask in self._masks)
             if len(self._cache) > 100_000:
                 self._cache.clear()
             self._cache[ip] = hit
