@@ -110,7 +110,8 @@ def _walk_strings(value: Any) -> Iterable[tuple[str | None, str]]:
             stack.extend((key, v) for v in reversed(item))
 
 
-def _is_ip(text: str) -> bool:
+def is_ip_address(text: str) -> bool:
+    """IPv4 or IPv6 address (the one check every parser uses)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -131,6 +132,6 @@ def cloudtrail_indicators(record: dict[str, Any]) -> tuple[list[str], list[str],
                 accounts[match.group("account")] = None
         elif key in ("accountId", "recipientAccountId", "vpcEndpointAccountId") and _ACCOUNT_ID.match(text):
             accounts[text] = None
-        elif key == "sourceIPAddress" and _is_ip(text):
+        elif key == "sourceIPAddress" and is_ip_address(text):
             ips[text] = None
     return list(ips), list(arns), list(accounts)

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detectors.parsers.pfields import is_ip_address
 from detectors.parsers.s3_access_line import LineError, parse_access_line
 from detectors.schema import S3_ACCESS_FIELDS, S3_ACCESS_INT_FIELDS, S3_ACCESS_SCHEMA, TIMESTAMP
 
@@ -215,6 +216,16 @@ def _string_columns(tokens: pa.Array, null: np.ndarray) -> dict[str, pa.Array]:
     return {name: taken.slice(k * n, n) for k, name in enumerate(names)}
 
 
+def _bad_ipv6(column: pa.Array) -> np.ndarray:
+    """Rows whose IPv6-looking address is not one (the regex above only checks the alphabet);
+    each distinct value is checked once, exactly as the line parser does."""
+    v6 = pc.filter(column, pc.fill_null(pc.match_substring(column, ":"), False))
+    invalid = [text for text in pc.unique(v6).to_pylist() if not is_ip_address(text)]
+    if not invalid:
+        return np.zeros(len(column), dtype=bool)
+    return pc.fill_null(pc.is_in(column, pa.array(invalid, pa.string())), False).to_numpy(zero_copy_only=False)
+
+
 def _fast_parse(data: bytes, lines: _Lines) -> tuple[np.ndarray, pa.Table]:
     """(line numbers parsed here, their columns). Other lines are left to the per-line parser."""
     rows, lo, hi, tail_count = _field_bounds(lines)
@@ -232,14 +243,16 @@ def _fast_parse(data: bytes, lines: _Lines) -> tuple[np.ndarray, pa.Table]:
     columns: dict[str, pa.Array] = {"time": pa.array(millis, pa.int64()).cast(TIMESTAMP)}
     for name, column in _string_columns(tokens, dash).items():
         if name in S3_ACCESS_INT_FIELDS:
-            try:
-                column = pc.cast(column, pa.int64())
-            except pa.ArrowInvalid:  # some row holds a non-number: the line parser will say which
-                digits = pc.fill_null(pc.match_substring_regex(column, r"^[0-9]{1,18}$"), True)
+            # Digits only (Arrow's cast alone would take "-5" and "0x5"), at most 18 of them.
+            digits = pc.fill_null(pc.and_(pc.ascii_is_decimal(column),
+                                          pc.less_equal(pc.utf8_length(column), 18)), True)
+            if not pc.all(digits).as_py():  # the line parser will say which row and why
                 ok &= digits.to_numpy(zero_copy_only=False)
-                column = pc.cast(pc.if_else(digits, column, pa.scalar(None, pa.string())), pa.int64())
+                column = pc.if_else(digits, column, pa.scalar(None, pa.string()))
+            column = pc.cast(column, pa.int64())
         elif name == "remoteip":
             ok &= pc.fill_null(pc.match_substring_regex(column, _IP), True).to_numpy(zero_copy_only=False)
+            ok &= ~_bad_ipv6(column)
         columns[name] = column
     columns["additionalFields"] = pa.nulls(len(rows), LOG_COLUMNS_SCHEMA.field("additionalFields").type)
     table = pa.table(columns, schema=LOG_COLUMNS_SCHEMA)

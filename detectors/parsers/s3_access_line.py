@@ -12,11 +12,11 @@ generation, 27 today; anything after the known fields is kept in `additionalFiel
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from detectors.parsers.pfields import is_ip_address
 from detectors.schema import (
     S3_ACCESS_FIELDS,
     S3_ACCESS_INT_FIELDS,
@@ -109,10 +109,8 @@ def _int_field(name: str, token: str) -> int | None:
 def _check_ip(token: str) -> str | None:
     if token == "-":
         return None
-    try:
-        ipaddress.ip_address(token)
-    except ValueError:
-        raise LineError(f"remoteip is not an IP address: {token[:60]!r}") from None
+    if not is_ip_address(token):
+        raise LineError(f"remoteip is not an IP address: {token[:60]!r}")
     return token
 
 
