@@ -103,6 +103,13 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
     Matches older than the stored window by more than a period form their own historical
     windows: they can raise alerts, but only the latest window is kept.
     """
+    blocks = [m for m in matches if hasattr(m, "expand")]
+    if blocks and len(blocks) == len(matches) == 1 and not uses_unique:
+        fast = _block_window(state, rule_id, dedup, period_s, threshold, blocks[0], now)
+        if fast is not None:
+            return fast
+    if blocks:
+        matches = [single for m in matches for single in (m.expand() if hasattr(m, "expand") else [m])]
     if not uses_unique and matches:
         fast = _single_window(state, rule_id, dedup, period_s, threshold, matches, now)
         if fast is not None:
@@ -139,6 +146,37 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
             window.alert_updated = now
             changes.append(AlertChange(state=window, created=not was_alerted[key], matches=pending[key]))
     return max(windows, key=lambda w: w.window_start), changes
+
+
+def _block_window(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
+                  block: Any, now: float) -> tuple[AlertState, list[AlertChange]] | None:
+    """`_single_window` for a MatchBlock: numpy min/max/len instead of per-match objects."""
+    first, last = float(block.times.min()), float(block.times.max())
+    if state is not None:
+        if not (state.window_start <= first and last < state.window_start + period_s):
+            return None
+        window = state
+    else:
+        if last - first >= period_s:
+            return None
+        window = AlertState(rule_id=rule_id, dedup=dedup, alert_id=alert_id_for(rule_id, dedup, first),
+                            window_start=first, first_seen=first, last_seen=first)
+    was_alerted = window.alerted
+    window.count += len(block)
+    window.first_seen = min(window.first_seen, first)
+    previous_last, window.last_seen = window.last_seen, max(window.last_seen, last)
+    if not window.alerted and window.count >= threshold:
+        window.alerted, window.alert_created = True, now
+    limit = MAX_SAMPLES if window.alerted else 1
+    if len(window.samples) < limit:
+        window.samples.extend(m.sample() for m in block.earliest(limit - len(window.samples)))
+    if last >= previous_last or not window.title:
+        details = block.newest().details()
+        window.title, window.severity, window.context = details.title, details.severity, details.context
+    if not window.alerted:
+        return window, []
+    window.alert_updated = now
+    return window, [AlertChange(state=window, created=not was_alerted, matches=[block])]
 
 
 def _single_window(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,

@@ -36,7 +36,12 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
         "p_rule_id", "p_alert_id", "p_rule_severity", "p_alert_creation_time", "p_alert_update_time", "p_rule_tags")}
     for rule, change in result.changes:
         state = change.state
-        refs = [match.ref for match in change.matches if isinstance(match.ref, int)]
+        refs = []
+        for match in change.matches:
+            if hasattr(match, "refs"):  # a MatchBlock from a vectorized rule
+                refs.extend(match.refs.tolist())
+            elif isinstance(match.ref, int):
+                refs.append(match.ref)
         n = len(refs)
         indices.extend(refs)
         extra["p_rule_id"].extend([rule.id] * n)

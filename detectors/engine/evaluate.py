@@ -57,6 +57,34 @@ class EngineStats:
     matches: int = 0
 
 
+class MatchBlock:
+    """All matches of one rule and dedup string found by a `match_table` hook in one batch:
+    row numbers and event times as numpy arrays. Grouping folds the block at once; it is
+    expanded into single matches only when its events span more than one dedup window."""
+
+    def __init__(self, engine: Engine, rule: Rule, log_type: str, rows: LazyRows, refs: np.ndarray,
+                 times: np.ndarray) -> None:
+        self.engine, self.rule, self.log_type, self.rows = engine, rule, log_type, rows
+        self.refs, self.times = refs, times
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def expand(self) -> list[_LazyMatch]:
+        return [_LazyMatch(self.engine, self.rule, self.log_type, self.rows, ref, ref, when)
+                for ref, when in zip(self.refs.tolist(), self.times.tolist(), strict=True)]
+
+    def earliest(self, count: int) -> list[_LazyMatch]:
+        order = np.argsort(self.times, kind="stable")[:count]
+        return [_LazyMatch(self.engine, self.rule, self.log_type, self.rows, int(self.refs[i]), int(self.refs[i]),
+                           float(self.times[i])) for i in order]
+
+    def newest(self) -> _LazyMatch:
+        i = int(np.argmax(self.times))
+        return _LazyMatch(self.engine, self.rule, self.log_type, self.rows, int(self.refs[i]), int(self.refs[i]),
+                          float(self.times[i]))
+
+
 class _LazyMatch:
     """A match found by a `match_table` hook: its event (and title/severity/context) is built
     only if the alert needs it. Duck-types `alerts.Match`."""
@@ -203,13 +231,18 @@ class Engine:
         self.stats.matches += len(indices)
         if not len(indices):
             return True
-        times = whole.epochs()
-        now = self.clock()
-        pending, rule_id = self._pending, rule.id
-        for index, dedup in zip(np.asarray(indices).tolist(), dedups, strict=True):
-            when = times[index]
-            pending[(rule_id, str(dedup)[:1000])].append(
-                _LazyMatch(self, rule, log_type, whole, index, index, when if when >= 0 else now))
+        times = np.asarray(whole.epochs() or [-1.0] * table.num_rows)[np.asarray(indices)]
+        times = np.where(times >= 0, times, self.clock())
+        # One block per dedup string: grouping folds whole blocks (count, first/last time).
+        keys, inverse = np.unique(np.asarray([str(d)[:1000] for d in dedups], dtype=object), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+        rows = np.asarray(indices)[order]
+        times = times[order]
+        for number, key in enumerate(keys.tolist()):
+            lo, hi = bounds[number], bounds[number + 1]
+            self._pending[(rule.id, key)].append(
+                MatchBlock(self, rule, log_type, whole, rows[lo:hi], times[lo:hi]))
         return True
 
     def _evaluate(self, event: PantherEvent, rules: list[Rule], ref: Any) -> None:

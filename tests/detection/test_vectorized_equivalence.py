@@ -30,8 +30,11 @@ CONFIG = {
 
 def matches(engine: Engine, batch_number: int) -> set[tuple[str, str, int, object]]:
     """Every match of the batch (alerting or not), before grouping."""
-    found = {(rule_id, dedup, batch_number, match.ref)
-             for (rule_id, dedup), pending in engine._pending.items() for match in pending}
+    found = set()
+    for (rule_id, dedup), pending in engine._pending.items():
+        for match in pending:
+            refs = match.refs.tolist() if hasattr(match, "refs") else [match.ref]
+            found |= {(rule_id, dedup, batch_number, ref) for ref in refs}
     engine.flush()
     return found
 
