@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 MAX_SAMPLES = 5
 MAX_UNIQUES = 100
 
@@ -105,9 +107,7 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
     """
     blocks = [m for m in matches if hasattr(m, "expand")]
     if blocks and len(blocks) == len(matches) == 1 and not uses_unique:
-        fast = _block_window(state, rule_id, dedup, period_s, threshold, blocks[0], now)
-        if fast is not None:
-            return fast
+        return _block_windows(state, rule_id, dedup, period_s, threshold, blocks[0], now)
     if blocks:
         matches = [single for m in matches for single in (m.expand() if hasattr(m, "expand") else [m])]
     if not uses_unique and matches:
@@ -148,35 +148,55 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
     return max(windows, key=lambda w: w.window_start), changes
 
 
-def _block_window(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
-                  block: Any, now: float) -> tuple[AlertState, list[AlertChange]] | None:
-    """`_single_window` for a MatchBlock: numpy min/max/len instead of per-match objects."""
-    first, last = float(block.times.min()), float(block.times.max())
+def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
+                   block: Any, now: float) -> tuple[AlertState, list[AlertChange]]:
+    """The general fold for a time-sorted MatchBlock, by contiguous segments instead of single
+    matches; the same windows as `apply_matches` on the expanded matches:
+    - times in [start, start + period) of the stored window, or slightly older than it
+      (last_seen - t < period), join the stored window;
+    - other times open windows greedily (a window at t takes everything before t + period)."""
+    times = block.times
     if state is not None:
-        if not (state.window_start <= first and last < state.window_start + period_s):
-            return None
-        window = state
+        joins = ((times >= state.window_start) & (times < state.window_start + period_s)) | \
+                ((times < state.window_start) & (state.last_seen - times < period_s))
+        older = np.flatnonzero(~joins & (times < state.window_start))
+        newer = np.flatnonzero(~joins & (times >= state.window_start))
+        joined_at = np.flatnonzero(joins)
     else:
-        if last - first >= period_s:
-            return None
-        window = AlertState(rule_id=rule_id, dedup=dedup, alert_id=alert_id_for(rule_id, dedup, first),
-                            window_start=first, first_seen=first, last_seen=first)
-    was_alerted = window.alerted
-    window.count += len(block)
-    window.first_seen = min(window.first_seen, first)
-    previous_last, window.last_seen = window.last_seen, max(window.last_seen, last)
-    if not window.alerted and window.count >= threshold:
-        window.alerted, window.alert_created = True, now
-    limit = MAX_SAMPLES if window.alerted else 1
-    if len(window.samples) < limit:
-        window.samples.extend(m.sample() for m in block.earliest(limit - len(window.samples)))
-    if last >= previous_last or not window.title:
-        details = block.newest().details()
-        window.title, window.severity, window.context = details.title, details.severity, details.context
-    if not window.alerted:
-        return window, []
-    window.alert_updated = now
-    return window, [AlertChange(state=window, created=not was_alerted, matches=[block])]
+        older, newer, joined_at = np.arange(0), np.arange(len(times)), np.arange(0)
+    groups: list[tuple[AlertState, np.ndarray]] = []
+    if len(joined_at):
+        groups.append((state, joined_at))  # type: ignore[arg-type]
+    for positions in (older, newer):
+        i = 0
+        while i < len(positions):
+            first = float(times[positions[i]])
+            j = i + int(np.searchsorted(times[positions[i:]], first + period_s, side="left"))
+            window = AlertState(rule_id=rule_id, dedup=dedup, alert_id=alert_id_for(rule_id, dedup, first),
+                                window_start=first, first_seen=first, last_seen=first)
+            groups.append((window, positions[i:j]))
+            i = j
+    changes = []
+    for window, positions in groups:
+        part = block.part(0, 0)
+        part.refs, part.times = block.refs[positions], times[positions]
+        was_alerted = window.alerted
+        window.count += len(positions)
+        window.first_seen = min(window.first_seen, float(part.times[0]))
+        window.last_seen = max(window.last_seen, float(part.times[-1]))
+        if not window.alerted and window.count >= threshold:
+            window.alerted, window.alert_created = True, now
+        limit = MAX_SAMPLES if window.alerted else 1
+        if len(window.samples) < limit:
+            window.samples.extend(m.sample() for m in part.earliest(limit - len(window.samples)))
+        if float(part.times[-1]) >= window.last_seen or not window.title:
+            details = part.newest().details()
+            window.title, window.severity, window.context = details.title, details.severity, details.context
+        if window.alerted:
+            window.alert_updated = now
+            changes.append(AlertChange(state=window, created=not was_alerted, matches=[part]))
+    windows = [w for w, _ in groups] + ([state] if state is not None else [])
+    return max(windows, key=lambda w: w.window_start), changes
 
 
 def _single_window(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,

@@ -64,8 +64,15 @@ class MatchBlock:
 
     def __init__(self, engine: Engine, rule: Rule, log_type: str, rows: LazyRows, refs: np.ndarray,
                  times: np.ndarray) -> None:
+        order = np.argsort(times, kind="stable")  # kept sorted by event time
         self.engine, self.rule, self.log_type, self.rows = engine, rule, log_type, rows
-        self.refs, self.times = refs, times
+        self.refs, self.times = refs[order], times[order]
+
+    def part(self, lo: int, hi: int) -> MatchBlock:
+        block = MatchBlock.__new__(MatchBlock)
+        block.engine, block.rule, block.log_type, block.rows = self.engine, self.rule, self.log_type, self.rows
+        block.refs, block.times = self.refs[lo:hi], self.times[lo:hi]
+        return block
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -74,15 +81,16 @@ class MatchBlock:
         return [_LazyMatch(self.engine, self.rule, self.log_type, self.rows, ref, ref, when)
                 for ref, when in zip(self.refs.tolist(), self.times.tolist(), strict=True)]
 
+    def _single(self, i: int) -> _LazyMatch:
+        ref = int(self.refs[i])
+        return _LazyMatch(self.engine, self.rule, self.log_type, self.rows, ref, ref, float(self.times[i]))
+
     def earliest(self, count: int) -> list[_LazyMatch]:
-        order = np.argsort(self.times, kind="stable")[:count]
-        return [_LazyMatch(self.engine, self.rule, self.log_type, self.rows, int(self.refs[i]), int(self.refs[i]),
-                           float(self.times[i])) for i in order]
+        return [self._single(i) for i in range(min(count, len(self.refs)))]
 
     def newest(self) -> _LazyMatch:
-        i = int(np.argmax(self.times))
-        return _LazyMatch(self.engine, self.rule, self.log_type, self.rows, int(self.refs[i]), int(self.refs[i]),
-                          float(self.times[i]))
+        # The first of the latest events, as max() over time-sorted single matches picks.
+        return self._single(int(np.searchsorted(self.times, self.times[-1], side="left")))
 
 
 class _LazyMatch:
