@@ -1,6 +1,19 @@
 """Access errors (HTTP 400/403/405) on object operations: probing, broken or revoked access."""
 
-from bucketwatch_helpers import OBJECT_EVENT_NAMES, principal_label, s3_access
+import pyarrow as pa
+import pyarrow.compute as pc
+from bucketwatch_helpers import (
+    OBJECT_EVENT_NAMES,
+    access_log_columns,
+    blank,
+    column_ci,
+    joined,
+    matched,
+    principal_label,
+    s3_access,
+    starts,
+    text,
+)
 from panther_base_helpers import pattern_match
 
 MONITORED_STATUS = {400, 403, 405}
@@ -18,6 +31,23 @@ def rule(event):
     else:
         object_call = pattern_match(access.raw_operation, "REST.*.OBJECT")
     return object_call and access.http_status in MONITORED_STATUS
+
+
+def match_table(table, log_type):
+    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
+    if log_type != "AWS.S3ServerAccess":
+        return None
+    c = access_log_columns(table)
+    error = text(table, "errorcode")
+    status = column_ci(table, "httpstatus")
+    if status is None:
+        return None
+    status = pc.cast(status, pa.int64())
+    mask = pc.and_(pc.invert(blank(error)), pc.invert(c["internal"]))
+    mask = pc.and_(mask, pc.invert(starts(text(table, "useragent"), "aws-internal")))
+    mask = pc.and_(mask, pc.fill_null(pc.match_substring_regex(c["operation"], r"^REST\..*\.OBJECT$"), False))
+    mask = pc.and_(mask, pc.fill_null(pc.is_in(status, value_set=pa.array(sorted(MONITORED_STATUS))), False))
+    return matched(mask, joined(c["bucket"], c["principal"], pc.fill_null(error, "None")))
 
 
 def title(event):
