@@ -212,18 +212,35 @@ def _token_array(data: bytes, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-_STRING_SLOTS = np.array([_SLOT[name] for name in S3_ACCESS_FIELDS if name != "time"], dtype=np.int32)
+_STRING_NAMES = tuple(name for name in S3_ACCESS_FIELDS if name != "time")
+_STRING_SLOTS = np.array([_SLOT[name] for name in _STRING_NAMES], dtype=np.int32)
+_ADDITIONAL_TYPE = LOG_COLUMNS_SCHEMA.field("additionalFields").type
 
 
-def _string_columns(tokens: pa.Array, null: np.ndarray) -> dict[str, pa.Array]:
-    """Every field as a column, with one take for all of them (slot-major), then zero-copy slices;
-    `null` (rows x slots) marks `-` and absent fields."""
-    n = len(null)
-    index = (np.arange(n, dtype=np.int32)[None, :] * _STRIDE + 2 * _STRING_SLOTS[:, None]).ravel()
-    mask = null[:, _STRING_SLOTS].T.ravel()
-    taken = pc.take(tokens, pa.array(index, mask=mask) if mask.any() else pa.array(index))
-    names = [name for name in S3_ACCESS_FIELDS if name != "time"]
-    return {name: taken.slice(k * n, n) for k, name in enumerate(names)}
+@dataclass
+class _Candidates:
+    """Lines of the common shape with a valid time: their slot byte ranges, `-`/absent mask
+    (rows x slots) and UTC epoch milliseconds. Field values are checked after assembly."""
+    rows: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    null: np.ndarray
+    millis: np.ndarray
+
+    def without(self, drop: np.ndarray) -> _Candidates:
+        keep = ~drop
+        return _Candidates(self.rows[keep], self.lo[keep], self.hi[keep], self.null[keep], self.millis[keep])
+
+
+@dataclass
+class _SlowRows:
+    """Records from the per-line parser and their line positions (any order)."""
+    rows: list[int]
+    records: list[dict]
+
+    def add(self, position: int, record: dict) -> None:
+        self.rows.append(position)
+        self.records.append(record)
 
 
 def _valid_ips(column: pa.Array) -> np.ndarray:
@@ -240,51 +257,88 @@ def _valid_ips(column: pa.Array) -> np.ndarray:
     return ok
 
 
-def _fast_parse(data: bytes, lines: _Lines) -> tuple[np.ndarray, pa.Table]:
-    """(line numbers parsed here, their columns). Other lines are left to the per-line parser."""
+def _candidates(lines: _Lines) -> _Candidates:
     rows, lo, hi, tail_count = _field_bounds(lines)
     buf = lines.buf
     length = hi - lo
-    dash = (length == 1) & (buf[np.minimum(lo, len(buf) - 1)] == _DASH)
+    null = (length == 1) & (buf[np.minimum(lo, len(buf) - 1)] == _DASH)
     t_at, z_at = lo[:, _SLOT["time"]], lo[:, _SLOT["zone"]]
     millis, ok = access_times(_gather(buf, t_at, _TIME_WIDTH), _gather(buf, z_at, _ZONE_WIDTH))
     ok &= (length[:, _SLOT["time"]] == _TIME_WIDTH) & (length[:, _SLOT["zone"]] == _ZONE_WIDTH)
-    dash[:, _SLOT["versionid"]:] |= np.arange(_KNOWN_TAIL)[None, :] >= tail_count[:, None]  # not in this generation
+    null[:, _SLOT["versionid"]:] |= np.arange(_KNOWN_TAIL)[None, :] >= tail_count[:, None]  # not in this generation
     keep = np.flatnonzero(ok)
-    rows, lo, hi, dash, millis = rows[keep], lo[keep], hi[keep], dash[keep], millis[keep]
-    tokens = _token_array(data, lo, hi)
-    ok = np.ones(len(rows), dtype=bool)
-    columns: dict[str, pa.Array] = {"time": pa.array(millis, pa.int64()).cast(TIMESTAMP)}
-    for name, column in _string_columns(tokens, dash).items():
+    return _Candidates(rows[keep], lo[keep], hi[keep], null[keep], millis[keep])
+
+
+def _slow_strings(records: list[dict]) -> pa.Array:
+    """The per-line records' fields as text, row-major (numbers too: they are cast with the rest)."""
+    values = [None if (v := record[name]) is None else str(v) for record in records for name in _STRING_NAMES]
+    return pa.array(values, pa.string())
+
+
+def _slow_column(values: list, type_: pa.DataType, slow_index: np.ndarray, is_fast: np.ndarray) -> pa.Array:
+    """A column holding the per-line records' values at their rows and null elsewhere."""
+    return pa.array(values, type_).take(pa.array(slow_index, mask=is_fast))
+
+
+def _assemble(data: bytes, fast: _Candidates, slow: _SlowRows) -> tuple[pa.Table, np.ndarray]:
+    """Both parsers' rows as one table in line order, every column one contiguous array (one take
+    from the chunk's tokens plus the per-line records' values), and the fast rows whose values
+    turned out invalid (the caller hands those to the per-line parser and assembles again)."""
+    n_fast = len(fast.rows)
+    rows = np.concatenate([fast.rows, np.asarray(slow.rows, dtype=np.int64)])
+    order = np.argsort(rows, kind="stable")
+    n = len(rows)
+    is_fast = order < n_fast
+    fast_at, slow_at = np.flatnonzero(is_fast), np.flatnonzero(~is_fast)
+    f, k = order[fast_at], len(_STRING_NAMES)
+    tokens = _token_array(data, fast.lo, fast.hi)
+    index = np.empty((k, n), dtype=np.int32)
+    null = np.zeros((k, n), dtype=bool)
+    index[:, fast_at] = f[None, :] * _STRIDE + 2 * _STRING_SLOTS[:, None]
+    null[:, fast_at] = fast.null[f][:, _STRING_SLOTS].T
+    millis = np.zeros(n, dtype=np.int64)
+    millis[fast_at] = fast.millis[f]
+    slow_index = np.zeros(n, dtype=np.int32)
+    additional: pa.Array = pa.nulls(n, _ADDITIONAL_TYPE)
+    time_null = None
+    if len(slow_at):
+        s = (order[slow_at] - n_fast).astype(np.int32)
+        slow_index[slow_at] = s
+        index[:, slow_at] = len(tokens) + s[None, :] * k + np.arange(k, dtype=np.int32)[:, None]
+        tokens = pa.concat_arrays([tokens, _slow_strings(slow.records)])
+        times = pa.array([r["time"] for r in slow.records], TIMESTAMP)
+        millis[slow_at] = pc.fill_null(times.cast(pa.int64()), 0).to_numpy()[s]
+        time_null = np.zeros(n, dtype=bool)
+        time_null[slow_at] = times.is_null().to_numpy(zero_copy_only=False)[s]
+        if any(r["additionalFields"] for r in slow.records):
+            additional = _slow_column([r["additionalFields"] for r in slow.records], _ADDITIONAL_TYPE,
+                                      slow_index, is_fast)
+    mask = null.ravel()
+    taken = pc.take(tokens, pa.array(index.ravel(), mask=mask) if mask.any() else pa.array(index.ravel()))
+    bad = np.zeros(n, dtype=bool)
+    columns: dict[str, pa.Array] = {
+        "time": pa.array(millis, pa.int64(), mask=time_null if time_null is not None and time_null.any() else None)
+        .cast(TIMESTAMP)}
+    for j, name in enumerate(_STRING_NAMES):
+        column = taken.slice(j * n, n)
         if name in S3_ACCESS_INT_FIELDS:
             # Digits only (Arrow's cast alone would take "-5" and "0x5"), at most 18 of them.
             digits = pc.fill_null(pc.and_(pc.ascii_is_decimal(column),
                                           pc.less_equal(pc.utf8_length(column), 18)), True)
             if not pc.all(digits).as_py():  # the line parser will say which row and why
-                ok &= digits.to_numpy(zero_copy_only=False)
-                column = pc.if_else(digits, column, pa.scalar(None, pa.string()))
+                bad |= ~digits.to_numpy(zero_copy_only=False) & is_fast
+            if bad.any():
+                continue
             column = pc.cast(column, pa.int64())
         elif name == "remoteip":
-            ok &= _valid_ips(column)
+            bad |= ~_valid_ips(column) & is_fast
         columns[name] = column
-    columns["additionalFields"] = pa.nulls(len(rows), LOG_COLUMNS_SCHEMA.field("additionalFields").type)
+    if bad.any():
+        return pa.table({}), np.isin(fast.rows, rows[order][bad])
+    columns["additionalFields"] = additional
     table = pa.table(columns, schema=LOG_COLUMNS_SCHEMA)
-    if not ok.all():
-        table, rows = table.filter(pa.array(ok)), rows[ok]
-    return rows, table
-
-
-def _interleave(fast: pa.Table, fast_rows: np.ndarray, slow: pa.Table, slow_rows: list[int]) -> pa.Table:
-    """Both tables merged in line order, as zero-copy slices around the (few) slow rows."""
-    pieces, taken = [], 0
-    for j, before in enumerate(np.searchsorted(fast_rows, slow_rows).tolist()):
-        if before > taken:
-            pieces.append(fast.slice(taken, before - taken))
-            taken = before
-        pieces.append(slow.slice(j, 1))
-    if taken < fast.num_rows:
-        pieces.append(fast.slice(taken))
-    return pa.concat_tables(pieces)
+    return table.append_column("__index", pa.array(rows[order], pa.int64())), np.zeros(n_fast, dtype=bool)
 
 
 def _valid_utf8(data: bytes) -> bytes:
@@ -303,23 +357,29 @@ def parse_chunk(data: bytes | str) -> ChunkResult:
     if not data.endswith(b"\n"):
         data += b"\n"
     lines = _lines(data)
-    fast_rows, fast = _fast_parse(data, lines)
-    fast = fast.append_column("__index", pa.array(fast_rows, pa.int64()))
+    fast = _candidates(lines)
     nonempty = lines.ends > lines.starts
     slow_mask = nonempty.copy()
-    slow_mask[fast_rows] = False
-    rejected: list[Rejected] = []
-    table = fast
-    records, indices = [], []
-    for position in np.flatnonzero(slow_mask).tolist():
-        line = data[lines.starts[position]:lines.ends[position]].decode("utf-8")
+    slow_mask[fast.rows] = False
+    slow, rejected = _SlowRows([], []), []
+    _parse_lines(data, lines, np.flatnonzero(slow_mask), slow, rejected)
+    table, bad = _assemble(data, fast, slow)
+    if bad.any():  # rare: lines of the common shape with an invalid value; the line parser says why
+        _parse_lines(data, lines, fast.rows[bad], slow, rejected)
+        rejected.sort(key=lambda r: r.index)
+        table, _ = _assemble(data, fast.without(bad), slow)
+    return ChunkResult(table=table, rejected=rejected, lines=int(nonempty.sum()), newlines=len(lines.starts))
+
+
+def _line(data: bytes, lines: _Lines, position: int) -> str:
+    return data[lines.starts[position]:lines.ends[position]].decode("utf-8")
+
+
+def _parse_lines(data: bytes, lines: _Lines, positions: np.ndarray, slow: _SlowRows, rejected: list[Rejected]) -> None:
+    for position in positions.tolist():
+        line = _line(data, lines, position)
         try:
-            records.append(parse_access_line(line))
-            indices.append(position)
+            slow.add(position, parse_access_line(line))
         except LineError as exc:
             rejected.append(Rejected(position, str(exc), line))
-    if records:
-        slow = pa.Table.from_pylist(records, schema=LOG_COLUMNS_SCHEMA)
-        slow = slow.append_column("__index", pa.array(indices, pa.int64()))
-        table = _interleave(fast, fast_rows, slow, indices)
-    return ChunkResult(table=table, rejected=rejected, lines=int(nonempty.sum()), newlines=len(lines.starts))
+
