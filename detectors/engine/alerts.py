@@ -156,7 +156,13 @@ def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s:
       (last_seen - t < period), join the stored window;
     - other times open windows greedily (a window at t takes everything before t + period)."""
     times = block.times
-    if state is not None:
+    first_t, last_t = float(times[0]), float(times[-1])
+    everything = np.arange(len(times))
+    if state is None and last_t - first_t < period_s:
+        older, newer, joined_at = everything[:0], everything, everything[:0]  # one new window
+    elif state is not None and state.window_start <= first_t and last_t < state.window_start + period_s:
+        older, newer, joined_at = everything[:0], everything[:0], everything  # all join the stored one
+    elif state is not None:
         joins = ((times >= state.window_start) & (times < state.window_start + period_s)) | \
                 ((times < state.window_start) & (state.last_seen - times < period_s))
         older = np.flatnonzero(~joins & (times < state.window_start))
