@@ -50,33 +50,62 @@ def _partition_keys(table: pa.Table, time_column: str) -> np.ndarray:
     return year * 1_000_000 + month * 10_000 + day * 100 + hour
 
 
+MIN_SLICE_ROWS = 512  # shorter runs are gathered: many tiny slices make the Parquet writer slower
+
+
 def partition_tables(table: pa.Table, time_column: str = "p_event_time") -> Iterator[tuple[str, pa.Table]]:
     """(relative partition path, rows) per hour of event time, in time order, rows in input order.
 
-    Delivered logs are nearly in time order, so a partition's rows are usually one contiguous
-    range (a zero-copy slice); otherwise they are taken with ascending indices (sequential reads)."""
+    Delivered logs are nearly in time order: a partition's rows are long runs of consecutive rows
+    (zero-copy slices) plus a few stragglers around hour boundaries (gathered with one take per
+    gap). Input with many short runs is taken with ascending indices (sequential reads)."""
     keys = _partition_keys(table, time_column)
-    order = np.argsort(keys, kind="stable") if not (keys[1:] >= keys[:-1]).all() else None
-    sorted_keys = keys if order is None else keys[order]
+    if not len(keys):
+        return
+    run_starts = np.concatenate(([0], np.flatnonzero(keys[1:] != keys[:-1]) + 1))
+    if len(run_starts) * 64 > len(keys):
+        yield from _taken_partitions(table, keys)
+        return
+    run_ends = np.append(run_starts[1:], len(keys))
+    run_keys = keys[run_starts]
+    for key in np.unique(run_keys).tolist():
+        mine = np.flatnonzero(run_keys == key)
+        yield _partition_path(key), _runs_table(table, run_starts[mine].tolist(), run_ends[mine].tolist())
+
+
+def _runs_table(table: pa.Table, starts: list[int], ends: list[int]) -> pa.Table:
+    """The rows of these runs (ascending, disjoint) as slices and takes, in order."""
+    pieces: list[pa.Table] = []
+    gathered: list[np.ndarray] = []
+    for start, end in zip(starts, ends, strict=True):
+        if end - start < MIN_SLICE_ROWS:
+            gathered.append(np.arange(start, end, dtype=np.int32))
+            continue
+        if gathered:
+            pieces.append(table.take(pa.array(np.concatenate(gathered))))
+            gathered = []
+        pieces.append(table.slice(start, end - start))
+    if gathered:
+        pieces.append(table.take(pa.array(np.concatenate(gathered))))
+    return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+
+
+def _taken_partitions(table: pa.Table, keys: np.ndarray) -> Iterator[tuple[str, pa.Table]]:
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
     boundaries = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
     starts = np.concatenate(([0], boundaries)).tolist()
     ends = np.concatenate((boundaries, [len(keys)])).tolist()
-    if order is not None:
-        table = table.combine_chunks()
+    table = table.combine_chunks()
     for start, end in zip(starts, ends, strict=True):
-        key = int(sorted_keys[start])
-        year, rest = divmod(key, 1_000_000)
-        month, rest = divmod(rest, 10_000)
-        day, hour = divmod(rest, 100)
-        path = f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}"
-        if order is None:
-            yield path, table.slice(start, end - start)
-            continue
-        rows = order[start:end]
-        if rows[-1] - rows[0] + 1 == len(rows):
-            yield path, table.slice(int(rows[0]), len(rows))
-        else:
-            yield path, table.take(pa.array(rows.astype(np.int32)))
+        yield _partition_path(int(sorted_keys[start])), table.take(pa.array(order[start:end].astype(np.int32)))
+
+
+def _partition_path(key: int) -> str:
+    year, rest = divmod(key, 1_000_000)
+    month, rest = divmod(rest, 10_000)
+    day, hour = divmod(rest, 100)
+    return f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}"
 
 
 def file_name(rows: pa.Table) -> str:
