@@ -138,8 +138,9 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
         for match in pending.get(key, ())[: max(0, limit - len(window.samples))]:
             window.samples.append(match.sample())
         newest = max(pending.get(key, ()), key=lambda m: m.time, default=None)
-        if newest is not None and (newest.time >= window.last_seen or not window.title):
-            # The newest event's title/severity/context describe the alert, as Panther does.
+        if newest is not None and window.alerted and (newest.time >= window.last_seen or not window.title):
+            # The newest event's title/severity/context describe the alert, as Panther does
+            # (computed only once the window is an alert: most windows never become one).
             details = newest.details()
             window.title, window.severity, window.context = details.title, details.severity, details.context
         if key in pending and window.alerted:
@@ -195,7 +196,7 @@ def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s:
         limit = MAX_SAMPLES if window.alerted else 1
         if len(window.samples) < limit:
             window.samples.extend(m.sample() for m in part.earliest(limit - len(window.samples)))
-        if float(part.times[-1]) >= window.last_seen or not window.title:
+        if window.alerted and (float(part.times[-1]) >= window.last_seen or not window.title):
             details = part.newest().details()
             window.title, window.severity, window.context = details.title, details.severity, details.context
         if window.alerted:
@@ -230,7 +231,7 @@ def _single_window(state: AlertState | None, rule_id: str, dedup: str, period_s:
     if len(window.samples) < limit:
         ordered = sorted(matches, key=lambda m: m.time)[: limit - len(window.samples)]
         window.samples.extend(m.sample() for m in ordered)
-    if last >= previous_last or not window.title:
+    if window.alerted and (last >= previous_last or not window.title):
         newest = matches[times.index(last)]
         details = newest.details()
         window.title, window.severity, window.context = details.title, details.severity, details.context
