@@ -171,6 +171,10 @@ def _process_object(ref: ObjectRef, s3: Any, session: DetectionSession, writer: 
     try:
         for batch in parse_stream(body, source, quarantine=quarantine, stats=stats):
             session.process(batch)
+        session.finish()  # everything of this object is evaluated before the next one starts
+    except BaseException:
+        session.discard()  # queued rows of a failed object must not ride along with the next one
+        raise
     finally:
         body.close()
         if quarantine.entries:

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         parse_run = parse_inputs(args.inputs, args.log_type, quarantine, progress, args.workers)
         for batch in parse_run:
             session.process(batch)
+        session.finish()
     alerts = session.engine.alert_messages()
     if not args.quiet:
         TerminalSink(sys.stdout).emit(alerts)

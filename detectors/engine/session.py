@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from detectors.config import DetectionSettings, activate
 from detectors.engine.batches import evaluate_batch, write_rule_matches
 from detectors.engine.evaluate import Engine, FlushResult
@@ -17,6 +19,10 @@ from detectors.engine.stores import DedupStore
 from detectors.pipeline import ParsedBatch
 from detectors.schema import DB_LOGS, TABLE_OF_LOG_TYPE
 
+# Parsed batches are small (a few thousand lines); grouping matches costs per (rule, dedup)
+# group per batch, so batches of one log type are combined up to this many rows first.
+COMBINE_ROWS = 100_000
+
 
 @dataclass
 class DetectionSession:
@@ -24,7 +30,8 @@ class DetectionSession:
     writer: Any = None  # LakeWriter / S3LakeWriter, or None to skip the lake
     rows_written: int = 0
     match_rows: int = 0
-    results: list[FlushResult] = field(default_factory=list)
+    combine_rows: int = COMBINE_ROWS
+    _buffer: list[ParsedBatch] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: DetectionSettings, store: DedupStore | None = None, writer: Any = None,
@@ -35,7 +42,27 @@ class DetectionSession:
             rules = load_rules(rule_dirs, settings=settings, only_enabled=True)
         return cls(engine=Engine(rules, store, on_created=on_created), writer=writer)
 
-    def process(self, batch: ParsedBatch) -> FlushResult:
+    def process(self, batch: ParsedBatch) -> None:
+        """Queue a batch; it is evaluated once enough rows of its log type are queued.
+        Call `finish()` after the last batch (of an object, for the Lambda)."""
+        if self._buffer and self._buffer[0].log_type != batch.log_type:
+            self.finish()
+        self._buffer.append(batch)
+        if sum(b.table.num_rows for b in self._buffer) >= self.combine_rows:
+            self.finish()
+
+    def finish(self) -> FlushResult | None:
+        if not self._buffer:
+            return None
+        batch = _combine(self._buffer)
+        self._buffer = []
+        return self._run(batch)
+
+    def discard(self) -> None:
+        """Drop queued batches (their object failed; it will be retried as a whole)."""
+        self._buffer = []
+
+    def _run(self, batch: ParsedBatch) -> FlushResult:
         evaluate_batch(self.engine, batch)
         result = self.engine.flush()
         if self.writer is not None:
@@ -43,3 +70,13 @@ class DetectionSession:
             self.rows_written += batch.table.num_rows
             self.match_rows += write_rule_matches(self.writer, batch, result)
         return result
+
+
+def _combine(batches: list[ParsedBatch]) -> ParsedBatch:
+    if len(batches) == 1:
+        return batches[0]
+    records = None
+    if all(b.records is not None for b in batches):
+        records = [record for b in batches for record in b.records]  # type: ignore[union-attr]
+    table = pa.concat_tables([b.table for b in batches]).combine_chunks()
+    return ParsedBatch(batches[0].log_type, batches[0].source, table, records=records)
