@@ -108,8 +108,11 @@ def child(kind: str, folder: str, workers: int) -> None:
     elapsed = time.perf_counter() - started
     cpu = _cpu_seconds() - cpu_before
     rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    parquet = list(scratch.rglob("*.parquet"))
+    output_mb = sum(p.stat().st_size for p in parquet) / 1e6
     shutil.rmtree(scratch, ignore_errors=True)
-    print(json.dumps({"elapsed": elapsed, "cpu": cpu, "rss_mb": rss_kb / 1024}))
+    print(json.dumps({"elapsed": elapsed, "cpu": cpu, "rss_mb": rss_kb / 1024, "output_mb": output_mb,
+                      "files": len(parquet)}))
 
 
 def _cpu_seconds() -> float:
@@ -150,7 +153,8 @@ def main() -> None:
     for label, rate, cpu_rate, run in ((f"ours   (workers={args.workers})", ours_rate, ours_cpu_rate, ours),
                                        ("duckdb (threads=1)", duck_rate, duck_cpu_rate, duck)):
         print(f"{label}: {rate:>10,.0f} lines/s wall ({run['elapsed']:6.2f} s), {cpu_rate:>10,.0f} lines per "
-              f"CPU-second ({run['cpu']:6.2f} s), peak RSS {run['rss_mb']:5.0f} MB")
+              f"CPU-second ({run['cpu']:6.2f} s), peak RSS {run['rss_mb']:5.0f} MB, "
+              f"Parquet {run['output_mb']:.0f} MB in {run['files']} files")
     print(f"ratio ours/duckdb: {ours_rate / duck_rate:.2f} wall, {ours_cpu_rate / duck_cpu_rate:.2f} per CPU-second")
     if args.small and args.small < args.lines:
         # Same file size, fewer files: only the input size changes between the two runs.
