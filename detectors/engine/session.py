@@ -78,5 +78,5 @@ def _combine(batches: list[ParsedBatch]) -> ParsedBatch:
     records = None
     if all(b.records is not None for b in batches):
         records = [record for b in batches for record in b.records]  # type: ignore[union-attr]
-    table = pa.concat_tables([b.table for b in batches]).combine_chunks()
+    table = pa.concat_tables([b.table for b in batches])  # zero-copy: columns become chunked
     return ParsedBatch(batches[0].log_type, batches[0].source, table, records=records)
