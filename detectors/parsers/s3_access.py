@@ -86,8 +86,12 @@ class ChunkResult:
 
 
 def _gather(buf: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """n x width bytes starting at each position (clipped at the end of the buffer)."""
-    return buf[np.minimum(starts[:, None] + np.arange(width), len(buf) - 1)]
+    """n x width bytes starting at each position (start clipped so the window fits the buffer;
+    callers check the token length, which a clipped start cannot satisfy)."""
+    if len(buf) < width:
+        buf = np.concatenate([buf, np.zeros(width - len(buf), dtype=np.uint8)])
+    windows = np.lib.stride_tricks.sliding_window_view(buf, width)
+    return windows[np.minimum(starts, len(windows) - 1)]
 
 
 def _digits(matrix: np.ndarray, start: int, count: int) -> tuple[np.ndarray, np.ndarray]:
