@@ -54,6 +54,19 @@ def _codes(column: pa.Array) -> tuple[np.ndarray, list[Any]]:
     return codes, encoded.dictionary.to_pylist()
 
 
+def _dense_unique(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` for integers in [0, bound): a lookup table instead
+    of a sort when the bound is small (few distinct requesters and access points per chunk)."""
+    if bound > 4 * len(values) + 1024:
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(bound, dtype=bool)
+    present[values] = True
+    unique = np.flatnonzero(present)
+    lookup = np.zeros(bound, dtype=np.int64)
+    lookup[unique] = np.arange(len(unique))
+    return unique, lookup[values]
+
+
 def _arn_lists(requester: pa.Array, accesspoint: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(p_any_aws_arns, p_any_aws_account_ids) of access log rows.
 
@@ -61,7 +74,8 @@ def _arn_lists(requester: pa.Array, accesspoint: pa.Array) -> tuple[pa.Array, pa
     pair in Python and spread to the rows with one take."""
     r_codes, r_values = _codes(requester)
     a_codes, a_values = _codes(accesspoint)
-    pairs, inverse = np.unique((r_codes + 1) * (len(a_values) + 1) + (a_codes + 1), return_inverse=True)
+    pairs, inverse = _dense_unique((r_codes + 1) * (len(a_values) + 1) + (a_codes + 1),
+                                   (len(r_values) + 1) * (len(a_values) + 1))
     arns, accounts = [], []
     for pair in pairs.tolist():
         r_index, a_index = divmod(pair, len(a_values) + 1)
