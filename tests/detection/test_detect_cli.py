@@ -129,12 +129,3 @@ def test_state_file_carries_alerts_across_runs(tmp_path):
     second = [json.loads(x) for x in (tmp_path / "second.jsonl").read_text().splitlines()]
     assert {a["status"] for a in first} == {"created"} and {a["status"] for a in second} == {"updated"}
     assert {a["alert_id"] for a in first} == {a["alert_id"] for a in second}
-
-
-def test_interim_demo_prints_alerts_and_lake_summary(tmp_path, capsys):
-    assert main(["demo", "--lake", str(tmp_path / "lake")]) == 0
-    out = capsys.readouterr().out
-    assert "[HIGH    ] Bucketwatch.S3.BucketMadePublic" in out
-    assert "panther_logs.aws_s3serveraccess: 191 rows" in out
-    assert "panther_rule_matches.aws_cloudtrail: 137 rows" in out  # 66 IP-allowlist + 71 from other rules
-    assert "6  403 AccessDenied  arn:aws:iam::111122223333:user/leaked-ci" in out
