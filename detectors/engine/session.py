@@ -16,8 +16,8 @@ from detectors.engine.batches import evaluate_batch, write_rule_matches
 from detectors.engine.evaluate import Engine, FlushResult
 from detectors.engine.rules import Rule, load_rules
 from detectors.engine.stores import DedupStore
+from detectors.lake.ingest import ObjectBuffer
 from detectors.pipeline import ParsedBatch
-from detectors.schema import DB_LOGS, TABLE_OF_LOG_TYPE
 
 # Parsed batches are small (a few thousand lines); grouping matches costs per (rule, dedup)
 # group per batch, so batches of one log type are combined up to this many rows first.
@@ -54,19 +54,25 @@ class DetectionSession:
     def finish(self) -> FlushResult | None:
         if not self._buffer:
             return None
-        batch = _combine(self._buffer)
-        self._buffer = []
-        return self._run(batch)
+        batches, self._buffer = self._buffer, []
+        return self._run(batches)
 
     def discard(self) -> None:
         """Drop queued batches (their object failed; it will be retried as a whole)."""
         self._buffer = []
 
-    def _run(self, batch: ParsedBatch) -> FlushResult:
+    def _run(self, batches: list[ParsedBatch]) -> FlushResult:
+        batch = _combine(batches)
         evaluate_batch(self.engine, batch)
         result = self.engine.flush()
         if self.writer is not None:
-            self.writer.write(DB_LOGS, TABLE_OF_LOG_TYPE[batch.log_type], batch.table)
+            # The logs are written as `ingest` writes them: each parsed batch split into hours
+            # (contiguous, cheap), one file per hour. Partitioning the combined table instead
+            # gathers stragglers from a many-chunk table, which copies every chunk per gather.
+            logs = ObjectBuffer(self.writer)
+            for part in batches:
+                logs.add(part)
+            logs.flush()
             self.rows_written += batch.table.num_rows
             self.match_rows += write_rule_matches(self.writer, batch, result)
         return result
