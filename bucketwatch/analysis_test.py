@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from detectors.config import DetectionSettings, activated
 from detectors.engine.rules import Rule, iter_specs, load_rules
 from detectors.event import PantherEvent, guess_log_type
 
@@ -63,7 +64,9 @@ def run_rule_test(rule: Rule, test: Mapping[str, Any]) -> tuple[bool, str]:
         log_type = rule.log_types[0]
     event = PantherEvent(log, log_type)
     try:
-        with _mocks(rule, test.get("Mocks") or ()):
+        # A rule's own tests describe it with its default settings, never a config a previous
+        # `detect` in the same process left active.
+        with activated(DetectionSettings()), _mocks(rule, test.get("Mocks") or ()):
             actual = rule.prefilter.accepts(log_type, event) and bool(rule.module.rule(event))
             if actual:
                 for function in OPTIONAL_FUNCTIONS:

@@ -20,7 +20,8 @@ Errors name the offending key path, e.g. `detections.ip_allowlist[1].cidrs[0]`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,17 @@ def activate(settings: DetectionSettings) -> None:
 
 def active() -> DetectionSettings:
     return _active
+
+
+@contextmanager
+def activated(settings: DetectionSettings) -> Iterator[DetectionSettings]:
+    """`settings` active inside the block, whatever was active before is restored after it."""
+    previous = _active
+    activate(settings)
+    try:
+        yield settings
+    finally:
+        activate(previous)
 
 
 def parse_detections(section: Mapping[str, Any] | None) -> DetectionSettings:
