@@ -242,7 +242,7 @@ class Engine:
         times = np.asarray(whole.epochs() or [-1.0] * table.num_rows)[np.asarray(indices)]
         times = np.where(times >= 0, times, self.clock())
         # One block per dedup string: grouping folds whole blocks (count, first/last time).
-        keys, inverse = np.unique(np.asarray([str(d)[:1000] for d in dedups], dtype=object), return_inverse=True)
+        keys, inverse = _dedup_codes(dedups)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
         rows = np.asarray(indices)[order]
@@ -344,6 +344,27 @@ class Engine:
     def alert_messages(self) -> list[dict[str, Any]]:
         """Every alert raised or updated during this engine's life, latest state."""
         return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()]
+
+
+def _dedup_codes(dedups: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct dedup strings, each match's position among them), as
+    `np.unique([str(d)[:1000] for d in dedups], return_inverse=True)` gives them. An Arrow array
+    (what `vector.matched` returns) is dictionary-encoded in Arrow: Python sees only the distinct
+    strings, not one per match."""
+    if isinstance(dedups, pa.Array | pa.ChunkedArray):
+        texts = pc.fill_null(dedups.cast(pa.string()), "None")  # str(None), as the list path
+        if len(texts) and pc.max(pc.utf8_length(texts)).as_py() <= 1000:
+            encoded = pc.dictionary_encode(texts)
+            if isinstance(encoded, pa.ChunkedArray):
+                encoded = encoded.unify_dictionaries().combine_chunks() if encoded.num_chunks else encoded
+            values = encoded.dictionary.to_pylist()
+            order = sorted(range(len(values)), key=values.__getitem__)
+            rank = np.empty(len(values), dtype=np.int64)
+            rank[order] = np.arange(len(values))
+            codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            return np.asarray([values[i] for i in order], dtype=object), rank[codes]
+        dedups = texts.to_pylist()
+    return np.unique(np.asarray([str(d)[:1000] for d in dedups], dtype=object), return_inverse=True)
 
 
 def _table_mask(rule: Rule, log_type: str, table: pa.Table) -> pa.ChunkedArray | None:

@@ -27,6 +27,7 @@ BUILTIN_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 GLOBAL_HELPERS_DIR = Path(__file__).resolve().parent.parent / "global_helpers"
 DEFAULT_DEDUP_MINUTES = 60
 RULE_TYPES = {"rule"}
+SPEC_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: specs load ~10x faster
 
 
 def ensure_helpers_importable(extra: Iterable[Path] = ()) -> None:
@@ -73,7 +74,7 @@ def parse_severity(value: Any, where: str) -> str:
 
 def read_spec(path: Path) -> dict[str, Any]:
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=SPEC_LOADER)
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):

@@ -136,7 +136,8 @@ def joined(*columns: pa.ChunkedArray, sep: str = ":") -> pa.ChunkedArray:
     return pc.binary_join_element_wise(*columns, sep)
 
 
-def matched(mask: pa.ChunkedArray, dedup: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
-    """(row indices where mask holds, their dedup strings): what a `match_table` hook returns."""
+def matched(mask: pa.ChunkedArray, dedup: pa.ChunkedArray) -> tuple[np.ndarray, pa.ChunkedArray | list[str]]:
+    """(row indices where mask holds, their dedup strings): what a `match_table` hook returns.
+    The strings stay an Arrow array: the engine groups them without a Python string per row."""
     rows = np.flatnonzero(np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool))
-    return rows, dedup.take(pa.array(rows, pa.int64())).to_pylist() if len(rows) else []
+    return rows, dedup.take(pa.array(rows, pa.int64())) if len(rows) else []

@@ -151,3 +151,19 @@ def _texts(table):
 
     for row in table.to_pylist():
         yield {k: panther_time(v) if k in ("time", "p_event_time", "p_parse_time") else v for k, v in row.items()}
+
+
+def test_arrow_dedup_strings_group_as_python_strings_do():
+    """`matched` hands dedup strings over as Arrow; the engine's grouping must equal the
+    per-row Python one (str(), 1000-character cut, sorted keys), nulls and long strings too."""
+    import numpy as np
+
+    from detectors.engine.evaluate import _dedup_codes
+
+    for values in (["b:x", "a:y", None, "b:x", "é:z", "a:y"], ["a" * 1200, "a" * 1100, "b"], ["only"] * 3):
+        expected_keys, expected_inverse = np.unique(
+            np.asarray([str(v)[:1000] for v in values], dtype=object), return_inverse=True)
+        for arrow in (pa.array(values, pa.string()), pa.chunked_array([pa.array(values[:1]), pa.array(values[1:])])):
+            keys, inverse = _dedup_codes(arrow)
+            assert keys.tolist() == expected_keys.tolist()
+            assert inverse.tolist() == expected_inverse.tolist()
