@@ -36,7 +36,7 @@ import boto3
 import pytest
 from synth_support import REPO_ROOT
 
-from bucketwatch.localaws import LOCAL_AWS_ENV, MOTO_ACCOUNT_ID, MotoServer
+from bucketwatch.localaws import MOTO_ACCOUNT_ID, MotoServer, local_aws_environment
 from infra.detector import DETECTOR_LAKE_PREFIXES
 from infra.posture import POSTURE_HANDLER, scan_actions
 
@@ -70,16 +70,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
             ],
             env,
         )
-        saved = {k: os.environ.get(k) for k in (*LOCAL_AWS_ENV, "AWS_ENDPOINT_URL")}
-        os.environ.update(server.env())
-        try:
+        with local_aws_environment(server):
             yield {"outdir": outdir / "app", "cfn": boto3.client("cloudformation", region_name=REGION)}
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def run(command: list[str], env: dict[str, str]) -> None:
