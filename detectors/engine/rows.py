@@ -21,6 +21,19 @@ from detectors.pipeline import panther_time
 TIME_FIELDS = frozenset({"time", "p_event_time", "p_parse_time"})
 
 
+_FRACTION_PAD = {"s": ".000000000", "ms": "000000", "us": "000", "ns": ""}
+
+
+def panther_times(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
+    """`panther_time` of every value, formatted by Arrow (no datetime object per row)."""
+    kind = column.type
+    if not pa.types.is_timestamp(kind) or kind.tz is not None:
+        return [panther_time(v) for v in column.to_pylist()]
+    text = pc.strftime(column, format="%Y-%m-%d %H:%M:%S")  # seconds carry the unit's fraction
+    pad = _FRACTION_PAD[kind.unit]
+    return (pc.binary_join_element_wise(text, pad, "") if pad else text).to_pylist()
+
+
 class LazyRows:
     def __init__(self, table: pa.Table, indices: list[int] | None, records: list[dict[str, Any]] | None = None) -> None:
         """`indices=None`: every row, position = row index, nothing copied."""
@@ -39,9 +52,8 @@ class LazyRows:
     def column(self, name: str) -> list[Any]:
         values = self._columns.get(name)
         if values is None:
-            values = self.table.column(name).to_pylist()
-            if name in TIME_FIELDS:
-                values = [panther_time(v) for v in values]
+            column = self.table.column(name)
+            values = panther_times(column) if name in TIME_FIELDS else column.to_pylist()
             self._columns[name] = values
         return values
 
@@ -67,13 +79,14 @@ class LazyRows:
 
     def plain_rows(self, positions: list[int]) -> dict[int, dict[str, Any]]:
         """Plain dicts (as `ParsedBatch.events()` gives them) for some rows, in one Arrow pass."""
-        taken = self.table.select(self.names).take(positions).to_pylist()
+        taken = self.table.select(self.names).take(positions)
+        # Column by column (times formatted in Arrow), then one dict per row without the nulls.
+        columns = [panther_times(taken.column(name)) if name in TIME_FIELDS else taken.column(name).to_pylist()
+                   for name in self.names]
         out = {}
-        for position, row in zip(positions, taken, strict=True):
+        for position, values in zip(positions, zip(*columns, strict=True), strict=True):
             plain = dict(self.records[self.indices[position]]) if self.records is not None else {}
-            for name, value in row.items():
-                if value is not None:
-                    plain[name] = panther_time(value) if name in TIME_FIELDS else value
+            plain.update({name: value for name, value in zip(self.names, values, strict=True) if value is not None})
             out[position] = plain
         return out
 

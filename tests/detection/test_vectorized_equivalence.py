@@ -167,3 +167,17 @@ def test_arrow_dedup_strings_group_as_python_strings_do():
             keys, inverse = _dedup_codes(arrow)
             assert keys.tolist() == expected_keys.tolist()
             assert inverse.tolist() == expected_inverse.tolist()
+
+
+def test_arrow_formatted_times_equal_panther_time():
+    from datetime import datetime
+
+    from detectors.engine.rows import panther_times
+    from detectors.pipeline import panther_time
+
+    values = [datetime(2020, 2, 14, 0, 53, 48, 123000), None, datetime(1999, 12, 31, 23, 59, 59),
+              datetime(2020, 1, 1, 0, 0, 0, 1000)]
+    for unit in ("s", "ms", "us"):
+        column = pa.chunked_array([pa.array(values, pa.timestamp(unit))])
+        assert panther_times(column) == [panther_time(v) for v in column.to_pylist()]
+    assert panther_times(pa.chunked_array([pa.array(values, pa.timestamp("ms"))]))[0] == "2020-02-14 00:53:48.123000000"
