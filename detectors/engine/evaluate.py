@@ -198,7 +198,7 @@ class Engine:
         self.stats.events += table.num_rows
         if not rules or not table.num_rows:
             return
-        whole = LazyRows(table, None)  # shared by the vectorized rules: rows built only on demand
+        whole = LazyRows(table, None, sparse=True)  # shared by the vectorized rules: rows built only on demand
         rules = [rule for rule in rules if not self._match_vectorized(rule, log_type, table, whole)]
         if not rules:
             return

@@ -35,8 +35,12 @@ def panther_times(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
 
 
 class LazyRows:
-    def __init__(self, table: pa.Table, indices: list[int] | None, records: list[dict[str, Any]] | None = None) -> None:
-        """`indices=None`: every row, position = row index, nothing copied."""
+    def __init__(self, table: pa.Table, indices: list[int] | None, records: list[dict[str, Any]] | None = None,
+                 sparse: bool = False) -> None:
+        """`indices=None`: every row, position = row index, nothing copied. `sparse`: only a few
+        rows will be read (alert details of vectorized rules): values are converted one by one
+        instead of a whole column at the first read."""
+        self.sparse = sparse
         if indices is None:
             indices = range(table.num_rows)  # type: ignore[assignment]
         self.table = table.take(indices) if len(indices) != table.num_rows else table  # type: ignore[arg-type]
@@ -56,6 +60,11 @@ class LazyRows:
             values = panther_times(column) if name in TIME_FIELDS else column.to_pylist()
             self._columns[name] = values
         return values
+
+    def value_of(self, name: str, position: int) -> Mapping[int, Any]:
+        """One value as {position: value} (what `column(name)[position]` would give)."""
+        value = self.table.column(name)[position].as_py()
+        return {position: panther_time(value) if name in TIME_FIELDS else value}
 
     def epochs(self) -> list[float]:
         """Event times (epoch seconds) of all rows; -1 where unknown. Computed once."""
@@ -113,7 +122,7 @@ class RowView(Mapping[str, Any]):
         rows = self._rows
         values = rows._columns.get(key)
         if values is None and key in rows.name_set:
-            values = rows.column(key)
+            values = rows.value_of(key, self._position) if rows.sparse else rows.column(key)
         if values is not None:
             value = values[self._position]
             if value is not None:

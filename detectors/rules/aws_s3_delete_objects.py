@@ -1,12 +1,22 @@
 """A multi-object delete (DeleteObjects) on a bucket: many keys gone in one request."""
 
-from bucketwatch_helpers import principal_label, s3_access
+import pyarrow.compute as pc
+from bucketwatch_helpers import access_log_columns, joined, matched, principal_label, s3_access
 
 
 def rule(event):
     access = s3_access(event)
     return (access is not None and not access.internal and not access.error
             and access.operation == "DeleteObjects")
+
+
+def match_table(table, log_type):
+    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
+    if log_type != "AWS.S3ServerAccess":
+        return None
+    c = access_log_columns(table)
+    mask = pc.and_(pc.equal(c["operation"], "REST.POST.MULTI_OBJECT_DELETE"), c["no_error"])
+    return matched(mask, joined(c["bucket"], c["principal"]))
 
 
 def title(event):

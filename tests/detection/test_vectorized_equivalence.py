@@ -119,7 +119,7 @@ def test_outside_networks_ipv4_masks_ipv6_and_junk():
 
 
 def test_generated_days_of_traffic_give_the_same_alerts_both_ways(rules, tmp_path):
-    """Alerts (windows, counts, times, titles, samples) over six days of generated traffic in many
+    """Alerts (windows, counts, times, titles, context, samples) over six days of generated traffic in many
     batches: the block fold of vectorized matches equals the match-by-match fold."""
     sys.path.insert(0, str(REPO / "bench"))
     from gen_access_logs import generate
@@ -139,7 +139,8 @@ def test_generated_days_of_traffic_give_the_same_alerts_both_ways(rules, tmp_pat
 
     def summary(engine):
         return sorted((m["rule_id"], m["dedup"], m["alert_id"], m["event_count"], m["first_seen"], m["last_seen"],
-                       m["title"], m["status"], json.dumps(m["samples"], sort_keys=True, default=str))
+                       m["title"], m["severity"], m["status"], json.dumps(m["context"], sort_keys=True, default=str),
+                       json.dumps(m["samples"], sort_keys=True, default=str))
                       for m in engine.alert_messages())
 
     assert summary(fast) == summary(plain)
