@@ -239,7 +239,7 @@ class Engine:
         self.stats.matches += len(indices)
         if not len(indices):
             return True
-        times = np.asarray(whole.epochs() or [-1.0] * table.num_rows)[np.asarray(indices)]
+        times = whole.epoch_array()[np.asarray(indices)]
         times = np.where(times >= 0, times, self.clock())
         # One block per dedup string: grouping folds whole blocks (count, first/last time).
         keys, inverse = _dedup_codes(dedups)

@@ -66,6 +66,12 @@ class LazyRows:
         value = self.table.column(name)[position].as_py()
         return {position: panther_time(value) if name in TIME_FIELDS else value}
 
+    def epoch_array(self) -> np.ndarray:
+        """Event times (epoch seconds, float) of all rows as numpy; -1 where unknown."""
+        if not len(self.indices) or (self.epoch(0) is None and self._epochs is None):
+            return np.full(len(self.indices), -1.0)
+        return np.where(self._epochs >= 0, self._epochs / 1000.0, -1.0)
+
     def epochs(self) -> list[float]:
         """Event times (epoch seconds) of all rows; -1 where unknown. Computed once."""
         if self._epoch_list is None:

@@ -132,11 +132,22 @@ def starts(column: pa.ChunkedArray, prefix: str) -> pa.ChunkedArray:
     return pc.fill_null(pc.starts_with(column, prefix), False)
 
 
-def joined(*columns: pa.ChunkedArray, sep: str = ":") -> pa.ChunkedArray:
-    return pc.binary_join_element_wise(*columns, sep)
+class Joined:
+    """Columns joined with `sep` per row, computed only for the rows taken (`matched` takes the
+    matching rows first: joining every row of a batch for a few matches is wasted work)."""
+
+    def __init__(self, columns: tuple[pa.ChunkedArray, ...], sep: str) -> None:
+        self.columns, self.sep = columns, sep
+
+    def take(self, indices: pa.Array) -> pa.ChunkedArray:
+        return pc.binary_join_element_wise(*(c.take(indices) for c in self.columns), self.sep)
 
 
-def matched(mask: pa.ChunkedArray, dedup: pa.ChunkedArray) -> tuple[np.ndarray, pa.ChunkedArray | list[str]]:
+def joined(*columns: pa.ChunkedArray, sep: str = ":") -> Joined:
+    return Joined(columns, sep)
+
+
+def matched(mask: pa.ChunkedArray, dedup: pa.ChunkedArray | Joined) -> tuple[np.ndarray, pa.ChunkedArray | list[str]]:
     """(row indices where mask holds, their dedup strings): what a `match_table` hook returns.
     The strings stay an Arrow array: the engine groups them without a Python string per row."""
     rows = np.flatnonzero(np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool))

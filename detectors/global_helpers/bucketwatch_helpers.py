@@ -271,8 +271,20 @@ def principal_label(access: S3Access) -> str:
     return access.principal or "anonymous"
 
 
+_LAST_COLUMNS: list[Any] = [None, None]  # (table, its columns): every hook of a batch asks
+
+
 def access_log_columns(table: Any) -> dict[str, Any]:
-    """Columns the access-log `match_table` hooks share, shaped like S3Access fields."""
+    """Columns the access-log `match_table` hooks share, shaped like S3Access fields (computed
+    once per batch: tables are immutable, so the last table's columns are reused)."""
+    if _LAST_COLUMNS[0] is table:
+        return _LAST_COLUMNS[1]
+    columns = _access_log_columns(table)
+    _LAST_COLUMNS[:] = [table, columns]
+    return columns
+
+
+def _access_log_columns(table: Any) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     requester = text(table, "requester")
