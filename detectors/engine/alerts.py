@@ -171,18 +171,24 @@ def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s:
         joined_at = np.flatnonzero(joins)
     else:
         older, newer, joined_at = np.arange(0), np.arange(len(times)), np.arange(0)
-    groups: list[tuple[AlertState, np.ndarray]] = []
-    if len(joined_at):
-        groups.append((state, joined_at))  # type: ignore[arg-type]
+    spans: list[tuple[float, np.ndarray]] = []  # (start, positions) of each new window
     for positions in (older, newer):
         i = 0
         while i < len(positions):
             first = float(times[positions[i]])
             j = i + int(np.searchsorted(times[positions[i:]], first + period_s, side="left"))
-            window = AlertState(rule_id=rule_id, dedup=dedup, alert_id=alert_id_for(rule_id, dedup, first),
-                                window_start=first, first_seen=first, last_seen=first)
-            groups.append((window, positions[i:j]))
+            spans.append((first, positions[i:j]))
             i = j
+    latest_start = max([start for start, _ in spans] + ([state.window_start] if state is not None else []))
+    groups: list[tuple[AlertState, np.ndarray]] = []
+    if len(joined_at):
+        groups.append((state, joined_at))  # type: ignore[arg-type]
+    for first, positions in spans:
+        if len(positions) < threshold and first != latest_start:
+            continue  # a past window that never alerts: no change, and only the latest is kept
+        window = AlertState(rule_id=rule_id, dedup=dedup, alert_id=alert_id_for(rule_id, dedup, first),
+                            window_start=first, first_seen=first, last_seen=first)
+        groups.append((window, positions))
     changes = []
     for window, positions in groups:
         part = block.part(0, 0)
