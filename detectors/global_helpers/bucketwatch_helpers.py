@@ -290,13 +290,21 @@ def _access_log_columns(table: Any) -> dict[str, Any]:
     requester = text(table, "requester")
     operation = text(table, "operation")
     return {
-        "bucket": text(table, "bucket", "None"),  # f"{access.bucket}" of a missing bucket
+        # Dedup parts are taken for the matched rows by several hooks: one chunk each, since a
+        # take from a many-chunk column concatenates the chunks every time.
+        "bucket": _one_chunk(text(table, "bucket", "None")),  # f"{access.bucket}" of a missing bucket
         "operation": operation,
         "internal": starts(operation, "S3."),
         "no_error": blank(text(table, "errorcode")),
-        "principal": pc.if_else(blank(requester), "anonymous", requester),
+        "principal": _one_chunk(pc.if_else(blank(requester), "anonymous", requester)),
         "anonymous": blank(requester),
     }
+
+
+def _one_chunk(column: Any) -> Any:
+    import pyarrow as pa
+
+    return column if column.num_chunks <= 1 else pa.chunked_array([column.combine_chunks()])
 
 
 def s3_call_succeeded(event: Mapping[str, Any], *event_names: str) -> bool:
