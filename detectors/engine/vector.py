@@ -85,10 +85,15 @@ def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
     if buckets is None or ips is None:
         return None
     bucket_codes, bucket_values = _codes(buckets)
-    v4 = ipv4_ints(ips)
-    has_ip = np.asarray(pc.fill_null(pc.not_equal(ips, ""), False).to_numpy(zero_copy_only=False), dtype=bool)
+    # Addresses repeat (NAT gateways, endpoints): parse each distinct one, broadcast by code.
+    encoded = pc.dictionary_encode(ips.combine_chunks().cast(pa.string()))
+    ip_codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    distinct = encoded.dictionary
+    distinct_v4 = np.append(ipv4_ints(pa.chunked_array([distinct], pa.string())), -1)  # code -1 (null) -> -1
+    distinct_has = np.append(np.asarray(pc.not_equal(distinct, "").to_numpy(zero_copy_only=False), dtype=bool), False)
+    v4, has_ip = distinct_v4[ip_codes], distinct_has[ip_codes]
     result = np.zeros(table.num_rows, dtype=bool)
-    ip_texts: list[Any] | None = None
+    distinct_texts: list[Any] | None = None
     for code, bucket in [*enumerate(bucket_values), (-1, None)]:
         allowed = networks_for(bucket)
         if allowed is None:
@@ -101,13 +106,11 @@ def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
         result |= rows & (v4 >= 0) & ~inside
         others = np.flatnonzero(rows & (v4 < 0))
         if len(others):
-            ip_texts = ip_texts if ip_texts is not None else ips.to_pylist()
-            verdicts: dict[str, bool] = {}
-            for position in others.tolist():
-                text = ip_texts[position]
-                if text not in verdicts:
-                    verdicts[text] = text not in allowed
-                result[position] = verdicts[text]
+            distinct_texts = distinct_texts if distinct_texts is not None else distinct.to_pylist()
+            codes = np.unique(ip_codes[others])
+            outside = np.zeros(len(distinct_texts) + 1, dtype=bool)
+            outside[codes] = [distinct_texts[c] not in allowed for c in codes.tolist()]
+            result[others] = outside[ip_codes[others]]
     return pa.chunked_array([pa.array(result)])
 
 
