@@ -104,6 +104,28 @@ def is_template(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("Resources"), dict)
 
 
+def _read_text(path: Path) -> str:
+    # utf-8-sig: editors on Windows save templates with a byte-order mark, which CloudFormation accepts.
+    return path.read_text(encoding="utf-8-sig")
+
+
+_MAPPING_SECTIONS = ("Properties", "Metadata")
+
+
+def check_resources(body: dict[str, Any], path: Path) -> None:
+    """UserError for a resource CloudFormation itself would reject before reading its values:
+    not a mapping, no string Type, or Properties / Metadata / a Condition name of the wrong kind."""
+    for logical_id, resource in body["Resources"].items():
+        where = f"{path}: resource {logical_id}"
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            raise UserError(f"{where} must be a mapping with a string Type")
+        for section in _MAPPING_SECTIONS:
+            if resource.get(section) is not None and not isinstance(resource[section], dict):
+                raise UserError(f"{where}: {section} must be a mapping, not {type(resource[section]).__name__}")
+        if "Condition" in resource and not isinstance(resource["Condition"], str):
+            raise UserError(f"{where}: Condition must be the name of a condition")
+
+
 def _resource_lines(text: str) -> dict[str, int]:
     """Logical id → line, from keys one level under `Resources` (same indentation as the first)."""
     found = re.search(r'^([ \t]*)"?Resources"?[ \t]*:', text, re.M)
@@ -130,12 +152,13 @@ def _resource_lines(text: str) -> dict[str, int]:
 
 def load_template_file(path: Path, stack: str | None = None) -> Template:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from exc
     body = parse_text(text, path)
     if not is_template(body):
         raise UserError(f"{path}: not a CloudFormation template (no Resources mapping)")
+    check_resources(body, path)
     return Template(path=path, body=body, stack=stack or path.name.split(".")[0], text=text)
 
 
@@ -288,11 +311,12 @@ def load_directory(directory: Path) -> list[Template]:
     templates = []
     for path in sorted(p for p in directory.rglob("*") if p.suffix in TEMPLATE_SUFFIXES and p.is_file()):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _read_text(path)
         except (OSError, UnicodeDecodeError):
             continue
         body = parse_text(text, path)
         if is_template(body):
+            check_resources(body, path)
             templates.append(Template(path=path, body=body, stack=path.name.split(".")[0], text=text))
     return templates
 

@@ -99,7 +99,7 @@ class Resolver:
         if not (isinstance(args, list) and len(args) == 2):
             return Unresolved(f"malformed Fn::GetAtt {args!r}")
         logical_id, attribute = args[0], self.resolve(args[1])
-        resource = self.template.resources.get(logical_id)
+        resource = self.template.resources.get(logical_id) if isinstance(logical_id, str) else None
         if not isinstance(resource, dict) or not isinstance(attribute, str):
             return Unresolved(f"Fn::GetAtt on {logical_id}, which the template does not define")
         if logical_id in self.bucket_names:
@@ -125,10 +125,13 @@ class Resolver:
 
     # -- conditions ----------------------------------------------------------------------------
 
-    def condition(self, name: str, _seen: tuple[str, ...] = ()) -> bool | Unresolved:
+    def condition(self, name: Any, _seen: tuple[str, ...] = ()) -> bool | Unresolved:
+        if not isinstance(name, str):
+            return Unresolved(f"condition name {_short(name)} is not a string")
         if name in self._conditions:
             return self._conditions[name]
-        definition = (self.template.body.get("Conditions") or {}).get(name)
+        conditions = self.template.body.get("Conditions")
+        definition = conditions.get(name) if isinstance(conditions, dict) else None
         if definition is None or name in _seen:
             result: bool | Unresolved = Unresolved(f"condition {name} is not defined")
         else:
@@ -145,9 +148,11 @@ class Resolver:
                 left, right = self.resolve(args[0]), self.resolve(args[1])
                 if (blocked := first_unresolved([left, right])) is not None:
                     return blocked
-                return str(left) == str(right)
+                return _text(left) == _text(right)  # YAML `true` and "true" are one string to CloudFormation
             if key in ("Fn::And", "Fn::Or", "Fn::Not") and isinstance(args, list):
                 values = [self._condition_value(arg, seen) for arg in args]
+                if not values or (key == "Fn::Not" and len(values) != 1):
+                    return Unresolved(f"malformed {key} {_short(args)}")
                 if key == "Fn::Not":
                     return values[0] if isinstance(values[0], Unresolved) else not values[0]
                 decided = [v for v in values if not isinstance(v, Unresolved)]
@@ -195,7 +200,12 @@ class Resolver:
         }.get(name)
         if handler is None:
             return Unresolved(f"{name} is only evaluated at deploy time")
-        return handler(args)
+        try:
+            return handler(args)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            # Arguments of the wrong shape (e.g. `!Split 5`): CloudFormation would reject the
+            # template, so nothing can be known about the value.
+            return Unresolved(f"malformed {name} {_short(args)}")
 
     def _join(self, args: Any) -> Any:
         if not (isinstance(args, list) and len(args) == 2):
@@ -210,6 +220,8 @@ class Resolver:
     def _sub(self, args: Any) -> Any:
         template, variables = (args, {}) if isinstance(args, str) else (args[0], args[1] if len(args) > 1 else {})
         variables = self.resolve(variables)
+        if not isinstance(template, str) or not isinstance(variables, dict):
+            return Unresolved(f"malformed Fn::Sub {_short(args)}")
         blocked: list[Unresolved] = []
 
         def replace(match: re.Match[str]) -> str:
@@ -239,21 +251,31 @@ class Resolver:
         return self.resolve(args[1] if chosen else args[2])
 
     def _select(self, args: Any) -> Any:
+        if not (isinstance(args, list) and len(args) == 2):
+            return Unresolved(f"malformed Fn::Select {_short(args)}")
         index, items = self.resolve(args[0]), self.resolve(args[1])
         if (blocked := first_unresolved([index, items])) is not None:
             return blocked
+        if not isinstance(items, list):
+            return Unresolved(f"Fn::Select from a value that is not a list: {_short(items)}")
         try:
             return items[int(index)]
         except (IndexError, ValueError, TypeError, KeyError):
             return Unresolved(f"Fn::Select index {index!r} out of range")
 
     def _split(self, args: Any) -> Any:
+        if not (isinstance(args, list) and len(args) == 2):
+            return Unresolved(f"malformed Fn::Split {_short(args)}")
         delimiter, text = self.resolve(args[0]), self.resolve(args[1])
         if (blocked := first_unresolved([delimiter, text])) is not None:
             return blocked
-        return str(text).split(str(delimiter))
+        if not (isinstance(delimiter, str) and isinstance(text, str)) or not delimiter:
+            return Unresolved(f"malformed Fn::Split {_short(args)}")
+        return text.split(delimiter)
 
     def _find_in_map(self, args: Any) -> Any:
+        if not (isinstance(args, list) and len(args) in (3, 4)):  # 4: the language extension's DefaultValue
+            return Unresolved(f"malformed Fn::FindInMap {_short(args)}")
         keys = [self.resolve(arg) for arg in args[:3]]
         if (blocked := first_unresolved(keys)) is not None:
             return blocked
@@ -275,6 +297,11 @@ class Resolver:
         if (blocked := first_unresolved(value)) is not None:
             return blocked
         return json.dumps(value)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _text(value: Any) -> str:

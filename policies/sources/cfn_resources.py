@@ -72,6 +72,13 @@ def _versioning(props: dict[str, Any], name: str | None) -> Any:
     return (props.get("VersioningConfiguration") or {}).get("Status")
 
 
+def _public_access_block(props: dict[str, Any], name: str | None) -> Any:
+    config = props.get("PublicAccessBlockConfiguration")
+    if config is not None and not isinstance(config, dict):
+        raise TypeError("PublicAccessBlockConfiguration must be a mapping")
+    return config
+
+
 def _grants(props: dict[str, Any], name: str | None) -> Any:
     acl = props.get("AccessControl", "Private")
     if acl not in CANNED_ACL_GRANTS:
@@ -125,8 +132,7 @@ BUCKET_PROPERTY_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any
     "EncryptionRules": (("BucketEncryption",), _encryption),
     "LoggingPolicy": (("LoggingConfiguration",), _logging),
     "Versioning": (("VersioningConfiguration",), _versioning),
-    "PublicAccessBlockConfiguration": (("PublicAccessBlockConfiguration",),
-                                       lambda p, _name: p.get("PublicAccessBlockConfiguration")),
+    "PublicAccessBlockConfiguration": (("PublicAccessBlockConfiguration",), _public_access_block),
     "Grants": (("AccessControl",), _grants),
     "OwnershipControls": (("OwnershipControls",), _ownership),
     "ObjectLockConfiguration": (("ObjectLockEnabled", "ObjectLockConfiguration"), _object_lock),
@@ -157,7 +163,7 @@ def bucket_from_properties(name: Any, properties: dict[str, Any], resolver: Reso
         if (blocked := first_unresolved(resolved)) is not None:
             mark_unknown(bucket, field, f"{'/'.join(keys)}: {blocked.reason}")
             continue
-        value = convert(resolved, bucket["Name"])
+        value = _convert(convert, resolved, bucket["Name"], keys)
         if isinstance(value, Unresolved):
             mark_unknown(bucket, field, value.reason)
             continue
@@ -167,6 +173,17 @@ def bucket_from_properties(name: Any, properties: dict[str, Any], resolver: Reso
     for field, reason in NOT_EXPRESSIBLE.items():
         mark_not_applicable(bucket, field, reason)
     return bucket
+
+
+def _convert(convert: Callable[[dict[str, Any], str | None], Any], resolved: dict[str, Any],
+             name: str | None, keys: tuple[str, ...]) -> Any:
+    """`convert`'s result, or Unresolved when a property has a shape CloudFormation would reject
+    (a string where a mapping belongs, a mapping where a list does): no verdict from a guess."""
+    try:
+        return convert(resolved, name)
+    except (AttributeError, TypeError, KeyError, ValueError):
+        shapes = ", ".join(f"{key} is {type(resolved[key]).__name__}" for key in keys if key in resolved)
+        return Unresolved(f"{'/'.join(keys)} has an unexpected shape ({shapes}); CloudFormation would reject it")
 
 
 def _unresolved_destination_only(resolved: dict[str, Any]) -> bool:
