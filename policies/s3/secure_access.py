@@ -12,8 +12,11 @@ BOOL_OPERATORS = ("Bool", "BoolIfExists")
 def denies_insecure_transport(statement: dict[str, Any]) -> bool:
     condition = statement.get("Condition") or {}
     for operator in BOOL_OPERATORS:
-        values = (condition.get(operator) or {}).get("aws:SecureTransport")
-        if any(str(value).lower() == "false" for value in as_list(values)):
+        clause = condition.get(operator) if isinstance(condition, dict) else None
+        # Condition key names are case-insensitive in IAM (AWS:SecureTransport is the same key).
+        values = [v for key, v in (clause or {}).items() if str(key).lower() == "aws:securetransport"] \
+            if isinstance(clause, dict) else []
+        if any(str(value).lower() == "false" for found in values for value in as_list(found)):
             return True
     return False
 

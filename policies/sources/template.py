@@ -162,7 +162,7 @@ class _Assembly:
             bucket = self.by_name.get(target)
             if bucket is None:
                 continue  # a bucket defined elsewhere
-            document = resolver.resolve(props.get("PolicyDocument"))
+            document = _policy_document(resolver.resolve(props.get("PolicyDocument")))
             if (blocked := first_unresolved(document)) is not None:
                 mark_unknown(bucket, "Policy", f"BucketPolicy {logical_id}: {blocked.reason}")
             elif bucket.get("Policy"):
@@ -209,6 +209,19 @@ class _Assembly:
                          "no trail in the checked templates records all of its data events, and trails defined "
                          "elsewhere (e.g. an organization trail) are not visible at synth time; "
                          "`bucketwatch scan` decides, or set posture.synth_trails_complete")
+
+
+def _policy_document(document: Any) -> Any:
+    """The policy as a mapping: CloudFormation also takes a JSON-typed property as a JSON string
+    (e.g. from a parameter or a Fn::Sub over a whole document); any other shape is Unresolved."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return Unresolved("PolicyDocument is a string that is not a JSON document")
+    if isinstance(document, Unresolved | dict):
+        return document
+    return Unresolved(f"PolicyDocument is a {type(document).__name__}, not a policy document")
 
 
 def collect_template_subjects(paths: list[str | Path], settings: PostureSettings | None = None) -> list[Subject]:

@@ -1,0 +1,121 @@
+"""Templates shaped like real-world CloudFormation (SAM, Mappings, nested conditions, policies
+given as strings, byte-order marks, malformed intrinsics): each gives a verdict, or UNKNOWN with
+a reason, or a one-line error — never a traceback and never a guessed PASS/FAIL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bucketwatch.cli import main
+from policies.runner import evaluate
+from policies.sources.template import collect_template_subjects
+
+REAL_WORLD = Path(__file__).parent / "templates" / "real_world"
+
+
+def _subjects(name: str) -> dict:
+    return {s.ref.logical_id: s for s in collect_template_subjects([str(REAL_WORLD / name)])}
+
+
+def _verdicts(policies, name: str) -> dict[tuple[str, str], tuple[str, str]]:
+    subjects = collect_template_subjects([str(REAL_WORLD / name)])
+    return {(f.ref.logical_id, f.policy.id): (f.status, f.reason) for f in evaluate(policies, subjects)}
+
+
+def test_sam_transform_template_judges_its_plain_bucket(policies) -> None:
+    subjects = _subjects("sam_serverless.yaml")
+    assert set(subjects) == {"SourceBucket"}  # AWS::Serverless::Function is not a bucket
+    assert subjects["SourceBucket"].resource["Name"] == "${StackName}-src-${AccountId}"
+    assert _verdicts(policies, "sam_serverless.yaml")[("SourceBucket", "BW.S3.Versioning")][0] == "PASS"
+
+
+def test_mappings_conditions_and_pseudo_parameters_resolve(policies) -> None:
+    subjects = _subjects("mappings_conditions.yaml")
+    data, stage = subjects["DataBucket"].resource, subjects["StageBucket"].resource
+    assert data["Name"] == "data-${AccountId}-${Region}"
+    assert data["Versioning"] == "Enabled"  # Or(Not(Always), And(Always, partition == aws))
+    assert data["EncryptionRules"][0]["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "arn:aws:kms:${Region}:${AccountId}:alias/data"}
+    assert data["LoggingPolicy"]["TargetPrefix"] == "data/"  # Select over Split
+    assert "Tags" in data["Unknown"] and "Fn::GetAZs" in data["Unknown"]["Tags"]
+    assert "Versioning" in stage["Unknown"] and "parameter Stage" in stage["Unknown"]["Versioning"]
+    assert stage["EncryptionRules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    policy = json.loads(data["Policy"])
+    assert policy["Statement"]["Resource"] == ["arn:aws:s3:::data-${AccountId}-${Region}/*",
+                                               "arn:aws:s3:::data-${AccountId}-${Region}"]
+    verdicts = _verdicts(policies, "mappings_conditions.yaml")
+    assert verdicts[("DataBucket", "BW.S3.SecureAccess")][0] == "PASS"  # AWS:SecureTransport, one statement
+    assert verdicts[("StageBucket", "BW.S3.Versioning")][0] == "UNKNOWN"
+
+
+def test_policy_document_as_json_string_is_judged(policies) -> None:
+    site = _subjects("policy_as_string.json")["Site"].resource
+    assert json.loads(site["Policy"])["Statement"]["Principal"] == {"AWS": "*"}
+    verdicts = _verdicts(policies, "policy_as_string.json")
+    assert verdicts[("Site", "BW.S3.PrincipalRestrictions")][0] == "FAIL"
+    assert verdicts[("Site", "BW.S3.SecureAccess")] == (
+        "FAIL", "bucket policy has no Deny statement for aws:SecureTransport = false")
+
+
+@pytest.mark.parametrize(("name", "logical_id", "reason"), [
+    ("policy_as_yaml_string.yaml", "Bucket", "PolicyDocument is a string that is not a JSON document"),
+    ("wrong_shapes.yaml", "Odd", "PolicyDocument is a int, not a policy document"),
+])
+def test_unusable_policy_document_makes_policy_unknown(policies, name, logical_id, reason) -> None:
+    status, why = _verdicts(policies, name)[(logical_id, "BW.S3.SecureAccess")]
+    assert status == "UNKNOWN" and reason in why
+
+
+def test_wrongly_shaped_properties_are_unknown_not_crashes(policies) -> None:
+    odd = _subjects("wrong_shapes.yaml")["Odd"].resource
+    for field, prop in (("EncryptionRules", "BucketEncryption"), ("Versioning", "VersioningConfiguration"),
+                        ("LoggingPolicy", "LoggingConfiguration"),
+                        ("PublicAccessBlockConfiguration", "PublicAccessBlockConfiguration")):
+        assert f"{prop} has an unexpected shape" in odd["Unknown"][field]
+    statuses = {status for (_, _), (status, _) in _verdicts(policies, "wrong_shapes.yaml").items()}
+    assert "ERROR" not in statuses
+
+
+def test_malformed_intrinsics_are_unknown_with_the_function_named() -> None:
+    subjects = _subjects("malformed_intrinsics.yaml")
+    expected = {"SplitOfNumber": "malformed Fn::Split", "SelectOfText": "Fn::Select from a value that is not a list",
+                "SubOfNumber": "malformed Fn::Sub", "ShortFindInMap": "malformed Fn::FindInMap",
+                "IfOnListCondition": "is not a string"}
+    for logical_id, reason in expected.items():
+        assert reason in subjects[logical_id].resource["Unknown"]["Name"], logical_id
+    assert "malformed Fn::Not" in subjects["BrokenNot"].resource["Unknown"]["Versioning"]
+
+
+@pytest.mark.parametrize("name", ["bom.json", "bom_crlf.yaml"])
+def test_byte_order_mark_and_crlf_are_read(name) -> None:
+    (subject,) = collect_template_subjects([str(REAL_WORLD / name)])
+    assert subject.resource["Name"] in ("bom-json", "bom-yaml")
+    assert subject.ref.line == (None if name.endswith(".json") else 2)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties: [1]\n", "resource B: Properties must be a mapping, not list"),
+    ("Resources:\n  B: 5\n", "resource B must be a mapping with a string Type"),
+    ("Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Metadata: note\n", "resource B: Metadata must be a mapping"),
+    ("Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Condition: [a]\n", "Condition must be the name of a condition"),
+    ("Resources:\n\tB:\n\t\tType: AWS::S3::Bucket\n", "invalid YAML at line 2"),
+    ("Resources: [1, 2]\n", "not a CloudFormation template"),
+    ('{"Parameters": {"Name": {"Type": "String"}}}', "not a CloudFormation template"),
+])
+def test_templates_cloudformation_rejects_exit_2_in_one_line(capsys, tmp_path: Path, text, message) -> None:
+    path = tmp_path / ("t.json" if text.startswith("{") else "t.yaml")
+    path.write_text(text)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_empty_resources_is_an_empty_passing_report(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("Resources: {}\n")
+    assert main(["check", str(path), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["results"] == [] and report["summary"]["resources"] == 0
