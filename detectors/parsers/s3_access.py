@@ -140,7 +140,8 @@ def access_times(t: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _Lines:
     buf: np.ndarray
     starts: np.ndarray   # every line (empty ones included)
-    ends: np.ndarray     # exclusive, without "\r"
+    ends: np.ndarray     # exclusive, without trailing "\r" and blanks (what is parsed)
+    raw_ends: np.ndarray  # exclusive, without "\r" (what quarantine keeps)
 
 
 def _lines(data: bytes) -> _Lines:
@@ -152,8 +153,15 @@ def _lines(data: bytes) -> _Lines:
         starts[1:] = newlines[:-1] + 1
     ends = newlines.astype(np.int64)
     carriage = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == _CR)
-    ends[carriage] -= 1
-    return _Lines(buf, starts, ends)
+    raw_ends = ends - carriage
+    # Trailing CR (files saved on Windows) and spaces (lines re-exported by tools) are not fields:
+    # S3 writes "-" for an empty last field, so a line never ends in a meaningful blank.
+    while True:
+        trailing = (ends > starts) & np.isin(buf[np.maximum(ends - 1, 0)], (_CR, _SPACE))
+        if not trailing.any():
+            break
+        ends[trailing] -= 1
+    return _Lines(buf, starts, ends, raw_ends)
 
 
 def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -168,7 +176,7 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     q_first = np.searchsorted(quotes, starts)
     q_count = np.diff(np.append(q_first, len(quotes)))
     s_first = np.searchsorted(spaces, starts)
-    s_next = np.append(s_first[1:], len(spaces))
+    s_next = np.searchsorted(spaces, ends)  # spaces inside the line (trailing blanks are cut off)
     rows = np.flatnonzero((ends > starts) & (q_count == 6) & (s_next - s_first >= 18))
     last_space = len(spaces) - 1
     q = quotes[np.minimum(q_first[rows, None] + np.arange(6), len(quotes) - 1)]
@@ -385,5 +393,6 @@ def _parse_lines(data: bytes, lines: _Lines, positions: np.ndarray, slow: _SlowR
         try:
             slow.add(position, parse_access_line(line))
         except LineError as exc:
-            rejected.append(Rejected(position, str(exc), line))
+            raw = data[lines.starts[position]:lines.raw_ends[position]].decode("utf-8")
+            rejected.append(Rejected(position, str(exc), raw))
 

@@ -119,6 +119,7 @@ def parse_access_line(line: str) -> dict[str, Any]:
 
     Raises LineError with the reason when the line is not a valid record.
     """
+    line = line.rstrip(" \r\n")  # a trailing blank or CR is never a field (S3 writes "-" for empty)
     stripped = line.lstrip()
     if stripped.startswith(("{", "[")):
         raise LineError("JSON text, not an S3 server access log line")
