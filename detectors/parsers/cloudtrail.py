@@ -1,4 +1,6 @@
-"""CloudTrail log files: `{"Records": [...]}` documents (digest files are recognised, not parsed).
+"""CloudTrail log files: `{"Records": [...]}` documents (digest files are recognised, not parsed),
+also joined end to end, and single events (EventBridge's envelope or a CloudTrail Lake export,
+one document or JSON lines).
 
 Records are kept whole for the rules; for the lake, top-level fields become columns and nested
 objects JSON text (see detectors.schema).
@@ -32,14 +34,62 @@ class RecordError:
     raw: str
 
 
+_DECODER = json.JSONDecoder()
+
+
+def _documents(text: str) -> list[Any]:
+    """Every JSON value in `text`: one for a log file, several for files joined end to end
+    (`cat a.json.gz b.json.gz`: gzip reads both members) or for JSON lines of single events."""
+    found, position = [], 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return found
+        value, position = _DECODER.raw_decode(text, position)
+        found.append(value)
+
+
 def load_document(data: bytes) -> dict[str, Any]:
+    """The log document; several concatenated documents or single events become one `Records`."""
     try:
-        document = json.loads(data)
+        documents = _documents(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DocumentError(f"not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise DocumentError(f"JSON document is a {type(document).__name__}, expected an object with Records")
-    return document
+    for number, document in enumerate(documents, start=1):
+        if not isinstance(document, dict):
+            where = f"JSON value {number} " if len(documents) > 1 else "JSON document "
+            raise DocumentError(f"{where}is a {type(document).__name__}, expected an object with Records")
+    if not documents:
+        raise DocumentError("empty file: no JSON document")
+    if len(documents) == 1:
+        return documents[0]
+    records: list[Any] = []
+    for number, document in enumerate(documents, start=1):
+        try:
+            records.extend(_records_of(document))
+        except DocumentError as exc:
+            raise DocumentError(f"JSON value {number} of {len(documents)}: {exc}") from None
+    return {"Records": records}
+
+
+def _is_event(document: dict[str, Any]) -> bool:
+    return "eventVersion" in document and "eventTime" in document
+
+
+def _records_of(document: dict[str, Any]) -> list[Any]:
+    """The records a document holds: a log file's Records; one event as delivered by EventBridge
+    (`detail`) or exported from CloudTrail Lake (the event itself)."""
+    records = document.get("Records")
+    if isinstance(records, list):
+        return records
+    if "Records" not in document:
+        detail = document.get("detail")
+        if "detail-type" in document and isinstance(detail, dict) and _is_event(detail):
+            return [detail]
+        if _is_event(document):
+            return [document]
+    raise DocumentError("JSON object has no Records list: not a CloudTrail log file")
 
 
 def is_digest(document: dict[str, Any]) -> bool:
@@ -48,9 +98,7 @@ def is_digest(document: dict[str, Any]) -> bool:
 
 def split_records(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[datetime], list[RecordError]]:
     """(valid records, their event times as naive UTC, per-record errors)."""
-    records = document.get("Records")
-    if not isinstance(records, list):
-        raise DocumentError("JSON object has no Records list: not a CloudTrail log file")
+    records = _records_of(document)
     good, times, errors = [], [], []
     for index, record in enumerate(records):
         if not isinstance(record, dict):

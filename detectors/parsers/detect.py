@@ -9,7 +9,8 @@ from detectors.schema import LOG_TYPE_CLOUDTRAIL, LOG_TYPE_S3
 CLOUDTRAIL_DIGEST = "CloudTrail.Digest"  # pseudo log type: recognised and skipped
 
 # AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>.json.gz
-_CLOUDTRAIL_KEY = re.compile(r"(^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail/")
+# (CloudTrail-Insight/ likewise: insight events are CloudTrail records, insightDetails kept in additionalFields)
+_CLOUDTRAIL_KEY = re.compile(r"(^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail(?:-Insight)?/")
 _DIGEST_KEY = re.compile(r"(^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail-Digest/")
 # SimplePrefix: <prefix>YYYY-mm-DD-HH-MM-SS-UniqueString;
 # PartitionedPrefix: <prefix><account>/<region>/<bucket>/YYYY/MM/DD/YYYY-mm-DD-HH-MM-SS-UniqueString
@@ -41,6 +42,8 @@ def log_type_from_content(head: bytes) -> str:
     if b'"digestStartTime"' in probe or b'"digestS3Bucket"' in probe:
         return CLOUDTRAIL_DIGEST
     first_line, _, rest = text.partition(b"\n")
+    if b'"eventVersion"' in first_line and (b'"eventTime"' in first_line or b'"detail-type"' in first_line):
+        return LOG_TYPE_CLOUDTRAIL  # CloudTrail events one per line (EventBridge archive, Lake export)
     if first_line.rstrip().endswith(b"}") and rest.strip():
         return LOG_TYPE_S3  # JSON lines, not a trail file
     return LOG_TYPE_CLOUDTRAIL  # one JSON document: a trail file, or quarantined as not one
