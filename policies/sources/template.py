@@ -66,6 +66,9 @@ class _Assembly:
         self.buckets: list[Subject] = []
         self.trails: list[Subject] = []
         self.by_name: dict[str, dict[str, Any]] = {}
+        # Buckets whose name is only known at deploy time, by (template, logical id): a Ref to
+        # one resolves to the token "${LogicalId}", which only means something in its template.
+        self.by_token: dict[tuple[int, str], dict[str, Any]] = {}
 
     def resolver(self, template: Template) -> Resolver:
         key = id(template)
@@ -148,6 +151,8 @@ class _Assembly:
         self.buckets.append(Subject(bucket, ref))
         if bucket.get("Name"):
             self.by_name[bucket["Name"]] = bucket
+        else:
+            self.by_token[(id(template), "${" + logical_id + "}")] = bucket
 
     def _attach_policies(self, policies: list[tuple[Template, str, dict[str, Any]]]) -> None:
         for template, logical_id, props in policies:
@@ -159,7 +164,7 @@ class _Assembly:
                     if subject.ref.file == _display_path(template.path) and not subject.resource.get("Policy"):
                         mark_unknown(subject.resource, "Policy", f"BucketPolicy {logical_id} targets an unresolvable bucket: {reason}")
                 continue
-            bucket = self.by_name.get(target)
+            bucket = self.by_name.get(target) or self.by_token.get((id(template), target))
             if bucket is None:
                 continue  # a bucket defined elsewhere
             document = _policy_document(resolver.resolve(props.get("PolicyDocument")))

@@ -119,3 +119,19 @@ def test_empty_resources_is_an_empty_passing_report(capsys, tmp_path: Path) -> N
     assert main(["check", str(path), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["results"] == [] and report["summary"]["resources"] == 0
+
+
+def test_policy_reaches_a_bucket_whose_name_is_a_parameter(policies) -> None:
+    verdicts = _verdicts(policies, "parameter_named_bucket.yaml")
+    assert verdicts[("StagingBucket", "BW.S3.SecureAccess")][0] == "PASS"  # was FAIL: "no bucket policy"
+    assert verdicts[("StagingBucket", "BW.S3.NameDNSCompliance")][0] == "UNKNOWN"
+
+
+def test_a_name_token_only_matches_in_its_own_template(policies) -> None:
+    subjects = collect_template_subjects([str(REAL_WORLD / "parameter_named_bucket.yaml"),
+                                          str(REAL_WORLD / "parameter_named_other.yaml")])
+    staging = {s.ref.stack: s.resource for s in subjects if s.ref.logical_id == "StagingBucket"}
+    assert staging["parameter_named_bucket"]["Policy"] is not None
+    assert staging["parameter_named_other"]["Policy"] is None  # its policy targets Other, not this StagingBucket
+    other = next(s.resource for s in subjects if s.ref.logical_id == "Other")
+    assert "AllowSSLRequestsOnly" in other["Policy"]
