@@ -54,7 +54,7 @@ def _encryption(props: dict[str, Any], name: str | None) -> Any:
         {"ApplyServerSideEncryptionByDefault": {
             "SSEAlgorithm": (rule.get("ServerSideEncryptionByDefault") or {}).get("SSEAlgorithm"),
             "KMSMasterKeyID": (rule.get("ServerSideEncryptionByDefault") or {}).get("KMSMasterKeyID")},
-         "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled", False))}
+         "BucketKeyEnabled": _cfn_bool(rule.get("BucketKeyEnabled", False))}
         for rule in rules
     ]
 
@@ -72,11 +72,23 @@ def _versioning(props: dict[str, Any], name: str | None) -> Any:
     return (props.get("VersioningConfiguration") or {}).get("Status")
 
 
+def _cfn_bool(value: Any) -> bool:
+    """A CloudFormation Boolean: JSON templates often spell it "true" / "false", which
+    CloudFormation accepts (any case); anything else it would reject."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise TypeError(f"not a Boolean: {value!r}")
+
+
 def _public_access_block(props: dict[str, Any], name: str | None) -> Any:
     config = props.get("PublicAccessBlockConfiguration")
-    if config is not None and not isinstance(config, dict):
+    if config is None:
+        return None
+    if not isinstance(config, dict):
         raise TypeError("PublicAccessBlockConfiguration must be a mapping")
-    return config
+    return {key: _cfn_bool(value) for key, value in config.items()}
 
 
 def _grants(props: dict[str, Any], name: str | None) -> Any:
@@ -94,7 +106,7 @@ def _ownership(props: dict[str, Any], name: str | None) -> Any:
 
 def _object_lock(props: dict[str, Any], name: str | None) -> Any:
     config = props.get("ObjectLockConfiguration") or {}
-    enabled = props.get("ObjectLockEnabled") in (True, "true", "True") or config.get("ObjectLockEnabled") == "Enabled"
+    enabled = _cfn_bool(props.get("ObjectLockEnabled", False)) or config.get("ObjectLockEnabled") == "Enabled"
     if not enabled:
         return None
     return {"ObjectLockEnabled": "Enabled", "Rule": config.get("Rule")}

@@ -135,3 +135,16 @@ def test_a_name_token_only_matches_in_its_own_template(policies) -> None:
     assert staging["parameter_named_other"]["Policy"] is None  # its policy targets Other, not this StagingBucket
     other = next(s.resource for s in subjects if s.ref.logical_id == "Other")
     assert "AllowSSLRequestsOnly" in other["Policy"]
+
+
+def test_string_booleans_are_booleans(policies) -> None:
+    subjects = _subjects("string_booleans.json")
+    blocked = subjects["Blocked"].resource
+    assert blocked["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                                         "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert blocked["EncryptionRules"][0]["BucketKeyEnabled"] is False  # bool("false") was True
+    verdicts = _verdicts(policies, "string_booleans.json")
+    assert verdicts[("Blocked", "BW.S3.PublicAccessBlockAll")][0] == "PASS"  # was FAIL: "settings off"
+    assert verdicts[("Blocked", "BW.S3.PublicRead")][0] == "PASS"  # IgnorePublicAcls makes S3 ignore the ACL
+    status, reason = verdicts[("Open", "BW.S3.PublicAccessBlockAll")]  # "yes" is no CloudFormation Boolean
+    assert status == "UNKNOWN" and "unexpected shape" in reason
