@@ -57,7 +57,7 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
     indices, owner = np.concatenate(parts), np.concatenate(owners)
     order = np.argsort(indices, kind="stable")
     indices, owner = indices[order], pa.array(owner[order])
-    rows = batch.table.take(pa.array(indices))
+    rows = _take_ascending(batch.table, indices)
     schema = rule_matches_schema(batch.log_type)
     for name in ALERT_FIELDS:
         field = schema.field(name)
@@ -67,6 +67,19 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
 
 ALERT_FIELDS = ("p_rule_id", "p_alert_id", "p_rule_severity", "p_alert_creation_time", "p_alert_update_time",
                 "p_rule_tags")
+
+
+def _take_ascending(table: pa.Table, indices: np.ndarray) -> pa.Table:
+    """`table.take(indices)` for ascending indices, one take per record batch: a take from the
+    combined (many-chunk) table is ~40% slower on the benchmark's 100,000-row batches."""
+    pieces: list[pa.RecordBatch] = []
+    start = 0
+    for part in table.to_batches():
+        low, high = np.searchsorted(indices, [start, start + part.num_rows]).tolist()
+        if high > low:
+            pieces.append(part.take(pa.array(indices[low:high] - start)))
+        start += part.num_rows
+    return pa.Table.from_batches(pieces, schema=table.schema)
 
 
 def _refs(matches: list[Any]) -> np.ndarray:
