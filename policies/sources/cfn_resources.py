@@ -112,13 +112,35 @@ def _object_lock(props: dict[str, Any], name: str | None) -> Any:
     return {"ObjectLockEnabled": "Enabled", "Rule": config.get("Rule")}
 
 
+_LIFECYCLE_INTEGERS = ("ExpirationInDays", "NoncurrentVersionExpirationInDays")
+
+
+def _cfn_int(value: Any) -> int:
+    """A CloudFormation Integer: "30" is accepted as 30; anything else it would reject."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise TypeError(f"not an Integer: {value!r}")
+
+
+def _with_integers(mapping: Any, keys: tuple[str, ...]) -> Any:
+    """`mapping` with its Integer properties among `keys` as ints (None stays None)."""
+    if mapping is None:
+        return None
+    if not isinstance(mapping, dict):
+        raise TypeError(f"expected a mapping, got {type(mapping).__name__}")
+    return {**mapping, **{key: _cfn_int(mapping[key]) for key in keys if mapping.get(key) is not None}}
+
+
 def _lifecycle(props: dict[str, Any], name: str | None) -> Any:
     rules = (props.get("LifecycleConfiguration") or {}).get("Rules")
     if not rules:
         return None
     converted = []
     for rule in rules:
-        noncurrent = rule.get("NoncurrentVersionExpiration") or (
+        rule = _with_integers(rule, _LIFECYCLE_INTEGERS)
+        noncurrent = _with_integers(rule.get("NoncurrentVersionExpiration"), ("NoncurrentDays", "NewerNoncurrentVersions")) or (
             {"NoncurrentDays": rule["NoncurrentVersionExpirationInDays"]}
             if "NoncurrentVersionExpirationInDays" in rule else None)
         converted.append({
@@ -129,8 +151,10 @@ def _lifecycle(props: dict[str, Any], name: str | None) -> Any:
             if any(k in rule for k in ("ExpirationInDays", "ExpirationDate", "ExpiredObjectDeleteMarker")) else None,
             "NoncurrentVersionExpiration": noncurrent,
             "Filter": {"Prefix": rule.get("Prefix", "")},
-            "Transitions": rule.get("Transitions"),
-            "AbortIncompleteMultipartUpload": rule.get("AbortIncompleteMultipartUpload"),
+            "Transitions": [_with_integers(t, ("TransitionInDays",)) for t in rule["Transitions"]]
+            if rule.get("Transitions") is not None else None,
+            "AbortIncompleteMultipartUpload": _with_integers(rule.get("AbortIncompleteMultipartUpload"),
+                                                             ("DaysAfterInitiation",)),
         })
     return converted
 

@@ -69,6 +69,7 @@ class _Assembly:
         # Buckets whose name is only known at deploy time, by (template, logical id): a Ref to
         # one resolves to the token "${LogicalId}", which only means something in its template.
         self.by_token: dict[tuple[int, str], dict[str, Any]] = {}
+        self.template_of: dict[int, int] = {}  # id(bucket) → id(its template)
 
     def resolver(self, template: Template) -> Resolver:
         key = id(template)
@@ -149,6 +150,7 @@ class _Assembly:
         ref = self._ref(template, logical_id, resource)
         ref.name, ref.arn = bucket.get("Name"), bucket.get("Arn")
         self.buckets.append(Subject(bucket, ref))
+        self.template_of[id(bucket)] = id(template)
         if bucket.get("Name"):
             self.by_name[bucket["Name"]] = bucket
         else:
@@ -183,7 +185,9 @@ class _Assembly:
             bucket["LoggingTarget"] = None
             return
         name = logging.get("TargetBucket")
-        target = self.by_name.get(name) if isinstance(name, str) else None
+        target = None
+        if isinstance(name, str):
+            target = self.by_name.get(name) or self.by_token.get((self.template_of[id(bucket)], name))
         if target is None:
             mark_unknown(bucket, "LoggingTarget", f"target bucket {name} is not defined in the checked templates")
             return

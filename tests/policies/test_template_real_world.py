@@ -148,3 +148,15 @@ def test_string_booleans_are_booleans(policies) -> None:
     assert verdicts[("Blocked", "BW.S3.PublicRead")][0] == "PASS"  # IgnorePublicAcls makes S3 ignore the ACL
     status, reason = verdicts[("Open", "BW.S3.PublicAccessBlockAll")]  # "yes" is no CloudFormation Boolean
     assert status == "UNKNOWN" and "unexpected shape" in reason
+
+
+def test_integer_strings_and_a_parameter_named_log_target(policies) -> None:
+    name = "integer_strings_and_log_target.yaml"
+    subjects = _subjects(name)
+    (rule,) = subjects["L"].resource["LifecycleRules"]
+    assert rule["Expiration"]["Days"] == 180 and rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert subjects["Logged"].resource["LoggingTarget"]["Exists"] is True  # was "${Target} is not defined"
+    verdicts = _verdicts(policies, name)
+    assert verdicts[("L", "BW.S3.LifecycleConfiguration")][0] == "PASS"  # was "policy raised TypeError"
+    assert verdicts[("Logged", "BW.S3.LogTargetSanity")][0] == "PASS"
