@@ -117,6 +117,12 @@ def check_resources(body: dict[str, Any], path: Path) -> None:
     not a mapping, no string Type, or Properties / Metadata / a Condition name of the wrong kind."""
     for logical_id, resource in body["Resources"].items():
         where = f"{path}: resource {logical_id}"
+        if str(logical_id).startswith("Fn::ForEach::"):
+            # Expanding it needs the collection, often a deploy-time parameter: judging the
+            # other resources without the ones it makes would hide them.
+            raise UserError(f"{where}: Fn::ForEach (Transform AWS::LanguageExtensions) is not expanded by "
+                            "bucketwatch; check the processed template (`aws cloudformation get-template "
+                            "--template-stage Processed`, or the CDK / SAM output) instead")
         if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
             raise UserError(f"{where} must be a mapping with a string Type")
         for section in _MAPPING_SECTIONS:

@@ -103,6 +103,8 @@ def test_byte_order_mark_and_crlf_are_read(name) -> None:
     ("Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Condition: [a]\n", "Condition must be the name of a condition"),
     ("Resources:\n\tB:\n\t\tType: AWS::S3::Bucket\n", "invalid YAML at line 2"),
     ("Resources: [1, 2]\n", "not a CloudFormation template"),
+    ("Transform: AWS::LanguageExtensions\nResources:\n  Fn::ForEach::Buckets:\n    - Name\n    - [a, b]\n"
+     "    - ${Name}Bucket: {Type: AWS::S3::Bucket}\n", "Fn::ForEach (Transform AWS::LanguageExtensions) is not expanded"),
     ('{"Parameters": {"Name": {"Type": "String"}}}', "not a CloudFormation template"),
 ])
 def test_templates_cloudformation_rejects_exit_2_in_one_line(capsys, tmp_path: Path, text, message) -> None:
