@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from detectors.global_helpers.panther_base_helpers import deep_get
+
 LOG_TYPE_S3 = "AWS.S3ServerAccess"
 LOG_TYPE_CLOUDTRAIL = "AWS.CloudTrail"
 
@@ -81,14 +83,7 @@ class ImmutableCaseInsensitiveDict(Mapping[str, Any]):
 
     def deep_get(self, *keys: str, default: Any = None) -> Any:
         """Walk nested mappings; `default` when a level is missing or the value is None."""
-        value: Any = self
-        for key in keys:
-            if not isinstance(value, Mapping):
-                return default
-            value = value.get(key)
-            if value is None:
-                return default
-        return value
+        return deep_get(self, *keys, default=default)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain (mutable) copy, e.g. for JSON output."""
