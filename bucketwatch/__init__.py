@@ -1,3 +1,5 @@
 """Bucketwatch glue: the command line, configuration loading and the local demo."""
 
-__version__ = "0.1.0"
+from detectors.common.version import __version__
+
+__all__ = ["__version__"]

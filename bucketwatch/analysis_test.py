@@ -144,7 +144,7 @@ def _run_own(report: TestReport, kind: str, item_id: str, tests: list[dict[str, 
 
 def _run_pack(report: TestReport, pack: Path, rules: list[Rule], policies: list[Any]) -> None:
     if not pack.is_dir():
-        from bucketwatch.errors import UserError
+        from detectors.common.errors import UserError
 
         raise UserError(f"Panther pack not found: {pack}")
     rules_by_id = {r.id: r for r in rules}

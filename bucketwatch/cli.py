@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from bucketwatch import __version__, commands
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 
 
 def command_modules() -> list[str]:

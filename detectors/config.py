@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
+from detectors.common.severity import parse_severity
 
-SEVERITIES = ("Info", "Low", "Medium", "High", "Critical")
 KNOWN_GOOD_RULE = "AWS.S3.ServerAccess.UnknownRequester"
 IP_ALLOWLIST_RULE = "AWS.S3.ServerAccess.IPWhitelist"
 
@@ -173,10 +173,7 @@ def _parse_rules(value: Any, path: str) -> dict[str, RuleOverride]:
             raise UserError(f"{where}.enabled: expected true or false, got {enabled!r}")
         severity = raw.get("severity")
         if severity is not None:
-            match = {s.lower(): s for s in SEVERITIES}.get(str(severity).lower())
-            if match is None:
-                raise UserError(f"{where}.severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
-            severity = match
+            severity = parse_severity(severity, f"{where}.severity")
         out[str(rule_id)] = RuleOverride(
             enabled=enabled,
             severity=severity,

@@ -112,9 +112,9 @@ def load_settings() -> DetectionSettings:
     path = os.environ.get("BUCKETWATCH_CONFIG")
     if not path:
         return parse_detections(None)
-    from bucketwatch.config import load_config_file
+    from detectors.common.config_file import load_config
 
-    return parse_detections(load_config_file(path).get("detections"))
+    return load_config(path).detections
 
 
 _RULES: dict[str, Any] = {}

@@ -27,8 +27,9 @@ from typing import Any
 import aws_cdk as cdk
 import jsii
 
-from bucketwatch import __version__
-from policies.config import PostureSettings, load_settings, parse_severity
+from detectors.common.severity import parse_severity
+from detectors.common.version import __version__
+from policies.config import PostureSettings, load_settings
 from policies.registry import PolicyDef, load_policies
 from policies.runner import Finding, blocking, evaluate, summarize
 from policies.sources.template import collect_template_subjects

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from bucketwatch.errors import UserError
-from policies.registry import SEVERITIES
+from detectors.common.errors import UserError
+from detectors.common.severity import parse_severity
 
 MIN_REASON = 10
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -57,13 +57,6 @@ class PostureSettings:
     def policy_config(self) -> dict[str, Any]:
         """What policies taking a `config` argument see."""
         return {"cross_account_allowlist": list(self.cross_account_allowlist)}
-
-
-def parse_severity(value: Any, where: str) -> str:
-    text = str(value).capitalize()
-    if text not in SEVERITIES:
-        raise UserError(f"{where}: severity must be one of {', '.join(s.lower() for s in SEVERITIES)}, got {value!r}")
-    return text
 
 
 def _string_list(section: dict[str, Any], key: str) -> list[str]:
@@ -132,9 +125,9 @@ def load_settings(config_path: str | None) -> PostureSettings:
     """Posture settings from the Bucketwatch config file at `config_path` (defaults without one)."""
     from pathlib import Path
 
-    from bucketwatch.config import load_config_file
+    from detectors.common.config_file import load_config
 
-    settings = parse_posture(load_config_file(config_path).get("posture"))
+    settings: PostureSettings = load_config(config_path).posture
     if config_path:  # policy directories are relative to the file that names them
         base = Path(config_path).parent
         settings.policy_dirs = [str(base / d) for d in settings.policy_dirs]

@@ -22,10 +22,10 @@ from typing import Any
 import boto3
 import pyarrow as pa
 
-from bucketwatch.config import load_config_file
+from detectors.common.config_file import load_config
 from detectors.lake.writer import S3LakeWriter
 from detectors.schema import DB_BUCKETWATCH
-from policies.config import PostureSettings, parse_posture
+from policies.config import PostureSettings
 from policies.runner import FAIL, Finding, summarize
 from policies.sources.live_scan import LiveScanRequest, run_live_scan
 
@@ -114,7 +114,7 @@ def publish_alerts(sns: Any, topic_arn: str, alerts: list[dict[str, Any]]) -> No
 
 def _settings() -> PostureSettings:
     path = os.environ.get("BUCKETWATCH_CONFIG")
-    return parse_posture(load_config_file(path).get("posture")) if path else PostureSettings()
+    return load_config(path).posture if path else PostureSettings()
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:

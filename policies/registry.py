@@ -26,18 +26,13 @@ from typing import Any
 
 import yaml
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
+from detectors.common.severity import SEVERITIES, canonical_severity
 from policies.model import BUCKET_RESOURCE_TYPE
 
 BUILTIN_DIRS = (Path(__file__).parent / "s3", Path(__file__).parent / "cloudtrail")
-SEVERITIES = ("Info", "Low", "Medium", "High", "Critical")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-
-def severity_rank(severity: str) -> int:
-    """Position of `severity` in SEVERITIES, case-insensitive; unknown names raise ValueError."""
-    lowered = [s.lower() for s in SEVERITIES]
-    return lowered.index(str(severity).lower())
 
 
 @dataclass
@@ -124,8 +119,8 @@ def _load_one(spec_path: Path, builtin: bool) -> PolicyDef | None:
     for key in ("PolicyID", "Filename", "Severity"):
         if not spec.get(key):
             raise UserError(f"policy spec {spec_path}: missing required key {key}")
-    severity = str(spec["Severity"]).capitalize()
-    if severity not in SEVERITIES:
+    severity = canonical_severity(spec["Severity"])
+    if severity is None:
         raise UserError(f"policy spec {spec_path}: Severity must be one of {', '.join(SEVERITIES)}")
     module = _import_body(spec_path.parent / spec["Filename"], builtin)
     func = getattr(module, "policy", None)

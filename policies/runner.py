@@ -20,10 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors.common.severity import severity_rank
 from policies.config import PostureSettings, Suppression
 from policies.helpers import CannotDecide, NotApplicable
 from policies.model import undecidable
-from policies.registry import PolicyDef, severity_rank
+from policies.registry import PolicyDef
 
 PASS, FAIL, UNKNOWN, NOT_APPLICABLE, SUPPRESSED = "PASS", "FAIL", "UNKNOWN", "NOT_APPLICABLE", "SUPPRESSED"
 STATUSES = (FAIL, UNKNOWN, SUPPRESSED, NOT_APPLICABLE, PASS)

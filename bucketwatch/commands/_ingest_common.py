@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 from detectors.pipeline import AUTO, ParseStats
 from detectors.schema import LOG_TYPES
 from detectors.sources import InputError

@@ -37,7 +37,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def prepare(args: argparse.Namespace) -> tuple:
     """Settings, policies and threshold from the shared options."""
-    from policies.config import load_settings, parse_severity
+    from detectors.common.severity import parse_severity
+    from policies.config import load_settings
     from policies.registry import load_policies
 
     settings = load_settings(args.config)

@@ -12,9 +12,8 @@ from bucketwatch.commands._ingest_common import (
     input_errors,
     print_summary,
 )
-from bucketwatch.config import load_config_file
 from bucketwatch.progress import Progress
-from detectors.config import parse_detections
+from detectors.common.config_file import load_config
 from detectors.engine.evaluate import rule_error_lines, severity_counts
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import JsonLinesSink, TerminalSink
@@ -49,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = parse_detections(load_config_file(args.config).get("detections"))
+    settings = load_config(args.config).detections
     store = SQLiteStore(args.state) if args.state else MemoryStore()
     writer = None if args.no_lake else LakeWriter(args.lake)
     session = DetectionSession.create(settings, store, writer, rule_dirs=args.rules)

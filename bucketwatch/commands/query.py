@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from bucketwatch.commands._ingest_common import add_lake_argument
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 from detectors.lake import open_lake
 
 

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _regions(values: list[str] | None) -> list[str] | None:
-    from bucketwatch.errors import UserError
+    from detectors.common.errors import UserError
 
     regions = [r.strip() for value in values or [] for r in value.split(",") if r.strip()]
     bad = [r for r in regions if not REGION.match(r)]
@@ -50,8 +50,8 @@ def _regions(values: list[str] | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     from bucketwatch.commands.check import prepare
-    from bucketwatch.errors import UserError
     from bucketwatch.progress import Progress
+    from detectors.common.errors import UserError
     from policies.reporters import emit
     from policies.sources.live_clients import LiveSourceError
     from policies.sources.live_scan import LiveScanRequest, run_live_scan

@@ -13,7 +13,7 @@ from pathlib import Path
 from bucketwatch.demo.detection import DemoError
 from bucketwatch.demo.report import render_text
 from bucketwatch.demo.run import DEFAULT_SEED, DemoOptions, run_demo
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 
 DEFAULT_OUT = Path(".bucketwatch") / "demo"  # beside the default lake of `detect`; git-ignored
 

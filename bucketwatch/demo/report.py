@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bucketwatch.demo.story import ATTACKER_IP
+from detectors.common.severity import SEVERITIES, sort_rank
 
-SEVERITY_ORDER = ("Critical", "High", "Medium", "Low", "Info")
+SEVERITY_ORDER = tuple(reversed(SEVERITIES))  # worst first, as reports list them
 STATUS_ORDER = ("FAIL", "UNKNOWN", "SUPPRESSED", "PASS", "NOT_APPLICABLE")
 
 
@@ -84,10 +85,7 @@ def resource_name(result: dict[str, Any]) -> str:
 
 
 def severity_rank(severity: str | None) -> int:
-    try:
-        return SEVERITY_ORDER.index(str(severity).capitalize())
-    except ValueError:
-        return len(SEVERITY_ORDER)
+    return sort_rank(severity)
 
 
 NEXT_STEPS = (

@@ -21,7 +21,6 @@ from typing import Any, TextIO
 
 import yaml
 
-from bucketwatch.config import load_config_file
 from bucketwatch.demo.account import BACKUPS, CUSTOMER_DATA, Provisioned, Provisioner
 from bucketwatch.demo.clients import Clients
 from bucketwatch.demo.delivery import Deliverer, chunks, timeline
@@ -38,9 +37,10 @@ from bucketwatch.demo.report import Counts, DemoResult, render_text
 from bucketwatch.demo.story import END as STORY_END
 from bucketwatch.demo.story import START as STORY_START
 from bucketwatch.demo.story import Story, build_story
-from bucketwatch.errors import UserError
 from bucketwatch.localaws import MotoServer
 from bucketwatch.progress import Progress
+from detectors.common.config_file import read_config_file
+from detectors.common.errors import UserError
 
 # The tutorial's query (DESIGN.md), verbatim.
 TUTORIAL_SQL = (
@@ -138,7 +138,7 @@ def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages
         deliver_and_detect(clients, provisioned, story, options.seed, result.counts, stages, show)
     collect_detections(clients, provisioned, result, stages)
     provisioner.harden_monitoring_buckets()
-    result.posture = posture_scan(server.endpoint_url, load_config_file(config_path)["posture"])
+    result.posture = posture_scan(server.endpoint_url, read_config_file(config_path)["posture"])
     stages.say(f"posture scan: {len(result.posture)} verdicts, {len(result.posture_failures)} failures")
     result.query_sql = TUTORIAL_SQL
     result.query_columns, result.query_rows = run_query(result.lake_dir, TUTORIAL_SQL)

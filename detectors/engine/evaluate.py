@@ -23,9 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detectors.common.severity import parse_severity
 from detectors.engine.alerts import AlertChange, AlertState, Details, Match, apply_matches, iso
 from detectors.engine.rows import LazyRows
-from detectors.engine.rules import Rule, parse_severity
+from detectors.engine.rules import Rule
 from detectors.engine.stores import DedupStore, MemoryStore
 from detectors.event import PantherEvent
 

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from bucketwatch.errors import UserError
-from detectors.config import SEVERITIES, DetectionSettings
+from detectors.common.errors import UserError
+from detectors.common.severity import parse_severity
+from detectors.config import DetectionSettings
 from detectors.engine.prefilter import Prefilter
 
 BUILTIN_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
@@ -64,12 +65,6 @@ class Rule:
         fn = getattr(self.module, function, None)
         return fn(event) if callable(fn) else default
 
-
-def parse_severity(value: Any, where: str) -> str:
-    match = {s.lower(): s for s in SEVERITIES}.get(str(value).strip().lower())
-    if match is None:
-        raise UserError(f"{where}: severity {value!r} is not one of {', '.join(SEVERITIES)}")
-    return match
 
 
 def read_spec(path: Path) -> dict[str, Any]:

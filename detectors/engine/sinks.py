@@ -8,8 +8,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from detectors.common.severity import sort_rank
+
 SNS_LIMIT = 256 * 1024
-SEVERITY_ORDER = {"Critical": 0, "High": 1, "Medium": 2, "Low": 3, "Info": 4}
 
 
 class Sink(Protocol):
@@ -18,7 +19,7 @@ class Sink(Protocol):
 
 
 def by_severity(alerts: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return sorted(alerts, key=lambda a: (SEVERITY_ORDER.get(a["severity"], 9), a["rule_id"], a["first_seen"] or ""))
+    return sorted(alerts, key=lambda a: (sort_rank(a["severity"]), a["rule_id"], a["first_seen"] or ""))
 
 
 class TerminalSink:

@@ -16,7 +16,7 @@ from typing import Any
 from checkov.cloudformation.checks.resource.base_resource_check import BaseResourceCheck
 from checkov.common.models.enums import CheckCategories, CheckResult
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 from policies.checkov import checkov_id
 from policies.config import PostureSettings, load_settings
 from policies.registry import PolicyDef, load_policies

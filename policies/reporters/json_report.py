@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from bucketwatch import __version__
+from detectors.common.version import __version__
 from policies.runner import Finding, summarize
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
-from bucketwatch import __version__
+from detectors.common.version import __version__
 from policies.runner import FAIL, SUPPRESSED, UNKNOWN, Finding
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 
 TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
 _UNKNOWN_ENV = ("unknown-account", "unknown-region", "")

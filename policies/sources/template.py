@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 from policies.config import MIN_REASON, PostureSettings
 from policies.coverage import trail_coverage
 from policies.helpers import CannotDecide

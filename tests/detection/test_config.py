@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from bucketwatch.cli import main
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 from detectors.config import IP_ALLOWLIST_RULE, KNOWN_GOOD_RULE, parse_detections
 
 
@@ -40,7 +40,7 @@ def test_empty_section_keeps_examples_and_rules_off():
     ({"known_good_access": [{"bucket": "b", "principals": ["x"], "role": "y"}]}, "detections.known_good_access[0]: unknown key(s) role"),
     ({"rules": {"X": {"threshold": 0}}}, "detections.rules.X.threshold: expected a whole number of at least 1"),
     ({"rules": {"X": {"threshold": "5"}}}, "detections.rules.X.threshold"),
-    ({"rules": {"X": {"severity": "urgent"}}}, "detections.rules.X.severity: 'urgent' is not one of"),
+    ({"rules": {"X": {"severity": "urgent"}}}, "detections.rules.X.severity: severity must be one of"),
     ({"rules": {"X": {"enabled": "yes"}}}, "detections.rules.X.enabled: expected true or false"),
     ({"alerts": {}}, "detections: unknown key(s) alerts"),
 ])

@@ -200,7 +200,7 @@ def test_config_file_from_the_environment_enables_the_tutorial_detections(accoun
 
 
 def test_bad_config_file_raises_for_a_retry(account, monkeypatch, tmp_path):
-    from bucketwatch.errors import UserError
+    from detectors.common.errors import UserError
 
     bad = tmp_path / "bw.yml"
     bad.write_text("detections:\n  ip_allowlist: [{cidrs: [nope]}]\n")

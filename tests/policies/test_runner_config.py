@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 from policies.config import PostureSettings, Suppression, parse_posture
 from policies.model import mark_not_applicable, mark_unknown, new_bucket
 from policies.registry import load_policies

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bucketwatch.errors import UserError
+from detectors.common.errors import UserError
 from policies.config import PostureSettings
 from policies.runner import evaluate
 from policies.sources.cfn_load import parse_text

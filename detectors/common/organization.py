@@ -1,0 +1,95 @@
+"""What Bucketwatch knows of the organization: which accounts are inside it.
+
+Detections and policies use it to tell an internal cross-account grant or copy from one to an
+account outside the organization. It comes from the config file's `organization:` section, from
+the deployed stack (infra passes the CDK context's organization to the Lambdas as JSON in
+``BUCKETWATCH_ORGANIZATION``), or from AWS Organizations (`bucketwatch scan --organization`).
+
+    organization:
+      id: o-a1b2c3d4e5                    # optional
+      accounts: ["111111111111", ...]     # every account of the organization, central included
+      trusted_accounts: ["444455556666"]  # outside the organization, yet not external (partners)
+      audit_role_name: BucketwatchAudit   # the read-only role the central scan assumes in members
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from detectors.common import validate
+
+SECTION = "organization"
+ENVIRONMENT_VARIABLE = "BUCKETWATCH_ORGANIZATION"
+KEYS = ("id", "accounts", "trusted_accounts", "audit_role_name")
+
+
+@dataclass(frozen=True)
+class OrganizationSettings:
+    organization_id: str | None = None
+    accounts: tuple[str, ...] = ()
+    trusted_accounts: tuple[str, ...] = ()
+    audit_role_name: str | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether the organization's accounts are known (else nothing can be called external)."""
+        return bool(self.accounts)
+
+    def is_internal(self, account_id: str) -> bool:
+        return account_id in self.accounts or account_id in self.trusted_accounts
+
+    def is_external(self, account_id: str) -> bool | None:
+        """True outside the organization and the trusted list; None when the organization is unknown."""
+        if not self.known:
+            return None
+        return not self.is_internal(account_id)
+
+    def with_accounts(self, accounts: Iterable[str]) -> OrganizationSettings:
+        """These settings with `accounts` added (e.g. the accounts AWS Organizations lists)."""
+        return replace(self, accounts=tuple(dict.fromkeys((*self.accounts, *accounts))))
+
+    def to_json(self) -> str:
+        """The section as JSON (what infra puts in BUCKETWATCH_ORGANIZATION)."""
+        data = {"id": self.organization_id, "accounts": list(self.accounts),
+                "trusted_accounts": list(self.trusted_accounts), "audit_role_name": self.audit_role_name}
+        return json.dumps({k: v for k, v in data.items() if v})
+
+
+def parse_organization(value: Mapping[str, Any] | None, where: str = SECTION) -> OrganizationSettings:
+    """Validated settings from the `organization:` section (None or {} gives "unknown")."""
+    values = validate.section(value, KEYS, where)
+    accounts = validate.optional(values, "accounts", _accounts, where, [])
+    trusted = validate.optional(values, "trusted_accounts", _accounts, where, [])
+    return OrganizationSettings(
+        organization_id=validate.optional(values, "id", validate.organization_id, where, None),
+        accounts=tuple(accounts),
+        trusted_accounts=tuple(trusted),
+        audit_role_name=validate.optional(values, "audit_role_name", validate.string, where, None),
+    )
+
+
+def _accounts(value: Any, where: str) -> list[str]:
+    return validate.listed(value, where, validate.account_id, unique=True)
+
+
+def organization_from_environment(base: OrganizationSettings | None = None) -> OrganizationSettings:
+    """`base` (the config file's section) with the deployed stack's organization added, if any."""
+    base = base or OrganizationSettings()
+    text = os.environ.get(ENVIRONMENT_VARIABLE)
+    if not text:
+        return base
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise validate.fail(ENVIRONMENT_VARIABLE, "is not JSON") from None
+    deployed = parse_organization(data, ENVIRONMENT_VARIABLE)
+    return OrganizationSettings(
+        organization_id=base.organization_id or deployed.organization_id,
+        accounts=tuple(dict.fromkeys((*base.accounts, *deployed.accounts))),
+        trusted_accounts=tuple(dict.fromkeys((*base.trusted_accounts, *deployed.trusted_accounts))),
+        audit_role_name=base.audit_role_name or deployed.audit_role_name,
+    )
