@@ -18,6 +18,7 @@ Order of judgement for one (policy, resource):
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,8 +49,11 @@ class ResourceRef:
     line: int | None = None
     region: str | None = None
     account: str | None = None
-    # Suppressions written on the resource itself (template metadata): [{"id", "reason"}].
-    suppressions: list[dict[str, str]] = field(default_factory=list)
+    # Where the user's code created it (a CDK construct's creation stack trace), when recorded.
+    source_file: str | None = None
+    source_line: int | None = None
+    # Suppressions bound to this resource: its template metadata, CDK acknowledgements over it.
+    suppressions: list[Suppression] = field(default_factory=list)
     # What is judged, when the resource id alone does not say (e.g. "bucket policy of bucket x,
     # which is not in the checked templates"): prefixes every non-PASS reason.
     context: str | None = None
@@ -107,12 +111,12 @@ class Finding:
             "stack": ref.stack,
             "file": ref.file,
             "line": ref.line,
+            "source_file": ref.source_file,
+            "source_line": ref.source_line,
             "region": ref.region,
             "account": ref.account,
             "verdict": self.verdict,
-            "suppression": {"reason": self.suppression.reason, "origin": self.suppression.origin}
-            if self.suppression
-            else None,
+            "suppression": self.suppression.to_dict() if self.suppression else None,
         }
 
 
@@ -206,21 +210,23 @@ def _deciding_facts(outcomes: Sequence[tuple[Facts, tuple[str, str]]], keys: lis
     return [key for key in keys if len({facts.get(key) for facts, _ in outcomes}) > 1] or keys
 
 
-def _suppression_for(policy: PolicyDef, ref: ResourceRef, config_rules: Sequence[Suppression]) -> Suppression | None:
-    ids = (policy.id, policy.panther_id or "")
+def _suppression_for(policy: PolicyDef, ref: ResourceRef, config_rules: Sequence[Suppression],
+                     today: dt.date) -> Suppression | None:
     for entry in ref.suppressions:
-        if entry.get("id") in ids:
-            return Suppression(entry["id"], ref.id, entry["reason"], origin="resource metadata")
+        if entry.problem is None and not entry.expired(today) and entry.names_policy(policy.id, policy.panther_id):
+            return entry
+    ids = (policy.id, policy.panther_id or "")
     for rule in config_rules:
-        if rule.matches(ids, ref.names()):
+        if rule.problem is None and not rule.expired(today) and rule.matches(ids, ref.names()):
             return rule
     return None
 
 
 def evaluate(policies: Iterable[PolicyDef], subjects: Iterable[Subject],
-             settings: PostureSettings | None = None) -> list[Finding]:
-    """Every applicable (policy, subject) verdict, suppressions applied."""
+             settings: PostureSettings | None = None, today: dt.date | None = None) -> list[Finding]:
+    """Every applicable (policy, subject) verdict, suppressions applied (an expired one does not)."""
     settings = settings or PostureSettings()
+    today = today or dt.date.today()
     active = [p for p in policies if p.enabled and p.id not in settings.disabled_policies]
     config = settings.policy_config()
     findings = []
@@ -234,11 +240,52 @@ def evaluate(policies: Iterable[PolicyDef], subjects: Iterable[Subject],
             finding = Finding(policy, subject.ref, status, reason, verdict=status,
                               resource_type=subject.resource.get("ResourceType"))
             if status in (FAIL, UNKNOWN):
-                finding.suppression = _suppression_for(policy, subject.ref, settings.suppressions)
+                finding.suppression = _suppression_for(policy, subject.ref, settings.suppressions, today)
                 if finding.suppression:
                     finding.status = SUPPRESSED
             findings.append(finding)
     return findings
+
+
+@dataclass
+class SuppressionUse:
+    """One suppression after a run: how many findings it suppressed, and what is wrong with it."""
+
+    suppression: Suppression
+    used: int
+    problem: str | None  # None: it suppressed something, as written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.suppression.to_dict(), "used": self.used, "problem": self.problem}
+
+
+def review_suppressions(findings: Sequence[Finding], subjects: Iterable[Subject], settings: PostureSettings,
+                        loaded: Sequence[PolicyDef], judged: Sequence[PolicyDef] | None = None,
+                        today: dt.date | None = None) -> list[SuppressionUse]:
+    """Every suppression of the run (config file, resource metadata, CDK acknowledgements) with
+    its use; a problem for those that name no policy, have expired, or matched nothing."""
+    today = today or dt.date.today()
+    judged = loaded if judged is None else judged
+    used = Counter(id(f.suppression) for f in findings if f.suppression is not None)
+    every: dict[int, Suppression] = {id(s): s for s in settings.suppressions}
+    for subject in subjects:
+        every.update((id(s), s) for s in subject.ref.suppressions)
+    return [SuppressionUse(s, used[key], _problem(s, used[key], loaded, judged, today)) for key, s in every.items()]
+
+
+def _problem(suppression: Suppression, used: int, loaded: Sequence[PolicyDef], judged: Sequence[PolicyDef],
+             today: dt.date) -> str | None:
+    if suppression.problem:
+        return suppression.problem
+    if not any(suppression.names_policy(p.id, p.panther_id) for p in loaded):
+        return f"names no policy: {suppression.policy}"
+    if suppression.expired(today):
+        return f"expired on {suppression.expires.isoformat() if suppression.expires else '?'}; it no longer applies"
+    if not any(suppression.names_policy(p.id, p.panther_id) for p in judged):
+        return f"{suppression.policy} is not judged in this run (see the pack, --policies and --skip-policies)"
+    if not used:
+        return "unused: it matched no FAIL or UNKNOWN finding"
+    return None
 
 
 def blocking(findings: Iterable[Finding], threshold: str) -> list[Finding]:

@@ -19,7 +19,7 @@ from checkov.common.models.enums import CheckCategories, CheckResult
 from detectors.common.errors import UserError
 from policies.checkov import checkov_id
 from policies.config import PostureSettings, load_settings
-from policies.registry import PolicyDef, load_policies
+from policies.registry import PolicyDef, policies_for
 from policies.runner import FAIL, PASS, judge_variants
 from policies.sources.cfn_load import Template, load_assembly, load_template_file
 from policies.sources.cfn_resolve import Resolver
@@ -116,6 +116,12 @@ class BucketwatchCheck(BaseResourceCheck):
         return RESULTS.get(status, CheckResult.UNKNOWN)
 
 
+def checks_for(posture: PostureSettings) -> list[PolicyDef]:
+    """The policies that become checks: the eligible ones of the configured pack and selection
+    (`posture.pack`, `policies`, `disabled_policies`), as `bucketwatch check` would run them."""
+    return [policy for policy in policies_for(posture) if eligible(policy)]
+
+
 def register_all() -> list[BucketwatchCheck]:
     """Instantiate (and so register with checkov) one check per eligible policy."""
-    return [BucketwatchCheck(policy) for policy in load_policies(settings().policy_dirs) if eligible(policy)]
+    return [BucketwatchCheck(policy) for policy in checks_for(settings())]

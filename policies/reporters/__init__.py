@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from policies.runner import Finding
+from policies.runner import Finding, SuppressionUse
 
 FORMATS = ("text", "json", "sarif", "junit")
 
 
-def render(fmt: str, findings: Sequence[Finding], threshold: str) -> str:
+def render(fmt: str, findings: Sequence[Finding], threshold: str,
+           suppressions: Sequence[SuppressionUse] = ()) -> str:
+    """The report; `suppressions` (the run's suppressions and their use, see
+    `runner.review_suppressions`) are listed, and those with a problem flagged, in every format."""
     if fmt == "text":
         from policies.reporters.text import render_text as renderer
     elif fmt == "json":
@@ -24,17 +27,18 @@ def render(fmt: str, findings: Sequence[Finding], threshold: str) -> str:
         from policies.reporters.junit import render_junit as renderer
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return renderer(findings, threshold)
+    return renderer(findings, threshold, suppressions)
 
 
-def emit(fmt: str, findings: Sequence[Finding], threshold: str, output: str | None = None) -> int:
+def emit(fmt: str, findings: Sequence[Finding], threshold: str, output: str | None = None,
+         suppressions: Sequence[SuppressionUse] = ()) -> int:
     """Write the report (to `output` or stdout) and return the exit code: 1 if anything blocks."""
     import sys
     from pathlib import Path
 
     from policies.runner import blocking
 
-    text = render(fmt, findings, threshold)
+    text = render(fmt, findings, threshold, suppressions)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
     else:

@@ -1,4 +1,4 @@
-"""JSON: {"results": [one object per (policy, resource)], "summary": {...}}."""
+"""JSON: {"results": [one object per (policy, resource)], "suppressions": [...], "summary": {...}}."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import json
 from collections.abc import Sequence
 
 from detectors.common.version import __version__
-from policies.runner import Finding, summarize
+from policies.runner import Finding, SuppressionUse, summarize
 
 
-def render_json(findings: Sequence[Finding], threshold: str) -> str:
+def render_json(findings: Sequence[Finding], threshold: str, suppressions: Sequence[SuppressionUse] = ()) -> str:
     # One result per line: readable and diffable, and encoded by json's C encoder (an indented
     # dump of 20,000 results takes seconds in the pure-Python one).
     results = ",\n  ".join(json.dumps(finding.to_dict()) for finding in findings)
+    listed = ",\n  ".join(json.dumps(use.to_dict()) for use in suppressions)
     tool = json.dumps({"name": "bucketwatch", "version": __version__})
-    summary = json.dumps(summarize(findings, threshold))
-    return f'{{"tool": {tool},\n "results": [\n  {results}\n ],\n "summary": {summary}\n}}'
+    summary = summarize(findings, threshold)
+    summary["suppressions"] = {"total": len(suppressions), "with_problems": sum(bool(u.problem) for u in suppressions)}
+    return (f'{{"tool": {tool},\n "results": [\n  {results}\n ],\n "suppressions": [\n  {listed}\n ],\n'
+            f' "summary": {json.dumps(summary)}\n}}')

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from policies.runner import FAIL, NOT_APPLICABLE, PASS, STATUSES, SUPPRESSED, UNKNOWN, Finding, summarize
+from policies.runner import (
+    FAIL,
+    NOT_APPLICABLE,
+    PASS,
+    STATUSES,
+    SUPPRESSED,
+    UNKNOWN,
+    Finding,
+    SuppressionUse,
+    summarize,
+)
 
 _ORDER = {status: i for i, status in enumerate(STATUSES)}
 
@@ -16,7 +26,7 @@ def _where(finding: Finding) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def render_text(findings: Sequence[Finding], threshold: str) -> str:
+def render_text(findings: Sequence[Finding], threshold: str, suppressions: Sequence[SuppressionUse] = ()) -> str:
     lines = []
     shown = sorted((f for f in findings if f.status in (FAIL, UNKNOWN, SUPPRESSED)),
                    key=lambda f: (_ORDER[f.status], f.ref.id, f.policy.id))
@@ -24,9 +34,13 @@ def render_text(findings: Sequence[Finding], threshold: str) -> str:
         lines.append(f"{finding.status:<10} {finding.severity:<8} {finding.policy.id:<36} {finding.ref.id}{_where(finding)}")
         lines.append(f"{'':<10} {finding.reason}")
         if finding.status == SUPPRESSED and finding.suppression:
-            lines.append(f"{'':<10} suppressed ({finding.suppression.origin}): {finding.suppression.reason}")
+            owner = f" [owner {finding.suppression.owner}]" if finding.suppression.owner else ""
+            lines.append(f"{'':<10} suppressed ({finding.suppression.origin}){owner}: {finding.suppression.reason}")
         elif finding.status == FAIL and finding.policy.remediation:
             lines.append(f"{'':<10} fix: {' '.join(finding.policy.remediation.split())}")
+    for use in suppressions:
+        if use.problem:
+            lines.append(f"{'SUPPRESSION':<10} {use.suppression.policy} ({use.suppression.where}): {use.problem}")
     summary = summarize(findings, threshold)
     counts = summary["by_status"]
     lines.append(

@@ -39,6 +39,11 @@ class Template:
     construct_paths: dict[str, str] = field(default_factory=dict)
     # A cloud assembly names its stacks; a lone template's stack name is chosen at deploy time.
     stack_name_known: bool = False
+    # The cloud assembly's CDK acknowledgements (`Validations.of(c).acknowledge`): construct path ->
+    # {rule id: reason}, shared by every template of the assembly (construct paths are global).
+    acknowledgements: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # Construct path -> the frames of the stack that created it (`aws:cdk:creationStack`).
+    creation_traces: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _lines: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -358,6 +363,47 @@ def _artifact_metadata(artifact: dict[str, Any], directory: Path) -> dict[str, l
             if isinstance(entries, list)}
 
 
+ACKNOWLEDGED_RULES = "aws:cdk:acknowledged-rules"  # cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+CREATION_STACK = "aws:cdk:creationStack"
+
+
+def _assign_cdk_metadata(templates: list[Template], metadata: dict[str, list[dict[str, Any]]],
+                         acknowledgements: dict[str, dict[str, str]]) -> None:
+    """Share the stack's acknowledgements (into the assembly-wide map) and creation traces."""
+    traces: dict[str, list[str]] = {}
+    for path, entries in metadata.items():
+        for entry in entries:
+            data = entry.get("data")
+            if entry.get("type") == ACKNOWLEDGED_RULES and isinstance(data, dict):
+                acknowledgements.setdefault(path.strip("/"), {}).update({str(k): str(v) for k, v in data.items()})
+            elif entry.get("type") == CREATION_STACK and isinstance(data, list):
+                traces[path.strip("/")] = [str(frame) for frame in data]
+    for template in templates:
+        template.acknowledgements = acknowledgements
+        template.creation_traces = traces
+
+
+def _report_acknowledgements(directory: Path, acknowledgements: dict[str, dict[str, str]]) -> None:
+    """Acknowledgements CDK applied to Bucketwatch's violations, from the validation report it
+    writes after `cdk synth` runs the plugins. Those made on a Stage or the App appear only here:
+    CDK records construct metadata per stack."""
+    report = directory / "validation-report.json"
+    if not report.is_file():
+        return
+    try:
+        plugins = json.loads(report.read_text(encoding="utf-8")).get("pluginReports") or []
+    except (OSError, ValueError, AttributeError):
+        return
+    for plugin in plugins if isinstance(plugins, list) else []:
+        if not isinstance(plugin, dict) or plugin.get("pluginName") != "bucketwatch":
+            continue
+        for violation in plugin.get("suppressedViolations") or []:
+            if isinstance(violation, dict) and isinstance(violation.get("acknowledgedId"), str):
+                path = str(violation.get("acknowledgedAt") or "").strip("/")
+                acknowledgements.setdefault(path, {}).setdefault(violation["acknowledgedId"],
+                                                                 str(violation.get("reason") or ""))
+
+
 def _assign_construct_paths(templates: list[Template], metadata: dict[str, list[dict[str, Any]]]) -> None:
     """Give each template the construct paths of its logical ids (nested stacks have their own scope)."""
     scopes = {entry["data"]: path for path, entries in metadata.items() for entry in entries
@@ -399,23 +445,31 @@ def _artifacts(directory: Path, kind: str, key: str) -> dict[Path, tuple[str, di
             and isinstance(artifact.get("properties"), dict) and artifact["properties"].get(key)}
 
 
-def _load_stack(directory: Path, artifact_id: str, artifact: dict[str, Any]) -> list[Template]:
-    """One stack artifact's template, with its environment and construct paths, and its nested stacks."""
+def _load_stack(directory: Path, artifact_id: str, artifact: dict[str, Any],
+                acknowledgements: dict[str, dict[str, str]]) -> list[Template]:
+    """One stack artifact's template, with its environment, construct paths and CDK metadata,
+    and its nested stacks."""
     properties = artifact.get("properties") or {}
     stack = properties.get("stackName") or artifact.get("displayName") or artifact_id
-    template = load_template_file(directory / properties["templateFile"], stack=stack)
+    template = load_template_file(directory / properties["templateFile"], stack=str(stack))
     template.account, template.region = _environment(artifact)
     template.stack_name_known = True
     stack_templates = [template, *_nested(template, directory)]
-    _assign_construct_paths(stack_templates, _artifact_metadata(artifact, directory))
+    metadata = _artifact_metadata(artifact, directory)
+    _assign_construct_paths(stack_templates, metadata)
+    _assign_cdk_metadata(stack_templates, metadata, acknowledgements)
     return stack_templates
 
 
-def load_assembly(directory: Path, only: set[Path] | None = None, _outer: tuple[Path, ...] = ()) -> list[Template]:
+def load_assembly(directory: Path, only: set[Path] | None = None, _outer: tuple[Path, ...] = (),
+                  _acknowledgements: dict[str, dict[str, str]] | None = None) -> list[Template]:
     """Every stack template of a cdk.out (and of the stages nested in it), in manifest order;
     with `only`, just the stacks whose template files (resolved) are in it, and their nested stacks."""
     templates: list[Template] = []
     outer = (*_outer, directory.resolve())
+    acknowledgements: dict[str, dict[str, str]] = {} if _acknowledgements is None else _acknowledgements
+    if not _outer:
+        _report_acknowledgements(directory, acknowledgements)
     artifacts = _read_manifest(directory).get("artifacts") or {}
     if not isinstance(artifacts, dict):
         raise UserError(f"{directory / 'manifest.json'}: unreadable cloud assembly manifest: artifacts is not a mapping")
@@ -425,13 +479,13 @@ def load_assembly(directory: Path, only: set[Path] | None = None, _outer: tuple[
             continue  # not an artifact this reader needs (or not one CDK writes)
         if artifact.get("type") == "aws:cloudformation:stack" and isinstance(properties.get("templateFile"), str):
             if only is None or (directory / properties["templateFile"]).resolve() in only:
-                templates.extend(_load_stack(directory, artifact_id, artifact))
+                templates.extend(_load_stack(directory, artifact_id, artifact, acknowledgements))
         elif artifact.get("type") == "cdk:cloud-assembly" and isinstance(properties.get("directoryName"), str):
             nested = directory / properties["directoryName"]
             if nested.resolve() in outer:
                 raise UserError(f"{directory / 'manifest.json'}: artifact {artifact_id} nests the assembly in "
                                 f"{properties['directoryName']}, which contains it (a cycle)")
-            templates.extend(load_assembly(nested, only, outer))
+            templates.extend(load_assembly(nested, only, outer, acknowledgements))
     return templates
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from policies.config import PostureSettings
 from policies.model import TRAIL_RESOURCE_TYPE
-from policies.registry import PolicyDef, load_policies
+from policies.registry import PolicyDef, policies_for
 from policies.runner import Finding, ResourceRef, Subject, evaluate
 from policies.sources.live import DEFAULT_WORKERS, ScanStats, collect
 from policies.sources.live_clients import accounts_for, resolve_endpoint
@@ -35,7 +35,7 @@ class LiveScanRequest:
     endpoint_url: str | None = None
     workers: int = DEFAULT_WORKERS
     settings: PostureSettings = field(default_factory=PostureSettings)
-    policies: list[PolicyDef] | None = None  # default: built-ins + settings.policy_dirs
+    policies: list[PolicyDef] | None = None  # default: the settings' pack, built-ins + settings.policy_dirs
 
 
 @dataclass
@@ -55,7 +55,7 @@ def run_live_scan(request: LiveScanRequest, on_bucket: Callable[[int], None] | N
 
     Raises `LiveSourceError` when an account cannot be scanned at all.
     """
-    policies = request.policies if request.policies is not None else load_policies(request.settings.policy_dirs)
+    policies = request.policies if request.policies is not None else policies_for(request.settings)
     endpoint = resolve_endpoint(request.endpoint_url)
     accounts = accounts_for(request.profile, request.role_arns, endpoint)
     stats = ScanStats()

@@ -9,7 +9,8 @@ settings CloudFormation cannot express (MFA delete, the account's Block Public A
 marked not-applicable.
 
 Suppressions may be written on the resource, e.g. in CDK
-`bucket.node.default_child.add_metadata("bucketwatch", {"suppressions": [{"id": ..., "reason": ...}]})`.
+`bucket.node.default_child.add_metadata("bucketwatch", {"suppressions": [{"id": ..., "reason": ...}]})`,
+or as CDK acknowledgements (`Validations.of(c).acknowledge(...)`); see `cfn_cdk`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detectors.common.errors import UserError
-from policies.config import MIN_REASON, PostureSettings
+from policies.config import PostureSettings
 from policies.coverage import trail_coverage
 from policies.helpers import CannotDecide
 from policies.model import (
@@ -33,6 +33,7 @@ from policies.model import (
     mark_unknown,
 )
 from policies.runner import ResourceRef, Subject
+from policies.sources.cfn_cdk import Acknowledgements, metadata_suppressions, source_location
 from policies.sources.cfn_load import Template, load_paths
 from policies.sources.cfn_resolve import NO_VALUE, Resolver, Unresolved, first_unresolved
 from policies.sources.cfn_resources import bucket_from_properties, trail_from_properties
@@ -42,19 +43,6 @@ from policies.sources.live_trails import selectors_coverage
 BUCKET_TYPE = "AWS::S3::Bucket"
 BUCKET_POLICY_TYPE = "AWS::S3::BucketPolicy"
 TRAIL_TYPE = "AWS::CloudTrail::Trail"
-
-
-def _suppressions(resource: dict[str, Any], where: str) -> list[dict[str, str]]:
-    entries = ((resource.get("Metadata") or {}).get("bucketwatch") or {}).get("suppressions") or []
-    if not isinstance(entries, list):
-        raise UserError(f"{where}: Metadata.bucketwatch.suppressions must be a list of {{id, reason}}")
-    found = []
-    for entry in entries:
-        reason = str((entry or {}).get("reason") or "").strip()
-        if not isinstance(entry, dict) or not entry.get("id") or len(reason) < MIN_REASON:
-            raise UserError(f"{where}: each suppression needs an id and a reason of at least {MIN_REASON} characters")
-        found.append({"id": str(entry["id"]), "reason": reason})
-    return found
 
 
 def _display_path(path: Path) -> str:
@@ -99,6 +87,7 @@ class _Assembly:
         self.by_token: dict[tuple[int, str], _Definition] = {}
         self.subject_of: dict[tuple[int, str], Subject] = {}  # bucket definition key -> its subject
         self.template_of: dict[int, Template] = {}  # id(bucket resource) -> its template
+        self.acknowledgements = Acknowledgements()
 
     def resolver(self, template: Template) -> Resolver:
         key = id(template)
@@ -121,13 +110,18 @@ class _Assembly:
 
     def _ref(self, definition: _Definition) -> ResourceRef:
         template, logical_id, resource = definition.template, definition.logical_id, definition.resource
-        metadata = resource.get("Metadata") or {}
+        metadata = resource.get("Metadata") if isinstance(resource.get("Metadata"), dict) else {}
+        path = metadata.get("aws:cdk:path") or template.construct_paths.get(logical_id)
+        construct_path = path if isinstance(path, str) else None
+        resource_id = f"{template.stack}/{logical_id}"
+        source = source_location(template, construct_path)
         return ResourceRef(
-            id=f"{template.stack}/{logical_id}", source="template", logical_id=logical_id,
-            construct_path=metadata.get("aws:cdk:path") or template.construct_paths.get(logical_id), stack=template.stack,
-            file=_display_path(template.path), line=template.line_of(logical_id),
+            id=resource_id, source="template", logical_id=logical_id, construct_path=construct_path,
+            stack=template.stack, file=_display_path(template.path), line=template.line_of(logical_id),
             region=template.region, account=template.account,
-            suppressions=_suppressions(resource, f"{template.path}: {logical_id}"),
+            source_file=source[0] if source else None, source_line=source[1] if source else None,
+            suppressions=[*metadata_suppressions(resource, f"{template.path}: {logical_id}", resource_id),
+                          *self.acknowledgements.for_path(template, construct_path)],
         )
 
     def share_exports(self) -> None:
@@ -459,9 +453,16 @@ def _policy_document(document: Any) -> Any:
     return Unresolved(f"PolicyDocument is a {type(document).__name__}, not a policy document")
 
 
-def collect_template_subjects(paths: list[str | Path], settings: PostureSettings | None = None) -> list[Subject]:
-    """Buckets and trails from the templates / cdk.out directories at `paths`."""
-    return _Assembly(load_paths(paths), settings or PostureSettings()).collect()
+def collect_template_subjects(paths: list[str | Path], settings: PostureSettings | None = None,
+                              acknowledgements: dict[str, dict[str, str]] | None = None) -> list[Subject]:
+    """Buckets, trails and bucket policies of buckets elsewhere, from the templates / cdk.out
+    directories at `paths`; `acknowledgements` adds CDK acknowledgements the assembly does not
+    record (on a Stage or the App: construct path -> {rule id: reason})."""
+    templates = load_paths(paths)
+    for template in templates:
+        for path, rules in (acknowledgements or {}).items():
+            template.acknowledgements.setdefault(path.strip("/"), {}).update(rules)
+    return _Assembly(templates, settings or PostureSettings()).collect()
 
 
 def resolvers_for(templates: list[Template]) -> dict[Path, Resolver]:
