@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ import jsii
 
 from detectors.common.severity import parse_severity
 from detectors.common.version import __version__
-from policies.config import PostureSettings, load_settings
+from policies.config import CDK, PostureSettings, load_settings
 from policies.registry import PolicyDef, load_policies, select_policies
 from policies.runner import Finding, SuppressionUse, blocking, evaluate, review_suppressions, summarize
 from policies.sources.cfn_load import ACKNOWLEDGED_RULES
@@ -75,11 +76,18 @@ class BucketwatchValidationPlugin:
         # CDK passes bare template paths, but writes the cloud assembly's manifest first:
         # load_paths reads each template through it (account, region, stack name, nested
         # stacks, acknowledgements), so the verdicts are those of `bucketwatch check cdk.out`.
-        subjects = collect_template_subjects(list(context.template_paths), self._settings,
-                                             acknowledgements=acknowledgements_above_stacks(self._scope))
+        above = acknowledgements_above_stacks(self._scope)
+        subjects = collect_template_subjects(list(context.template_paths), self._settings, acknowledgements=above)
         self.findings = evaluate(self._policies, subjects, self._settings)
         self.suppressions = review_suppressions(self.findings, subjects, self._settings, self._loaded, self._policies)
         failing = blocking(self.findings, self._threshold)
+        # Failures acknowledged on a Stage or the App are reported all the same: CDK suppresses
+        # them by the same rule and records them in validation-report.json, the only place
+        # `bucketwatch check cdk.out` can learn of those acknowledgements from.
+        recorded = {path.strip("/") or "*" for path in above}
+        acknowledged_above = [f for f in blocking(_as_verdicts(self.findings), self._threshold)
+                              if f.suppression is not None and f.suppression.origin == CDK
+                              and f.suppression.resource in recorded]
         summary = summarize(self.findings, self._threshold)
         metadata = {status.lower(): str(count) for status, count in summary["by_status"].items()}
         problems = [f"{use.suppression.policy} ({use.suppression.where}): {use.problem}"
@@ -88,10 +96,15 @@ class BucketwatchValidationPlugin:
             metadata["suppression_problems"] = "; ".join(problems)
         return cdk.PolicyValidationPluginReport(
             success=not failing,
-            violations=violations(failing),
+            violations=violations([*failing, *acknowledged_above]),
             plugin_version=__version__,
             metadata=metadata,
         )
+
+
+def _as_verdicts(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings with their verdict as status (suppressed ones as what they were)."""
+    return [replace(f, status=f.verdict) for f in findings]
 
 
 def acknowledgements_above_stacks(scope: Any) -> dict[str, dict[str, str]]:
