@@ -8,6 +8,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.config import CONTEXT_KEY, deployments_from_context
 from infra.stack import BucketwatchStage
 from policies.cdk_plugin import BucketwatchValidationPlugin
+from policies.config import PostureSettings
 
 
 def build_app(app: App, *, validate: bool = True) -> list[BucketwatchStage]:
@@ -19,8 +20,10 @@ def build_app(app: App, *, validate: bool = True) -> list[BucketwatchStage]:
 
 def add_validation_plugins(app: App) -> None:
     """cdk-nag's AwsSolutions pack and Bucketwatch's own posture policies."""
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), _bucketwatch_plugin())
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), _bucketwatch_plugin(app))
 
 
-def _bucketwatch_plugin() -> BucketwatchValidationPlugin:
-    return BucketwatchValidationPlugin()
+def _bucketwatch_plugin(app: App) -> BucketwatchValidationPlugin:
+    # Our own infrastructure is held to every policy (the strict pack), not just the default
+    # baseline: each exception is a written waiver in infra/waivers.py.
+    return BucketwatchValidationPlugin(settings=PostureSettings(pack="strict"), scope=app)

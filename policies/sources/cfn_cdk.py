@@ -15,6 +15,7 @@ suppressions (template metadata and CDK acknowledgements) and where each constru
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -38,7 +39,10 @@ def metadata_suppressions(resource: dict[str, Any], where: str, resource_id: str
     if section is None:
         return []
     where = f"{where}: Metadata.bucketwatch"
-    section = validate.section(section, ("suppressions",), where)
+    section = validate.mapping(section, where)  # other keys are others' (infra marks log buckets' role)
+    for key in section:
+        if key != "suppressions" and difflib.get_close_matches(str(key), ["suppressions"], cutoff=0.8):
+            raise validate.fail(where, f"unknown key {key} (did you mean suppressions?)")
     entries = validate.optional(section, "suppressions", lambda v, at: validate.listed(v, at, lambda e, _: e), where, [])
     return [suppression(entry, f"{where}.suppressions[{index}]", METADATA, resource_id, id_key="id")
             for index, entry in enumerate(entries)]

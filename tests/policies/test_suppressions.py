@@ -158,7 +158,7 @@ def test_junit_and_text_report_suppression_problems(capsys, files) -> None:
      "Metadata.bucketwatch.suppressions[0].expires: expected a date like 2026-12-31, got 'someday'"),
     ("{suppressions: [{reason: long enough reason}]}", "Metadata.bucketwatch.suppressions[0].id: expected a non-empty"),
     ("{suppressions: {id: BW.S3.Logging}}", "Metadata.bucketwatch.suppressions: expected a list, got dict"),
-    ("{supressions: []}", "Metadata.bucketwatch: unknown key(s) supressions (did you mean suppressions?)"),
+    ("{supressions: []}", "Metadata.bucketwatch: unknown key supressions (did you mean suppressions?)"),
 ])
 def test_bad_metadata_suppressions_are_one_line_errors(capsys, tmp_path: Path, metadata: str, message: str) -> None:
     path = tmp_path / "t.yaml"
