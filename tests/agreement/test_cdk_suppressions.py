@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gate_support import synth_gated
 
 pytestmark = pytest.mark.xdist_group("cdk-plugin")
 
@@ -52,13 +53,7 @@ def _synth(outdir: Path, acknowledge: bool = True):
             id="BW.S3.AclsDisabled", reason="ACLs are how partners write, reviewed"))
     else:  # an acknowledgement of some other tool's rule only
         cdk.Validations.of(bucket).acknowledge(cdk.Acknowledgment(id="AwsSolutions-S1", reason="no access logs here"))
-    plugin = BucketwatchValidationPlugin(fail_on="high", scope=app)
-    cdk.Validations.of(app).add_plugins(plugin)
-    try:
-        app.synth()
-    except Exception as error:  # jsii raises the plugins' verdict as a plain Exception
-        return plugin, error
-    return plugin, None
+    return synth_gated(app, BucketwatchValidationPlugin(fail_on="high", scope=app))
 
 
 @pytest.fixture(scope="module")
