@@ -116,7 +116,9 @@ def policy_document(resource: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(policy, dict):
         return policy
     try:
-        document = json.loads(policy, object_hook=_undetermined_hook)
+        # The hook costs a Python call per JSON object: only documents with markers need it.
+        document = json.loads(policy, object_hook=_undetermined_hook) if UNDETERMINED_KEY in policy \
+            else json.loads(policy)
     except (TypeError, ValueError) as exc:
         raise CannotDecide(f"bucket policy is not valid JSON: {exc}") from exc
     return document if isinstance(known(document), dict) else None

@@ -81,12 +81,15 @@ def mark_not_applicable(resource: dict[str, Any], fields: list[str] | tuple[str,
         resource[field] = None
 
 
+_MARKS = ((NOT_APPLICABLE, "NOT_APPLICABLE"), (UNKNOWN, "UNKNOWN"))
+_WITH_PARTIAL = (*_MARKS, (PARTIAL, "UNKNOWN"))
+
+
 def undecidable(resource: dict[str, Any], fields: list[str] | tuple[str, ...],
                 partial: bool = False) -> tuple[str, str] | None:
     """(status, reason) when any of `fields` is not-applicable or unknown (or, with `partial`,
     only partly determined), else None."""
-    marks = ((NOT_APPLICABLE, "NOT_APPLICABLE"), (UNKNOWN, "UNKNOWN"), *(((PARTIAL, "UNKNOWN"),) if partial else ()))
-    for key, status in marks:
+    for key, status in _WITH_PARTIAL if partial else _MARKS:
         marks = resource.get(key) or {}
         reasons = [f"{field}: {marks[field]}" for field in fields if field in marks]
         if reasons:

@@ -164,6 +164,8 @@ def judge(policy: PolicyDef, resource: dict[str, Any], config: dict[str, Any] | 
 def judge_variants(policy: PolicyDef, variants: Sequence[tuple[Facts, dict[str, Any]]],
                    config: dict[str, Any] | None = None) -> tuple[str, str]:
     """(status, reason) of one policy over every world a resource can deploy as."""
+    if len(variants) == 1:
+        return judge(policy, variants[0][1], config)
     outcomes = [(facts, judge(policy, resource, config)) for facts, resource in variants]
     if not outcomes:
         return NOT_APPLICABLE, "the resource is never created (its Condition is false)"
@@ -231,10 +233,11 @@ def evaluate(policies: Iterable[PolicyDef], subjects: Iterable[Subject],
     config = settings.policy_config()
     findings = []
     for subject in subjects:
+        worlds = subject.worlds()
         for policy in active:
             if not policy.applies_to(subject.resource):
                 continue
-            status, reason = judge_variants(policy, subject.worlds(), config)
+            status, reason = judge_variants(policy, worlds, config)
             if status != PASS and subject.ref.context:
                 reason = f"{subject.ref.context}: {reason}"
             finding = Finding(policy, subject.ref, status, reason, verdict=status,

@@ -145,18 +145,16 @@ def _check_aliases(text: str, path: Path) -> None:
 
 
 def _nesting_depth(value: Any, limit: int) -> int:
-    """How deep `value` nests (stops counting past `limit`); iterative, so no recursion limit."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return deepest
+    """How deep `value` nests (stops counting past `limit`); level by level, so no recursion."""
+    depth, level = 0, [value] if isinstance(value, dict | list) else []
+    while level and depth <= limit:
+        depth += 1
+        children: list[Any] = []
+        for node in level:
+            children.extend(child for child in (node.values() if type(node) is dict else node)
+                            if type(child) is dict or type(child) is list)
+        level = children
+    return depth
 
 
 def parse_text(text: str, path: Path) -> Any:

@@ -268,8 +268,9 @@ def bucket_from_properties(name: Any, properties: dict[str, Any], resolver: Reso
             value = json.loads(json.dumps(AWS_DEFAULTS[field]))
             defaulted.add(field)
         bucket[field] = value
-    bucket["AclConflict"] = _acl_conflict(bucket, resolver.resolve(properties.get("AccessControl")) if resolver
-                                          else properties.get("AccessControl"), defaulted)
+    acl = properties.get("AccessControl")
+    bucket["AclConflict"] = _acl_conflict(bucket, resolver.resolve(acl) if resolver and acl is not None else acl,
+                                          defaulted)
     return bucket
 
 

@@ -88,6 +88,7 @@ class _Assembly:
         self.subject_of: dict[tuple[int, str], Subject] = {}  # bucket definition key -> its subject
         self.template_of: dict[int, Template] = {}  # id(bucket resource) -> its template
         self.acknowledgements = Acknowledgements()
+        self._shown: dict[int, str] = {}  # id(template) -> its path as reports show it
 
     def resolver(self, template: Template) -> Resolver:
         key = id(template)
@@ -117,12 +118,17 @@ class _Assembly:
         source = source_location(template, construct_path)
         return ResourceRef(
             id=resource_id, source="template", logical_id=logical_id, construct_path=construct_path,
-            stack=template.stack, file=_display_path(template.path), line=template.line_of(logical_id),
+            stack=template.stack, file=self._shown_path(template), line=template.line_of(logical_id),
             region=template.region, account=template.account,
             source_file=source[0] if source else None, source_line=source[1] if source else None,
             suppressions=[*metadata_suppressions(resource, f"{template.path}: {logical_id}", resource_id),
                           *self.acknowledgements.for_path(template, construct_path)],
         )
+
+    def _shown_path(self, template: Template) -> str:
+        if id(template) not in self._shown:
+            self._shown[id(template)] = _display_path(template.path)
+        return self._shown[id(template)]
 
     def share_exports(self) -> None:
         """Outputs with Export names, so Fn::ImportValue between stacks resolves (CDK cross-stack refs)."""
@@ -425,7 +431,7 @@ def set_policy(resource: dict[str, Any], logical_id: str, document: Any) -> None
         mark_unknown(resource, "Policy", f"BucketPolicy {logical_id}: {document.reason}")
         return
     blocked = first_unresolved(document)
-    resource["Policy"] = json.dumps(_marked(document, logical_id))
+    resource["Policy"] = json.dumps(document if blocked is None else _marked(document, logical_id))
     if blocked is not None:
         resource.setdefault(PARTIAL, {})["Policy"] = f"BucketPolicy {logical_id}: {blocked.reason}"
 
