@@ -204,8 +204,11 @@ def _depends(outcomes: Sequence[tuple[Facts, tuple[str, str]]]) -> str:
 
 
 def _deciding_facts(outcomes: Sequence[tuple[Facts, tuple[str, str]]], keys: list[str]) -> list[str]:
-    """One fact whose value alone tells the verdict, when there is one; else every fact that varies."""
+    """One fact, known in every world, whose value alone tells the verdict, when there is one;
+    else every fact that varies."""
     for key in keys:
+        if any(key not in facts for facts, _ in outcomes):
+            continue
         verdict_of: dict[str | None, tuple[str, str]] = {}
         if all(verdict_of.setdefault(facts.get(key), outcome) == outcome for facts, outcome in outcomes):
             return [key]

@@ -96,7 +96,7 @@ class Resolver:
         self._conditions: dict[str, bool | Unresolved] = {}
         self._depended: dict[str, bool] = {}  # condition -> whether its value came from a world's choice
         self._because: dict[str, list[str]] = {}  # condition -> why those choices are deploy-time ones
-        self._literals: dict[str, set[str]] | None = None
+        self._shared: dict[str, Any] = {}  # per template, shared with every in_world copy (literal index)
 
     def in_world(self, world: World | None, holds: Iterable[str] = ()) -> Resolver:
         """This resolver deciding deploy-time choices as `world` assigns them (the parent's too),
@@ -285,7 +285,7 @@ class Resolver:
     def _compared_literals(self) -> dict[str, set[str]]:
         """Expression (canonical JSON) -> the literals it is compared with in the Conditions and
         the Mappings keys Fn::FindInMap looks it up among, anywhere in the template."""
-        if self._literals is None:
+        if "literals" not in self._shared:
             found: dict[str, set[str]] = {}
             mappings = self.template.body.get("Mappings")
             mappings = mappings if isinstance(mappings, dict) else {}
@@ -305,8 +305,8 @@ class Resolver:
                     if len(node) == 1 and isinstance(lookup, list) and len(lookup) >= 3 and isinstance(lookup[0], str):
                         _map_keys(mappings.get(lookup[0]), lookup[1:3], found)
                     stack.extend(node.values())
-            self._literals = found
-        return self._literals
+            self._shared["literals"] = found
+        return self._shared["literals"]
 
     # -- intrinsic functions -------------------------------------------------------------------
 

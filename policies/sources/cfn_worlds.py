@@ -15,6 +15,7 @@ pending choice. Only choices a resource actually depends on multiply its worlds;
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -64,11 +65,14 @@ class World:
 
 
 def enumerate_worlds(build: Callable[[World], T], limit: int = MAX_WORLDS) -> list[tuple[World, T]]:
-    """(world, build(world)) for every world `build` distinguishes, at most `limit` of them."""
+    """(world, build(world)) for every world `build` distinguishes, at most `limit` of them.
+
+    Breadth first: the choices met first (in every world) are assigned first, so when the limit
+    stops the splitting, every world has assigned the same choices and left the same ones open."""
     done: list[tuple[World, T]] = []
-    todo: list[dict[Hashable, int]] = [{}]
+    todo: deque[dict[Hashable, int]] = deque([{}])
     while todo:
-        assignment = todo.pop()
+        assignment = todo.popleft()
         world = World(assignment)
         result = build(world)
         if world.impossible:
@@ -76,7 +80,7 @@ def enumerate_worlds(build: Callable[[World], T], limit: int = MAX_WORLDS) -> li
         if world.pending:
             key, count = next(iter(world.pending.items()))
             if len(done) + len(todo) + count <= limit:
-                todo.extend({**assignment, key: index} for index in reversed(range(count)))
+                todo.extend({**assignment, key: index} for index in range(count))
                 continue
         done.append((world, result))
     return done

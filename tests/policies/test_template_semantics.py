@@ -454,3 +454,22 @@ Resources:
     assert found[("Self", "BW.S3.LogTargetSanity")] == (
         "FAIL", "the bucket logs to itself (every log delivery writes another log record)")
     assert not [reason for (_, reason) in found.values() if "None" in reason]
+
+
+def test_worlds_are_bounded_and_the_rest_named(policies, tmp_path: Path) -> None:
+    """Ten independent conditions would be 1,024 ways to deploy: the bucket is built at most
+    MAX_WORLDS times, and what stays undecided is UNKNOWN naming its condition."""
+    from policies.sources.cfn_worlds import MAX_WORLDS
+
+    conditions = "".join(f"  C{i}: !Equals [!Ref P{i}, on]\n" for i in range(10))
+    parameters = "".join(f"  P{i}: {{Type: String}}\n" for i in range(10))
+    tags = "".join(f"        - {{Key: k{i}, Value: !If [C{i}, a, b]}}\n" for i in range(9))
+    text = (f"Parameters:\n{parameters}Conditions:\n{conditions}Resources:\n  B:\n    Type: AWS::S3::Bucket\n"
+            f"    Properties:\n      Tags:\n{tags}      VersioningConfiguration: {{Status: !If [C9, Enabled, Suspended]}}\n")
+    (tmp_path / "t.yaml").write_text(text)
+    (subject,) = collect_template_subjects([tmp_path / "t.yaml"])
+    assert len(subject.worlds()) <= MAX_WORLDS
+    found = verdicts(policies, tmp_path, text)
+    assert found[("B", "BW.S3.Encryption")] == ("PASS", "")  # not touched by any condition
+    status, reason = found[("B", "BW.S3.Versioning")]
+    assert status == "UNKNOWN" and "C9" in reason and "parameter P9 is given at deploy time" in reason
