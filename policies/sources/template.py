@@ -398,7 +398,7 @@ def _agreed(subject: Subject, field: str) -> tuple[Any, str | None]:
     return values[0], None
 
 
-def own_bucket(definition: _Definition | Any, resolver: Resolver, settings: PostureSettings) -> dict[str, Any]:
+def own_bucket(definition: _Definition, resolver: Resolver, settings: PostureSettings) -> dict[str, Any]:
     """The bucket from its own properties, resolved by `resolver` (one world)."""
     logical_id = definition.logical_id
     name = resolver.bucket_names.get(logical_id) or resolver.unresolved_names.get(logical_id)
