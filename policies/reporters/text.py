@@ -42,6 +42,13 @@ def _worst_first(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-severity_rank(f.severity), f.policy.id, f.ref.id))
 
 
+def _badness(failures: Sequence[Finding]) -> tuple[int, ...]:
+    """Sort key, worst first: more Critical FAILs, then more High ones, and so on (one more High
+    problem outranks any number of Medium ones)."""
+    counts = Counter(f.severity for f in failures)
+    return tuple(-counts[s] for s in reversed(SEVERITIES))
+
+
 def _plural(count: int, word: str, plural: str = "") -> str:
     return f"{count:,} {word if count == 1 else plural or word + 's'}"
 
@@ -64,7 +71,8 @@ def _headline(summary: dict[str, Any], accounts: set[str]) -> list[str]:
 def _verdict(summary: dict[str, Any]) -> str:
     verdict = "FAILED" if summary["blocking"] else "passed"
     unknown = summary["by_status"][UNKNOWN]
-    note = f" ({_plural(unknown, 'UNKNOWN result')} do not fail it: check them below)" if unknown else ""
+    verb = "does" if unknown == 1 else "do"
+    note = f" ({_plural(unknown, 'UNKNOWN result')} {verb} not fail it: see UNKNOWN below)" if unknown else ""
     return f"{verdict}: {summary['blocking']} unsuppressed FAIL at or above {summary['fail_on']}{note}"
 
 
@@ -75,18 +83,20 @@ def _accounts_table(findings: Sequence[Finding], accounts: Sequence[Mapping[str,
         statuses[_account(finding)][finding.status] += 1
         resources[_account(finding)].add(finding.ref.id)
     if accounts is None:
-        accounts = [{"account_id": a} for a in sorted(statuses)] if len(statuses) > 1 else []
-    if not accounts:
-        return []
-    rows = []
+        accounts = [{"account_id": a} for a in sorted(statuses)]
+    if len(accounts) < 2 and not any(a.get("error") for a in accounts):
+        return []  # one account, scanned: the headline says it all
+    rows, not_scanned = [], []
     for account in accounts:
         key = account.get("account_id") or NO_ACCOUNT
-        access = f"NOT SCANNED: {account['error']}" if account.get("error") else account.get("access") or ""
+        if account.get("error"):
+            not_scanned.append(f"  {key} not scanned: {account['error']}")
+        access = "NOT SCANNED (below)" if account.get("error") else account.get("access") or ""
         rows.append((key, account.get("name") or "", len(resources[key]), statuses[key][FAIL],
                      statuses[key][UNKNOWN], access))
     table = format_table(("ACCOUNT", "NAME", "RESOURCES", "FAIL", "UNKNOWN", "SCANNED WITH"), rows,
                          indent="  ", right=(2, 3, 4))
-    return ["", f"Accounts ({len(accounts)})", table]
+    return ["", f"Accounts ({len(accounts)})", table, *not_scanned]
 
 
 def _worst_tables(failures: Sequence[Finding], with_account: bool) -> list[str]:
@@ -98,14 +108,12 @@ def _worst_tables(failures: Sequence[Finding], with_account: bool) -> list[str]:
         by_resource[finding.ref.id].append(finding)
         by_policy[finding.policy.id].append(finding)
 
-    def rank(group: list[Finding]) -> tuple[int, int]:
-        return (-max(severity_rank(f.severity) for f in group), -len(group))
-
-    resources = sorted(by_resource.values(), key=lambda g: (*rank(g), g[0].ref.id))[:TOP]
+    resources = sorted(by_resource.values(), key=lambda g: (_badness(g), g[0].ref.id))[:TOP]
     columns = ("RESOURCE", *(("ACCOUNT",) if with_account else ()), "WORST", "FAIL")
     rows = [(g[0].ref.id, *((_account(g[0]),) if with_account else ()),
              _worst_first(g)[0].severity, len(g)) for g in resources]
-    policies = sorted(by_policy.values(), key=lambda g: (*rank(g), g[0].policy.id))[:TOP]
+    policies = sorted(by_policy.values(),
+                      key=lambda g: (-severity_rank(g[0].severity), -len(g), g[0].policy.id))[:TOP]
     policy_rows = [(g[0].policy.id, g[0].severity, len(g), g[0].policy.title) for g in policies]
     return [
         "", f"Worst resources ({min(TOP, len(by_resource))} of {len(by_resource)} failing)",
@@ -121,7 +129,10 @@ def _fail_blocks(failures: Sequence[Finding], indent: str) -> list[str]:
     by_policy: dict[str, list[Finding]] = defaultdict(list)
     for finding in _worst_first(failures):
         by_policy[finding.policy.id].append(finding)
-    for group in by_policy.values():
+    # Within a severity, the rarer problems first: one exposed bucket before a setting every
+    # bucket lacks.
+    groups = sorted(by_policy.values(), key=lambda g: (-severity_rank(g[0].severity), len(g), g[0].policy.id))
+    for group in groups:
         policy = group[0].policy
         lines.append(f"{indent}{policy.severity.upper():<8} {policy.id}: {policy.title} ({_plural(len(group), 'resource')})")
         if policy.remediation:
@@ -139,8 +150,7 @@ def _fail_section(failures: Sequence[Finding], several_accounts: bool) -> list[s
     by_account: dict[str, list[Finding]] = defaultdict(list)
     for finding in failures:
         by_account[_account(finding)].append(finding)
-    ordered = sorted(by_account.items(),
-                     key=lambda item: (-max(severity_rank(f.severity) for f in item[1]), -len(item[1]), item[0]))
+    ordered = sorted(by_account.items(), key=lambda item: (_badness(item[1]), item[0]))
     for account, group in ordered:
         lines.append(f"  account {account}: {len(group):,} FAIL")
         lines += _fail_blocks(group, "    ")

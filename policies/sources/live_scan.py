@@ -99,6 +99,9 @@ def organization_accounts(request: LiveScanRequest, endpoint: str | None,
     finally:
         stats.api_calls += factory.counter.total
     targets = organization_targets(session, members, request.role_name, partition, caller)
+    if not targets:  # an organization always has an ACTIVE management account
+        raise LiveSourceError("AWS Organizations lists no ACTIVE account: the caller's account is not in an "
+                              "organization, or not allowed to list it")
     return targets, [member.id for member in members]
 
 
