@@ -5,6 +5,7 @@ account whose role cannot be assumed is one UNKNOWN while the others are still s
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 
 import boto3
@@ -189,3 +190,18 @@ def test_role_name_from_the_config_file(world: OrgWorld, tmp_path, capsys) -> No
     config.write_text(f"organization:\n  audit_role_name: {AUDIT_ROLE}\n")
     assert main(["scan", "--organization", "--config", str(config), "--format", "json"]) == 1
     assert len(json.loads(capsys.readouterr().out)["accounts"]) == 4
+
+
+def test_accounts_are_scanned_concurrently(world: OrgWorld, monkeypatch) -> None:
+    threads: set[str] = set()
+    original = boto3.Session.__init__
+
+    def watched(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.events.register("before-call.s3.ListBuckets", lambda **_: threads.add(threading.current_thread().name))
+
+    monkeypatch.setattr(boto3.Session, "__init__", watched)
+    org_scan()
+    # Each account is driven by its own thread (ListBuckets is the driver's own call); the
+    # per-bucket calls of all of them share the one worker pool.
+    assert len(threads) >= 2 and all(name.startswith("bucketwatch-account") for name in threads)
