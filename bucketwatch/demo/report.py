@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import textwrap
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bucketwatch.demo.story import ATTACKER_IP
-from detectors.common.severity import SEVERITIES, sort_rank
-
-SEVERITY_ORDER = tuple(reversed(SEVERITIES))  # worst first, as reports list them
-STATUS_ORDER = ("FAIL", "UNKNOWN", "SUPPRESSED", "PASS", "NOT_APPLICABLE")
+from bucketwatch.reporting.results import (  # noqa: F401  (re-exported for the demo's tests)
+    SEVERITY_ORDER,
+    STATUS_ORDER,
+    alert_rule,
+    failures_by_bucket,
+    resource_name,
+    severity_rank,
+)
 
 
 @dataclass
@@ -64,28 +68,7 @@ class DemoResult:
         return Counter(alert_rule(a) for a in self.detection_alerts)
 
     def failures_by_bucket(self) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for result in self.posture_failures:
-            out[resource_name(result)].append(result)
-        return dict(sorted(out.items()))
-
-
-def alert_rule(alert: dict[str, Any]) -> str:
-    return str(alert.get("rule_id") or alert.get("policy") or alert.get("policy_id") or "?")
-
-
-def resource_name(result: dict[str, Any]) -> str:
-    """Bucket (or trail) name from a posture result's resource, ARN or plain name."""
-    resource = str(result.get("resource") or "?")
-    if resource.startswith("arn:aws:s3:::"):
-        return resource.removeprefix("arn:aws:s3:::")
-    if ":trail/" in resource:
-        return "trail/" + resource.split(":trail/", 1)[1]
-    return resource
-
-
-def severity_rank(severity: str | None) -> int:
-    return sort_rank(severity)
+        return failures_by_bucket(self.posture)
 
 
 NEXT_STEPS = (
