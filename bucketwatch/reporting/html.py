@@ -168,10 +168,12 @@ def failures_table(results: list[dict[str, Any]]) -> str:
         why = (r.get("suppression") or {}).get("reason", "")
         suppressed.append(f"<tr><td>{escape(resource_name(r))}</td><td><code>{escape(str(r.get('policy')))}</code>"
                           f"</td><td>{escape(str(r.get('reason', '')))}</td><td>{escape(str(why))}</td></tr>")
-    return ("<h2 style='margin-top:16px'>Failures</h2><table><tr><th>Bucket</th><th>Severity</th><th>Policy</th>"
-            f"<th>Reason</th><th>Fix</th></tr>{''.join(rows)}</table>"
-            "<h2 style='margin-top:16px'>Suppressed, with the team's written reason</h2><table><tr><th>Bucket</th>"
-            f"<th>Policy</th><th>Verdict reason</th><th>Suppression reason</th></tr>{''.join(suppressed)}</table>")
+    failed = ("<table><tr><th>Bucket</th><th>Severity</th><th>Policy</th><th>Reason</th><th>Fix</th></tr>"
+              f"{''.join(rows)}</table>") if rows else "<p>No failures.</p>"
+    kept = ("<table><tr><th>Bucket</th><th>Policy</th><th>Verdict reason</th><th>Suppression reason</th></tr>"
+            f"{''.join(suppressed)}</table>") if suppressed else "<p>None.</p>"
+    return ("<h2 style='margin-top:16px'>Failures</h2>" + failed
+            + "<h2 style='margin-top:16px'>Suppressed, with the team's written reason</h2>" + kept)
 
 
 def query_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
@@ -196,12 +198,26 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _short_time(value: Any) -> str:
     parsed = parse_time(value)
     return parsed.strftime("%Y-%m-%d %H:%M") if parsed else str(value or "")
 
 
-def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30,
+BIN_CHOICES_MINUTES = (30, 60, 120, 360, 720, 1440, 10080)
+MAX_BINS = 96
+
+
+def _bin_minutes(first: datetime, last: datetime) -> int:
+    """The finest bin (30 minutes .. a week) that keeps the chart at most MAX_BINS bars wide."""
+    span = (last - first).total_seconds() / 60
+    return next((m for m in BIN_CHOICES_MINUTES if span / m < MAX_BINS), BIN_CHOICES_MINUTES[-1])
+
+
+def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int | None = None,
                          window: tuple[datetime, datetime] | None = None,
                          markers: list[tuple[datetime, str]] | None = None) -> str:
     """Stacked bars: alerts by the time of their first event, per severity, over `window`
@@ -211,10 +227,13 @@ def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30,
     width, height, left, bottom, top = 900, 260, 44, 40, 20
     if not times:
         return _empty_svg(width, "No alerts were raised.")
-    size = timedelta(minutes=bin_minutes)
+    window = (_aware(window[0]), _aware(window[1])) if window else None
     first = min([t for t, _ in times] + ([window[0]] if window else []))
-    start = first.replace(minute=first.minute - first.minute % bin_minutes, second=0, microsecond=0)
     end = max([t for t, _ in times] + ([window[1] - timedelta(seconds=1)] if window else []))
+    bin_minutes = bin_minutes or _bin_minutes(first, end)
+    size = timedelta(minutes=bin_minutes)
+    start = datetime.fromtimestamp(first.timestamp() // (bin_minutes * 60) * bin_minutes * 60, UTC)
+    label = "%H:%M" if end - start < timedelta(days=1) else ("%m-%d %H:%M" if bin_minutes < 1440 else "%Y-%m-%d")
     nbins = int((end - start) / size) + 1
     bins: list[Counter[str]] = [Counter() for _ in range(nbins)]
     for t, severity in times:
@@ -241,15 +260,16 @@ def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30,
             y -= h
             out.append(f'<rect class="bar" x="{x + 2:.1f}" y="{y:.1f}" width="{max(bar_w - 4, 1):.1f}" '
                        f'height="{h:.1f}" fill="{SEVERITY_COLORS[severity]}">'
-                       f"<title>{n} {severity} at {(start + i * size):%H:%M}</title></rect>")
+                       f"<title>{n} {severity} at {(start + i * size).strftime(label)}</title></rect>")
         if nbins <= 16 or i % max(1, nbins // 12) == 0:  # bin boundaries, so markers read true
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" '
                        f'stroke="#64748b"/><text x="{x:.1f}" y="{top + plot_h + 16}" font-size="11" '
-                       f'text-anchor="middle">{(start + i * size):%H:%M}</text>')
-    for when, label in markers or ():
+                       f'text-anchor="middle">{(start + i * size).strftime(label)}</text>')
+    for when, text in markers or ():
+        when = _aware(when)
         if start <= when < start + nbins * size:
             x = left + (when - start) / size * bar_w
-            out.append(f'<g class="marker"><title>{escape(f"{when:%H:%M} {label}")}</title>'
+            out.append(f'<g class="marker"><title>{escape(f"{when:%H:%M} {text}")}</title>'
                        f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#0f172a" '
                        f'stroke-dasharray="3 3" stroke-opacity="0.45"/>'
                        f'<path d="M{x - 5:.1f} {top - 8} h10 l-5 8 z" fill="#0f172a"/></g>')
