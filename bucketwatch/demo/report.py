@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bucketwatch.demo.story import ATTACKER_IP
+from bucketwatch.reporting.html import parse_time
 from bucketwatch.reporting.results import (  # noqa: F401  (re-exported for the demo's tests)
     SEVERITY_ORDER,
     STATUS_ORDER,
@@ -103,7 +104,9 @@ def render_text(result: DemoResult) -> str:
         add(f"  {severity.upper()} ({len(group)})")
         for alert in group:
             count = alert.get("event_count")
-            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{_events(count)}]" if count else ""))
+            when = _span(alert.get("first_seen"), alert.get("last_seen"))
+            facts = ", ".join(x for x in (_events(count) if count else "", when) if x)
+            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{facts}]" if facts else ""))
     add("")
     failures = result.failures_by_bucket()
     add(f"Posture failures ({len(result.posture_failures)}) on {len(failures)} resources, by bucket:")
@@ -154,3 +157,13 @@ def _cell(value: Any) -> str:
 
 def _events(count: Any) -> str:
     return f"{count} event" if count == 1 else f"{count} events"
+
+
+def _span(first: Any, last: Any) -> str:
+    """`09:10-09:40` (UTC): two alerts for one bucket and address are two dedup windows, and say so."""
+    start, end = parse_time(first), parse_time(last)
+    if start is None:
+        return ""
+    if end is None or end == start:
+        return f"{start:%H:%M}"
+    return f"{start:%H:%M}-{end:%H:%M}" if start.date() == end.date() else f"{start:%m-%d %H:%M}-{end:%m-%d %H:%M}"
