@@ -67,9 +67,9 @@ class Account:
             return self.session
         if self.role_arn is None or self.via is None:
             raise LiveSourceError(f"{self.label}: no credentials")
+        self.access = f"role {self.role_arn}"  # also what was tried, when it fails
         try:
             self.session = assume_role(self.via, self.role_arn, endpoint_url, counter=counter)
-            self.access = f"role {self.role_arn}"
         except LiveSourceError as exc:
             if not self.fallback:
                 raise

@@ -117,6 +117,7 @@ def test_scan_command_json_names_account_and_region(world: OrgWorld, capsys) -> 
                                                                         "eu-west-1")
     assert [a["account_id"] for a in report["accounts"]] == [world.management, *world.members.values()]
     assert report["accounts"][3]["error"].startswith("cannot assume role")
+    assert report["accounts"][3]["access"] == f"role {world.role_arn('m2')}"  # what was tried
     warnings = captured.err.strip().splitlines()
     assert len(warnings) == 1 and world.members["m2"] in warnings[0] and "does not fail the run" in warnings[0]
 
