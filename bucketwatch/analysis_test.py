@@ -9,6 +9,8 @@ Two sources of test cases:
 A rule test passes when (pre-filter accepts the event AND rule(event)) equals ExpectedResult,
 and, for matches, title/dedup/severity/alert_context/unique run without raising. `Mocks:`
 entries replace a module-level name with a function returning `returnValue`, as in Panther.
+A Bucketwatch test may also give `Organization:` (the config file's `organization:` section,
+e.g. `{accounts: [...]}`): the rule then runs knowing those accounts are inside.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from detectors.common.organization import parse_organization
 from detectors.config import DetectionSettings, activated
 from detectors.engine.rules import Rule, iter_specs, load_rules
 from detectors.event import PantherEvent, guess_log_type
@@ -66,7 +69,8 @@ def run_rule_test(rule: Rule, test: Mapping[str, Any]) -> tuple[bool, str]:
     try:
         # A rule's own tests describe it with its default settings, never a config a previous
         # `detect` in the same process left active.
-        with activated(DetectionSettings()), _mocks(rule, test.get("Mocks") or ()):
+        settings = DetectionSettings(organization=parse_organization(test.get("Organization"), "Organization"))
+        with activated(settings), _mocks(rule, test.get("Mocks") or ()):
             actual = rule.prefilter.accepts(log_type, event) and bool(rule.module.rule(event))
             if actual:
                 for function in OPTIONAL_FUNCTIONS:

@@ -13,7 +13,7 @@ from bucketwatch.commands._ingest_common import (
     print_summary,
 )
 from bucketwatch.progress import Progress
-from detectors.common.config_file import load_config
+from detectors.config import load_detection_settings
 from detectors.engine.evaluate import rule_error_lines, severity_counts
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import JsonLinesSink, TerminalSink
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_config(args.config).detections
+    settings = load_detection_settings(args.config)
     store = SQLiteStore(args.state) if args.state else MemoryStore()
     writer = None if args.no_lake else LakeWriter(args.lake)
     session = DetectionSession.create(settings, store, writer, rule_dirs=args.rules)

@@ -14,6 +14,7 @@ import duckdb
 
 from bucketwatch.commands._ingest_common import add_lake_argument
 from detectors.common.errors import UserError
+from detectors.common.table import cell_text, format_table
 from detectors.lake import open_lake
 
 
@@ -37,22 +38,8 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 def _table(columns: list[str], rows: list[tuple]) -> str:
-    cells = [[_text(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(lines)
+    return format_table(columns, rows) + f"\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[_text(v) for v in row] for row in rows])
+        writer.writerows([[cell_text(v) for v in row] for row in rows])
     else:
         out.write(_table(columns, rows) + "\n")
     return 0
