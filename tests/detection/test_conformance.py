@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bucketwatch.analysis_test import run_all
+from bucketwatch.analysis_runner import run_all
 from bucketwatch.cli import main
 
 from .test_rule_specs import CORE_IDS
