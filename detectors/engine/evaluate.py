@@ -331,7 +331,7 @@ class Engine:
     def _commit(self, plan: _Plan, now: float) -> list[AlertChange]:
         for _ in range(MAX_CONFLICT_RETRIES):
             expires = int(max(plan.latest.window_start + plan.rule.dedup_minutes * 60, now) + EXPIRY_GRACE_S)
-            if self.on_created is not None:
+            if self.on_created is not None and plan.rule.create_alert:
                 for change in plan.changes:
                     if change.created:
                         self.on_created(plan.rule, change.state)
@@ -343,8 +343,10 @@ class Engine:
         raise RuntimeError(f"dedup store: could not update {plan.key} after {MAX_CONFLICT_RETRIES} concurrent changes")
 
     def alert_messages(self) -> list[dict[str, Any]]:
-        """Every alert raised or updated during this engine's life, latest state."""
-        return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()]
+        """Every alert raised or updated during this engine's life, latest state (not those of
+        rules with `CreateAlert: false`: their matches go to the lake only, as signals)."""
+        return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()
+                if rule.create_alert]
 
 
 def _dedup_codes(dedups: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -57,6 +57,7 @@ class Rule:
     reports: Mapping[str, Any] = field(default_factory=dict)
     tests: list[dict[str, Any]] = field(default_factory=list)
     prefilter: Prefilter = field(default_factory=Prefilter)
+    create_alert: bool = True  # Panther's CreateAlert: false = matches (lake rows, signals) but no alert
 
     def has(self, function: str) -> bool:
         return callable(getattr(self.module, function, None))
@@ -99,9 +100,10 @@ def rule_from_spec(spec_path: Path, spec: Mapping[str, Any]) -> Rule:
     rule_id = spec.get("RuleID")
     if not rule_id or not spec.get("Filename"):
         raise UserError(f"{spec_path}: a rule spec needs RuleID and Filename")
-    log_types = tuple(spec.get("LogTypes") or ())
+    # A scheduled rule reads the result rows of the queries it names: their names are its log types.
+    log_types = tuple(spec.get("LogTypes") or spec.get("ScheduledQueries") or ())
     if not log_types:
-        raise UserError(f"{spec_path}: rule {rule_id} lists no LogTypes")
+        raise UserError(f"{spec_path}: rule {rule_id} lists no LogTypes (or ScheduledQueries)")
     module = load_module(spec_path.parent / spec["Filename"], rule_id)
     threshold = int(spec.get("Threshold") or 1)
     dedup = int(spec.get("DedupPeriodMinutes") or DEFAULT_DEDUP_MINUTES)
@@ -122,6 +124,7 @@ def rule_from_spec(spec_path: Path, spec: Mapping[str, Any]) -> Rule:
         reports=spec.get("Reports") or {},
         tests=list(spec.get("Tests") or ()),
         prefilter=Prefilter.from_spec(spec.get("Prefilter"), log_types, f"{spec_path}: Prefilter"),
+        create_alert=bool(spec.get("CreateAlert", True)),
     )
 
 
@@ -134,21 +137,24 @@ def iter_specs(directory: Path) -> Iterable[tuple[Path, dict[str, Any]]]:
 
 def load_rules(dirs: Iterable[str | Path] = (), include_builtin: bool = True,
                settings: DetectionSettings | None = None, only_enabled: bool = False,
-               on_error: Callable[[Path, UserError], None] | None = None) -> list[Rule]:
+               on_error: Callable[[Path, UserError], None] | None = None,
+               analysis_types: frozenset[str] | set[str] = RULE_TYPES,
+               builtin_dir: Path = BUILTIN_RULES_DIR) -> list[Rule]:
     """Rules from the built-in directory and `dirs`, with config overrides applied.
+    `analysis_types={"scheduled_rule"}` loads scheduled rules instead (from `builtin_dir`).
 
     A later directory's rule replaces an earlier one with the same id, so a user pack can
     override a built-in rule. A rule that cannot be loaded raises UserError, unless `on_error`
     is given (then it is reported there and skipped: `bucketwatch test` counts it as failed).
     """
-    directories = ([BUILTIN_RULES_DIR] if include_builtin else []) + [Path(d) for d in dirs]
+    directories = ([builtin_dir] if include_builtin else []) + [Path(d) for d in dirs]
     ensure_helpers_importable([d / "global_helpers" for d in directories if (d / "global_helpers").is_dir()])
     rules: dict[str, Rule] = {}
     for directory in directories:
         if not directory.is_dir():
             raise UserError(f"rules directory not found: {directory}")
         for path, spec in iter_specs(directory):
-            if spec.get("AnalysisType") not in RULE_TYPES:
+            if spec.get("AnalysisType") not in analysis_types:
                 continue
             try:
                 rule = rule_from_spec(path, spec)

@@ -87,13 +87,13 @@ def _name(value: exp.Expression, macro: str) -> str:
     raise UserError(f"{macro}: expected a table alias or column name, got {value.sql('snowflake')}")
 
 
-def _shift(moment: exp.Expression, seconds: int) -> exp.Expression:
+def shift(moment: exp.Expression, seconds: int) -> exp.Expression:
     return exp.DateAdd(this=moment, expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))
 
 
 def _since(args: list[exp.Expression], now: exp.Expression) -> exp.Expression:
     seconds = offset_seconds(args[0], "p_occurs_since")
-    return exp.GTE(this=_column(args, 1, "p_occurs_since"), expression=_shift(now, -seconds))
+    return exp.GTE(this=_column(args, 1, "p_occurs_since"), expression=shift(now, -seconds))
 
 
 def _between(args: list[exp.Expression], now: exp.Expression) -> exp.Expression:
@@ -106,8 +106,8 @@ def _around(args: list[exp.Expression], now: exp.Expression) -> exp.Expression:
     _need(args, 2, "p_occurs_around")
     center = _time(args[0], "p_occurs_around")
     seconds = offset_seconds(args[1], "p_occurs_around")
-    return exp.Between(this=_column(args, 2, "p_occurs_around"), low=_shift(center, -seconds),
-                       high=_shift(center.copy(), seconds))
+    return exp.Between(this=_column(args, 2, "p_occurs_around"), low=shift(center, -seconds),
+                       high=shift(center.copy(), seconds))
 
 
 def _after(args: list[exp.Expression], now: exp.Expression) -> exp.Expression:

@@ -32,7 +32,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from detectors.common.errors import UserError
-from detectors.sql.macros import MACROS, expand, timestamp_literal
+from detectors.sql.macros import MACROS, expand, shift, timestamp_literal
 
 DIALECTS = {"snowflake": "snowflake", "duckdb": "duckdb", "athena": "trino"}
 _INTEGER_TYPES = {exp.DataType.Type.INT, exp.DataType.Type.SMALLINT, exp.DataType.Type.TINYINT,
@@ -41,6 +41,7 @@ _TEXT_TYPES = {exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT, exp.DataType.T
                exp.DataType.Type.NVARCHAR, exp.DataType.Type.NCHAR}
 _JSON_CAST_TYPES = {exp.DataType.Type.BIGINT, exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT,
                     exp.DataType.Type.DECIMAL, exp.DataType.Type.BOOLEAN, *_INTEGER_TYPES}
+LAKE_DATABASES = ("panther_logs", "panther_rule_matches", "panther_views")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SCALAR_FUNCTION = {"duckdb": "json_extract_string", "trino": "json_extract_scalar"}
 
@@ -65,26 +66,30 @@ def parse(sql: str, read: str = "snowflake") -> exp.Expression:
 
 
 def transpile(sql: str, read: str = "snowflake", write: str = "duckdb", now: datetime | None = None,
-              pretty: bool = False) -> str:
-    """`sql` written for `read`, rewritten for `write` (see the module docstring)."""
+              pretty: bool = False, lookback_seconds: int | None = None) -> str:
+    """`sql` written for `read`, rewritten for `write` (see the module docstring). With
+    `lookback_seconds`, every lake table is read as its rows of the last `lookback_seconds`
+    before `now` (a scheduled query's `Lookback`)."""
     target = sqlglot_dialect(write)
     tree = parse(sql, read)
     if now is None and target == "duckdb":
         now = datetime.now(UTC)
-    tree = rewrite(tree, read=sqlglot_dialect(read), write=target, now=now)
+    tree = rewrite(tree, read=sqlglot_dialect(read), write=target, now=now, lookback_seconds=lookback_seconds)
     try:
         return tree.sql(dialect=target, pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE)
     except SqlglotError as exc:
         raise UserError(f"the query cannot be written as {write} SQL: {_one_line(exc)}") from None
 
 
-def rewrite(tree: exp.Expression, read: str, write: str, now: datetime | None) -> exp.Expression:
+def rewrite(tree: exp.Expression, read: str, write: str, now: datetime | None,
+            lookback_seconds: int | None = None) -> exp.Expression:
     """The syntax tree with Panther's table names, macros, VARIANT paths and `now` made portable."""
     now_expr: exp.Expression = timestamp_literal(now) if now is not None else exp.CurrentTimestamp()
 
     def visit(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table):
-            return _table(node)
+            table = _table(node)
+            return _windowed(table, now_expr, lookback_seconds) if lookback_seconds else table
         if now is not None and isinstance(node, exp.CurrentTimestamp | exp.CurrentDatetime | exp.Localtime
                                           | exp.Localtimestamp):
             return now_expr.copy()
@@ -111,6 +116,18 @@ def _table(node: exp.Table) -> exp.Table:
         node.set("db", node.args["catalog"])
         node.set("catalog", None)
     return node
+
+
+def _windowed(table: exp.Table, now: exp.Expression, seconds: int) -> exp.Expression:
+    """A lake table as the subquery of its rows in (now - seconds, now]."""
+    if table.db.lower() not in LAKE_DATABASES:
+        return table
+    alias = table.alias or table.name
+    bare = table.copy()
+    bare.set("alias", None)
+    window = exp.and_(exp.GT(this=exp.column("p_event_time"), expression=shift(now.copy(), -seconds)),
+                      exp.LTE(this=exp.column("p_event_time"), expression=now.copy()))
+    return exp.select("*").from_(bare).where(window).subquery(alias)
 
 
 def _snowflake_node(node: exp.Expression, write: str) -> exp.Expression:
