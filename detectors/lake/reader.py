@@ -72,9 +72,13 @@ def open_lake(root: Path | str, connection: duckdb.DuckDBPyConnection | None = N
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}")
     for (database, table), folder in on_disk.items():
         pattern = _quote_path(folder / "**" / "*.parquet")
+        # Tables written by time have year=/month=/day=/hour= folders; a scheduled query's result
+        # table (bucketwatch.*) is one file without partitions.
+        hive = (f", hive_partitioning = true, hive_types = {_HIVE_TYPES}"
+                if any(p.name.startswith("year=") for p in folder.iterdir()) else "")
         con.execute(
-            f"CREATE OR REPLACE VIEW {database}.{table} AS SELECT * FROM read_parquet({pattern}, "
-            f"hive_partitioning = true, hive_types = {_HIVE_TYPES}, union_by_name = true)"
+            f"CREATE OR REPLACE VIEW {database}.{table} AS SELECT * FROM read_parquet({pattern}{hive}, "
+            "union_by_name = true)"
         )
     for (database, table), schema in _known_tables().items():
         if (database, table) not in on_disk:

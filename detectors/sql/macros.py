@@ -1,6 +1,6 @@
 """Panther's time-filter macros, expanded into plain SQL expressions (Snowflake syntax trees).
 
-    p_occurs_since(offset [, tableAlias [, column]])      column >= now - offset
+    p_occurs_since(offset [, tableAlias [, column]])      column BETWEEN now - offset AND now
     p_occurs_between(start, end [, tableAlias [, column]]) column BETWEEN start AND end
     p_occurs_around(time, offset [, tableAlias [, column]]) column BETWEEN time - offset AND time + offset
     p_occurs_after(time [, tableAlias [, column]])         column >= time
@@ -92,8 +92,9 @@ def shift(moment: exp.Expression, seconds: int) -> exp.Expression:
 
 
 def _since(args: list[exp.Expression], now: exp.Expression) -> exp.Expression:
+    # Bounded by `now` too: a scheduled run replaying older logs sees what was there at its tick.
     seconds = offset_seconds(args[0], "p_occurs_since")
-    return exp.GTE(this=_column(args, 1, "p_occurs_since"), expression=shift(now, -seconds))
+    return exp.Between(this=_column(args, 1, "p_occurs_since"), low=shift(now, -seconds), high=now.copy())
 
 
 def _between(args: list[exp.Expression], now: exp.Expression) -> exp.Expression:

@@ -11,14 +11,13 @@ from datetime import timedelta
 
 import pytest
 import sqlglot
+from cloudtrail_events import identity, ingest, s3_event, utc, write_trail_file
 from sqlglot import exp
 
 from bucketwatch.cli import main
 from detectors.common.yamlsafe import load_yaml
 from detectors.sql.executors import DuckDBLakeExecutor
 from detectors.sql.transpile import check_athena, transpile
-
-from .cloudtrail_lake import identity, ingest, s3_event, utc, write_trail_file
 
 NOW = utc("2024-05-14T12:00:00Z")
 MB = 1024 * 1024
