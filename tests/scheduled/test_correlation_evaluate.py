@@ -55,8 +55,8 @@ def test_group_window_is_the_lookback_before_end():
     signals = [sig("R.A", 0, p_alert_context__bucketName="x"), sig("R.A", 1, p_alert_context__bucketName="x"),
                sig("R.B", 40, bucket="x")]
     assert evaluate(GROUP, signals, end=40 * 60) == []  # the As are 40 minutes old: out of 30
-    assert len(evaluate(GROUP, signals, end=30 * 60 + 60)) == 0  # B not yet seen at that end
-    assert evaluate(GROUP, signals[:2] + [sig("R.B", 25, bucket="x")], end=30 * 60)
+    assert evaluate(GROUP, signals, end=31 * 60) == []  # at 31: one A left in the window, B not yet seen
+    assert evaluate(GROUP, [*signals[:2], sig("R.B", 25, bucket="x")], end=30 * 60)
 
 
 def test_group_absence_anywhere_in_the_window_blocks():
