@@ -75,6 +75,9 @@ class DetectionSettings:
     known_good_access: tuple[KnownGoodAccess, ...] = EXAMPLE_KNOWN_GOOD
     ip_allowlist: tuple[IPAllowlist, ...] = EXAMPLE_IP_ALLOWLIST
     rules: Mapping[str, RuleOverride] = field(default_factory=dict)
+    # Not from the config file: per rule id and dedup string, a threshold learned from the lake
+    # (the AccessError baseline of detectors.baseline.access_errors); empty = the rules' own.
+    group_thresholds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 _active = DetectionSettings()

@@ -161,11 +161,14 @@ def materialize_samples(windows: Iterable[AlertState]) -> None:
 
 class Engine:
     def __init__(self, rules: Iterable[Rule], store: DedupStore | None = None, clock: Any = time.time,
-                 on_created: Callable[[Rule, AlertState], None] | None = None) -> None:
+                 on_created: Callable[[Rule, AlertState], None] | None = None,
+                 group_thresholds: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """`on_created(rule, state)` runs for each new alert BEFORE its state is stored: if it
         raises (e.g. SNS unavailable), the state is not saved and a retry raises the alert again
-        (at-least-once delivery instead of a lost alert)."""
+        (at-least-once delivery instead of a lost alert). `group_thresholds[rule id][dedup]`
+        replaces the rule's Threshold for one group (a baseline, e.g. detectors.baseline)."""
         self.rules = [r for r in rules if r.enabled]
+        self.group_thresholds = group_thresholds or {}
         self.on_created = on_created
         self.store = store if store is not None else MemoryStore()
         self.clock = clock
@@ -324,7 +327,8 @@ class Engine:
     def _plan(self, rule: Rule, dedup: str, matches: list[Match], now: float) -> _Plan:
         key = f"{rule.id}#{dedup}"
         stored, version = self.store.get(key)
-        latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, rule.threshold,
+        threshold = self.group_thresholds.get(rule.id, {}).get(dedup, rule.threshold)
+        latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, threshold,
                                         rule.has("unique"), matches, now)
         return _Plan(rule, dedup, matches, key, version, latest, changes)
 
