@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from detectors.common.errors import UserError
 from detectors.scheduled import schedule as schedule_module
+from detectors.scheduled.queries import query_from_spec
 from detectors.scheduled.schedule import Schedule, due_ticks
 
 
@@ -68,3 +70,27 @@ def test_bad_schedules(raw, message):
     with pytest.raises(UserError) as raised:
         Schedule.parse({"TimeoutMinutes": 1, **raw}, "Schedule").latest_tick(t("2024-05-14 12:00"))
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"Lookback": True}, "Lookback needs LookbackWindowSeconds"),
+    ({"ResultTable": "panther_logs.x"}, "ResultTable must be bucketwatch.<table name>"),
+    ({"Query": None, "AthenaQuery": None}, "has no Query"),
+    ({"Querry": "SELECT 1"}, "unknown key(s) Querry"),
+])
+def test_bad_scheduled_query_specs(extra, message):
+    spec = {"AnalysisType": "scheduled_query", "QueryName": "Q", "Enabled": True, "Query": "SELECT 1",
+            "Schedule": {"RateMinutes": 60, "TimeoutMinutes": 5}, **extra}
+    with pytest.raises(UserError) as raised:
+        query_from_spec(Path("q.yml"), spec)
+    assert message in str(raised.value)
+
+
+def test_a_query_runs_in_the_dialect_it_is_written_in_for_that_engine():
+    query = query_from_spec(Path("q.yml"), {
+        "AnalysisType": "scheduled_query", "QueryName": "Q", "Enabled": True,
+        "SnowflakeQuery": "SELECT userIdentity:arn FROM panther_logs.public.aws_cloudtrail",
+        "AthenaQuery": "SELECT 'athena text' FROM panther_logs.aws_cloudtrail",
+        "Schedule": {"CronExpression": "0 * * * *", "TimeoutMinutes": 5}})
+    assert "athena text" in query.sql_for("athena", None)
+    assert "JSON_EXTRACT_STRING(userIdentity, '$.arn')" in query.sql_for("duckdb", t("2024-05-14 12:00"))

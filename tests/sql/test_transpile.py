@@ -130,3 +130,18 @@ def test_default_dialect_runs_sql_unchanged(tmp_path, capsys):
     # DuckDB syntax sqlglot would not need to touch, including a DuckDB-only function.
     code = main(["query", "--lake", str(tmp_path), "--format", "csv", "SELECT list_value(1, 2) AS l"])
     assert code == 0 and capsys.readouterr().out.splitlines() == ["l", '"[1, 2]"']
+
+
+def test_since_is_bounded_by_the_run_time(con):
+    con.execute("INSERT INTO panther_logs.aws_cloudtrail VALUES ('2024-05-14 12:00:01', NULL, 'Later', NULL, NULL)")
+    rows = run(con, "SELECT eventName FROM panther_logs.public.aws_cloudtrail WHERE p_occurs_since('1 h')")
+    assert rows == [("GetObject",)]  # the event one second after the run's time is not seen yet
+
+
+def test_lookback_windows_every_lake_table(con):
+    sql = ("SELECT a.eventName, COUNT(*) FROM panther_logs.public.aws_cloudtrail a "
+           "JOIN panther_logs.public.aws_cloudtrail b ON a.eventName = b.eventName GROUP BY 1")
+    windowed = transpile(sql, write="duckdb", now=NOW, lookback_seconds=2 * 86400)
+    assert con.execute(windowed).fetchall() == [("GetObject", 4)]  # 2 of the 3 rows, joined with themselves
+    assert "panther_logs.aws_cloudtrail WHERE p_event_time >" in transpile(sql, write="athena",
+                                                                          lookback_seconds=60)
