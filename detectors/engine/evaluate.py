@@ -329,7 +329,7 @@ class Engine:
         stored, version = self.store.get(key)
         threshold = self.group_thresholds.get(rule.id, {}).get(dedup, rule.threshold)
         latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, threshold,
-                                        rule.has("unique"), matches, now)
+                                        rule.has("unique"), matches, now, describe=rule.create_alert)
         return _Plan(rule, dedup, matches, key, version, latest, changes)
 
     def _commit(self, plan: _Plan, now: float) -> list[AlertChange]:
