@@ -147,27 +147,34 @@ def render(proposal: Proposal) -> str:
              "# Review before use: history can hold the very traffic these detections should catch.",
              "detections:"]
     readers, networks = proposal.accepted(proposal.readers), proposal.accepted(proposal.networks)
-    if readers:
-        lines.append("  known_good_access:")
-        for bucket, entries in readers.items():
-            lines += [f"    - bucket: {q(bucket)}", "      principals:"]
-            width = max(len(q(glob)) for glob, _ in entries)
-            for glob, e in entries:
-                sessions = f", {_count(len(e.members), 'session')}" if glob.endswith("/*") else ""
-                lines.append(f"        - {q(glob).ljust(width)}  # {e.requests:,} GetObject on {len(e.days)} of "
-                             f"{proposal.days} days{sessions}")
-    if networks:
-        lines.append("  ip_allowlist:")
-        for bucket, entries in networks.items():
-            lines += [f"    - buckets: [{q(bucket)}]", "      cidrs:"]
-            width = max(len(q(cidr)) for cidr, _ in entries)
-            for cidr, e in entries:
-                lines.append(f"        - {q(cidr).ljust(width)}  # {_count(e.requests, 'request')} from "
-                             f"{_count(len(e.members), 'address')} on {len(e.days)} of {proposal.days} days")
+
+    def reader(glob: str, e: Evidence) -> str:
+        sessions = f", {_count(len(e.members), 'session')}" if glob.endswith("/*") else ""
+        return f"{e.requests:,} GetObject on {len(e.days)} of {proposal.days} days{sessions}"
+
+    def network(cidr: str, e: Evidence) -> str:
+        return (f"{_count(e.requests, 'request')} from {_count(len(e.members), 'address')} on {len(e.days)} of "
+                f"{proposal.days} days")
+
+    lines += _section("known_good_access", readers, lambda b: f"bucket: {q(b)}", "principals", reader)
+    lines += _section("ip_allowlist", networks, lambda b: f"buckets: [{q(b)}]", "cidrs", network)
     if not readers and not networks:
         lines.append("  {}  # nothing seen on enough days")
     lines += _review(proposal)
     return "\n".join(lines) + "\n"
+
+
+def _section(name: str, entries: Mapping[str, list[tuple[str, Evidence]]], head: Any, key: str,
+             why: Any) -> list[str]:
+    """One list of the snippet: per bucket, its values with the evidence as aligned comments."""
+    if not entries:
+        return []
+    lines = [f"  {name}:"]
+    for bucket, values in entries.items():
+        lines += [f"    - {head(bucket)}", f"      {key}:"]
+        width = max(len(json.dumps(value)) for value, _ in values)
+        lines += [f"        - {json.dumps(value).ljust(width)}  # {why(value, e)}" for value, e in values]
+    return lines
 
 
 def _review(proposal: Proposal) -> list[str]:

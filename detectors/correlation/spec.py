@@ -33,7 +33,7 @@ step or has two absent steps in a row.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,27 +294,12 @@ def _whole(value: Any, where: str) -> int:
 BUILTIN_CORRELATION_DIR = Path(__file__).resolve().parent.parent / "correlation_rules"
 
 
-def load_correlation_rules(dirs: Any = (), include_builtin: bool = True, on_error: Any = None,
+def load_correlation_rules(dirs: Iterable[str | Path] = (), include_builtin: bool = True, on_error: Any = None,
                            only_enabled: bool = False) -> list[CorrelationRule]:
     """Correlation rules of the built-in directory and `dirs`; a later one replaces the same id.
     A spec that cannot be used raises UserError, or goes to `on_error(path, error)` when given."""
-    from detectors.engine.rules import iter_specs
+    from detectors.engine.rules import load_items
 
     directories = ([BUILTIN_CORRELATION_DIR] if include_builtin else []) + [Path(d) for d in dirs]
-    found: dict[str, CorrelationRule] = {}
-    for directory in directories:
-        if not directory.is_dir():
-            raise UserError(f"rules directory not found: {directory}")
-        for path, spec in iter_specs(directory):
-            if spec.get("AnalysisType") != "correlation_rule":
-                continue
-            try:
-                rule = correlation_from_spec(path, spec)
-            except UserError as exc:
-                if on_error is None:
-                    raise
-                on_error(path, exc)
-                continue
-            found[rule.id] = rule
-    rules = list(found.values())
+    rules = load_items(directories, {"correlation_rule"}, correlation_from_spec, on_error)
     return [r for r in rules if r.enabled] if only_enabled else rules

@@ -149,36 +149,45 @@ def load_rules(dirs: Iterable[str | Path] = (), include_builtin: bool = True,
     """
     directories = ([builtin_dir] if include_builtin else []) + [Path(d) for d in dirs]
     ensure_helpers_importable([d / "global_helpers" for d in directories if (d / "global_helpers").is_dir()])
-    rules: dict[str, Rule] = {}
+    rules = load_items(directories, analysis_types, rule_from_spec, on_error)
+    result = [apply_overrides(rule, settings) for rule in rules]
+    return [r for r in result if r.enabled] if only_enabled else result
+
+
+def load_items(directories: Iterable[Path], analysis_types: Iterable[str], build: Callable[[Path, Any], Any],
+               on_error: Callable[[Path, UserError], None] | None = None) -> list[Any]:
+    """Every spec of `analysis_types` under `directories`, built by `build(path, spec)` (which
+    returns an item with an `id`); a later directory's item replaces an earlier one with the same
+    id. A spec that cannot be built raises, or goes to `on_error(path, error)` when given."""
+    wanted = set(analysis_types)
+    items: dict[str, Any] = {}
     for directory in directories:
         if not directory.is_dir():
             raise UserError(f"rules directory not found: {directory}")
         for path, spec in iter_specs(directory):
-            if spec.get("AnalysisType") not in analysis_types:
+            if spec.get("AnalysisType") not in wanted:
                 continue
             try:
-                rule = rule_from_spec(path, spec)
+                item = build(path, spec)
             except UserError as exc:
                 if on_error is None:
                     raise
                 on_error(path, exc)
                 continue
-            rules[rule.id] = rule
-    result = [apply_overrides(rule, settings) for rule in rules.values()]
-    return [r for r in result if r.enabled] if only_enabled else result
+            items[item.id] = item
+    return list(items.values())
 
 
 def apply_overrides(rule: Rule, settings: DetectionSettings | None) -> Rule:
-    override = (settings.rules if settings else {}).get(rule.id)
+    return replace(rule, **override_changes(rule.id, settings))
+
+
+def override_changes(item_id: str, settings: DetectionSettings | None,
+                     fields: Iterable[str] = ("enabled", "severity", "threshold", "dedup_minutes")) -> dict[str, Any]:
+    """The `detections.rules.<id>` overrides of the config file, as dataclass field changes."""
+    override = (settings.rules if settings else {}).get(item_id)
     if override is None:
-        return rule
-    changes: dict[str, Any] = {}
-    if override.enabled is not None:
-        changes["enabled"] = override.enabled
-    if override.severity:
-        changes["severity"] = override.severity
-    if override.threshold:
-        changes["threshold"] = override.threshold
-    if override.dedup_period_minutes:
-        changes["dedup_minutes"] = override.dedup_period_minutes
-    return replace(rule, **changes)
+        return {}
+    values = {"enabled": override.enabled, "severity": override.severity or None,
+              "threshold": override.threshold or None, "dedup_minutes": override.dedup_period_minutes or None}
+    return {name: values[name] for name in fields if values[name] is not None}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.common.errors import UserError
-from detectors.engine.rules import iter_specs
+from detectors.engine.rules import load_items
 from detectors.scheduled.schedule import Schedule
 from detectors.sql.transpile import transpile
 
@@ -46,6 +46,10 @@ class ScheduledQuery:
     lookback_seconds: int | None = None
     result_table: tuple[str, str] | None = None  # (database, table)
     spec: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.name
 
     def sql_for(self, dialect: str, now: datetime | None) -> str:
         """The query for an engine speaking `dialect` ("duckdb" | "athena"), as of `now`."""
@@ -91,19 +95,4 @@ def load_queries(dirs: Iterable[str | Path] = (), include_builtin: bool = True,
                  on_error: Any = None) -> list[ScheduledQuery]:
     """Scheduled queries of the built-in directory and `dirs`; a later one replaces a same-named one."""
     directories = ([BUILTIN_QUERIES_DIR] if include_builtin else []) + [Path(d) for d in dirs]
-    found: dict[str, ScheduledQuery] = {}
-    for directory in directories:
-        if not directory.is_dir():
-            raise UserError(f"rules directory not found: {directory}")
-        for path, spec in iter_specs(directory):
-            if spec.get("AnalysisType") != "scheduled_query":
-                continue
-            try:
-                query = query_from_spec(path, spec)
-            except UserError as exc:
-                if on_error is None:
-                    raise
-                on_error(path, exc)
-                continue
-            found[query.name] = query
-    return list(found.values())
+    return load_items(directories, {"scheduled_query"}, query_from_spec, on_error)

@@ -25,7 +25,7 @@ from detectors.correlation.alerting import engine_rule, log_type_of
 from detectors.correlation.run import run_correlation
 from detectors.correlation.spec import CorrelationRule, load_correlation_rules
 from detectors.engine.evaluate import Engine
-from detectors.engine.rules import Rule, load_rules
+from detectors.engine.rules import Rule, load_rules, override_changes
 from detectors.engine.stores import DedupStore
 from detectors.scheduled.queries import ScheduledQuery, load_queries
 from detectors.scheduled.results import write_result_table
@@ -173,14 +173,4 @@ class LocalScheduler:
 
 def _override(rule: CorrelationRule, settings: DetectionSettings) -> CorrelationRule:
     """`detections.rules.<id>` (enabled, severity, dedup_period_minutes) applies to correlation rules too."""
-    override = settings.rules.get(rule.id)
-    if override is None:
-        return rule
-    changes: dict[str, Any] = {}
-    if override.enabled is not None:
-        changes["enabled"] = override.enabled
-    if override.severity:
-        changes["severity"] = override.severity
-    if override.dedup_period_minutes:
-        changes["dedup_minutes"] = override.dedup_period_minutes
-    return replace(rule, **changes)
+    return replace(rule, **override_changes(rule.id, settings, ("enabled", "severity", "dedup_minutes")))

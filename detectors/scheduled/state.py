@@ -11,10 +11,11 @@ two schedulers sharing the state cannot overwrite each other silently.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Protocol
+
+from detectors.engine.stores import connect_sqlite
 
 
 class StateStore(Protocol):
@@ -45,12 +46,9 @@ class SQLiteStateStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS scheduler_state (pk TEXT PRIMARY KEY, value TEXT NOT NULL, "
-                         "version INTEGER NOT NULL, expires_at INTEGER)")
-        self._db.commit()
+        self._db = connect_sqlite(self.path, "CREATE TABLE IF NOT EXISTS scheduler_state (pk TEXT PRIMARY KEY, "
+                                  "value TEXT NOT NULL, version INTEGER NOT NULL, expires_at INTEGER)")
 
     def get(self, key: str) -> tuple[dict[str, Any] | None, int]:
         with self._lock:
