@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from detectors.common.errors import UserError
 from detectors.engine.alerts import AlertState
 
 
@@ -51,9 +52,12 @@ def _copy(state: AlertState) -> AlertState:
 def connect_sqlite(path: Path, create_table: str) -> sqlite3.Connection:
     """A connection shared by threads (callers lock), with its table created."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    db.execute(create_table)
-    db.commit()
+    try:
+        db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        db.execute(create_table)
+        db.commit()
+    except sqlite3.Error as exc:
+        raise UserError(f"state file {path} cannot be used (it must be a SQLite file): {exc}") from None
     return db
 
 

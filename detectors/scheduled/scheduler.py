@@ -24,7 +24,7 @@ from detectors.config import DetectionSettings, activate
 from detectors.correlation.alerting import engine_rule, log_type_of
 from detectors.correlation.run import run_correlation
 from detectors.correlation.spec import CorrelationRule, load_correlation_rules
-from detectors.engine.evaluate import Engine
+from detectors.engine.evaluate import Engine, rule_error_lines
 from detectors.engine.rules import Rule, load_rules, override_changes
 from detectors.engine.stores import DedupStore
 from detectors.scheduled.queries import ScheduledQuery, load_queries
@@ -56,6 +56,7 @@ class ItemRun:
     rows: int = 0  # query result rows, or correlation signals read
     matches: int = 0  # scheduled-rule matches / correlation matches
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # rows that could not be used
 
 
 @dataclass
@@ -137,9 +138,12 @@ class LocalScheduler:
             for tick in ticks:
                 run = self._run_one(item, tick)
                 report.runs.append(run)
+                report.warnings += [f"{item.kind} '{item.name}': {note}" for note in run.notes
+                                    if f"{item.kind} '{item.name}': {note}" not in report.warnings]
                 if run.error:
                     break  # this tick and later ones are retried at the next run
                 update(self.state, item.state_key, lambda doc, t=tick: {**doc, "last_run": t.timestamp()})
+        report.warnings += rule_error_lines(self.engine)
         for message in self.engine.alert_messages():
             if message["status"] == "created":
                 report.alerts.append(message)
@@ -162,6 +166,7 @@ class LocalScheduler:
                 corr = item.correlation
                 found = run_correlation(corr, self.executor, tick, self.detection_rules, self.state)  # type: ignore[arg-type]
                 run.rows, run.matches = found.signals, len(found.matches)
+                run.notes = [f"{why} ({count} rule-match row(s) skipped)" for why, count in found.errors.counts.items()]
                 self.engine.clock = lambda: tick.timestamp()
                 self.engine.process_events(found.events, log_type=log_type_of(corr))  # type: ignore[arg-type]
                 self.engine.flush()

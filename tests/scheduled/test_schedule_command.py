@@ -132,3 +132,32 @@ def test_a_failing_query_is_reported_and_retried(lake, tmp_path, capsys):
 def test_unknown_only_name_is_a_one_line_error(lake, capsys):
     assert schedule(lake, "2024-05-14T10:30:00Z", "--only", "Nope") == 2
     assert "nothing scheduled is called 'Nope'" in capsys.readouterr().err
+
+
+def test_a_state_file_that_is_not_sqlite_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "state.sqlite").write_text("not a database")
+    assert main(["schedule", "run", "--lake", str(tmp_path / "lake"), "--state", str(tmp_path / "state.sqlite")]) == 2
+    assert "state file" in capsys.readouterr().err
+
+
+def test_rows_a_rule_cannot_describe_are_reported(lake, tmp_path, capsys):
+    """A correlation over a pack's rule whose alert_context raises: the rows are skipped and
+    counted in a warning, the run goes on."""
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "boom.py").write_text("def rule(event):\n    return event.get('eventName') == 'DeleteObject'\n"
+                                  "def alert_context(event):\n    raise KeyError('no context')\n")
+    (pack / "boom.yml").write_text("AnalysisType: rule\nFilename: boom.py\nRuleID: Acme.Boom\nEnabled: true\n"
+                                   "Severity: Info\nLogTypes: [AWS.CloudTrail]\nCreateAlert: false\n")
+    (pack / "corr.yml").write_text(
+        "AnalysisType: correlation_rule\nRuleID: Acme.Corr\nEnabled: true\nSeverity: High\nDetection:\n"
+        "  - Group:\n      - {ID: A, RuleID: Acme.Boom}\n    MatchCriteria:\n      b:\n"
+        "        - {GroupID: A, Match: p_alert_context.bucketName}\n    LookbackWindowMinutes: 60\n"
+        "    Schedule: {RateMinutes: 30, TimeoutMinutes: 5}\n")
+    write_and_detect(lake, [s3_event("DeleteObject", ATTACKER, "web-assets", "x", at(20))], "logs-3")
+    assert main(["detect", str(lake / "logs-3"), "--lake", str(lake / "lake"), "--rules", str(pack), "-q"]) == 0
+    capsys.readouterr()
+    assert schedule(lake, "2024-05-14T10:30:00Z", "--rules", str(pack), "--only", "Acme.Corr") == 0
+    err = capsys.readouterr().err
+    assert "warning: correlation 'Acme.Corr': rule Acme.Boom alert_context raised KeyError (1 rule-match row(s) " \
+           "skipped)" in err
