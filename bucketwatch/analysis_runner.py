@@ -141,6 +141,7 @@ class QueryChecker:
 
     def __init__(self) -> None:
         self._executor: Any = None
+        self._folder = tempfile.TemporaryDirectory(prefix="bucketwatch-empty-lake-")  # removed with the checker
 
     def check(self, query: ScheduledQuery) -> tuple[bool, str]:
         from detectors.sql.executors import DuckDBLakeExecutor
@@ -148,7 +149,7 @@ class QueryChecker:
 
         try:
             if self._executor is None:
-                self._executor = DuckDBLakeExecutor(Path(tempfile.mkdtemp(prefix="bucketwatch-empty-lake-")))
+                self._executor = DuckDBLakeExecutor(Path(self._folder.name))
             self._executor.run(query.sql_for("duckdb", self.NOW), timeout_s=60)
             check_athena(query.sql_for("athena", None))
         except UserError as exc:
