@@ -9,6 +9,7 @@ import pytest
 
 from bucketwatch.cli import main
 from detectors.common.errors import UserError
+from detectors.sql.executors import DuckDBLakeExecutor
 from detectors.sql.transpile import check_athena, transpile
 
 NOW = datetime(2024, 5, 14, 12, 0, tzinfo=UTC)
@@ -145,3 +146,10 @@ def test_lookback_windows_every_lake_table(con):
     assert con.execute(windowed).fetchall() == [("GetObject", 4)]  # 2 of the 3 rows, joined with themselves
     assert "panther_logs.aws_cloudtrail WHERE p_event_time >" in transpile(sql, write="athena",
                                                                           lookback_seconds=60)
+
+
+def test_a_query_past_its_timeout_is_stopped(tmp_path):
+    executor = DuckDBLakeExecutor(tmp_path)
+    with pytest.raises(UserError, match=r"stopped after its timeout of 0\.2 s"):
+        executor.run("SELECT SUM(i * i) FROM range(100000000000) t(i)", timeout_s=0.2)  # minutes of work
+    assert executor.run("SELECT 1 AS one", timeout_s=5) == [{"one": 1}]  # the connection is still usable
