@@ -119,7 +119,7 @@ def _policy_test(policy: Any, test: Mapping[str, Any]) -> tuple[bool, str]:
         actual = bool(policy.run_test_resource(test.get("Resource") or {}, test.get("Config")))
     except Exception as exc:
         return False, f"raised {type(exc).__name__}: {exc}"
-    return (True, "") if actual == expected else (False, f"expected {expected}, got {actual}")
+    return _verdict(expected, actual)
 
 
 def run_correlation_test(rule: CorrelationRule, test: Mapping[str, Any]) -> tuple[bool, str]:
@@ -130,7 +130,14 @@ def run_correlation_test(rule: CorrelationRule, test: Mapping[str, Any]) -> tupl
     except UserError as exc:
         return False, str(exc)
     end = max((s.time for s in signals), default=0.0)
-    actual = bool(evaluate(rule, signals, end))
+    try:
+        actual = bool(evaluate(rule, signals, end))
+    except Exception as exc:
+        return False, f"raised {type(exc).__name__}: {exc}"
+    return _verdict(expected, actual)
+
+
+def _verdict(expected: bool, actual: bool) -> tuple[bool, str]:
     return (True, "") if actual == expected else (False, f"expected {expected}, got {actual}")
 
 
