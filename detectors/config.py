@@ -82,6 +82,9 @@ class DetectionSettings:
     rules: Mapping[str, RuleOverride] = field(default_factory=dict)
     # Unknown by default: the cross-account rules then call every other account external.
     organization: OrganizationSettings = field(default_factory=OrganizationSettings)
+    # Not from the config file: per rule id and dedup string, a threshold learned from the lake
+    # (the AccessError baseline of detectors.baseline.access_errors); empty = the rules' own.
+    group_thresholds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 _active = DetectionSettings()
