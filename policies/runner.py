@@ -114,7 +114,7 @@ class Finding:
             "source_file": ref.source_file,
             "source_line": ref.source_line,
             "region": ref.region,
-            "account": ref.account,
+            "account_id": ref.account,
             "verdict": self.verdict,
             "suppression": self.suppression.to_dict() if self.suppression else None,
         }

@@ -5,8 +5,9 @@ underlying result with a `suppressions` entry (inSource for template metadata an
 acknowledgements, external for the configuration file) carrying the written reason, owner and
 expiry. Results point at the user's code where CDK recorded it (a construct's creation stack
 trace), else at the template file and line; the template location is then kept as a related
-location, and the construct path (or logical id) is always the logical location. Suppressions
-with a problem (unused, expired, naming no policy) are tool configuration notifications.
+location, and the construct path (or logical id) is always the logical location. Their
+properties name the account and region (null when unknown). Suppressions with a problem
+(unused, expired, naming no policy) are tool configuration notifications.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
         "message": {"text": f"{finding.ref.id}: {finding.reason}"},
         "locations": [location],
         "partialFingerprints": {"bucketwatch/v1": f"{finding.policy.id}|{finding.ref.id}"},
-        "properties": {"status": finding.status, "severity": finding.severity, "source": finding.ref.source},
+        "properties": {"status": finding.status, "severity": finding.severity, "source": finding.ref.source,
+                       "account_id": finding.ref.account, "region": finding.ref.region},
     }
     if related:
         result["relatedLocations"] = related

@@ -1,10 +1,12 @@
-"""S3 bucket policy allows no principal from another account unless it is allowlisted.
+"""S3 bucket policy allows no principal from another account unless the account is allowlisted
+or inside the organization.
 
-Reads `cross_account_allowlist` (account ids, and CloudFront origin access identities) from the
-posture configuration. A CloudFront origin access identity is not an account: its ARN
-(`arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E...`) does not name the account
-that owns it, so it is allowed when allowlisted (by ARN or id) or defined in the bucket's own
-stack (a `${...}` token), and UNKNOWN otherwise.
+Reads `cross_account_allowlist` (account ids, and CloudFront origin access identities) and
+`organization_accounts` (the organization's accounts and trusted accounts; empty when the
+organization is unknown) from the configuration. A CloudFront origin access identity is not an
+account: its ARN (`arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E...`) does not
+name the account that owns it, so it is allowed when allowlisted (by ARN or id) or defined in the
+bucket's own stack (a `${...}` token), and UNKNOWN otherwise.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def _statement_principals(statement: dict[str, Any]) -> list[str]:
 def _outsiders(resource: dict[str, Any], config: dict[str, Any]) -> tuple[set[str], set[str], CannotDecide | None]:
     """(foreign accounts, unlisted origin access identities, first undecided statement)."""
     allowed = {str(a) for a in config.get("cross_account_allowlist") or []}
+    allowed |= {str(a) for a in config.get("organization_accounts") or []}
     own = resource.get("AccountId")
     accounts: set[str] = set()
     identities: set[str] = set()
@@ -89,4 +92,5 @@ def policy(resource: dict[str, Any], config: dict[str, Any]) -> bool:
 
 
 def reason(resource: dict[str, Any], config: dict[str, Any]) -> str:
-    return f"bucket policy allows principals of account(s) not in the allowlist: {', '.join(foreign_accounts(resource, config))}"
+    where = "outside the organization and the allowlist" if config.get("organization_accounts") else "not in the allowlist"
+    return f"bucket policy allows principals of account(s) {where}: {', '.join(foreign_accounts(resource, config))}"
