@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
-from aws_cdk import App, Validations
+from aws_cdk import App, Stage, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import CONTEXT_KEY, deployments_from_context
+from infra.central import CentralStage
+from infra.config import CONTEXT_KEY, AppPlan, plan_from_context
+from infra.member import MemberStage
 from infra.stack import BucketwatchStage
 from policies.cdk_plugin import BucketwatchValidationPlugin
+from policies.config import PostureSettings
 
 
-def build_app(app: App, *, validate: bool = True) -> list[BucketwatchStage]:
-    stages = [BucketwatchStage(app, deployment) for deployment in deployments_from_context(app.node.try_get_context(CONTEXT_KEY))]
+def build_app(app: App, *, validate: bool = True) -> list[Stage]:
+    plan = plan_from_context(app.node.try_get_context(CONTEXT_KEY))
+    stages = build_stages(app, plan)
     if validate:
-        add_validation_plugins(app)
+        add_validation_plugins(app, plan)
     return stages
 
 
-def add_validation_plugins(app: App) -> None:
+def build_stages(app: App, plan: AppPlan) -> list[Stage]:
+    """Single-account stages, or the central stage then one stage per member region."""
+    organization = plan.organization
+    if organization is None:
+        return [BucketwatchStage(app, deployment) for deployment in plan.deployments]
+    stages: list[Stage] = [CentralStage(app, organization)]
+    for member in organization.members:
+        stages += [MemberStage(app, organization, member, region) for region in member.regions]
+    return stages
+
+
+def add_validation_plugins(app: App, plan: AppPlan | None = None) -> None:
     """cdk-nag's AwsSolutions pack and Bucketwatch's own posture policies."""
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), _bucketwatch_plugin())
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), _bucketwatch_plugin(plan or AppPlan()))
 
 
-def _bucketwatch_plugin() -> BucketwatchValidationPlugin:
-    return BucketwatchValidationPlugin()
+def _bucketwatch_plugin(plan: AppPlan) -> BucketwatchValidationPlugin:
+    return BucketwatchValidationPlugin(settings=gate_settings(plan))
+
+
+def gate_settings(plan: AppPlan) -> PostureSettings:
+    """The posture settings the gate judges the app with: the defaults, except that in an
+    organization its own accounts (which the central archive's bucket policy names on purpose, for
+    the members' replication roles) are not cross-account principals to flag."""
+    if plan.organization is None:
+        return PostureSettings()
+    return PostureSettings(cross_account_allowlist=list(plan.organization.accounts))
