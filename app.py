@@ -25,10 +25,9 @@ from typing import Any
 from aws_cdk import App
 
 from detectors.common.errors import UserError
-from infra.app import build_app
+from infra.app import build_app, synthesize
 
 HERE = Path(__file__).resolve().parent
-REPORT = "validation-report.json"
 
 
 def cli_context() -> dict[str, Any] | None:
@@ -43,20 +42,6 @@ def cli_context() -> dict[str, Any] | None:
     return context
 
 
-def gate_summary(outdir: Path) -> list[str]:
-    """One line per unacknowledged finding of the validation report: rule, plugin, construct."""
-    try:
-        report = json.loads((outdir / REPORT).read_text())
-    except (OSError, ValueError):
-        return []
-    lines = []
-    for plugin in report.get("pluginReports", []):
-        for violation in plugin.get("violations", []):
-            for construct in violation.get("violatingConstructs", []):
-                lines.append(f"  {violation.get('ruleName')} ({plugin.get('pluginName')}): {construct.get('constructPath')}")
-    return lines
-
-
 def main() -> int:
     outdir = None if os.environ.get("CDK_OUTDIR") else str(HERE / "cdk.out")
     app = App(outdir=outdir, context=cli_context())
@@ -65,17 +50,7 @@ def main() -> int:
     except UserError as error:
         print(f"bucketwatch app: error: {error}", file=sys.stderr)
         return error.exit_code
-    try:
-        app.synth()
-    except RuntimeError as error:  # jsii wraps the plugins' verdict; anything else is a real bug
-        if "ValidationFailed" not in str(error):
-            raise
-        findings = gate_summary(Path(app.outdir))
-        print(f"bucketwatch app: synthesis failed the gate with {len(findings)} unacknowledged finding(s):", file=sys.stderr)
-        print("\n".join(findings), file=sys.stderr)
-        print(f"full report: {Path(app.outdir) / REPORT}", file=sys.stderr)
-        return 1
-    return 0
+    return synthesize(app, sys.stderr)
 
 
 if __name__ == "__main__":

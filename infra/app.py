@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TextIO
+
 from aws_cdk import App, Stage, Validations
 from cdk_nag import AwsSolutionsChecks
 
@@ -48,3 +52,38 @@ def gate_settings(plan: AppPlan) -> PostureSettings:
     if plan.organization is None:
         return PostureSettings()
     return PostureSettings(cross_account_allowlist=list(plan.organization.accounts))
+
+
+REPORT_NAME = "validation-report.json"
+
+
+def synthesize(app: App, stderr: TextIO, *, name: str = "bucketwatch app") -> int:
+    """`app.synth()`; 0, or 1 with one line per unacknowledged finding of the validation plugins
+    (rule, plugin, construct path) and where the full report is, instead of jsii's traceback."""
+    try:
+        app.synth()
+    except RuntimeError as error:  # jsii wraps the plugins' verdict; anything else is a real bug
+        if "ValidationFailed" not in str(error):
+            raise
+        report = Path(app.outdir) / REPORT_NAME
+        findings = gate_findings(report)
+        print(f"{name}: synthesis failed the gate with {len(findings)} unacknowledged finding(s):", file=stderr)
+        for finding in findings:
+            print(f"  {finding}", file=stderr)
+        print(f"{name}: full report: {report}", file=stderr)
+        return 1
+    return 0
+
+
+def gate_findings(report: Path) -> list[str]:
+    """`<rule> (<plugin>): <construct path>` for each violating construct in a validation report."""
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return []
+    return [
+        f"{violation.get('ruleName')} ({plugin.get('pluginName')}): {construct.get('constructPath')}"
+        for plugin in data.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs", [])
+    ]

@@ -46,7 +46,7 @@ class CrossAccountReplication(Construct):
         assert isinstance(cfn_bucket, s3.CfnBucket)
         # ARNs from the bucket's literal name, not its Ref: the bucket depends on the role and its
         # policy, so they must not depend on the bucket.
-        if cfn_bucket.bucket_name is None:
+        if stack.resolve(cfn_bucket.bucket_name) is None:
             raise ValueError(f"{source.node.path}: replication needs a source bucket with an explicit name")
         source_arn = s3_arn(cfn_bucket.bucket_name)
         destination_arn = s3_arn(destination_bucket_name)

@@ -4,6 +4,9 @@ Shared synthesis for the infra tests: each expensive synth runs once per session
 
 - `assembly`: the app built by `infra.app.build_app` with the light Lambda code stub, two
   deployments (us-east-1 with the trail, eu-west-1 without), validation plugins on.
+- `org_assembly`: the same for examples/organization-context.json (central 999999999999 in
+  us-east-1; members 111111111111 us-east-1+eu-west-1, 222222222222 us-east-1,
+  333333333333 eu-west-1+ap-southeast-2).
 - `app_out`: `python app.py` as a user runs it (real Lambda bundle, default context) into a
   temporary cdk.out, with no AWS credentials in the environment.
 """
@@ -35,6 +38,22 @@ TEST_CONTEXT = {
         ],
     },
 }
+
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*context*.json"))
+ORG_EXAMPLE = REPO_ROOT / "examples" / "organization-context.json"
+CENTRAL, CENTRAL_REGION, ORG_ID = "999999999999", "us-east-1", "o-a1b2c3d4e5"
+MEMBER_REGIONS = {"111111111111": ("us-east-1", "eu-west-1"), "222222222222": ("us-east-1",), "333333333333": ("eu-west-1", "ap-southeast-2")}
+CENTRAL_STAGE = f"Bucketwatch-{CENTRAL}-{CENTRAL_REGION}"
+MEMBER_STAGES = [f"Bucketwatch-{account}-{region}" for account, regions in MEMBER_REGIONS.items() for region in regions]
+HOME_STAGES = {account: f"Bucketwatch-{account}-{regions[0]}" for account, regions in MEMBER_REGIONS.items()}
+
+
+def org_context() -> dict[str, Any]:
+    return {
+        **json.loads(ORG_EXAMPLE.read_text()),
+        STUB_CONTEXT_KEY: "true",
+        "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    }
 
 
 def offline_command(command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
