@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from detectors.parsers import cloudtrail
 from detectors.parsers.detect import CLOUDTRAIL_DIGEST, detect_log_type, log_type_from_key
+from detectors.parsers.origin import cloudtrail_key_origin, cloudtrail_record_origin
 from detectors.parsers.pfields import add_s3_access_p_fields, cloudtrail_indicators, row_ids
 from detectors.parsers.s3_access import parse_chunk
 from detectors.quarantine import QuarantineEntry, QuarantineSink
@@ -201,15 +202,19 @@ def _parse_cloudtrail(data: bytes, source: str, quarantine: QuarantineSink | Non
 def _cloudtrail_table(records: list[dict[str, Any]], times: list[datetime], digest: str, start: int,
                       source: str, parse_time: datetime) -> pa.Table:
     rows = []
+    key_origin = cloudtrail_key_origin(source)
     for offset, (record, event_time) in enumerate(zip(records, times, strict=True)):
         row = cloudtrail.to_row(record, event_time)
         ips, arns, accounts = cloudtrail_indicators(record)
+        origin = cloudtrail_record_origin(record, key_origin)
         row.update(
             p_log_type=LOG_TYPE_CLOUDTRAIL,
             p_row_id=f"{digest}{start + offset:07d}",
             p_event_time=event_time,
             p_parse_time=parse_time,
             p_source=source,
+            p_account_id=origin.account_id,
+            p_region=origin.region,
             p_any_ip_addresses=ips,
             p_any_aws_arns=arns,
             p_any_aws_account_ids=accounts,

@@ -82,11 +82,24 @@ P_FIELDS = (
     pa.field("p_event_time", TIMESTAMP),
     pa.field("p_parse_time", TIMESTAMP),
     pa.field("p_source", pa.string()),
+    # The account and region that own the bucket (access logs) or recorded the event (CloudTrail);
+    # null when the source does not say (detectors/parsers/origin.py).
+    pa.field("p_account_id", pa.string()),
+    pa.field("p_region", pa.string()),
     pa.field("p_any_ip_addresses", STRING_LIST),
     pa.field("p_any_aws_arns", STRING_LIST),
     pa.field("p_any_aws_account_ids", STRING_LIST),
 )
 P_FIELD_NAMES = tuple(f.name for f in P_FIELDS)
+
+# panther_views.<view>: these standard fields of every log table plus one indicator column, the
+# same in DuckDB (detectors/lake/reader.py) and Glue/Athena (infra/lake.py).
+VIEW_COMMON_COLUMNS = ("p_log_type", "p_row_id", "p_event_time", "p_source", "p_account_id", "p_region")
+INDICATOR_VIEWS = {
+    "all_ip_addresses": "p_any_ip_addresses",
+    "all_aws_arns": "p_any_aws_arns",
+    "all_aws_account_ids": "p_any_aws_account_ids",
+}
 
 
 def _s3_access_field(name: str) -> pa.Field:

@@ -32,14 +32,6 @@ RESULTS_RETENTION = Duration.days(30)
 LAKE_RETENTION = Duration.days(365)
 # Partition projection ranges: the lake's years, and zero-padded month/day/hour directory names.
 PROJECTION_RANGES = {"year": ("2015,2099", None), "month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
-# panther_views.<view>: standard fields of every log table plus one indicator column; the same
-# columns as the local DuckDB views (detectors/lake/reader.py), so queries move between them.
-VIEW_COMMON_COLUMNS = ("p_log_type", "p_row_id", "p_event_time", "p_source")
-INDICATOR_VIEWS = {
-    "all_ip_addresses": "p_any_ip_addresses",
-    "all_aws_arns": "p_any_aws_arns",
-    "all_aws_account_ids": "p_any_aws_account_ids",
-}
 PRESTO_TYPES = {"string": "varchar", "bigint": "bigint", "int": "integer", "boolean": "boolean", "timestamp": "timestamp"}
 
 
@@ -120,7 +112,7 @@ class Lake(Construct):
         self.tables: dict[str, glue.CfnTable] = {}
         for table in lake_tables([posture_findings_table()]):
             self._add_table(table)
-        self.views = {name: self._add_view(name, column) for name, column in INDICATOR_VIEWS.items()}
+        self.views = {name: self._add_view(name, column) for name, column in schema.INDICATOR_VIEWS.items()}
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",
@@ -187,7 +179,7 @@ class Lake(Construct):
     def _add_view(self, name: str, indicator: str) -> glue.CfnTable:
         """`panther_views.<name>`: standard fields and `indicator` of every log table, one row per event."""
         columns = [
-            *((column, _glue_type_of(column)) for column in (*VIEW_COMMON_COLUMNS, indicator)),
+            *((column, _glue_type_of(column)) for column in (*schema.VIEW_COMMON_COLUMNS, indicator)),
             *((column, "int") for column in schema.PARTITION_COLUMNS),
         ]
         sql = " UNION ALL ".join(

@@ -48,11 +48,12 @@ POSTURE_FINDINGS_SCHEMA = pa.schema([
     pa.field("remediation", pa.string()),
     pa.field("source", pa.string()),
     pa.field("name", pa.string()),
-    pa.field("region", pa.string()),
-    pa.field("account", pa.string()),
     pa.field("suppression_reason", pa.string()),
     pa.field("compliance", pa.string()),  # JSON: {"AWS Security Hub": ["S3.5"], ...}
     pa.field("p_row_id", pa.string()),
+    # The lake's standard fields: the account and region the resource belongs to.
+    pa.field("p_account_id", pa.string()),
+    pa.field("p_region", pa.string()),
 ])
 
 
@@ -65,11 +66,12 @@ def findings_table(findings: list[Finding], scan_id: str, scan_time: datetime) -
         rows.append({
             "scan_id": scan_id, "scan_time": naive_utc,
             **{key: data.get(key) for key in ("policy", "panther_id", "title", "resource", "resource_type", "status",
-                                              "verdict", "severity", "reason", "remediation", "source", "name",
-                                              "region", "account")},
+                                              "verdict", "severity", "reason", "remediation", "source", "name")},
             "suppression_reason": (data.get("suppression") or {}).get("reason"),
             "compliance": json.dumps(finding.policy.reports or {}, sort_keys=True),
             "p_row_id": hashlib.blake2b(row_key.encode(), digest_size=16).hexdigest(),
+            "p_account_id": data.get("account_id"),
+            "p_region": data.get("region"),
         })
     return pa.Table.from_pylist(rows, schema=POSTURE_FINDINGS_SCHEMA)
 
@@ -90,7 +92,7 @@ def alert_message(finding: Finding, scan_time: datetime) -> dict[str, Any]:
         "last_seen": seen,
         "event_count": 1,
         "samples": [],
-        "context": {**{key: data[key] for key in ("resource", "reason", "region", "account", "source")},
+        "context": {**{key: data[key] for key in ("resource", "reason", "region", "account_id", "source")},
                     "compliance": finding.policy.reports or {}},
         "runbook": data["remediation"],
     }

@@ -93,7 +93,7 @@ class Finding:
             "file": ref.file,
             "line": ref.line,
             "region": ref.region,
-            "account": ref.account,
+            "account_id": ref.account,
             "verdict": self.verdict,
             "suppression": {"reason": self.suppression.reason, "origin": self.suppression.origin}
             if self.suppression

@@ -8,4 +8,6 @@ higher one, so the Lambda bundle and the synth-time gate never pull in the comma
 - ``severity``: the one severity scale (Info < Low < Medium < High < Critical).
 - ``validate``: the one validator style for configuration (errors name the key path).
 - ``version``:  the package version.
+- ``exitcodes``: the one exit-code table of every command.
+- ``config_file`` / ``organization`` / ``yamlsafe``: the config file schema and its loader.
 """

@@ -18,10 +18,12 @@ from detectors.schema import (
     DB_LOGS,
     DB_RULE_MATCHES,
     DB_VIEWS,
+    INDICATOR_VIEWS,
     LOG_TYPES,
     PARTITION_COLUMNS,
     SCHEMA_OF_LOG_TYPE,
     TABLE_OF_LOG_TYPE,
+    VIEW_COMMON_COLUMNS,
     rule_matches_schema,
 )
 
@@ -54,12 +56,36 @@ def _tables_on_disk(root: Path) -> dict[tuple[str, str], Path]:
     return found
 
 
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type a lake column is read as (timestamps are plain TIMESTAMP, as from Parquet)."""
+    if pa.types.is_list(arrow_type):
+        return f"{duckdb_type(arrow_type.value_type)}[]"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP"
+    names = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.bool_(): "BOOLEAN"}
+    return names[arrow_type]
+
+
+def _null_columns(fields: list[pa.Field]) -> str:
+    return "".join(f", CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in fields)
+
+
 def _empty_view(con: duckdb.DuckDBPyConnection, database: str, table: str, schema: pa.Schema) -> None:
-    empty = pa.table({f.name: pa.array([], f.type) for f in schema})
-    name = f"__empty_{database}_{table}"
-    con.register(name, empty)
-    partitions = ", ".join(f"CAST(NULL AS INTEGER) AS {c}" for c in PARTITION_COLUMNS)
-    con.execute(f"CREATE OR REPLACE VIEW {database}.{table} AS SELECT *, {partitions} FROM {name}")
+    columns = _null_columns([*schema, *(pa.field(c, pa.int32()) for c in PARTITION_COLUMNS)])[2:]
+    con.execute(f"CREATE OR REPLACE VIEW {database}.{table} AS SELECT {columns} WHERE false")
+
+
+def _files_view(con: duckdb.DuckDBPyConnection, database: str, table: str, folder: Path,
+                schema: pa.Schema | None) -> None:
+    """A view over the table's Parquet files; known columns that no file has yet (files written
+    before a column was added to the contract) read as NULL instead of failing the query."""
+    source = (f"read_parquet({_quote_path(folder / '**' / '*.parquet')}, hive_partitioning = true, "
+              f"hive_types = {_HIVE_TYPES}, union_by_name = true)")
+    missing: list[pa.Field] = []
+    if schema is not None:
+        present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        missing = [f for f in schema if f.name not in present]
+    con.execute(f"CREATE OR REPLACE VIEW {database}.{table} AS SELECT *{_null_columns(missing)} FROM {source}")
 
 
 def open_lake(root: Path | str, connection: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
@@ -70,13 +96,10 @@ def open_lake(root: Path | str, connection: duckdb.DuckDBPyConnection | None = N
     databases = {DB_LOGS, DB_RULE_MATCHES, DB_VIEWS, DB_BUCKETWATCH} | {db for db, _ in on_disk}
     for database in sorted(databases):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}")
+    known = _known_tables()
     for (database, table), folder in on_disk.items():
-        pattern = _quote_path(folder / "**" / "*.parquet")
-        con.execute(
-            f"CREATE OR REPLACE VIEW {database}.{table} AS SELECT * FROM read_parquet({pattern}, "
-            f"hive_partitioning = true, hive_types = {_HIVE_TYPES}, union_by_name = true)"
-        )
-    for (database, table), schema in _known_tables().items():
+        _files_view(con, database, table, folder, known.get((database, table)))
+    for (database, table), schema in known.items():
         if (database, table) not in on_disk:
             _empty_view(con, database, table, schema)
     _standard_views(con)
@@ -85,9 +108,8 @@ def open_lake(root: Path | str, connection: duckdb.DuckDBPyConnection | None = N
 
 def _standard_views(con: duckdb.DuckDBPyConnection) -> None:
     """panther_views.all_<indicator>: the standard fields of every log table, one row per event."""
-    common = "p_log_type, p_row_id, p_event_time, p_source, {column}, year, month, day, hour"
-    for view, column in (("all_ip_addresses", "p_any_ip_addresses"), ("all_aws_arns", "p_any_aws_arns"),
-                         ("all_aws_account_ids", "p_any_aws_account_ids")):
+    common = ", ".join((*VIEW_COMMON_COLUMNS, "{column}", *PARTITION_COLUMNS))
+    for view, column in INDICATOR_VIEWS.items():
         selects = [f"SELECT {common.format(column=column)} FROM {DB_LOGS}.{TABLE_OF_LOG_TYPE[t]}"
                    for t in LOG_TYPES]
         con.execute(f"CREATE OR REPLACE VIEW {DB_VIEWS}.{view} AS " + " UNION ALL ".join(selects))

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detectors.parsers.origin import access_log_origin
 from detectors.schema import STRING_LIST, TIMESTAMP
 
 _ARN_ACCOUNT_RE = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:(?P<account>[0-9]{12}):")
@@ -95,6 +96,7 @@ def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
 def add_s3_access_p_fields(table: pa.Table, log_type: str, source: str, parse_time: datetime,
                            ids: pa.Array) -> pa.Table:
     n = table.num_rows
+    origin = access_log_origin(source)  # one object holds one bucket's logs: the same for every row
     arns, accounts = _arn_lists(table["requester"].combine_chunks(), table["accesspointarn"].combine_chunks())
     extra = {
         "p_log_type": _constant(log_type, n, pa.string()),
@@ -102,6 +104,8 @@ def add_s3_access_p_fields(table: pa.Table, log_type: str, source: str, parse_ti
         "p_event_time": table["time"].combine_chunks(),
         "p_parse_time": _constant(parse_time, n, TIMESTAMP),
         "p_source": _constant(source, n, pa.string()),
+        "p_account_id": _constant(origin.account_id, n, pa.string()),
+        "p_region": _constant(origin.region, n, pa.string()),
         "p_any_ip_addresses": _single_value_lists(table["remoteip"].combine_chunks()),
         "p_any_aws_arns": arns,
         "p_any_aws_account_ids": accounts,

@@ -171,6 +171,9 @@ def test_the_printed_report_names_what_matters_and_what_to_run_next(demo: DemoRe
     assert "Alerts (20)" in text
     assert f"Posture failures ({len(EXPECTED_FAILURES)})" in text
     assert "-> 1,296 records + 2 quarantined" in text
+    # One bucket and address in two dedup windows: two alerts, told apart by their times (UTC).
+    ip_lines = [line for line in text.splitlines() if f"[{BACKUPS}] accessed from non-allowlisted IP" in line]
+    assert len(ip_lines) == 2 and len({line.rsplit(", ", 1)[1] for line in ip_lines}) == 2
     for command in ("bucketwatch query --lake", "npx cdk synth", "bucketwatch check cdk.out"):
         assert command in text
     assert demo.html_path is not None and str(demo.html_path) in text

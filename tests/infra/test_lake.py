@@ -90,6 +90,15 @@ def test_table_columns_and_projection(assembly: Synthesized, home_stage: str, da
     }
 
 
+@pytest.mark.parametrize("table", ["panther_logs.aws_s3serveraccess", "panther_logs.aws_cloudtrail",
+                                   "panther_rule_matches.aws_cloudtrail", "bucketwatch.posture_findings"])
+def test_every_lake_table_says_which_account_and_region(assembly: Synthesized, home_stage: str, table: str) -> None:
+    """The organization's data contract: p_account_id and p_region are columns Athena can filter and group on."""
+    columns = tables(assembly, home_stage)[table]["TableInput"]["StorageDescriptor"]["Columns"]
+    assert {"Name": "p_account_id", "Type": "string"} in columns
+    assert {"Name": "p_region", "Type": "string"} in columns
+
+
 def test_rule_match_tables_carry_the_alert_columns(assembly: Synthesized, home_stage: str) -> None:
     props = tables(assembly, home_stage)["panther_rule_matches.aws_s3serveraccess"]["TableInput"]
     names = [c["Name"] for c in props["StorageDescriptor"]["Columns"]]
@@ -110,7 +119,7 @@ def test_indicator_views_are_athena_views_over_both_log_tables(
     assert text.startswith("/* Presto View: ") and text.endswith(" */")
     definition = json.loads(base64.b64decode(text.removeprefix("/* Presto View: ").removesuffix(" */")))
     assert definition["catalog"] == "awsdatacatalog" and definition["schema"] == "panther_views"
-    columns = f"p_log_type, p_row_id, p_event_time, p_source, {indicator}, year, month, day, hour"
+    columns = f"p_log_type, p_row_id, p_event_time, p_source, p_account_id, p_region, {indicator}, year, month, day, hour"
     assert definition["originalSql"] == (
         f"SELECT {columns} FROM panther_logs.aws_s3serveraccess UNION ALL SELECT {columns} FROM panther_logs.aws_cloudtrail"
     )
@@ -119,6 +128,8 @@ def test_indicator_views_are_athena_views_over_both_log_tables(
         ("p_row_id", "varchar"),
         ("p_event_time", "timestamp"),
         ("p_source", "varchar"),
+        ("p_account_id", "varchar"),
+        ("p_region", "varchar"),
         (indicator, "array(varchar)"),
         ("year", "integer"),
         ("month", "integer"),

@@ -71,6 +71,8 @@ def test_posture_lambda_alerts_and_writes_the_lake(aws_endpoint, monkeypatch) ->
     rows = table.to_pylist()
     assert {r["scan_id"] for r in rows} == {"req-1"}
     assert {r["resource"] for r in rows} >= {"arn:aws:s3:::bw-public-acl", "arn:aws:s3:::bw-processed"}
+    buckets = [r for r in rows if r["resource_type"] == "AWS.S3.Bucket"]
+    assert {(r["p_account_id"], r["p_region"]) for r in buckets} == {("123456789012", "us-east-1")}
     assert sum(r["status"] == "FAIL" for r in rows) == fails
     public_write = [r for r in rows if r["policy"] == "BW.S3.PublicWrite"]
     assert {r["resource"]: r["status"] for r in public_write} == {

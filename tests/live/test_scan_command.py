@@ -122,7 +122,7 @@ def test_real_cli_against_moto_with_endpoint_flag(aws_endpoint) -> None:
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
-    assert {r["account"] for r in report["results"]} == {"123456789012"}
+    assert {r["account_id"] for r in report["results"]} == {"123456789012"}
     assert not [r for r in report["results"] if r["status"] == "UNKNOWN"], "s3control/trails must be reachable"
 
 

@@ -1,0 +1,27 @@
+"""The exit codes of every command, one table (docs: README "Exit codes").
+
+    0  the run completed and found nothing it was asked to fail on
+    1  findings: a policy FAIL at or above --fail-on, or an alert when --fail-on-alert is given
+    2  unusable input, configuration or usage: nothing, or not everything, could be read (one line says why)
+    3  the run completed, but some input was quarantined (records that could not be parsed)
+
+When several apply, the lowest non-zero wins in this order: 2, then 1, then 3 — a CI gate sees
+findings before data quality.
+"""
+
+from __future__ import annotations
+
+OK = 0
+FINDINGS = 1
+UNUSABLE = 2
+QUARANTINED = 3
+
+
+def combine(*, unusable: bool = False, findings: bool = False, quarantined: bool = False) -> int:
+    if unusable:
+        return UNUSABLE
+    if findings:
+        return FINDINGS
+    if quarantined:
+        return QUARANTINED
+    return OK
