@@ -9,6 +9,7 @@ from typing import TextIO
 from aws_cdk import App, Stage, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from detectors.common import exitcodes
 from infra.central import CentralStage
 from infra.config import CONTEXT_KEY, AppPlan, plan_from_context
 from infra.member import MemberStage
@@ -71,8 +72,8 @@ def synthesize(app: App, stderr: TextIO, *, name: str = "bucketwatch app") -> in
         for finding in findings:
             print(f"  {finding}", file=stderr)
         print(f"{name}: full report: {report}", file=stderr)
-        return 1
-    return 0
+        return exitcodes.FINDINGS
+    return exitcodes.OK
 
 
 def gate_findings(report: Path) -> list[str]:

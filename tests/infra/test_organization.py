@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 from synth_support import CENTRAL, CENTRAL_STAGE, MEMBER_REGIONS, MEMBER_STAGES, ORG_ID, Synthesized, render
 
 from detectors.common.organization import ENVIRONMENT_VARIABLE, parse_organization
@@ -88,6 +88,25 @@ def test_central_lake_has_every_table(org_assembly: Synthesized) -> None:
     template.resource_count_is("AWS::Glue::Database", 4)
     template.resource_count_is("AWS::Glue::Table", 8)
     template.resource_count_is("AWS::Athena::WorkGroup", 1)
+
+
+@pytest.mark.parametrize(("database", "table"), [("panther_logs", "aws_s3serveraccess"), ("panther_logs", "aws_cloudtrail"),
+                                                 ("panther_rule_matches", "aws_s3serveraccess"), ("bucketwatch", "posture_findings")])
+def test_central_lake_tables_say_which_account_and_region(org_assembly: Synthesized, database: str, table: str) -> None:
+    """Every member's rows land in one table; p_account_id and p_region tell them apart in WHERE and GROUP BY."""
+    Template.from_json(org_assembly.templates[CENTRAL_STAGE]).has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "DatabaseName": database,
+            "TableInput": Match.object_like({
+                "Name": table,
+                "Parameters": Match.object_like({"projection.enabled": "true"}),
+                "StorageDescriptor": Match.object_like({"Columns": Match.array_with([
+                    {"Name": "p_account_id", "Type": "string"}, {"Name": "p_region", "Type": "string"},
+                ])}),
+            }),
+        },
+    )
 
 
 def test_single_account_stages_scan_each_account_once(assembly: Synthesized) -> None:
