@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.alarm_forwarder import ALARM_STATE_CHANGE
+from infra.detector import allow_publish
 from infra.naming import ALARM_NAME_PREFIX, account_root, default_event_bus_arn
 
 # The alert the topic's subscribers get (the same topic as detection and posture alerts).
@@ -77,13 +77,10 @@ class MemberAlarmIntake(Construct):
                 )
             ],
         )
-        topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowForwardedMemberAlarms",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[topic.topic_arn],
-                conditions={"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}},
-            )
+        allow_publish(
+            topic,
+            sid="AllowForwardedMemberAlarms",
+            service="events.amazonaws.com",
+            conditions={"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}},
         )
 

@@ -7,12 +7,11 @@ from collections.abc import Mapping, Sequence
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.access_logs import add_object_created_notification
-from infra.buckets import monitoring_bucket
+from infra.buckets import monitoring_bucket, retention_rule
 from infra.naming import ARCHIVE_BUCKET_PREFIX, ARCHIVE_KEY_ALIAS, account_root, regional_bucket_name
 from infra.trail import allow_cloudtrail_delivery
 from infra.waivers import LOG_OBJECTS_READ, apply_waiver, iam5_resource, nag_arn
@@ -71,12 +70,7 @@ class LogArchive(Construct):
             object_lock_days=object_lock_days,
             removal_policy=removal_policy,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="archive-retention",
-                    expiration=retention,
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                retention_rule("archive-retention", retention)
             ],
         )
         if trails:

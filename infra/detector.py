@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -78,20 +79,24 @@ def allow_alarm_notifications(topic: sns.Topic) -> None:
     """Let CloudWatch alarms of this account and region publish to `topic` (an SNS topic policy
     with only the TLS deny silently drops every alarm notification)."""
     stack = Stack.of(topic)
+    alarms = stack.format_arn(service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+    allow_publish(
+        topic,
+        sid="AllowCloudWatchAlarmsOfThisAccount",
+        service="cloudwatch.amazonaws.com",
+        conditions={"StringEquals": {"aws:SourceAccount": stack.account}, "ArnLike": {"aws:SourceArn": alarms}},
+    )
+
+
+def allow_publish(topic: sns.ITopic, *, sid: str, service: str, conditions: dict[str, dict[str, Any]]) -> None:
+    """Let `service` publish to `topic` under `conditions` (name the source: no confused deputy)."""
     topic.add_to_resource_policy(
         iam.PolicyStatement(
-            sid="AllowCloudWatchAlarmsOfThisAccount",
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            sid=sid,
+            principals=[iam.ServicePrincipal(service)],
             actions=["sns:Publish"],
             resources=[topic.topic_arn],
-            conditions={
-                "StringEquals": {"aws:SourceAccount": stack.account},
-                "ArnLike": {
-                    "aws:SourceArn": stack.format_arn(
-                        service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
-                    )
-                },
-            },
+            conditions=conditions,
         )
     )
 
@@ -124,14 +129,11 @@ class DetectorPipeline(Construct):
             self, "NotificationTopic", display_name="Bucketwatch new log objects", master_key=key, enforce_ssl=True
         )
         # S3 announces new log objects; only buckets of this account may publish.
-        self.notification_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowS3ObjectCreatedNotifications",
-                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[self.notification_topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
+        allow_publish(
+            self.notification_topic,
+            sid="AllowS3ObjectCreatedNotifications",
+            service="s3.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
         )
         self.alerts_topic = sns.Topic(
             self, "AlertsTopic", display_name="Bucketwatch alerts", master_key=key, enforce_ssl=True

@@ -15,7 +15,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.access_logs import add_object_created_notification
-from infra.buckets import monitoring_bucket
+from infra.buckets import monitoring_bucket, retention_rule
 from infra.naming import TRAIL_BUCKET_PREFIX, TRAIL_NAME, regional_bucket_name, s3_arn
 from infra.waivers import LOG_OBJECTS_READ, Waiver, apply_waiver, iam5_resource, nag_arn
 
@@ -148,12 +148,7 @@ class DataEventTrail(Construct):
             object_lock_days=object_lock_days,
             removal_policy=removal_policy,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="trail-files",
-                    expiration=retention,
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                retention_rule("trail-files", retention)
             ],
         )
         allow_cloudtrail_delivery(bucket, key, {stack.account: self.trail_arn})

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,36 @@ def no_credentials_env(**extra: str) -> dict[str, str]:
     return env
 
 
+
+
+@dataclass
+class CheckovRun:
+    returncode: int
+    failed: list[tuple[str, str]]  # (check id, resource)
+    skipped: list[tuple[str, str]]  # (check id, resource type), sorted
+    skip_comments: list[str]
+    passed: int
+
+
+def run_checkov(outdir: Path) -> CheckovRun:
+    """checkov's built-in CloudFormation checks over a cdk.out, as a user runs them."""
+    checkov = Path(sys.executable).with_name("checkov")
+    result = subprocess.run(
+        [str(checkov), "-d", str(outdir), "--framework", "cloudformation", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    reports = json.loads(result.stdout)
+    results = [r["results"] for r in (reports if isinstance(reports, list) else [reports])]
+    skipped = [c for r in results for c in r["skipped_checks"]]
+    return CheckovRun(
+        returncode=result.returncode,
+        failed=[(c["check_id"], c["resource"]) for r in results for c in r["failed_checks"]],
+        skipped=sorted((c["check_id"], c["resource"].split(".")[0]) for c in skipped),
+        skip_comments=[c["check_result"]["suppress_comment"] for c in skipped],
+        passed=sum(len(r["passed_checks"]) for r in results),
+    )
 
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
