@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
-from synth_support import CENTRAL, CENTRAL_REGION, CENTRAL_STAGE, MEMBER_REGIONS, ORG_ID, Synthesized, render
+from synth_support import (
+    CENTRAL,
+    CENTRAL_REGION,
+    CENTRAL_STAGE,
+    MEMBER_REGIONS,
+    ORG_ID,
+    Synthesized,
+    read_templates,
+    render,
+)
 
 from infra.archive import LogArchive
 from infra.detector import DETECTOR_HANDLER
@@ -180,3 +189,26 @@ def test_log_archive_construct_alone_without_replication() -> None:
             "Condition": {"StringEquals": {"aws:SourceArn": Match.any_value(), "s3:x-amz-acl": "bucket-owner-full-control"}},
         })])}},
     )
+
+
+def test_a_member_without_a_trail_gets_no_cloudtrail_grant(tmp_path) -> None:
+    """`trail: false` (the account's CloudTrail reaches the archive some other way): no trail in its
+    stage, and the archive admits no trail of that account, while its logs still replicate."""
+    from synth_support import org_context
+
+    from infra.app import build_app
+
+    context = org_context()
+    members = context["bucketwatch"]["organization"]["members"]
+    members[0] = {**members[0], "trail": False}
+    app = App(outdir=str(tmp_path), context=context)
+    build_app(app, validate=False)
+    app.synth()
+    synthesized = Synthesized(tmp_path, read_templates(tmp_path))
+    assert synthesized.resources("Bucketwatch-111111111111-us-east-1", "AWS::CloudTrail::Trail") == {}
+    statements = archive_policy(synthesized)
+    assert "AWSCloudTrailWrite111111111111" not in statements
+    assert {"AWSCloudTrailWrite999999999999", "AWSCloudTrailWrite222222222222", "AWSCloudTrailWrite333333333333"} <= set(statements)
+    assert TRAILS["111111111111"] not in statements["AWSCloudTrailAclCheck"]["Condition"]["StringEquals"]["aws:SourceArn"]
+    roles = statements["MemberReplicationRolesWriteReplicas"]["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+    assert "arn:aws:iam::111111111111:role/bucketwatch-replication-us-east-1" in roles
