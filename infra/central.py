@@ -73,15 +73,18 @@ class CentralStack(BucketwatchStack):
 
     def _data_event_trail(self) -> DataEventTrail:
         """This account's own trail, delivering into the archive like the members' trails."""
-        assert self.archive is not None
-        return DataEventTrail(
+        assert self.archive is not None and self.archive.bucket.policy is not None
+        trail = DataEventTrail(
             self,
             "DataEventTrail",
             data_events=self.deployment.data_events.scope,
             excluded_buckets=[*self.own_bucket_names(), self.archive_name],
-            destination=TrailDestination(self.archive_name, self.archive.key.key_arn),
+            destination=TrailDestination(self.archive.bucket.bucket_name, self.archive.key.key_arn),
             data_events_waiver=self._data_events_waiver(),
         )
+        # CloudTrail checks the bucket policy and the key when the trail is created.
+        trail.trail.node.add_dependency(self.archive.bucket.policy)
+        return trail
 
     def _posture_scanner(self, **organization_props) -> PostureScanner:
         org = self.org

@@ -330,7 +330,7 @@ def _members(value: Any, defaults: Mapping[str, Any], central: Deployment, where
         if entry.get("regions") is None:
             raise validate.fail(f"{at}.regions", 'missing: the member\'s regions, e.g. ["us-east-1", "eu-west-1"]')
         regions = validate.listed(entry["regions"], f"{at}.regions", validate.region, non_empty=True, unique=True)
-        merged = {"dataEvents": defaults.get("dataEvents"), **entry}
+        merged = {"dataEvents": defaults.get("dataEvents"), "trail": defaults.get("trail"), **entry}
         members.append(
             Member(
                 account=account,

@@ -162,7 +162,12 @@ def test_central_trail_delivers_into_the_archive_and_excludes_the_central_bucket
     (trail,) = org_assembly.resources(CENTRAL_STAGE, "AWS::CloudTrail::Trail").values()
     key_id, _ = archive_key(org_assembly)
     props = trail["Properties"]
-    assert props["S3BucketName"] == ARCHIVE
+    bucket_id, _ = archive_bucket(org_assembly)
+    assert props["S3BucketName"] == {"Ref": bucket_id}
+    # CloudTrail checks the bucket policy when the trail is created: it must exist first.
+    policy_id = next(k for k, p in org_assembly.resources(CENTRAL_STAGE, "AWS::S3::BucketPolicy").items()
+                     if p["Properties"]["Bucket"] == {"Ref": bucket_id})
+    assert policy_id in trail["DependsOn"]
     assert props["KMSKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     fields = {f["Field"]: f for f in props["AdvancedEventSelectors"][1]["FieldSelectors"]}
     assert render(fields["resources.ARN"]["NotStartsWith"], template) == [
