@@ -189,6 +189,7 @@ def _plan(context: Any) -> AppPlan:
             raise validate.fail(WHERE, f"is not valid JSON ({error})") from None
     values = validate.section(context, ("defaults", "deployments", "organization"), WHERE)
     defaults = validate.section(values.get("defaults"), STAGE_SETTINGS, f"{WHERE}.defaults")
+    _stage_settings(defaults, f"{WHERE}.defaults", None)  # a bad default is reported where it is written
     if values.get("organization") is not None:
         if values.get("deployments"):
             raise validate.fail(

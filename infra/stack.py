@@ -17,7 +17,7 @@ from infra.logging_aspect import AccessLoggingAspect
 from infra.naming import ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX, bucket_name
 from infra.posture import PostureScanner
 from infra.trail import DataEventTrail
-from infra.waivers import narrowed_data_events
+from infra.waivers import Waiver, narrowed_data_events
 
 PYARROW_LAYER_PARAMETER = "PyarrowLayerArn"
 
@@ -115,7 +115,7 @@ class BucketwatchStack(Stack):
         regions = self.deployment.account_regions or (self.region,)
         return [bucket_name(prefix, self.account, region) for region in regions for prefix in (ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX)]
 
-    def _data_events_waiver(self):
+    def _data_events_waiver(self) -> Waiver | None:
         reason = self.deployment.data_events.waiver_reason
         return narrowed_data_events(reason) if reason else None
 

@@ -120,13 +120,13 @@ BAD = [
      "pyarrowLayerArns, region, scanRegions, trail"),
     ({"deployments": {"account": "111111111111"}}, f"{W}.deployments: expected a list, got dict"),
     ({"defaults": {"dataEvents": {"readWrite": "both"}}},
-     f"{W}.deployments[0].dataEvents.readWrite: 'both' is not one of all, read, write"),
-    ({"defaults": {"dataEvents": {"buckets": "payroll"}}}, f"{W}.deployments[0].dataEvents.buckets: expected a list, got str"),
+     f"{W}.defaults.dataEvents.readWrite: 'both' is not one of all, read, write"),
+    ({"defaults": {"dataEvents": {"buckets": "payroll"}}}, f"{W}.defaults.dataEvents.buckets: expected a list, got str"),
     ({"defaults": {"postureSchedule": "daily"}},
-     f"{W}.deployments[0].postureSchedule: expected an EventBridge expression like 'rate(1 day)' or 'cron(0 6 * * ? *)', got 'daily'"),
+     f"{W}.defaults.postureSchedule: expected an EventBridge expression like 'rate(1 day)' or 'cron(0 6 * * ? *)', got 'daily'"),
     ({"defaults": {"detectorReservedConcurrency": 0}},
-     f"{W}.deployments[0].detectorReservedConcurrency: expected a whole number from 1 to 1000, got 0"),
-    ({"defaults": {"trail": "yes"}}, f"{W}.deployments[0].trail: expected true or false, got 'yes'"),
+     f"{W}.defaults.detectorReservedConcurrency: expected a whole number from 1 to 1000, got 0"),
+    ({"defaults": {"trail": "yes"}}, f"{W}.defaults.trail: expected true or false, got 'yes'"),
     ({"deploy": []}, f"{W}: unknown key(s) deploy (did you mean deployments?); expected defaults, deployments, organization"),
     ({"deployments": [{"account": "111111111111", "region": "us-east-1"}] * 2},
      f"{W}.deployments[1]: Bucketwatch-111111111111-us-east-1 is listed twice (also at [0])"),
@@ -135,11 +135,11 @@ BAD = [
      f"{W}.deployments[0].dataEvents.readWrite: 'write' records no S3 read data events, which fails the "
      f"BW.CloudTrail.S3DataEvents gate at synthesis; use 'all', or say why in {W}.deployments[0].dataEvents.waiverReason"),
     ({"defaults": {"dataEvents": {"readWrite": "read", "waiverReason": "cheaper"}}},
-     f"{W}.deployments[0].dataEvents.waiverReason: a reason of at least 20 characters, got 'cheaper'"),
+     f"{W}.defaults.dataEvents.waiverReason: a reason of at least 20 characters, got 'cheaper'"),
     ({"defaults": {"dataEvents": {"waiverReason": REASON}}},
-     f"{W}.deployments[0].dataEvents.waiverReason: only needed when readWrite is 'read' or 'write'; remove it"),
+     f"{W}.defaults.dataEvents.waiverReason: only needed when readWrite is 'read' or 'write'; remove it"),
     ({"defaults": {"dataEvents": {"buckets": ["ok", "bucketwatch-lake-111111111111-us-east-1/panther_logs/"]}}},
-     f"{W}.deployments[0].dataEvents.buckets[1]: 'bucketwatch-lake-111111111111-us-east-1' is one of the monitoring's "
+     f"{W}.defaults.dataEvents.buckets[1]: 'bucketwatch-lake-111111111111-us-east-1' is one of the monitoring's "
      "own buckets; recording it would make the trail log its own deliveries"),
     # one posture scanner per account
     ({"deployments": [{"account": "111111111111", "region": "us-east-1"},
@@ -151,19 +151,19 @@ BAD = [
      f"{W}.deployments[0].pyarrowLayerArn: the layer is in us-east-1 but the stage is in eu-west-1; layers are "
      "regional, give one per region in pyarrowLayerArns"),
     ({"defaults": {"pyarrowLayerArns": {"eu-west-1": LAYER_US}}},
-     f"{W}.deployments[0].pyarrowLayerArns.eu-west-1: the layer ARN is in us-east-1; layers are regional"),
+     f"{W}.defaults.pyarrowLayerArns.eu-west-1: the layer ARN is in us-east-1; layers are regional"),
     ({"defaults": {"pyarrowLayerArns": {"us-east-1": "pandas"}}},
-     f"{W}.deployments[0].pyarrowLayerArns.us-east-1: expected a Lambda layer version ARN like "
+     f"{W}.defaults.pyarrowLayerArns.us-east-1: expected a Lambda layer version ARN like "
      "arn:aws:lambda:<region>:336392948345:layer:AWSSDKPandas-Python314:<n>, got 'pandas'"),
     # the config file: where it is, and what the CLI would say about it
     ({"defaults": {"configFile": "../outside.yml"}},
-     f"{W}.deployments[0].configFile: '../outside.yml' is outside the project directory {PROJECT_DIR}; "
+     f"{W}.defaults.configFile: '../outside.yml' is outside the project directory {PROJECT_DIR}; "
      "the Lambda bundle only takes files inside it"),
     ({"defaults": {"configFile": "/etc/passwd"}},
-     f"{W}.deployments[0].configFile: '/etc/passwd' is outside the project directory {PROJECT_DIR}; "
+     f"{W}.defaults.configFile: '/etc/passwd' is outside the project directory {PROJECT_DIR}; "
      "the Lambda bundle only takes files inside it"),
     ({"defaults": {"configFile": "nope.yml"}},
-     f"{W}.deployments[0].configFile: 'nope.yml' does not exist; give a path relative to {PROJECT_DIR}"),
+     f"{W}.defaults.configFile: 'nope.yml' does not exist; give a path relative to {PROJECT_DIR}"),
     # the organization
     ({**org(), "deployments": [{"account": "111111111111", "region": "us-east-1"}]},
      f"{W}: give either 'deployments' (single-account stages) or 'organization', not both"),
@@ -220,7 +220,7 @@ def test_bad_config_file_gives_the_clis_error_with_the_key(tmp_path) -> None:
     finally:
         bad.unlink()
     message = str(raised.value)
-    assert message.startswith(f"{W}.deployments[0].configFile: build/{bad.name}: detections.ip_allowlist[0].cidrs[0]: ")
+    assert message.startswith(f"{W}.defaults.configFile: build/{bad.name}: detections.ip_allowlist[0].cidrs[0]: ")
     assert "'10.0.0.0/33' is not an IP network in CIDR notation" in message
 
 
