@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from detectors.config import DetectionSettings, parse_detections
+from detectors.config import DetectionSettings, load_detection_settings
 from detectors.engine.evaluate import alert_message
 from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
@@ -109,12 +109,8 @@ def _from_s3_records(payload: Any, message_id: str | None) -> list[ObjectRef]:
 
 
 def load_settings() -> DetectionSettings:
-    path = os.environ.get("BUCKETWATCH_CONFIG")
-    if not path:
-        return parse_detections(None)
-    from detectors.common.config_file import load_config
-
-    return load_config(path).detections
+    """BUCKETWATCH_CONFIG's detections (defaults without it), with the organization."""
+    return load_detection_settings(os.environ.get("BUCKETWATCH_CONFIG") or None)
 
 
 _RULES: dict[str, Any] = {}

@@ -13,8 +13,10 @@ from bucketwatch.commands._ingest_common import (
     print_summary,
 )
 from bucketwatch.progress import Progress
-from detectors.common.config_file import load_config
+from detectors.baseline.access_errors import with_baseline
+from detectors.config import load_detection_settings
 from detectors.engine.evaluate import rule_error_lines, severity_counts
+from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import JsonLinesSink, TerminalSink
 from detectors.engine.stores import MemoryStore, SQLiteStore
@@ -48,10 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_config(args.config).detections
+    settings = load_detection_settings(args.config)
+    rules = load_rules(args.rules, settings=settings, only_enabled=True)
+    settings = with_baseline(settings, args.lake, rules)  # read even with --no-lake: reading is not writing
     store = SQLiteStore(args.state) if args.state else MemoryStore()
     writer = None if args.no_lake else LakeWriter(args.lake)
-    session = DetectionSession.create(settings, store, writer, rule_dirs=args.rules)
+    session = DetectionSession.create(settings, store, writer, rules=rules)
     quarantine_path = Path(args.quarantine) if args.quarantine else args.lake / "_quarantine" / "quarantine.jsonl"
     with input_errors(), Progress("detect") as progress, \
             JsonlQuarantine(quarantine_path, append=not args.quarantine) as quarantine:
@@ -70,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     by_severity = ", ".join(f"{n} {s}" for s, n in counts.most_common())
     where = "" if writer is None else f"; lake {args.lake} ({session.match_rows:,} rule-match rows)"
     quarantined = f" (see {quarantine_path})" if parse_run.stats.quarantined else ""
+    baseline = sum(len(groups) for groups in settings.group_thresholds.values())
+    learned = f"; baseline thresholds for {baseline} alert group(s)" if baseline else ""
     print_summary("detect", parse_run.stats,
                   f"{quarantined}; {len(session.engine.rules)} rules; {len(alerts)} alerts"
-                  f"{' (' + by_severity + ')' if by_severity else ''}{where}")
+                  f"{' (' + by_severity + ')' if by_severity else ''}{where}{learned}")
     return ALERTS_EXIT_CODE if args.fail_on_alert and alerts else 0

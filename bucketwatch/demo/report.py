@@ -19,6 +19,7 @@ from bucketwatch.reporting.results import (  # noqa: F401  (re-exported for the 
     resource_name,
     severity_rank,
 )
+from detectors.common.table import cell_text, format_table
 
 
 @dataclass
@@ -141,18 +142,8 @@ def render_text(result: DemoResult) -> str:
 def _table(columns: list[str], rows: list[tuple[Any, ...]], indent: str = "") -> str:
     if not columns:
         return f"{indent}(no result)"
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(col)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
-    out = [indent + "  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True))]
-    out.append(indent + "  ".join("-" * w for w in widths))
-    out += [indent + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    if not rows:
-        out.append(f"{indent}(0 rows)")
-    return "\n".join(out)
-
-
-def _cell(value: Any) -> str:
-    return "NULL" if value is None else str(value)
+    table = format_table(columns, rows, indent=indent, cell=lambda value: cell_text(value, null="NULL"))
+    return table if rows else f"{table}\n{indent}(0 rows)"
 
 
 def _events(count: Any) -> str:

@@ -161,11 +161,14 @@ def materialize_samples(windows: Iterable[AlertState]) -> None:
 
 class Engine:
     def __init__(self, rules: Iterable[Rule], store: DedupStore | None = None, clock: Any = time.time,
-                 on_created: Callable[[Rule, AlertState], None] | None = None) -> None:
+                 on_created: Callable[[Rule, AlertState], None] | None = None,
+                 group_thresholds: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """`on_created(rule, state)` runs for each new alert BEFORE its state is stored: if it
         raises (e.g. SNS unavailable), the state is not saved and a retry raises the alert again
-        (at-least-once delivery instead of a lost alert)."""
+        (at-least-once delivery instead of a lost alert). `group_thresholds[rule id][dedup]`
+        replaces the rule's Threshold for one group (a baseline, e.g. detectors.baseline)."""
         self.rules = [r for r in rules if r.enabled]
+        self.group_thresholds = group_thresholds or {}
         self.on_created = on_created
         self.store = store if store is not None else MemoryStore()
         self.clock = clock
@@ -324,14 +327,15 @@ class Engine:
     def _plan(self, rule: Rule, dedup: str, matches: list[Match], now: float) -> _Plan:
         key = f"{rule.id}#{dedup}"
         stored, version = self.store.get(key)
-        latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, rule.threshold,
-                                        rule.has("unique"), matches, now)
+        threshold = self.group_thresholds.get(rule.id, {}).get(dedup, rule.threshold)
+        latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, threshold,
+                                        rule.has("unique"), matches, now, describe=rule.create_alert)
         return _Plan(rule, dedup, matches, key, version, latest, changes)
 
     def _commit(self, plan: _Plan, now: float) -> list[AlertChange]:
         for _ in range(MAX_CONFLICT_RETRIES):
             expires = int(max(plan.latest.window_start + plan.rule.dedup_minutes * 60, now) + EXPIRY_GRACE_S)
-            if self.on_created is not None:
+            if self.on_created is not None and plan.rule.create_alert:
                 for change in plan.changes:
                     if change.created:
                         self.on_created(plan.rule, change.state)
@@ -343,8 +347,10 @@ class Engine:
         raise RuntimeError(f"dedup store: could not update {plan.key} after {MAX_CONFLICT_RETRIES} concurrent changes")
 
     def alert_messages(self) -> list[dict[str, Any]]:
-        """Every alert raised or updated during this engine's life, latest state."""
-        return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()]
+        """Every alert raised or updated during this engine's life, latest state (not those of
+        rules with `CreateAlert: false`: their matches go to the lake only, as signals)."""
+        return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()
+                if rule.create_alert]
 
 
 def _dedup_codes(dedups: Any) -> tuple[np.ndarray, np.ndarray]:
