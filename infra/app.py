@@ -47,12 +47,12 @@ def _bucketwatch_plugin(plan: AppPlan) -> BucketwatchValidationPlugin:
 
 
 def gate_settings(plan: AppPlan) -> PostureSettings:
-    """The posture settings the gate judges the app with: the defaults, except that in an
-    organization its own accounts (which the central archive's bucket policy names on purpose, for
-    the members' replication roles) are not cross-account principals to flag."""
+    """The posture settings the gate judges the app with: the defaults, plus the organization when
+    there is one, so its own accounts (which the central archive's bucket policy names on purpose,
+    for the members' replication roles) are inside, not cross-account principals to flag."""
     if plan.organization is None:
         return PostureSettings()
-    return PostureSettings(cross_account_allowlist=list(plan.organization.accounts))
+    return PostureSettings(organization=plan.organization.settings())
 
 
 REPORT_NAME = "validation-report.json"

@@ -75,6 +75,32 @@ def test_central_scanner_may_assume_exactly_the_members_audit_roles(org_assembly
     }]
 
 
+def test_posture_handler_reads_the_central_environment_as_one_scan_of_every_account(
+    org_assembly: Synthesized, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract with policies/posture_handler.py: what the stack sets is what the handler
+    needs to scan the organization, and the roles it will assume are the ones the stack lets it."""
+    from policies.posture_handler import _settings, scan_request
+    from policies.sources.live_org import role_arn
+
+    ((_, _, scanner),) = functions(org_assembly, POSTURE_HANDLER)
+    env = scanner["Properties"]["Environment"]["Variables"]
+    monkeypatch.delenv("BUCKETWATCH_CONFIG", raising=False)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, env[ENVIRONMENT_VARIABLE])
+    request = scan_request(_settings(), None)
+    assert request.organization is True
+    assert request.organization_accounts == ACCOUNTS
+    role_id = scanner["Properties"]["Role"]["Fn::GetAtt"][0]
+    assumable = next(
+        s["Resource"] for p in org_assembly.resources(CENTRAL_STAGE, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in render(p["Properties"]["PolicyDocument"]["Statement"], org_assembly.templates[CENTRAL_STAGE])
+        if s.get("Sid") == "AssumeMemberAuditRoles"
+    )
+    assert request.role_name is not None
+    assert assumable == sorted(role_arn("aws", account, request.role_name) for account in ACCOUNTS if account != CENTRAL)
+
+
 def test_central_detector_knows_the_organization(org_assembly: Synthesized) -> None:
     ((stage, _, detector),) = functions(org_assembly, DETECTOR_HANDLER)
     assert stage == CENTRAL_STAGE
