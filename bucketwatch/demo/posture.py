@@ -8,10 +8,11 @@ from bucketwatch.demo.account import BACKUPS, DemoNames
 
 
 def demo_posture_config(names: DemoNames) -> dict[str, Any]:
-    """Written exceptions, as a team would acknowledge them; they show up as SUPPRESSED."""
+    """The strict pack (every policy: the story needs Object Lock on the backups), and written
+    exceptions, as a team would acknowledge them; they show up as SUPPRESSED."""
     log_bucket = f"arn:aws:s3:::{names.access_log_bucket}"
     every_bucket = (*names.app_buckets, names.access_log_bucket, names.trail_bucket, names.processed_bucket)
-    return {"posture": {"suppressions": [
+    return {"posture": {"pack": "strict", "suppressions": [
         {"policy": "BW.S3.Logging", "resource": log_bucket,
          "reason": "the access-log bucket cannot log to itself (it would log its own log deliveries)"},
         {"policy": "BW.S3.EncryptionKMS", "resource": log_bucket,

@@ -3,12 +3,16 @@ Object Lock removes that exception."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import App
-from synth_support import TEST_CONTEXT, Synthesized, read_templates, render
+from synth_support import CENTRAL, ORG_EXAMPLE, TEST_CONTEXT, Synthesized, read_templates, render
 
 from infra import waivers
-from infra.app import build_app
+from infra.app import build_app, gate_settings
+from infra.config import plan_from_context
+from policies.registry import load_policies, policies_for
 
 pytestmark = pytest.mark.xdist_group("infra")
 REASONS = {w.reason for w in vars(waivers).values() if isinstance(w, waivers.Waiver)}
@@ -41,6 +45,17 @@ def test_access_log_bucket_keeps_its_role_marker_next_to_suppressions(assembly: 
         if render(b["Properties"]["BucketName"], template).startswith("bucketwatch-access-logs-")
     ]
     assert log_bucket["Metadata"]["bucketwatch"]["role"] == "access-log-target"
+
+
+def test_the_gate_judges_every_policy_and_an_organization_from_inside() -> None:
+    """The strict pack (our waivers name strict-only policies such as Object Lock), for a single
+    account and for an organization, whose own accounts are not cross-account principals."""
+    single = gate_settings(plan_from_context(TEST_CONTEXT["bucketwatch"]))
+    org = gate_settings(plan_from_context(json.loads(ORG_EXAMPLE.read_text())["bucketwatch"]))
+    every = {p.id for p in load_policies([])}
+    assert {p.id for p in policies_for(single)} == {p.id for p in policies_for(org)} == every
+    assert single.policy_config()["organization_accounts"] == []
+    assert CENTRAL in org.policy_config()["organization_accounts"]
 
 
 def test_waivers_name_real_reasons() -> None:
