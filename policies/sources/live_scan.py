@@ -35,6 +35,7 @@ from policies.sources.live_org import (
     list_organization_accounts,
     organization_targets,
 )
+from policies.suppression_tags import tag_suppressions
 
 
 def subject_of(resource: dict[str, Any]) -> Subject:
@@ -42,8 +43,9 @@ def subject_of(resource: dict[str, Any]) -> Subject:
     arn = resource.get("Arn") or resource.get("TrailARN")
     name = arn or resource.get("ResourceId") or resource["Name"]
     region = resource.get("Region") or resource.get("HomeRegion")
+    tags = resource.get("Tags") if isinstance(resource.get("Tags"), dict) else None
     ref = ResourceRef(id=name, source="live", name=resource.get("Name"), arn=arn, region=region,
-                      account=resource.get("AccountId"))
+                      account=resource.get("AccountId"), suppressions=tag_suppressions(tags, name))
     return Subject(resource, ref)
 
 

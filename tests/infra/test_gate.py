@@ -13,6 +13,7 @@ from infra import waivers
 from infra.app import build_app, gate_settings
 from infra.config import plan_from_context
 from policies.registry import load_policies, policies_for
+from policies.suppression_tags import TAG_PREFIX, suppression_tags
 
 pytestmark = pytest.mark.xdist_group("infra")
 REASONS = {w.reason for w in vars(waivers).values() if isinstance(w, waivers.Waiver)}
@@ -27,12 +28,17 @@ def suppressions(assembly: Synthesized, stage: str) -> dict[str, set[str]]:
         for entry in entries:
             assert entry["reason"] in REASONS
         found[name] = {entry["id"] for entry in entries}
+        # The deployed bucket carries the same exceptions as tags, for the live scan.
+        tags = {tag["Key"]: tag["Value"] for tag in bucket["Properties"].get("Tags", [])}
+        assert {entry["id"]: suppression_tags([entry["id"]], entry["reason"])[f"{TAG_PREFIX}{entry['id']}"]
+                for entry in entries} == {k.removeprefix(TAG_PREFIX): v for k, v in tags.items()
+                                          if k.startswith(TAG_PREFIX)}
     return found
 
 
 def test_only_the_written_exceptions_are_suppressed(assembly: Synthesized, home_stage: str) -> None:
     assert suppressions(assembly, home_stage) == {
-        "access": {"BW.S3.Logging", "BW.S3.EncryptionKMS", "BW.S3.ObjectLock"},
+        "access": {"BW.S3.Logging", "BW.S3.EncryptionKMS", "BW.S3.ObjectLock", "BW.S3.MonitoringCoverage"},
         "trail": {"BW.S3.ObjectLock"},
         "lake": {"BW.S3.ObjectLock"},
     }
@@ -79,7 +85,7 @@ def test_object_lock_days_locks_trail_and_lake_and_drops_their_exception(tmp_pat
     retention = {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 30}}}
     assert locked == {"trail": retention, "lake": retention, "access": None}
     assert suppressions(synthesized, stage) == {
-        "access": {"BW.S3.Logging", "BW.S3.EncryptionKMS", "BW.S3.ObjectLock"},
+        "access": {"BW.S3.Logging", "BW.S3.EncryptionKMS", "BW.S3.ObjectLock", "BW.S3.MonitoringCoverage"},
         "trail": set(),
         "lake": set(),
     }
