@@ -53,12 +53,15 @@ _SCALAR = re.compile(r'[^\s,\]}]*')
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
+_LONE = re.compile(r"[\ud800-\udfff]")
+
+
 def clean_text(text: str) -> str:
-    """`text` as valid Unicode: lone surrogates (escaped bytes included) become U+FFFD."""
+    """`text` as valid Unicode: each lone surrogate (an escaped byte too) becomes one U+FFFD."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return _LONE.sub("\ufffd", text)
     return text
 
 

@@ -11,7 +11,12 @@ import pytest
 
 from detectors.lake import LakeWriter, open_lake
 from detectors.lake.ingest import ingest_inputs
-from detectors.parsers.origin import Origin, access_log_origin, cloudtrail_key_origin, cloudtrail_record_origin
+from detectors.parsers.origin import (
+    Origin,
+    access_log_origin,
+    cloudtrail_key_origin,
+    cloudtrail_record_origin,
+)
 from detectors.schema import DB_LOGS, SCHEMA_OF_LOG_TYPE
 
 SAMPLES = Path(__file__).resolve().parents[2] / "detectors" / "samples" / "logs"
