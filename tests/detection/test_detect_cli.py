@@ -173,3 +173,17 @@ def test_detect_again_writes_no_duplicate_rows(tmp_path, capsys):
     assert sum(con.execute(f"SELECT count(*) FROM panther_logs.{t}").fetchone()[0]
                for t in ("aws_s3serveraccess", "aws_cloudtrail")) == 267
     assert len(list(quarantine_entries(lake))) == 1
+
+
+def test_detect_with_workers_raises_the_same_alerts_and_writes_the_same_lake(tmp_path, detected):
+    lake = detected[2]
+    code = main(["detect", str(SAMPLES / "logs"), "--config", str(SAMPLES / "bucketwatch.yml"), "--workers", "2",
+                 "--lake", str(tmp_path / "lake"), "--alerts", str(tmp_path / "alerts.jsonl"), "--quiet"])
+    again = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert code == 3
+    assert {(a["rule_id"], a["dedup"]): a["event_count"] for a in again} == EXPECTED
+    sql = "SELECT p_row_id FROM panther_logs.{} ORDER BY 1"
+    for table in ("aws_s3serveraccess", "aws_cloudtrail"):
+        assert open_lake(tmp_path / "lake").execute(sql.format(table)).fetchall() == \
+            open_lake(lake).execute(sql.format(table)).fetchall()
+    assert len(list(quarantine_entries(tmp_path / "lake"))) == 1
