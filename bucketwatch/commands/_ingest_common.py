@@ -104,6 +104,16 @@ def report_details(command: str, report: IngestReport) -> None:
               file=sys.stderr)
 
 
+def without_lake_summary(command: str, stats: ParseStats, out_label: str, out: int, quarantined: int,
+                         quarantine_path: str | None) -> str:
+    """The summary of a run that writes no lake (parse, detect --no-lake), its invariant checked."""
+    invariant = (f"{stats.records_in:,} records in = {out:,} {out_label} + 0 duplicates skipped + "
+                 f"{quarantined:,} quarantined")
+    check_invariant(command, stats.records_in == out + quarantined, invariant)
+    where = f" (see {quarantine_path})" if quarantine_path and quarantined else ""
+    return f"{files_text(stats)}; {invariant}{where}"
+
+
 def check_invariant(command: str, holds: bool, text: str) -> None:
     if not holds:
         raise UserError(f"counts do not reconcile ({text}): this is a bug, please report it")

@@ -13,13 +13,13 @@ from bucketwatch.commands._ingest_common import (
     add_lake_argument,
     check_invariant,
     exit_code,
-    files_text,
     input_errors,
     optional_output,
     print_summary,
     record_limit,
     report_details,
     report_text,
+    without_lake_summary,
 )
 from bucketwatch.progress import Progress
 from detectors.common.config_file import load_config
@@ -123,8 +123,5 @@ def _without_lake(args: argparse.Namespace, session: DetectionSession, progress:
         process(batch)
     session.finish()
     stats = parse_run.stats
-    invariant = (f"{stats.records_in:,} records in = {evaluated:,} records evaluated + 0 duplicates skipped + "
-                 f"{quarantine.count:,} quarantined")
-    check_invariant("detect", stats.records_in == evaluated + quarantine.count, invariant)
-    where = f" (see {args.quarantine})" if args.quarantine and quarantine.count else ""
-    return f"{files_text(stats)}; {invariant}{where}; no lake", stats.unreadable > 0, quarantine.count > 0
+    summary = without_lake_summary("detect", stats, "records evaluated", evaluated, quarantine.count, args.quarantine)
+    return f"{summary}; no lake", stats.unreadable > 0, quarantine.count > 0

@@ -7,12 +7,11 @@ import sys
 
 from bucketwatch.commands._ingest_common import (
     add_input_arguments,
-    check_invariant,
     exit_code,
-    files_text,
     input_errors,
     print_summary,
     record_limit,
+    without_lake_summary,
 )
 from bucketwatch.progress import Progress
 from detectors.pipeline import parse_inputs, records_as_json
@@ -48,9 +47,6 @@ def run(args: argparse.Namespace) -> int:
                 file.close()
     out.flush()
     stats = run_.stats
-    invariant = (f"{stats.records_in:,} records in = {printed:,} records out + 0 duplicates skipped + "
-                 f"{quarantine.count:,} quarantined")
-    check_invariant("parse", stats.records_in == printed + quarantine.count, invariant)
-    where = f" (see {args.quarantine})" if args.quarantine and quarantine.count else ""
-    print_summary("parse", f"{files_text(stats)}; {invariant}{where}")
+    print_summary("parse", without_lake_summary("parse", stats, "records out", printed, quarantine.count,
+                                                args.quarantine))
     return exit_code(unusable=stats.unreadable > 0, quarantined=quarantine.count > 0)
