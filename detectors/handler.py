@@ -305,8 +305,8 @@ def run(event: Any, s3: Any, sns: Any, dynamodb: Any) -> dict[str, Any]:
     for problem in unusable:
         LOG.error("unusable message%s: %s", f" {problem.message_id}" if problem.message_id else "", problem.reason)
     outcome = process(refs, s3, sns, dynamodb, config) if refs else Outcome()
-    LOG.info("objects=%d skipped_as_processed=%d records_in=%d rows_written=%d quarantined=%d alerts=%d "
-             "failed=%d unusable=%d", outcome.objects, outcome.duplicates, outcome.records, outcome.rows,
+    LOG.info("objects=%d (skipped as already processed: %d); %d records in = %d rows written + %d quarantined; "
+             "alerts=%d failed=%d unusable=%d", outcome.objects, outcome.duplicates, outcome.records, outcome.rows,
              outcome.quarantined, outcome.alerts_published, len(outcome.failures), len(unusable))
     failed = [(f.ref.message_id, f"s3://{f.ref.bucket}/{f.ref.key}: {f.error}") for f in outcome.failures]
     failed += [(u.message_id, u.reason) for u in unusable]
