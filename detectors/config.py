@@ -15,6 +15,10 @@
 Configuring `known_good_access` or `ip_allowlist` enables the rule that uses it. Without them,
 those rules stay disabled and carry Panther's example values only so their tests can run.
 Errors name the offending key path, e.g. `detections.ip_allowlist[1].cidrs[0]`.
+
+Rules also see the organization (`DetectionSettings.organization`: the config file's
+`organization:` section plus the deployed stack's BUCKETWATCH_ORGANIZATION, see
+`load_detection_settings`), so the cross-account rules treat its accounts as internal.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.common.errors import UserError
+from detectors.common.organization import OrganizationSettings, organization_from_environment
 from detectors.common.severity import parse_severity
 
 KNOWN_GOOD_RULE = "AWS.S3.ServerAccess.UnknownRequester"
@@ -75,6 +80,11 @@ class DetectionSettings:
     known_good_access: tuple[KnownGoodAccess, ...] = EXAMPLE_KNOWN_GOOD
     ip_allowlist: tuple[IPAllowlist, ...] = EXAMPLE_IP_ALLOWLIST
     rules: Mapping[str, RuleOverride] = field(default_factory=dict)
+    # Unknown by default: the cross-account rules then call every other account external.
+    organization: OrganizationSettings = field(default_factory=OrganizationSettings)
+    # Not from the config file: per rule id and dedup string, a threshold learned from the lake
+    # (the AccessError baseline of detectors.baseline.access_errors); empty = the rules' own.
+    group_thresholds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 _active = DetectionSettings()
@@ -99,6 +109,15 @@ def activated(settings: DetectionSettings) -> Iterator[DetectionSettings]:
         yield settings
     finally:
         activate(previous)
+
+
+def load_detection_settings(path: str | None) -> DetectionSettings:
+    """The config file's `detections:` section (defaults without a file), with the organization
+    from its `organization:` section and BUCKETWATCH_ORGANIZATION."""
+    from detectors.common.config_file import load_config
+
+    config = load_config(path)
+    return replace(config.detections, organization=organization_from_environment(config.organization))
 
 
 def parse_detections(section: Mapping[str, Any] | None) -> DetectionSettings:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
-from detectors.config import DetectionSettings
+from detectors.config import DetectionSettings, load_detection_settings
 from detectors.engine.evaluate import alert_message
 from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
@@ -184,10 +184,11 @@ def _excerpt(value: Any) -> str:
 
 # -- configuration ---------------------------------------------------------------------------------
 def load_settings() -> tuple[DetectionSettings, IngestSettings]:
+    """BUCKETWATCH_CONFIG's detections (with the organization) and ingest limits; defaults without it."""
     from detectors.common.config_file import load_config
 
-    config = load_config(os.environ.get("BUCKETWATCH_CONFIG") or None)
-    return config.detections, config.ingest
+    path = os.environ.get("BUCKETWATCH_CONFIG") or None
+    return load_detection_settings(path), load_config(path).ingest
 
 
 _RULES: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from detectors.common.errors import UserError
+from detectors.common.organization import OrganizationSettings
 from detectors.common.severity import parse_severity
 
 MIN_REASON = 10
@@ -53,10 +54,16 @@ class PostureSettings:
     synth_trails_complete: bool = False
     template_assume_aws_defaults: bool = True
     suppressions: list[Suppression] = field(default_factory=list)
+    # Not a posture key: the config file's `organization:` section (plus BUCKETWATCH_ORGANIZATION,
+    # plus the accounts AWS Organizations lists in `scan --organization`).
+    organization: OrganizationSettings = field(default_factory=OrganizationSettings)
 
     def policy_config(self) -> dict[str, Any]:
-        """What policies taking a `config` argument see."""
-        return {"cross_account_allowlist": list(self.cross_account_allowlist)}
+        """What policies taking a `config` argument see. `organization_accounts` is empty when the
+        organization is unknown; its accounts and trusted accounts are not "another account"."""
+        internal = (*self.organization.accounts, *self.organization.trusted_accounts) if self.organization.known else ()
+        return {"cross_account_allowlist": list(self.cross_account_allowlist),
+                "organization_accounts": list(dict.fromkeys(internal))}
 
 
 def _string_list(section: dict[str, Any], key: str) -> list[str]:
@@ -122,12 +129,16 @@ def parse_posture(section: dict[str, Any] | None) -> PostureSettings:
 
 
 def load_settings(config_path: str | None) -> PostureSettings:
-    """Posture settings from the Bucketwatch config file at `config_path` (defaults without one)."""
+    """Posture settings from the Bucketwatch config file at `config_path` (defaults without one),
+    with the organization from its `organization:` section and BUCKETWATCH_ORGANIZATION."""
     from pathlib import Path
 
     from detectors.common.config_file import load_config
+    from detectors.common.organization import organization_from_environment
 
-    settings: PostureSettings = load_config(config_path).posture
+    config = load_config(config_path)
+    settings: PostureSettings = config.posture
+    settings.organization = organization_from_environment(config.organization)
     if config_path:  # policy directories are relative to the file that names them
         base = Path(config_path).parent
         settings.policy_dirs = [str(base / d) for d in settings.policy_dirs]

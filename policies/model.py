@@ -18,6 +18,9 @@ from typing import Any
 
 BUCKET_RESOURCE_TYPE = "AWS.S3.Bucket"
 TRAIL_RESOURCE_TYPE = "AWS.CloudTrail"
+# One per scanned account, for settings that belong to the account rather than to a bucket, so
+# an account-wide problem is one finding, not one per bucket.
+ACCOUNT_RESOURCE_TYPE = "AWS.Account"
 
 UNKNOWN = "Unknown"
 NOT_APPLICABLE = "NotApplicable"
@@ -51,6 +54,26 @@ BUCKET_FIELDS: dict[str, str] = {
     # Trails whose data-event selectors cover this bucket: list of AWS.CloudTrail resources.
     "CoveringTrails": "cloudtrail:DescribeTrails/GetEventSelectors/GetTrailStatus",
 }
+
+
+# AWS.Account fields, and the live API call that fills each one (none at synth time:
+# CloudFormation has no resource for them, so templates produce no account resources).
+ACCOUNT_FIELDS: dict[str, str] = {
+    "AccountId": "sts:GetCallerIdentity",
+    "AccountPublicAccessBlock": "s3control:GetPublicAccessBlock",
+}
+
+
+def account_resource_id(account_id: str) -> str:
+    """How reports name an account: Security Hub's resource id for account-level findings."""
+    return f"AWS::::Account:{account_id}"
+
+
+def new_account(account_id: str, **fields: Any) -> dict[str, Any]:
+    """An account resource with bookkeeping maps in place."""
+    resource_id = account_resource_id(account_id)
+    return {"ResourceType": ACCOUNT_RESOURCE_TYPE, "Name": account_id, "AccountId": account_id,
+            "ResourceId": resource_id, "Region": None, UNKNOWN: {}, NOT_APPLICABLE: {}, **fields}
 
 
 def new_bucket(name: str, **fields: Any) -> dict[str, Any]:

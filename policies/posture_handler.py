@@ -6,7 +6,12 @@ Environment:
   ``bucketwatch/posture_findings/year=YYYY/month=MM/day=DD/hour=HH/<name>.parquet`` (scan time, UTC).
 - ``SCAN_REGIONS`` (optional): comma-separated regions; default every bucket's region.
 - ``BUCKETWATCH_CONFIG`` (optional): path of a config file whose ``posture:`` section applies
-  (suppressions, allowlists, disabled policies).
+  (suppressions, allowlists, disabled policies), and its ``organization:`` section.
+- ``BUCKETWATCH_ORGANIZATION`` (optional, set by the central stack): JSON of the organization
+  section (``accounts``, ``audit_role_name``, ``trusted_accounts``, ``id``). With it, the Lambda
+  scans every listed account once through the audit role (its own account through the role when
+  it can assume it, else with its own credentials); an account whose role cannot be assumed is
+  an UNKNOWN finding and the others are still scanned. Without it, its own account.
 
 Only boto3, pyarrow and pyyaml are imported (the Lambda bundle has no aws_cdk, checkov, duckdb).
 """
@@ -22,10 +27,10 @@ from typing import Any
 import boto3
 import pyarrow as pa
 
-from detectors.common.config_file import load_config
+from detectors.common.organization import ENVIRONMENT_VARIABLE
 from detectors.lake.writer import S3LakeWriter
 from detectors.schema import DB_BUCKETWATCH
-from policies.config import PostureSettings
+from policies.config import PostureSettings, load_settings
 from policies.runner import FAIL, Finding, summarize
 from policies.sources.live_scan import LiveScanRequest, run_live_scan
 
@@ -115,8 +120,20 @@ def publish_alerts(sns: Any, topic_arn: str, alerts: list[dict[str, Any]]) -> No
 
 
 def _settings() -> PostureSettings:
-    path = os.environ.get("BUCKETWATCH_CONFIG")
-    return load_config(path).posture if path else PostureSettings()
+    """The config file's posture settings, with the organization (config file and environment)."""
+    return load_settings(os.environ.get("BUCKETWATCH_CONFIG") or None)
+
+
+def scan_request(settings: PostureSettings, regions: list[str] | None) -> LiveScanRequest:
+    """The whole organization when the stack says which accounts it holds, else this account."""
+    organization = settings.organization
+    if not os.environ.get(ENVIRONMENT_VARIABLE):
+        return LiveScanRequest(regions=regions, settings=settings)
+    if not organization.known or not organization.audit_role_name:
+        raise ValueError(f"{ENVIRONMENT_VARIABLE} must list the organization's accounts and audit_role_name")
+    return LiveScanRequest(regions=regions, settings=settings, organization=True,
+                           role_name=organization.audit_role_name,
+                           organization_accounts=list(organization.accounts))
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
@@ -127,7 +144,10 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     scan_time = datetime.now(UTC)
     scan_id = getattr(context, "aws_request_id", None) or scan_time.strftime("scan-%Y%m%dT%H%M%S%fZ")
 
-    result = run_live_scan(LiveScanRequest(regions=regions, settings=settings))
+    result = run_live_scan(scan_request(settings, regions))
+    for account in result.stats.not_scanned:  # CloudWatch Logs: the findings say UNKNOWN too
+        print(json.dumps({"level": "WARNING", "message": "account not scanned",
+                          "account_id": account.account_id, "reason": account.error}))
 
     failures = [f for f in result.findings if f.status == FAIL]
     publish_alerts(boto3.client("sns"), topic_arn, [alert_message(f, scan_time) for f in failures])
@@ -138,6 +158,7 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
         "scan_id": scan_id,
         "buckets": result.bucket_count,
         "api_calls": result.stats.api_calls,
+        "accounts": [account.to_dict() for account in result.accounts],
         "alerts_published": len(failures),
         "findings_written": len(result.findings),
         "lake_keys": writer.keys_written,

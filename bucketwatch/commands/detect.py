@@ -22,8 +22,10 @@ from bucketwatch.commands._ingest_common import (
     without_lake_summary,
 )
 from bucketwatch.progress import Progress
-from detectors.common.config_file import load_config
+from detectors.baseline.access_errors import with_baseline
+from detectors.config import load_detection_settings
 from detectors.engine.evaluate import rule_error_lines, severity_counts
+from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import JsonLinesSink, TerminalSink
 from detectors.engine.stores import MemoryStore, SQLiteStore
@@ -63,11 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_config(args.config).detections
+    settings = load_detection_settings(args.config)
     limit = record_limit(args)
+    rules = load_rules(args.rules, settings=settings, only_enabled=True)
+    settings = with_baseline(settings, args.lake, rules)  # read even with --no-lake: reading is not writing
     store = SQLiteStore(args.state) if args.state else MemoryStore()
     writer = None if args.no_lake else LakeWriter(args.lake)
-    session = DetectionSession.create(settings, store, writer, rule_dirs=args.rules)
+    session = DetectionSession.create(settings, store, writer, rules=rules)
     session.write_logs = False  # the logs go through the lake's exactly-once ingest below
     with contextlib.ExitStack() as stack:
         stack.enter_context(input_errors())
@@ -86,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     counts = severity_counts(alerts)
     by_severity = ", ".join(f"{n} {s}" for s, n in counts.most_common())
     matches = "" if writer is None else f" ({session.match_rows:,} rule-match rows)"
+    baseline = sum(len(groups) for groups in settings.group_thresholds.values())
+    learned = f"; baseline thresholds for {baseline} alert group(s)" if baseline else ""
     print_summary("detect", f"{summary}; {len(session.engine.rules)} rules; {len(alerts)} alerts"
-                            f"{' (' + by_severity + ')' if by_severity else ''}{matches}")
+                            f"{' (' + by_severity + ')' if by_severity else ''}{matches}{learned}")
     return exit_code(unusable=unusable, quarantined=quarantined, findings=args.fail_on_alert and bool(alerts))
 
 

@@ -1,4 +1,5 @@
-"""`bucketwatch query`: SQL over the lake with DuckDB."""
+"""`bucketwatch query`: SQL over the lake with DuckDB, written in DuckDB's, Panther's Snowflake
+or Athena's dialect (transpiled by detectors.sql); `--to` prints the query for another engine."""
 
 from __future__ import annotations
 
@@ -13,18 +14,32 @@ from typing import Any
 import duckdb
 
 from bucketwatch.commands._ingest_common import add_lake_argument
+from bucketwatch.commands._now import add_now_argument, now_from
 from detectors.common.errors import UserError
+from detectors.common.table import cell_text, format_table
 from detectors.lake import open_lake
+from detectors.sql.transpile import DIALECTS, check_athena, transpile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "query", help="run SQL over the lake (DuckDB)",
+        "query", help="run SQL over the lake (DuckDB); Snowflake and Athena SQL are transpiled",
         description="Run SQL over the lake. Databases: panther_logs (aws_s3serveraccess, aws_cloudtrail), "
                     "panther_rule_matches, panther_views (all_ip_addresses, ...), bucketwatch. "
-                    "Partition columns year, month, day, hour can be used in WHERE.")
+                    "Partition columns year, month, day, hour can be used in WHERE. With --dialect snowflake "
+                    "or athena the query is transpiled to DuckDB first: Panther's table names "
+                    "(panther_logs.public.aws_cloudtrail), VARIANT paths (userIdentity:arn) and time macros "
+                    "(p_occurs_since('1 day')) work as in Panther.")
     parser.add_argument("sql", metavar="SQL")
     add_lake_argument(parser)
+    parser.add_argument("--dialect", choices=tuple(DIALECTS), default="duckdb",
+                        help="the dialect SQL is written in (default: duckdb, run as it is)")
+    parser.add_argument("--to", choices=tuple(DIALECTS), metavar="DIALECT",
+                        help="print the query transpiled to DIALECT (duckdb, athena, snowflake) and exit "
+                             "without running it; e.g. --to athena to paste into the Athena console")
+    parser.add_argument("--show-sql", action="store_true",
+                        help="print the SQL DuckDB runs (after transpiling) on stderr first")
+    add_now_argument(parser, "time macros and CURRENT_TIMESTAMP")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.set_defaults(func=run)
 
@@ -37,28 +52,32 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 def _table(columns: list[str], rows: list[tuple]) -> str:
-    cells = [[_text(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(lines)
+    return format_table(columns, rows) + f"\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
+
+
+def sql_to_run(args: argparse.Namespace) -> str:
+    """DuckDB SQL: the query as given (default dialect), or transpiled from Snowflake/Athena."""
+    if args.dialect == "duckdb":
+        return args.sql
+    return transpile(args.sql, read=args.dialect, write="duckdb", now=now_from(args))
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.to:
+        # The target engine's own clock is kept unless --now pins it (Athena runs it later).
+        now = now_from(args) if args.now else None
+        text = transpile(args.sql, read=args.dialect, write=args.to, now=now, pretty=True)
+        if args.to == "athena":
+            check_athena(text)
+        print(text)
+        return 0
+    sql = sql_to_run(args)
+    if args.show_sql:
+        print(sql, file=sys.stderr)
     con = open_lake(args.lake)
     try:
-        result = con.execute(args.sql)
+        result = con.execute(sql)
         columns = [d[0] for d in result.description] if result.description else []
         rows = result.fetchall() if result.description else []
     except duckdb.Error as exc:
@@ -70,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[_text(v) for v in row] for row in rows])
+        writer.writerows([[cell_text(v) for v in row] for row in rows])
     else:
         out.write(_table(columns, rows) + "\n")
     return 0

@@ -1,18 +1,22 @@
 """`bucketwatch scan`: judge live buckets and trails with the same policies `check` uses.
 
 Exit codes as for `check`: 0 nothing blocks, 1 an unsuppressed FAIL at or above --fail-on,
-2 unusable input or an account that cannot be scanned at all (one line saying why).
+2 unusable input, an organization that cannot be listed, or no account that can be scanned at
+all (one line saying why). An account that cannot be scanned among others that can is an UNKNOWN
+result (named on stderr too), which does not fail the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 import threading
 
 from bucketwatch.commands.check import add_report_arguments
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,512}$")  # IAM's characters; a path may precede the name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", help="AWS profile to scan with")
     parser.add_argument("--role-arn", nargs="+", action="extend", dest="role_arns", metavar="ARN",
                         help="scan the account of each role (sts:AssumeRole from the profile's credentials)")
+    parser.add_argument("--organization", action="store_true",
+                        help="scan every ACTIVE account AWS Organizations lists, each through --role-name "
+                        "(the caller's own account through it too when it can be assumed, else with the "
+                        "caller's credentials)")
+    parser.add_argument("--role-name", metavar="NAME",
+                        help="with --organization: the read-only role to assume in each account "
+                        "(default: the config file's organization.audit_role_name)")
     parser.add_argument("--endpoint-url", metavar="URL",
                         help="custom AWS endpoint for every service (e.g. moto); default AWS_ENDPOINT_URL")
     parser.add_argument("--workers", type=int, default=32, metavar="N",
@@ -60,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     regions = _regions(args.regions)
     settings, policies, threshold = prepare(args)
+    role_name = _role_name(args, settings.organization.audit_role_name)
     request = LiveScanRequest(regions=regions, bucket_globs=args.buckets, profile=args.profile,
                               role_arns=args.role_arns, endpoint_url=args.endpoint_url, workers=args.workers,
-                              settings=settings, policies=policies)
+                              settings=settings, policies=policies, organization=args.organization,
+                              role_name=role_name)
     progress = Progress("scan", unit="buckets")
     lock = threading.Lock()
 
@@ -76,4 +89,27 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     finally:
         progress.close()
-    return emit(args.format, result.findings, threshold, args.output)
+    for account in result.stats.not_scanned:
+        print(f"bucketwatch scan: warning: account {account.account_id or '?'} not scanned "
+              f"(UNKNOWN, does not fail the run): {account.error}", file=sys.stderr)
+    return emit(args.format, result.findings, threshold, args.output,
+                accounts=[account.to_dict() for account in result.accounts])
+
+
+
+def _role_name(args: argparse.Namespace, configured: str | None) -> str | None:
+    from detectors.common.errors import UserError
+
+    if not args.organization:
+        if args.role_name:
+            raise UserError("--role-name applies to --organization scans; use --role-arn for given accounts")
+        return None
+    if args.role_arns:
+        raise UserError("--organization and --role-arn cannot be combined: the organization's accounts are "
+                        "each reached through --role-name")
+    name = args.role_name or configured
+    if not name:
+        raise UserError("--organization needs --role-name (or organization.audit_role_name in --config)")
+    if not ROLE_NAME.match(name):
+        raise UserError(f"--role-name: not an IAM role name, got {name!r} (e.g. BucketwatchAudit)")
+    return name

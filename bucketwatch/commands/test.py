@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bucketwatch.analysis_test import format_report, run_all
+from bucketwatch.analysis_runner import format_report, run_all
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,95 +1,39 @@
-"""The demo's report as one self-contained HTML file: inline CSS and SVG, no scripts, no fonts."""
+"""The demo's HTML report: the shared report (bucketwatch.reporting.html) plus the demo's story,
+the reconciliation of what it wrote, the tutorial's query and what to run next."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Any
 
-from bucketwatch.demo.report import (
-    NEXT_STEPS,
-    SEVERITY_ORDER,
-    STATUS_ORDER,
-    DemoResult,
-    alert_rule,
-    resource_name,
-    severity_rank,
-)
-
-SEVERITY_COLORS = {"Critical": "#7f1d1d", "High": "#dc2626", "Medium": "#f97316", "Low": "#eab308",
-                   "Info": "#60a5fa"}
-STATUS_COLORS = {"FAIL": "#dc2626", "UNKNOWN": "#a855f7", "SUPPRESSED": "#94a3b8", "PASS": "#16a34a",
-                 "NOT_APPLICABLE": "#cbd5e1"}
-
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#0f172a;background:#f8fafc}
-header{background:#0f172a;color:#f8fafc;padding:18px 32px}
-header h1{margin:0;font-size:22px} header p{margin:4px 0 0;color:#cbd5e1;font-size:14px}
-main{padding:16px 32px;max-width:1200px}
-section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:16px 20px;margin:16px 0}
-h2{font-size:17px;margin:0 0 12px}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e2e8f0;vertical-align:top}
-td.t{white-space:nowrap} td.fix{color:#475569;font-size:12px}
-th{background:#f1f5f9}
-code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
-pre{background:#0f172a;color:#e2e8f0;padding:10px 12px;border-radius:6px;overflow-x:auto;white-space:pre-wrap}
-.sev{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px}
-.kpis{display:flex;gap:12px;flex-wrap:wrap}
-.kpi{flex:1;min-width:150px;background:#f1f5f9;border-radius:8px;padding:10px 14px}
-.kpi b{display:block;font-size:24px}
-.ok{color:#16a34a} .bad{color:#dc2626}
-svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
-"""
+from bucketwatch.demo.report import NEXT_STEPS, DemoResult
+from bucketwatch.reporting.html import ReportView, query_table, render_report, section
 
 
 def render_html(result: DemoResult, title: str = "Bucketwatch demo report") -> str:
     c = result.counts
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<header><h1>{escape(title)}</h1><p>Local AWS endpoint {escape(result.endpoint)} &middot; "
-        f"run took {result.seconds:.1f}s</p></header><main>",
-        '<section><h2>Summary</h2><div class="kpis">',
-        _kpi("Alerts", len(result.detection_alerts)),
-        _kpi("Posture failures", len(result.posture_failures)),
-        _kpi("Log objects", c.objects),
-        _kpi("Lines written", f"{c.lines_written:,}"),
-        _kpi("Records in the lake", f"{c.records:,}"),
-        _kpi("Quarantined", c.quarantined),
-        "</div>",
-        f'<p class="{"ok" if c.reconciled else "bad"}">Lines written = records + quarantined: '
-        f"{c.lines_written:,} = {c.records:,} + {c.quarantined} "
-        f"{'(reconciled)' if c.reconciled else '(DOES NOT RECONCILE)'}</p>",
-        _story(result),
-        "</section>",
-        '<section id="alerts-over-time"><h2>Alerts over time</h2>',
-        alerts_over_time_svg(result.detection_alerts, window=result.story_window, markers=result.story_markers),
-        "</section>",
-        '<section id="alerts"><h2>Alerts by severity</h2>',
-        _alerts_table(result.detection_alerts),
-        "</section>",
-        '<section id="posture-by-bucket"><h2>Posture by bucket</h2>',
-        posture_by_bucket_svg(result.posture),
-        _failures_table(result),
-        "</section>",
-        '<section id="query"><h2>The tutorial\'s query on the local lake</h2>',
-        f"<pre>{escape(result.query_sql)}</pre>",
-        _query_table(result.query_columns, result.query_rows),
-        "</section>",
-        '<section id="next"><h2>What to run next</h2>',
-        "".join(f"<p>{escape(label)}</p><pre>{escape(cmd.format(lake=result.lake_dir))}</pre>"
-                for label, cmd in NEXT_STEPS),
-        "</section></main></body></html>",
-    ]
-    return "\n".join(parts)
-
-
-def _kpi(label: str, value: Any) -> str:
-    return f'<div class="kpi"><b>{escape(str(value))}</b>{escape(label)}</div>'
+    reconciled = (f'<p class="{"ok" if c.reconciled else "bad"}">Lines written = records + quarantined: '
+                  f"{c.lines_written:,} = {c.records:,} + {c.quarantined} "
+                  f"{'(reconciled)' if c.reconciled else '(DOES NOT RECONCILE)'}</p>")
+    view = ReportView(
+        title=title,
+        subtitle=f"Local AWS endpoint {result.endpoint} \u00b7 run took {result.seconds:.1f}s",
+        alerts=result.detection_alerts,
+        posture=result.posture,
+        kpis=[("Alerts", len(result.detection_alerts)), ("Posture failures", len(result.posture_failures)),
+              ("Log objects", c.objects), ("Lines written", f"{c.lines_written:,}"),
+              ("Records in the lake", f"{c.records:,}"), ("Quarantined", c.quarantined)],
+        summary_notes=[reconciled, _story(result)],
+        window=result.story_window,
+        markers=result.story_markers,
+        after=[
+            section("query", "The tutorial's query on the local lake",
+                    f"<pre>{escape(result.query_sql)}</pre>" + query_table(result.query_columns, result.query_rows)),
+            section("next", "What to run next",
+                    "".join(f"<p>{escape(label)}</p><pre>{escape(cmd.format(lake=result.lake_dir))}</pre>"
+                            for label, cmd in NEXT_STEPS)),
+        ],
+    )
+    return render_report(view)
 
 
 def _story(result: DemoResult) -> str:
@@ -97,181 +41,3 @@ def _story(result: DemoResult) -> str:
         return ""
     items = "".join(f"<li>{escape(change)}</li>" for change in result.story_changes)
     return f"<p>What the attacker changed in the account:</p><ul>{items}</ul>"
-
-
-def _badge(severity: str) -> str:
-    color = SEVERITY_COLORS.get(severity.capitalize(), "#64748b")
-    return f'<span class="sev" style="background:{color}">{escape(severity)}</span>'
-
-
-def _alerts_table(alerts: list[dict[str, Any]]) -> str:
-    rows = sorted(alerts, key=lambda a: (severity_rank(a.get("severity")), alert_rule(a), str(a.get("title"))))
-    body = "".join(
-        f"<tr><td>{_badge(str(a.get('severity', '?')))}</td><td><code>{escape(alert_rule(a))}</code></td>"
-        f"<td>{escape(str(a.get('title', '')))}</td><td>{escape(str(a.get('event_count', '')))}</td>"
-        f"<td class=t>{escape(_short_time(a.get('first_seen')))}</td>"
-        f"<td class=t>{escape(_short_time(a.get('last_seen')))}</td></tr>"
-        for a in rows)
-    return ("<table><tr><th>Severity</th><th>Rule</th><th>Title</th><th>Events</th><th>First seen</th>"
-            f"<th>Last seen</th></tr>{body}</table>")
-
-
-def _failures_table(result: DemoResult) -> str:
-    rows = []
-    for bucket, failures in result.failures_by_bucket().items():
-        for r in sorted(failures, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy")))):
-            rows.append(f"<tr><td>{escape(bucket)}</td><td>{_badge(str(r.get('severity', '?')))}</td>"
-                        f"<td><code>{escape(str(r.get('policy')))}</code></td>"
-                        f"<td>{escape(str(r.get('reason', '')))}</td>"
-                        f"<td class=fix>{escape(str(r.get('remediation') or ''))}</td></tr>")
-    suppressed = []
-    for r in sorted((r for r in result.posture if r.get("status") == "SUPPRESSED"),
-                    key=lambda r: (resource_name(r), str(r.get("policy")))):
-        why = (r.get("suppression") or {}).get("reason", "")
-        suppressed.append(f"<tr><td>{escape(resource_name(r))}</td><td><code>{escape(str(r.get('policy')))}</code>"
-                          f"</td><td>{escape(str(r.get('reason', '')))}</td><td>{escape(str(why))}</td></tr>")
-    return ("<h2 style='margin-top:16px'>Failures</h2><table><tr><th>Bucket</th><th>Severity</th><th>Policy</th>"
-            f"<th>Reason</th><th>Fix</th></tr>{''.join(rows)}</table>"
-            "<h2 style='margin-top:16px'>Suppressed, with the team's written reason</h2><table><tr><th>Bucket</th>"
-            f"<th>Policy</th><th>Verdict reason</th><th>Suppression reason</th></tr>{''.join(suppressed)}</table>")
-
-
-def _query_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape('NULL' if v is None else str(v))}</td>" for v in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table><p>{len(rows)} rows</p>"
-
-
-# -- charts ----------------------------------------------------------------------------------
-
-def parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not value:
-        return None
-    text = str(value).replace("Z", "+00:00").replace(" ", "T", 1)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _short_time(value: Any) -> str:
-    parsed = parse_time(value)
-    return parsed.strftime("%Y-%m-%d %H:%M") if parsed else str(value or "")
-
-
-def alerts_over_time_svg(alerts: list[dict[str, Any]], bin_minutes: int = 30,
-                         window: tuple[datetime, datetime] | None = None,
-                         markers: list[tuple[datetime, str]] | None = None) -> str:
-    """Stacked bars: alerts by the time of their first event, per severity, over `window`
-    (default: from the first to the last alert); `markers` are drawn as dashed lines."""
-    times = [(parse_time(a.get("first_seen")), str(a.get("severity", "Info")).capitalize()) for a in alerts]
-    times = [(t, s) for t, s in times if t is not None]
-    width, height, left, bottom, top = 900, 260, 44, 40, 20
-    if not times:
-        return _empty_svg(width, "No alerts were raised.")
-    size = timedelta(minutes=bin_minutes)
-    first = min([t for t, _ in times] + ([window[0]] if window else []))
-    start = first.replace(minute=first.minute - first.minute % bin_minutes, second=0, microsecond=0)
-    end = max([t for t, _ in times] + ([window[1] - timedelta(seconds=1)] if window else []))
-    nbins = int((end - start) / size) + 1
-    bins: list[Counter[str]] = [Counter() for _ in range(nbins)]
-    for t, severity in times:
-        bins[int((t - start) / size)][severity] += 1
-    peak = max(sum(b.values()) for b in bins)
-    plot_w, plot_h = width - left - 10, height - top - bottom
-    bar_w = plot_w / nbins
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 24}" width="100%" '
-           f'role="img" aria-label="Alerts over time">']
-    for tick in range(peak + 1):
-        if peak > 8 and tick % max(1, peak // 4):
-            continue
-        y = top + plot_h - plot_h * tick / peak
-        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e2e8f0"/>'
-                   f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{tick}</text>')
-    for i, counts in enumerate(bins):
-        x = left + i * bar_w
-        y = top + plot_h
-        for severity in reversed(SEVERITY_ORDER):
-            n = counts.get(severity, 0)
-            if not n:
-                continue
-            h = plot_h * n / peak
-            y -= h
-            out.append(f'<rect class="bar" x="{x + 2:.1f}" y="{y:.1f}" width="{max(bar_w - 4, 1):.1f}" '
-                       f'height="{h:.1f}" fill="{SEVERITY_COLORS[severity]}">'
-                       f"<title>{n} {severity} at {(start + i * size):%H:%M}</title></rect>")
-        if nbins <= 16 or i % max(1, nbins // 12) == 0:  # bin boundaries, so markers read true
-            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" '
-                       f'stroke="#64748b"/><text x="{x:.1f}" y="{top + plot_h + 16}" font-size="11" '
-                       f'text-anchor="middle">{(start + i * size):%H:%M}</text>')
-    for when, label in markers or ():
-        if start <= when < start + nbins * size:
-            x = left + (when - start) / size * bar_w
-            out.append(f'<g class="marker"><title>{escape(f"{when:%H:%M} {label}")}</title>'
-                       f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#0f172a" '
-                       f'stroke-dasharray="3 3" stroke-opacity="0.45"/>'
-                       f'<path d="M{x - 5:.1f} {top - 8} h10 l-5 8 z" fill="#0f172a"/></g>')
-    out.append(f'<line x1="{left}" x2="{width - 10}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#64748b"/>')
-    out.append(f'<text x="{left}" y="{height - 4}" font-size="11" fill="#475569">UTC, {start:%Y-%m-%d}; '
-               f"bars count alerts by the time of their first event ({bin_minutes}-minute bins)</text>")
-    legend = [(s, SEVERITY_COLORS[s]) for s in SEVERITY_ORDER]
-    if markers:
-        legend.append(("attacker change (dashed)", "#0f172a"))
-    out.append(_legend(legend, left, height + 14))
-    out.append("</svg>")
-    return "".join(out)
-
-
-def posture_by_bucket_svg(results: list[dict[str, Any]]) -> str:
-    """One horizontal bar per bucket: how many policies passed, failed, could not decide."""
-    per: dict[str, Counter[str]] = {}
-    for r in results:
-        per.setdefault(resource_name(r), Counter())[str(r.get("status"))] += 1
-    if not per:
-        return _empty_svg(900, "No posture results.")
-    # Room for the longest name at about 7 px per character of the 12 px labels.
-    row_h, top = 26, 10
-    left = max(200, 16 + 7 * max(len(name) for name in per))
-    width = left + 620
-    buckets = sorted(per, key=lambda b: (-per[b]["FAIL"], b))
-    most = max(sum(c.values()) for c in per.values())
-    plot_w = width - left - 20
-    height = top + row_h * len(buckets) + 40
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-           'aria-label="Posture by bucket">']
-    for i, bucket in enumerate(buckets):
-        y = top + i * row_h
-        out.append(f'<text x="{left - 8}" y="{y + 16}" font-size="12" text-anchor="end">{escape(bucket)}</text>')
-        x = float(left)
-        for status in STATUS_ORDER:
-            n = per[bucket].get(status, 0)
-            if not n:
-                continue
-            w = plot_w * n / most
-            out.append(f'<rect class="bar" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
-                       f'fill="{STATUS_COLORS[status]}"><title>{escape(bucket)}: {n} {status}</title></rect>')
-            if w > 18:
-                out.append(f'<text x="{x + w / 2:.1f}" y="{y + 17}" font-size="11" fill="#fff" '
-                           f'text-anchor="middle">{n}</text>')
-            x += w
-    out.append(_legend([(s, STATUS_COLORS[s]) for s in STATUS_ORDER], left, height - 12))
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _legend(items: list[tuple[str, str]], x: float, y: float) -> str:
-    out = []
-    for label, color in items:
-        out.append(f'<rect x="{x:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{x + 14:.0f}" y="{y:.0f}" font-size="11">{escape(label)}</text>')
-        x += 26 + 8 * len(label)
-    return "".join(out)
-
-
-def _empty_svg(width: int, message: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 40" width="100%">'
-            f'<text x="10" y="24" font-size="13">{escape(message)}</text></svg>')

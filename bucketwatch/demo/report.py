@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import textwrap
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bucketwatch.demo.story import ATTACKER_IP
-from detectors.common.severity import SEVERITIES, sort_rank
-
-SEVERITY_ORDER = tuple(reversed(SEVERITIES))  # worst first, as reports list them
-STATUS_ORDER = ("FAIL", "UNKNOWN", "SUPPRESSED", "PASS", "NOT_APPLICABLE")
+from bucketwatch.reporting.html import parse_time
+from bucketwatch.reporting.results import (  # noqa: F401  (re-exported for the demo's tests)
+    SEVERITY_ORDER,
+    STATUS_ORDER,
+    alert_rule,
+    failures_by_bucket,
+    resource_name,
+    severity_rank,
+)
+from detectors.common.table import cell_text, format_table
 
 
 @dataclass
@@ -64,28 +70,7 @@ class DemoResult:
         return Counter(alert_rule(a) for a in self.detection_alerts)
 
     def failures_by_bucket(self) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for result in self.posture_failures:
-            out[resource_name(result)].append(result)
-        return dict(sorted(out.items()))
-
-
-def alert_rule(alert: dict[str, Any]) -> str:
-    return str(alert.get("rule_id") or alert.get("policy") or alert.get("policy_id") or "?")
-
-
-def resource_name(result: dict[str, Any]) -> str:
-    """Bucket (or trail) name from a posture result's resource, ARN or plain name."""
-    resource = str(result.get("resource") or "?")
-    if resource.startswith("arn:aws:s3:::"):
-        return resource.removeprefix("arn:aws:s3:::")
-    if ":trail/" in resource:
-        return "trail/" + resource.split(":trail/", 1)[1]
-    return resource
-
-
-def severity_rank(severity: str | None) -> int:
-    return sort_rank(severity)
+        return failures_by_bucket(self.posture)
 
 
 NEXT_STEPS = (
@@ -120,7 +105,9 @@ def render_text(result: DemoResult) -> str:
         add(f"  {severity.upper()} ({len(group)})")
         for alert in group:
             count = alert.get("event_count")
-            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{_events(count)}]" if count else ""))
+            when = _span(alert.get("first_seen"), alert.get("last_seen"))
+            facts = ", ".join(x for x in (_events(count) if count else "", when) if x)
+            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{facts}]" if facts else ""))
     add("")
     failures = result.failures_by_bucket()
     add(f"Posture failures ({len(result.posture_failures)}) on {len(failures)} resources, by bucket:")
@@ -155,19 +142,19 @@ def render_text(result: DemoResult) -> str:
 def _table(columns: list[str], rows: list[tuple[Any, ...]], indent: str = "") -> str:
     if not columns:
         return f"{indent}(no result)"
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(col)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
-    out = [indent + "  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True))]
-    out.append(indent + "  ".join("-" * w for w in widths))
-    out += [indent + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    if not rows:
-        out.append(f"{indent}(0 rows)")
-    return "\n".join(out)
-
-
-def _cell(value: Any) -> str:
-    return "NULL" if value is None else str(value)
+    table = format_table(columns, rows, indent=indent, cell=lambda value: cell_text(value, null="NULL"))
+    return table if rows else f"{table}\n{indent}(0 rows)"
 
 
 def _events(count: Any) -> str:
     return f"{count} event" if count == 1 else f"{count} events"
+
+
+def _span(first: Any, last: Any) -> str:
+    """`09:10-09:40` (UTC): two alerts for one bucket and address are two dedup windows, and say so."""
+    start, end = parse_time(first), parse_time(last)
+    if start is None:
+        return ""
+    if end is None or end == start:
+        return f"{start:%H:%M}"
+    return f"{start:%H:%M}-{end:%H:%M}" if start.date() == end.date() else f"{start:%m-%d %H:%M}-{end:%m-%d %H:%M}"

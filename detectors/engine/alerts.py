@@ -99,19 +99,21 @@ class AlertChange:
 
 
 def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
-                  uses_unique: bool, matches: list[Match], now: float) -> tuple[AlertState, list[AlertChange]]:
+                  uses_unique: bool, matches: list[Match], now: float,
+                  describe: bool = True) -> tuple[AlertState, list[AlertChange]]:
     """Fold time-sorted `matches` into `state`; returns the latest window and the alert changes.
 
     Matches older than the stored window by more than a period form their own historical
-    windows: they can raise alerts, but only the latest window is kept.
+    windows: they can raise alerts, but only the latest window is kept. `describe=False` (rules
+    with CreateAlert: false, whose windows are never sent) keeps no samples and no title/context.
     """
     blocks = [m for m in matches if hasattr(m, "expand")]
     if blocks and len(blocks) == len(matches) == 1 and not uses_unique:
-        return _block_windows(state, rule_id, dedup, period_s, threshold, blocks[0], now)
+        return _block_windows(state, rule_id, dedup, period_s, threshold, blocks[0], now, describe)
     if blocks:
         matches = [single for m in matches for single in (m.expand() if hasattr(m, "expand") else [m])]
     if not uses_unique and matches:
-        fast = _single_window(state, rule_id, dedup, period_s, threshold, matches, now)
+        fast = _single_window(state, rule_id, dedup, period_s, threshold, matches, now, describe)
         if fast is not None:
             return fast
     changes: list[AlertChange] = []
@@ -134,11 +136,11 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
     for window in windows:
         key = id(window)
         # Samples: one while below threshold (kept for a later alert), up to MAX once alerted.
-        limit = MAX_SAMPLES if window.alerted else 1
+        limit = (MAX_SAMPLES if window.alerted else 1) if describe else 0
         for match in pending.get(key, ())[: max(0, limit - len(window.samples))]:
             window.samples.append(match.sample())
         newest = max(pending.get(key, ()), key=lambda m: m.time, default=None)
-        if newest is not None and window.alerted and (newest.time >= window.last_seen or not window.title):
+        if newest is not None and describe and window.alerted and (newest.time >= window.last_seen or not window.title):
             # The newest event's title/severity/context describe the alert, as Panther does
             # (computed only once the window is an alert: most windows never become one).
             details = newest.details()
@@ -150,7 +152,7 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
 
 
 def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
-                   block: Any, now: float) -> tuple[AlertState, list[AlertChange]]:
+                   block: Any, now: float, describe: bool = True) -> tuple[AlertState, list[AlertChange]]:
     """The general fold for a time-sorted MatchBlock, by contiguous segments instead of single
     matches; the same windows as `apply_matches` on the expanded matches:
     - times in [start, start + period) of the stored window, or slightly older than it
@@ -199,10 +201,10 @@ def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s:
         window.last_seen = max(window.last_seen, float(part.times[-1]))
         if not window.alerted and window.count >= threshold:
             window.alerted, window.alert_created = True, now
-        limit = MAX_SAMPLES if window.alerted else 1
+        limit = (MAX_SAMPLES if window.alerted else 1) if describe else 0
         if len(window.samples) < limit:
             window.samples.extend(m.sample() for m in part.earliest(limit - len(window.samples)))
-        if window.alerted and (float(part.times[-1]) >= window.last_seen or not window.title):
+        if describe and window.alerted and (float(part.times[-1]) >= window.last_seen or not window.title):
             details = part.newest().details()
             window.title, window.severity, window.context = details.title, details.severity, details.context
         if window.alerted:
@@ -213,7 +215,7 @@ def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s:
 
 
 def _single_window(state: AlertState | None, rule_id: str, dedup: str, period_s: float, threshold: int,
-                   matches: list[Match], now: float) -> tuple[AlertState, list[AlertChange]] | None:
+                   matches: list[Match], now: float, describe: bool = True) -> tuple[AlertState, list[AlertChange]] | None:
     """The common case without sorting: every match falls in one window (the stored one, or a
     new one when there is none). None when the general path is needed."""
     times = [m.time for m in matches]
@@ -233,11 +235,11 @@ def _single_window(state: AlertState | None, rule_id: str, dedup: str, period_s:
     previous_last, window.last_seen = window.last_seen, max(window.last_seen, last)
     if not window.alerted and window.count >= threshold:
         window.alerted, window.alert_created = True, now
-    limit = MAX_SAMPLES if window.alerted else 1
+    limit = (MAX_SAMPLES if window.alerted else 1) if describe else 0
     if len(window.samples) < limit:
         ordered = sorted(matches, key=lambda m: m.time)[: limit - len(window.samples)]
         window.samples.extend(m.sample() for m in ordered)
-    if window.alerted and (last >= previous_last or not window.title):
+    if describe and window.alerted and (last >= previous_last or not window.title):
         newest = matches[times.index(last)]
         details = newest.details()
         window.title, window.severity, window.context = details.title, details.severity, details.context

@@ -161,11 +161,14 @@ def materialize_samples(windows: Iterable[AlertState]) -> None:
 
 class Engine:
     def __init__(self, rules: Iterable[Rule], store: DedupStore | None = None, clock: Any = time.time,
-                 on_created: Callable[[Rule, AlertState], None] | None = None) -> None:
+                 on_created: Callable[[Rule, AlertState], None] | None = None,
+                 group_thresholds: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """`on_created(rule, state)` runs for each new alert BEFORE its state is stored: if it
         raises (e.g. SNS unavailable), the state is not saved and a retry raises the alert again
-        (at-least-once delivery instead of a lost alert)."""
+        (at-least-once delivery instead of a lost alert). `group_thresholds[rule id][dedup]`
+        replaces the rule's Threshold for one group (a baseline, e.g. detectors.baseline)."""
         self.rules = [r for r in rules if r.enabled]
+        self.group_thresholds = group_thresholds or {}
         self.on_created = on_created
         self.store = store if store is not None else MemoryStore()
         self.clock = clock
@@ -328,8 +331,9 @@ class Engine:
     def _plan(self, rule: Rule, dedup: str, matches: list[Match], now: float) -> _Plan:
         key = f"{rule.id}#{dedup}"
         stored, version = self.store.get(key)
-        latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, rule.threshold,
-                                        rule.has("unique"), matches, now)
+        threshold = self.group_thresholds.get(rule.id, {}).get(dedup, rule.threshold)
+        latest, changes = apply_matches(stored, rule.id, dedup, rule.dedup_minutes * 60, threshold,
+                                        rule.has("unique"), matches, now, describe=rule.create_alert)
         return _Plan(rule, dedup, matches, key, version, latest, changes)
 
     def _commit(self, plan: _Plan, now: float, contribution: str | None = None) -> list[AlertChange]:
@@ -338,8 +342,9 @@ class Engine:
             created = [change for change in plan.changes if change.created]
             if created and contribution and self.store.has_marker(applied_marker(plan.key, contribution)):
                 return []  # these rows were counted before: a re-delivery raises nothing again
-            for change in created:
-                self._publish_once(plan.rule, change.state, expires)
+            if plan.rule.create_alert:
+                for change in created:
+                    self._publish_once(plan.rule, change.state, expires)
             stored = self.store.put(plan.key, plan.latest, plan.version, expires, contribution)
             if stored == Put.APPLIED:
                 return []
@@ -362,8 +367,10 @@ class Engine:
         self.store.put_marker(marker, max(expires, int(self.clock()) + MARKER_TTL_S))
 
     def alert_messages(self) -> list[dict[str, Any]]:
-        """Every alert raised or updated during this engine's life, latest state."""
-        return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()]
+        """Every alert raised or updated during this engine's life, latest state (not those of
+        rules with `CreateAlert: false`: their matches go to the lake only, as signals)."""
+        return [alert_message(rule, state, created) for rule, state, created in self.alerts.values()
+                if rule.create_alert]
 
 
 def _dedup_codes(dedups: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -57,6 +57,7 @@ class Rule:
     reports: Mapping[str, Any] = field(default_factory=dict)
     tests: list[dict[str, Any]] = field(default_factory=list)
     prefilter: Prefilter = field(default_factory=Prefilter)
+    create_alert: bool = True  # Panther's CreateAlert: false = matches (lake rows, signals) but no alert
 
     def has(self, function: str) -> bool:
         return callable(getattr(self.module, function, None))
@@ -99,9 +100,10 @@ def rule_from_spec(spec_path: Path, spec: Mapping[str, Any]) -> Rule:
     rule_id = spec.get("RuleID")
     if not rule_id or not spec.get("Filename"):
         raise UserError(f"{spec_path}: a rule spec needs RuleID and Filename")
-    log_types = tuple(spec.get("LogTypes") or ())
+    # A scheduled rule reads the result rows of the queries it names: their names are its log types.
+    log_types = tuple(spec.get("LogTypes") or spec.get("ScheduledQueries") or ())
     if not log_types:
-        raise UserError(f"{spec_path}: rule {rule_id} lists no LogTypes")
+        raise UserError(f"{spec_path}: rule {rule_id} lists no LogTypes (or ScheduledQueries)")
     module = load_module(spec_path.parent / spec["Filename"], rule_id)
     threshold = int(spec.get("Threshold") or 1)
     dedup = int(spec.get("DedupPeriodMinutes") or DEFAULT_DEDUP_MINUTES)
@@ -122,6 +124,7 @@ def rule_from_spec(spec_path: Path, spec: Mapping[str, Any]) -> Rule:
         reports=spec.get("Reports") or {},
         tests=list(spec.get("Tests") or ()),
         prefilter=Prefilter.from_spec(spec.get("Prefilter"), log_types, f"{spec_path}: Prefilter"),
+        create_alert=bool(spec.get("CreateAlert", True)),
     )
 
 
@@ -134,45 +137,57 @@ def iter_specs(directory: Path) -> Iterable[tuple[Path, dict[str, Any]]]:
 
 def load_rules(dirs: Iterable[str | Path] = (), include_builtin: bool = True,
                settings: DetectionSettings | None = None, only_enabled: bool = False,
-               on_error: Callable[[Path, UserError], None] | None = None) -> list[Rule]:
+               on_error: Callable[[Path, UserError], None] | None = None,
+               analysis_types: frozenset[str] | set[str] = RULE_TYPES,
+               builtin_dir: Path = BUILTIN_RULES_DIR) -> list[Rule]:
     """Rules from the built-in directory and `dirs`, with config overrides applied.
+    `analysis_types={"scheduled_rule"}` loads scheduled rules instead (from `builtin_dir`).
 
     A later directory's rule replaces an earlier one with the same id, so a user pack can
     override a built-in rule. A rule that cannot be loaded raises UserError, unless `on_error`
     is given (then it is reported there and skipped: `bucketwatch test` counts it as failed).
     """
-    directories = ([BUILTIN_RULES_DIR] if include_builtin else []) + [Path(d) for d in dirs]
+    directories = ([builtin_dir] if include_builtin else []) + [Path(d) for d in dirs]
     ensure_helpers_importable([d / "global_helpers" for d in directories if (d / "global_helpers").is_dir()])
-    rules: dict[str, Rule] = {}
+    rules = load_items(directories, analysis_types, rule_from_spec, on_error)
+    result = [apply_overrides(rule, settings) for rule in rules]
+    return [r for r in result if r.enabled] if only_enabled else result
+
+
+def load_items(directories: Iterable[Path], analysis_types: Iterable[str], build: Callable[[Path, Any], Any],
+               on_error: Callable[[Path, UserError], None] | None = None) -> list[Any]:
+    """Every spec of `analysis_types` under `directories`, built by `build(path, spec)` (which
+    returns an item with an `id`); a later directory's item replaces an earlier one with the same
+    id. A spec that cannot be built raises, or goes to `on_error(path, error)` when given."""
+    wanted = set(analysis_types)
+    items: dict[str, Any] = {}
     for directory in directories:
         if not directory.is_dir():
             raise UserError(f"rules directory not found: {directory}")
         for path, spec in iter_specs(directory):
-            if spec.get("AnalysisType") not in RULE_TYPES:
+            if spec.get("AnalysisType") not in wanted:
                 continue
             try:
-                rule = rule_from_spec(path, spec)
+                item = build(path, spec)
             except UserError as exc:
                 if on_error is None:
                     raise
                 on_error(path, exc)
                 continue
-            rules[rule.id] = rule
-    result = [apply_overrides(rule, settings) for rule in rules.values()]
-    return [r for r in result if r.enabled] if only_enabled else result
+            items[item.id] = item
+    return list(items.values())
 
 
 def apply_overrides(rule: Rule, settings: DetectionSettings | None) -> Rule:
-    override = (settings.rules if settings else {}).get(rule.id)
+    return replace(rule, **override_changes(rule.id, settings))
+
+
+def override_changes(item_id: str, settings: DetectionSettings | None,
+                     fields: Iterable[str] = ("enabled", "severity", "threshold", "dedup_minutes")) -> dict[str, Any]:
+    """The `detections.rules.<id>` overrides of the config file, as dataclass field changes."""
+    override = (settings.rules if settings else {}).get(item_id)
     if override is None:
-        return rule
-    changes: dict[str, Any] = {}
-    if override.enabled is not None:
-        changes["enabled"] = override.enabled
-    if override.severity:
-        changes["severity"] = override.severity
-    if override.threshold:
-        changes["threshold"] = override.threshold
-    if override.dedup_period_minutes:
-        changes["dedup_minutes"] = override.dedup_period_minutes
-    return replace(rule, **changes)
+        return {}
+    values = {"enabled": override.enabled, "severity": override.severity or None,
+              "threshold": override.threshold or None, "dedup_minutes": override.dedup_period_minutes or None}
+    return {name: values[name] for name in fields if values[name] is not None}

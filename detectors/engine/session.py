@@ -45,7 +45,8 @@ class DetectionSession:
         activate(settings)  # rules read their configured lists through bucketwatch_helpers.settings()
         if rules is None:
             rules = load_rules(rule_dirs, settings=settings, only_enabled=True)
-        return cls(engine=Engine(rules, store, on_created=on_created), writer=writer)
+        return cls(engine=Engine(rules, store, on_created=on_created, group_thresholds=settings.group_thresholds),
+                   writer=writer)
 
     def process(self, batch: ParsedBatch) -> None:
         """Queue a batch; it is evaluated once enough rows of its log type are queued.

@@ -27,6 +27,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from detectors.common.errors import UserError
 from detectors.engine.alerts import AlertState
 
 T = TypeVar("T")
@@ -102,18 +103,28 @@ def _copy(state: AlertState) -> AlertState:
     return replace(state, uniques=list(state.uniques), samples=list(state.samples))
 
 
+def connect_sqlite(path: Path, create_table: str) -> sqlite3.Connection:
+    """A connection shared by threads (callers lock), with its table created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        db.execute(create_table)
+        db.commit()
+    except sqlite3.Error as exc:
+        raise UserError(f"state file {path} cannot be used (it must be a SQLite file): {exc}") from None
+    return db
+
+
 class SQLiteStore:
     """A local file; safe for several processes (SQLite locking) and threads."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS dedup (pk TEXT PRIMARY KEY, state TEXT NOT NULL, "
-                         "version INTEGER NOT NULL, expires_at INTEGER NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS markers (pk TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)")
-        self._db.commit()
+        self._db = connect_sqlite(self.path, "CREATE TABLE IF NOT EXISTS dedup (pk TEXT PRIMARY KEY, "
+                                  "state TEXT NOT NULL, version INTEGER NOT NULL, expires_at INTEGER NOT NULL)")
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS markers (pk TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)")
 
     def get(self, key: str) -> tuple[AlertState | None, int]:
         with self._lock:

@@ -16,6 +16,7 @@ from typing import Any
 from panther_base_helpers import pattern_match
 
 from detectors import config as _config
+from detectors.common.organization import OrganizationSettings
 from detectors.engine.vector import (  # noqa: F401  (re-exported for rules)
     blank,
     column_ci,
@@ -81,6 +82,22 @@ class S3Access:
 
 def settings() -> _config.DetectionSettings:
     return _config.active()
+
+
+def organization() -> OrganizationSettings:
+    """The organization the active settings know: its accounts and trusted accounts are not
+    external. Unknown (no accounts) unless configured or deployed with one."""
+    return settings().organization
+
+
+def external_account(account: str | None) -> bool:
+    """Whether another account (already known to differ from the caller's) counts as external:
+    outside the organization and its trusted accounts; any account when the organization is
+    unknown, as before organizations were known."""
+    if not account:
+        return False
+    outside = organization().is_external(account)
+    return True if outside is None else outside
 
 
 def s3_access(event: Mapping[str, Any]) -> S3Access | None:

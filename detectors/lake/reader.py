@@ -80,8 +80,11 @@ def _files_view(con: duckdb.DuckDBPyConnection, database: str, table: str, folde
                 schema: pa.Schema | None) -> None:
     """A view over the table's Parquet files; known columns that no file has yet (files written
     before a column was added to the contract) read as NULL instead of failing the query."""
-    source = (f"read_parquet({_quote_path(folder / '**' / '*.parquet')}, hive_partitioning = true, "
-              f"hive_types = {_HIVE_TYPES}, union_by_name = true)")
+    # Tables written by time have year=/month=/day=/hour= folders; a scheduled query's result
+    # table (bucketwatch.*) is one file without partitions.
+    hive = (f", hive_partitioning = true, hive_types = {_HIVE_TYPES}"
+            if any(p.name.startswith("year=") for p in folder.iterdir()) else "")
+    source = f"read_parquet({_quote_path(folder / '**' / '*.parquet')}{hive}, union_by_name = true)"
     missing: list[pa.Field] = []
     if schema is not None:
         present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}

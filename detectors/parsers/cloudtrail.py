@@ -37,6 +37,7 @@ from detectors.schema import (
     CLOUDTRAIL_JSON_FIELDS,
     CLOUDTRAIL_KNOWN_FIELDS,
     CLOUDTRAIL_STRING_FIELDS,
+    PARTITION_COLUMNS,
 )
 
 DIGEST_KEYS = frozenset({"digestStartTime", "digestEndTime", "digestS3Bucket", "previousDigestSignature"})
@@ -578,3 +579,29 @@ def to_row(record: dict[str, Any], event_time: datetime) -> dict[str, Any]:
     unknown = {k: v for k, v in record.items() if k not in CLOUDTRAIL_KNOWN_FIELDS}
     row["additionalFields"] = json.dumps(unknown, separators=(",", ":")) if unknown else None
     return row
+
+
+def from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A lake row (as a query returns it) -> the record rules see: the inverse of `to_row`, with
+    the row's p_ fields (and rule-match fields) kept. Times read back as CloudTrail writes them."""
+    record: dict[str, Any] = {}
+    extra = row.get("additionalFields")
+    if extra:
+        record.update(json.loads(extra))
+    for name, value in row.items():
+        if value is None or name == "additionalFields" or name in PARTITION_COLUMNS:
+            continue
+        if name in CLOUDTRAIL_JSON_FIELDS and isinstance(value, str):
+            record[name] = json.loads(value)
+        elif name == "eventTime":
+            record[name] = _cloudtrail_time(value)
+        else:
+            record[name] = value
+    return record
+
+
+def _cloudtrail_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = str(value)
+    return f"{text[:10]}T{text[11:19]}Z" if len(text) >= 19 and text[10] in " T" else text

@@ -11,6 +11,7 @@ from bucketwatch_helpers import (
     matched,
     principal_label,
     s3_access,
+    settings,
     starts,
     text,
 )
@@ -63,6 +64,12 @@ def dedup(event):
 
 def alert_context(event):
     access = s3_access(event)
-    return {"bucket": access.bucket, "key": access.key, "principal": access.principal,
-            "ip": access.ip, "operation": access.raw_operation, "error": access.error,
-            "http_status": access.http_status}
+    context = {"bucket": access.bucket, "key": access.key, "principal": access.principal,
+               "ip": access.ip, "operation": access.raw_operation, "error": access.error,
+               "http_status": access.http_status}
+    # The threshold this group alerts at when the lake's baseline says it errs every day
+    # (the scheduled query "Bucketwatch S3 Access Error Baseline"; detectors/baseline/access_errors.py).
+    baseline = settings().group_thresholds.get("AWS.S3.ServerAccess.Error", {}).get(dedup(event))
+    if baseline:
+        context["baseline_threshold"] = baseline
+    return context

@@ -1,6 +1,17 @@
-"""Objects copied (typically in place) under a KMS key owned by another account: ransomware."""
+"""Objects copied (typically in place) under a KMS key owned by another account: ransomware.
 
-from bucketwatch_helpers import actor, bucket_change_context, bucket_name, s3_call_succeeded
+When the organization is known, a key of one of its accounts (or trusted accounts) is internal;
+only a key outside them alerts. Unknown organization: any other account's key alerts.
+"""
+
+from bucketwatch_helpers import (
+    actor,
+    bucket_change_context,
+    bucket_name,
+    external_account,
+    organization,
+    s3_call_succeeded,
+)
 
 KMS_KEY_PARAM = "x-amz-server-side-encryption-aws-kms-key-id"
 
@@ -24,12 +35,13 @@ def rule(event):
     if not s3_call_succeeded(event, "CopyObject"):
         return False
     key_account = _key_account(event)
-    return key_account is not None and key_account != _owner_account(event)
+    return key_account is not None and key_account != _owner_account(event) and external_account(key_account)
 
 
 def title(event):
-    return (f"S3 objects in [{bucket_name(event)}] re-encrypted with a KMS key from account "
-            f"[{_key_account(event)}] by [{actor(event)}]")
+    outside = " outside the organization" if organization().known else ""
+    return (f"S3 objects in [{bucket_name(event)}] of account [{_owner_account(event)}] re-encrypted with a "
+            f"KMS key from account [{_key_account(event)}]{outside} by [{actor(event)}]")
 
 
 def dedup(event):
@@ -40,4 +52,5 @@ def alert_context(event):
     context = bucket_change_context(event)
     context["kmsKeyId"] = event.deep_get("requestParameters", KMS_KEY_PARAM)
     context["kmsKeyAccount"] = _key_account(event)
+    context["bucketAccount"] = _owner_account(event)
     return context

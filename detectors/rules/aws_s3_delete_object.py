@@ -34,5 +34,6 @@ def dedup(event):
 
 def alert_context(event):
     access = s3_access(event)
-    return {"bucket": access.bucket, "key": access.key, "principal": access.principal, "ip": access.ip,
-            "operation": access.raw_operation}
+    # bucketName and principal: what correlation rules match on (Panther's names)
+    return {"bucket": access.bucket, "bucketName": access.bucket, "key": access.key,
+            "principal": principal_label(access), "ip": access.ip, "operation": access.raw_operation}

@@ -31,4 +31,6 @@ def dedup(event):
 
 def alert_context(event):
     access = s3_access(event)
-    return {"bucket": access.bucket, "principal": access.principal, "ip": access.ip, "operation": access.raw_operation}
+    # bucketName and principal: what correlation rules match on (Panther's names)
+    return {"bucket": access.bucket, "bucketName": access.bucket, "principal": principal_label(access),
+            "ip": access.ip, "operation": access.raw_operation}

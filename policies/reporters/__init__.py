@@ -1,19 +1,23 @@
 """Formatting findings: text for people, JSON for scripts, SARIF for code scanning, JUnit for CI.
 
 Reporters only format; every decision (status, suppression, exit code) is the runner's.
-`render(fmt, findings, threshold)` is shared by `bucketwatch check` and `bucketwatch scan`.
+`render(fmt, findings, threshold)` is shared by `bucketwatch check` and `bucketwatch scan`;
+`accounts` (a live scan's `AccountScan.to_dict()` list: how each account was reached, or why it
+was not scanned) is shown by the text report and listed by the JSON one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from policies.runner import Finding
 
 FORMATS = ("text", "json", "sarif", "junit")
 
 
-def render(fmt: str, findings: Sequence[Finding], threshold: str) -> str:
+def render(fmt: str, findings: Sequence[Finding], threshold: str,
+           accounts: Sequence[Mapping[str, Any]] | None = None) -> str:
     if fmt == "text":
         from policies.reporters.text import render_text as renderer
     elif fmt == "json":
@@ -24,17 +28,20 @@ def render(fmt: str, findings: Sequence[Finding], threshold: str) -> str:
         from policies.reporters.junit import render_junit as renderer
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if accounts is not None and fmt in ("text", "json"):
+        return renderer(findings, threshold, accounts=accounts)
     return renderer(findings, threshold)
 
 
-def emit(fmt: str, findings: Sequence[Finding], threshold: str, output: str | None = None) -> int:
+def emit(fmt: str, findings: Sequence[Finding], threshold: str, output: str | None = None,
+         accounts: Sequence[Mapping[str, Any]] | None = None) -> int:
     """Write the report (to `output` or stdout) and return the exit code: 1 if anything blocks."""
     import sys
     from pathlib import Path
 
     from policies.runner import blocking
 
-    text = render(fmt, findings, threshold)
+    text = render(fmt, findings, threshold, accounts)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
     else:

@@ -1,7 +1,8 @@
 """JUnit XML: one test suite per policy, one test case per resource.
 
 FAIL → <failure>; UNKNOWN, NOT_APPLICABLE and SUPPRESSED → <skipped> with the status and reason
-in the message, so CI dashboards show them without failing the build on their own.
+in the message, so CI dashboards show them without failing the build on their own. Each test
+case names the account and region it belongs to as properties, when known.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def render_junit(findings: Sequence[Finding], threshold: str) -> str:
                 case.set("file", finding.ref.file)
             if finding.ref.line:
                 case.set("line", str(finding.ref.line))
+            located = [(k, v) for k, v in (("account_id", finding.ref.account), ("region", finding.ref.region)) if v]
+            if located:
+                properties = ET.SubElement(case, "properties")
+                for name, value in located:
+                    ET.SubElement(properties, "property", name=name, value=value)
             if finding.status == FAIL:
                 failure = ET.SubElement(case, "failure", message=finding.reason, type=finding.severity)
                 failure.text = " ".join(finding.policy.remediation.split())

@@ -3,7 +3,8 @@
 FAIL → kind "fail" with a level from the severity; UNKNOWN → kind "review"; SUPPRESSED → the
 underlying result with a `suppressions` entry (inSource for template metadata, external for
 the configuration file) carrying the written reason. Results point at the template file and
-line when known, and name the logical id and construct path as logical locations.
+line when known, and name the logical id and construct path as logical locations; their
+properties name the account and region (null when unknown).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
         "message": {"text": f"{finding.ref.id}: {finding.reason}"},
         "locations": [_location(finding)],
         "partialFingerprints": {"bucketwatch/v1": f"{finding.policy.id}|{finding.ref.id}"},
-        "properties": {"status": finding.status, "severity": finding.severity, "source": finding.ref.source},
+        "properties": {"status": finding.status, "severity": finding.severity, "source": finding.ref.source,
+                       "account_id": finding.ref.account, "region": finding.ref.region},
     }
     if finding.verdict == UNKNOWN:
         result.update(kind="review", level="none")

@@ -1,6 +1,8 @@
-"""S3 bucket policy allows no principal from another account unless the account is allowlisted.
+"""S3 bucket policy allows no principal from another account unless the account is allowlisted
+or inside the organization.
 
-Reads `cross_account_allowlist` (account ids) from the posture configuration.
+Reads `cross_account_allowlist` (account ids) and `organization_accounts` (the organization's
+accounts and trusted accounts; empty when the organization is unknown) from the configuration.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def principal_account(value: str) -> str | None:
 
 def foreign_accounts(resource: dict[str, Any], config: dict[str, Any]) -> list[str]:
     allowed = {str(a) for a in config.get("cross_account_allowlist") or []}
+    allowed |= {str(a) for a in config.get("organization_accounts") or []}
     own = resource.get("AccountId")
     found: set[str] = set()
     for statement in statements(resource, "Allow"):
@@ -53,4 +56,5 @@ def policy(resource: dict[str, Any], config: dict[str, Any]) -> bool:
 
 
 def reason(resource: dict[str, Any], config: dict[str, Any]) -> str:
-    return f"bucket policy allows principals of account(s) not in the allowlist: {', '.join(foreign_accounts(resource, config))}"
+    where = "outside the organization and the allowlist" if config.get("organization_accounts") else "not in the allowlist"
+    return f"bucket policy allows principals of account(s) {where}: {', '.join(foreign_accounts(resource, config))}"

@@ -1,11 +1,18 @@
-"""The live source: bucket and trail resources built from the AWS APIs with boto3.
+"""The live source: bucket, trail and account resources built from the AWS APIs with boto3.
+
+Accounts are scanned concurrently (a few at a time, each by a driver thread that assumes the
+account's role and hands its calls to the shared pool), so one account whose role cannot be
+assumed, or whose ListBuckets is denied, becomes an account resource marked unknown with the
+reason while the others are scanned; only when no account at all can be scanned is it an error.
 
 Per account: ListBuckets, then each bucket's GetBucketLocation, then every other per-bucket call
 (``BUCKET_CALLS``) sent to the bucket's own region, all through one thread pool; the account's
 public access block (s3control) and its trails (DescribeTrails / GetEventSelectors /
 GetTrailStatus) are collected in the same pool. Finally each bucket gets two derived fields: the
 state of the bucket receiving its access logs (``LoggingTarget``) and the trails that record its
-data events (``CoveringTrails``).
+data events (``CoveringTrails``). The account itself is one ``AWS.Account`` resource carrying
+the account-level settings (account Block Public Access), judged once per account; each bucket
+still carries them too, for policies that need the account's setting for an effective answer.
 
 Outcomes of a call:
 - it answered: the fields it fills get their values;
@@ -27,17 +34,29 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from policies.model import (
+    ACCOUNT_FIELDS,
     BUCKET_FIELDS,
+    BUCKET_RESOURCE_TYPE,
     NOT_APPLICABLE,
     TRAIL_RESOURCE_TYPE,
     UNKNOWN,
     mark_unknown,
+    new_account,
     new_bucket,
 )
-from policies.sources.live_clients import DEFAULT_MAX_ATTEMPTS, Account, ClientFactory, LiveSourceError
+from policies.sources.live_clients import (
+    DEFAULT_MAX_ATTEMPTS,
+    Account,
+    CallCounter,
+    ClientFactory,
+    LiveSourceError,
+)
 from policies.sources.live_trails import selectors_coverage, trail_reaches_region
 
 DEFAULT_WORKERS = 32
+# Accounts whose collection runs at once. Their API calls all go through the one worker pool;
+# a driver only assumes the role, lists the buckets and waits, so a few keep the pool busy.
+ACCOUNT_DRIVERS = 8
 
 DENIED_CODES = frozenset({
     "AccessDenied", "AccessDeniedException", "AllAccessDisabled", "UnauthorizedOperation",
@@ -187,11 +206,33 @@ def apply_call(resource: dict[str, Any], call: BucketCall, client: Any) -> None:
 
 
 @dataclass
-class ScanStats:
-    accounts: int = 0
+class AccountScan:
+    """What scanning one account came to: how it was reached, what it held, what it cost."""
+
+    account_id: str
+    name: str | None = None
+    access: str = ""  # "role arn:...", "default credentials", "the caller's credentials (...)"
+    error: str | None = None  # why it could not be scanned at all
     buckets: int = 0
     trails: int = 0
     api_calls: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"account_id": self.account_id or None, "name": self.name, "access": self.access,
+                "error": self.error, "buckets": self.buckets, "trails": self.trails, "api_calls": self.api_calls}
+
+
+@dataclass
+class ScanStats:
+    accounts: int = 0  # scanned
+    buckets: int = 0
+    trails: int = 0
+    api_calls: int = 0  # every call, the organization's listing included
+    per_account: list[AccountScan] = field(default_factory=list)
+
+    @property
+    def not_scanned(self) -> list[AccountScan]:
+        return [a for a in self.per_account if a.error]
 
 
 @dataclass
@@ -203,7 +244,8 @@ class AccountCollector:
     regions: list[str] | None = None
     bucket_globs: list[str] | None = None
     on_bucket: Callable[[int], None] | None = None
-    account_id: str = ""
+    account_id: str = ""  # expected (organization scans) or found by `identify`
+    account_name: str | None = None
     partition: str = "aws"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -214,7 +256,11 @@ class AccountCollector:
             arn = sts.get_caller_identity()["Arn"]
         except (ClientError, BotoCoreError) as exc:
             raise LiveSourceError(f"cannot identify the account: {failure_reason('sts:GetCallerIdentity', exc)}") from exc
-        self.partition, self.account_id = arn.split(":")[1], arn.split(":")[4]
+        partition, found = arn.split(":")[1], arn.split(":")[4]
+        if self.account_id and found != self.account_id:
+            # Never judge one account's buckets under another account's id.
+            raise LiveSourceError(f"the credentials for account {self.account_id} act in account {found} ({arn})")
+        self.partition, self.account_id = partition, found
 
     def list_buckets(self) -> list[dict[str, Any]]:
         s3 = self.factory.client("s3")
@@ -397,6 +443,7 @@ class AccountCollector:
             future.result()  # re-raise anything unexpected from a worker
 
     def collect(self) -> list[dict[str, Any]]:
+        """The account's buckets, its trails, and the account itself (when it is in scope)."""
         self.identify()
         listed = self.list_buckets()
         buckets = self.locate([self.new_resource(b) for b in self.selected(listed)])
@@ -408,43 +455,98 @@ class AccountCollector:
         self.logging_targets(buckets)
         pab, pab_reason = account_pab.result()
         trails, trails_reason = trails_future.result()
-        for bucket in buckets:
+        account = new_account(self.account_id, AccountName=self.account_name, Partition=self.partition)
+        for resource in (account, *buckets):
             if pab_reason:
-                mark_unknown(bucket, "AccountPublicAccessBlock", pab_reason)
+                mark_unknown(resource, "AccountPublicAccessBlock", pab_reason)
             else:
-                bucket["AccountPublicAccessBlock"] = pab
+                resource["AccountPublicAccessBlock"] = pab
+        for bucket in buckets:
             self.covering_trails(bucket, trails, trails_reason)
-        return buckets + trails
+        # With a bucket filter the account is judged with its buckets: not when none is in scope.
+        filtered = bool(self.bucket_globs or self.regions)
+        return buckets + trails + ([account] if buckets or not filtered else [])
+
+
+def unreachable_account(account: Account, reason: str) -> dict[str, Any]:
+    """The account resource of an account that could not be scanned: every account-level field
+    is unknown with the reason (the role and the error), so its policies say UNKNOWN."""
+    resource = new_account(account.account_id, AccountName=account.name)
+    mark_unknown(resource, [f for f in ACCOUNT_FIELDS if f != "AccountId"], f"account not scanned: {reason}")
+    return resource
+
+
+@dataclass
+class _Options:
+    """What every account's collection shares."""
+
+    pool: ThreadPoolExecutor
+    endpoint_url: str | None
+    workers: int
+    max_attempts: int
+    regions: list[str] | None
+    bucket_globs: list[str] | None
+    on_bucket: Callable[[int], None] | None
+
+
+def _scan_account(account: Account, options: _Options) -> tuple[AccountScan, list[dict[str, Any]]]:
+    """One account's resources, or its unreachable-account resource; never raises LiveSourceError."""
+    counter = CallCounter()
+    collector = None
+    try:
+        session = account.connect(options.endpoint_url, counter)
+        factory = ClientFactory(session, options.endpoint_url, max_pool_connections=max(10, options.workers),
+                                max_attempts=options.max_attempts, counter=counter)
+        collector = AccountCollector(factory, options.pool, regions=options.regions,
+                                     bucket_globs=options.bucket_globs, on_bucket=options.on_bucket,
+                                     account_id=account.account_id, account_name=account.name)
+        found = collector.collect()
+    except LiveSourceError as exc:
+        account.account_id = account.account_id or (collector.account_id if collector else "")
+        scan = AccountScan(account.account_id, account.name, account.access or account.label, error=str(exc),
+                           api_calls=counter.total)
+        return scan, [unreachable_account(account, str(exc))] if account.account_id else []
+    account.account_id = collector.account_id
+    scan = AccountScan(account.account_id, account.name, account.access, api_calls=counter.total,
+                       buckets=sum(r["ResourceType"] == BUCKET_RESOURCE_TYPE for r in found),
+                       trails=sum(r["ResourceType"] == TRAIL_RESOURCE_TYPE for r in found))
+    return scan, found
+
+
+def resource_key(resource: dict[str, Any]) -> str:
+    return resource.get("Arn") or resource["ResourceId"]
 
 
 def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket_globs: list[str] | None = None,
             endpoint_url: str | None = None, workers: int = DEFAULT_WORKERS,
             on_bucket: Callable[[int], None] | None = None, stats: ScanStats | None = None,
             max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[dict[str, Any]]:
-    """Bucket and trail resources of every account, in AWS.S3.Bucket / AWS.CloudTrail shape.
+    """Bucket, trail and account resources of every account, in AWS.S3.Bucket / AWS.CloudTrail /
+    AWS.Account shape, in the order the accounts are given.
 
     A resource seen from several accounts (an organization trail, or one account reached through
-    two roles) is reported once, as the first account saw it.
+    two roles) is reported once, as the first account saw it. An account that cannot be scanned
+    is an AWS.Account resource marked unknown (see `unreachable_account`); when no account can be
+    scanned at all, LiveSourceError says why.
     """
+    stats = stats if stats is not None else ScanStats()
+    drivers = max(1, min(len(accounts), ACCOUNT_DRIVERS))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bucketwatch-live") as pool, \
+            ThreadPoolExecutor(max_workers=drivers, thread_name_prefix="bucketwatch-account") as driver_pool:
+        options = _Options(pool, endpoint_url, workers, max_attempts, regions, bucket_globs, on_bucket)
+        outcomes = list(driver_pool.map(lambda account: _scan_account(account, options), accounts))
+    failed = [(account, scan) for account, (scan, _) in zip(accounts, outcomes, strict=True) if scan.error]
+    if accounts and len(failed) == len(accounts):
+        raise LiveSourceError("; ".join(f"{account.label}: {scan.error}" for account, scan in failed))
     resources: list[dict[str, Any]] = []
     seen: set[str] = set()
-    stats = stats if stats is not None else ScanStats()
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bucketwatch-live") as pool:
-        for account in accounts:
-            factory = ClientFactory(account.session, endpoint_url, max_pool_connections=max(10, workers),
-                                    max_attempts=max_attempts)
-            collector = AccountCollector(factory, pool, regions=regions, bucket_globs=bucket_globs,
-                                         on_bucket=on_bucket)
-            try:
-                found = collector.collect()
-            except LiveSourceError as exc:
-                raise LiveSourceError(f"{account.label}: {exc}") from exc
-            account.account_id = collector.account_id
-            found = [r for r in found if r["Arn"] not in seen]
-            seen.update(r["Arn"] for r in found)
-            resources.extend(found)
-            stats.accounts += 1
-            stats.buckets += sum(r["ResourceType"] != TRAIL_RESOURCE_TYPE for r in found)
-            stats.trails += sum(r["ResourceType"] == TRAIL_RESOURCE_TYPE for r in found)
-            stats.api_calls += factory.counter.total
+    for scan, found in outcomes:
+        found = [r for r in found if resource_key(r) not in seen]
+        seen.update(resource_key(r) for r in found)
+        resources.extend(found)
+        stats.per_account.append(scan)
+        stats.accounts += not scan.error
+        stats.buckets += sum(r["ResourceType"] == BUCKET_RESOURCE_TYPE for r in found)
+        stats.trails += sum(r["ResourceType"] == TRAIL_RESOURCE_TYPE for r in found)
+        stats.api_calls += scan.api_calls
     return resources

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bucketwatch.analysis_test import run_all
+from bucketwatch.analysis_runner import run_all
 from bucketwatch.cli import main
 
 from .test_rule_specs import CORE_IDS
@@ -19,6 +19,23 @@ def test_panther_pack_passes_for_every_core_rule(conformance_dir):
     not_implemented = {item_id for _, item_id, _ in report.not_implemented}
     assert not (CORE_IDS & not_implemented)
     assert "AWS.CloudTrail.ResourceMadePublic" in not_implemented
+
+
+def test_panther_pack_runs_every_kind_skipping_none(conformance_dir):
+    """Issue 12: the scheduled queries, the scheduled rule, the correlation rules (through the
+    real evaluator) and the data model all run; none is skipped."""
+    report = run_all(panther_pack=conformance_dir)
+    assert report.skipped == []
+    panther = [o for o in report.outcomes if o.source == "panther"]
+    counts: dict[tuple[str, str], list[bool]] = {}
+    for o in panther:
+        counts.setdefault((o.kind, o.id), []).append(o.passed)
+    assert counts[("scheduled_rule", "AWS.S3.LargeDownload")] == [True] * 5
+    assert counts[("correlation_rule", "AWS.S3.ObjectExfiltration.WITH.ObjectDeletion")] == [True] * 2
+    assert counts[("correlation_rule", "AWS.S3.Disable.Security.Controls")] == [True] * 2
+    assert counts[("scheduled_query", "AWS S3 Large Download")] == [True]
+    assert counts[("scheduled_query", "Anomalous AccessDenied Requests")] == [True]
+    assert counts[("datamodel", "Standard.AWS.S3ServerAccess")] == [True] * 3
 
 
 def test_cli_prints_summary_line_and_exit_code(conformance_dir, capsys):

@@ -223,3 +223,25 @@ def test_rules_for_other_log_types_are_skipped(rules):
     engine = Engine(rules.values(), MemoryStore())
     engine.process_events([{"p_log_type": "AWS.CloudTrail", "eventName": "GetObject", "operation": "REST.GET.OBJECT"}])
     assert engine.stats.evaluations == 0
+
+
+def test_create_alert_false_matches_without_alerting(tmp_path):
+    """A signal rule (Panther's CreateAlert: false): its matches count and reach the rule-match
+    rows (the flush result), but it sends nothing and keeps no samples or title."""
+    rules = make_pack(tmp_path, {"Test.Signal": (GET_RULE[0], "DedupPeriodMinutes: 60\nCreateAlert: false\n"),
+                                 "Test.Get": GET_RULE})
+    created = []
+    engine = Engine(rules.values(), MemoryStore(), on_created=lambda rule, state: created.append(rule.id))
+    result = run(engine, [access(0), access(1), access(2)])
+    signal = [c for r, c in result.changes if r.id == "Test.Signal"]
+    assert [c.state.count for c in signal] == [3] and len(signal[0].matches) == 3
+    assert signal[0].state.samples == [] and signal[0].state.title == ""
+    assert created == ["Test.Get"]
+    assert [m["rule_id"] for m in engine.alert_messages()] == ["Test.Get"]
+
+
+def test_group_thresholds_replace_the_rules_for_one_group(rules):
+    engine = Engine(rules.values(), MemoryStore(), group_thresholds={"Test.Get": {"alice": 5}})
+    result = run(engine, [access(i) for i in range(4)] + [access(i, requester="bob") for i in range(3)])
+    assert [(c.state.dedup, c.state.count) for _, c in result.changes] == [("bob", 3)]
+    assert [c.state.count for _, c in run(engine, [access(5)]).changes] == [5]

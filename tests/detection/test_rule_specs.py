@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bucketwatch.analysis_test import run_rule_test
+from bucketwatch.analysis_runner import run_rule_test
 from detectors.engine.rules import load_rules
 
 RULES = sorted(load_rules(), key=lambda r: r.id)

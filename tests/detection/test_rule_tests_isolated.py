@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bucketwatch.analysis_test import run_rule_test
+from bucketwatch.analysis_runner import run_rule_test
 from detectors.config import activated, active, parse_detections
 from detectors.engine.rules import load_rules
 

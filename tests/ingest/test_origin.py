@@ -100,3 +100,13 @@ def test_files_written_before_the_columns_existed_still_answer(tmp_path: Path) -
     assert con.execute("SELECT bucket, p_account_id, p_region FROM panther_logs.aws_s3serveraccess").fetchall() == [
         ("old-bucket", None, None)]
     LakeWriter(tmp_path)  # the writer still opens the same folder
+
+
+def test_empty_lake_lists_only_its_own_tables_with_one_timestamp_type(tmp_path: Path) -> None:
+    """No internal helper tables in SHOW ALL TABLES; every timestamp reads as TIMESTAMP, as from Parquet."""
+    con = open_lake(tmp_path / "nothing-yet")
+    names = {row[2] for row in con.execute("SHOW ALL TABLES").fetchall()}
+    assert names == {"aws_s3serveraccess", "aws_cloudtrail", "all_ip_addresses", "all_aws_arns", "all_aws_account_ids"}
+    types = {row[0] for row in con.execute(
+        "SELECT DISTINCT data_type FROM information_schema.columns WHERE column_name LIKE 'p_%time'").fetchall()}
+    assert types == {"TIMESTAMP"}

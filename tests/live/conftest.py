@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from policies.model import ACCOUNT_RESOURCE_TYPE
 from policies.sources.live import collect
 from policies.sources.live_clients import Account, accounts_for
 
@@ -25,17 +26,19 @@ def refuse_operation(session: boto3.Session, operation: str, service: str = "s3"
 
 @pytest.fixture
 def live_scan(aws_endpoint: str) -> Callable[..., dict[str, dict[str, Any]]]:
-    """Run the live source against moto; returns resources keyed by Name. `denied` lists
-    (service, operation) or (service, operation, error code) to refuse."""
+    """Run the live source against moto; returns bucket and trail resources keyed by Name (the
+    account's own resource too, under `AWS::::Account:<id>`, with `with_account=True`).
+    `denied` lists (service, operation) or (service, operation, error code) to refuse."""
 
     def run(denied: tuple[tuple[str, ...], ...] = (), accounts: list[Account] | None = None,
-            **options: Any) -> dict[str, dict[str, Any]]:
+            with_account: bool = False, **options: Any) -> dict[str, dict[str, Any]]:
         accounts = accounts or accounts_for(None, None, aws_endpoint)
         for account in accounts:
             for service, operation, *code in denied:
                 refuse_operation(account.session, operation, service, *code)
         resources = collect(accounts, endpoint_url=aws_endpoint, **options)
-        return {r["Name"]: r for r in resources}
+        return {r["ResourceId"] if r["ResourceType"] == ACCOUNT_RESOURCE_TYPE else r["Name"]: r
+                for r in resources if with_account or r["ResourceType"] != ACCOUNT_RESOURCE_TYPE}
 
     return run
 

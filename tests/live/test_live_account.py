@@ -30,13 +30,19 @@ def test_account_public_access_block_via_s3control(live_scan, aws_endpoint) -> N
     boto3.client("s3").create_bucket(Bucket="bw-one")
     s3control_client(aws_endpoint).put_public_access_block(
         AccountId=MOTO_ACCOUNT_ID, PublicAccessBlockConfiguration=PAB)
-    assert live_scan()["bw-one"]["AccountPublicAccessBlock"] == PAB
+    found = live_scan(with_account=True)
+    account = found[f"AWS::::Account:{MOTO_ACCOUNT_ID}"]
+    assert (account["ResourceType"], account["AccountId"], account["Region"]) == ("AWS.Account", MOTO_ACCOUNT_ID, None)
+    assert account["AccountPublicAccessBlock"] == PAB and account[UNKNOWN] == {}
+    assert found["bw-one"]["AccountPublicAccessBlock"] == PAB  # buckets still see the account's setting
 
 
 def test_account_public_access_block_denied_is_unknown(live_scan) -> None:
     boto3.client("s3").create_bucket(Bucket="bw-one")
-    bucket = live_scan(denied=(("s3-control", "GetPublicAccessBlock"),))["bw-one"]
+    found = live_scan(denied=(("s3-control", "GetPublicAccessBlock"),), with_account=True)
+    bucket = found["bw-one"]
     assert bucket[UNKNOWN] == {"AccountPublicAccessBlock": "s3control:GetPublicAccessBlock denied: AccessDenied"}
+    assert found[f"AWS::::Account:{MOTO_ACCOUNT_ID}"][UNKNOWN] == bucket[UNKNOWN]
     assert bucket["PublicAccessBlockConfiguration"] is None  # the bucket-level call still answered
 
 
@@ -81,6 +87,11 @@ def test_region_and_name_filters(live_scan) -> None:
     assert set(live_scan(regions=["eu-west-1"])) == {"app-eu"}
     assert set(live_scan(bucket_globs=["app-*"])) == {"app-data", "app-eu"}
     assert set(live_scan(bucket_globs=["app-*"], regions=["us-east-1"])) == {"app-data"}
+    # The account is judged with its buckets: with a filter, only when one of them is in scope.
+    account = f"AWS::::Account:{MOTO_ACCOUNT_ID}"
+    assert set(live_scan(regions=["eu-west-1"], with_account=True)) == {"app-eu", account}
+    assert set(live_scan(bucket_globs=["nothing-*"], with_account=True)) == set()
+    assert set(live_scan(with_account=True)) == {"app-data", "app-eu", "other", account}
 
 
 def allow_log_delivery(bucket: str) -> None:
@@ -215,13 +226,16 @@ def test_several_accounts_through_assumed_roles(aws_endpoint) -> None:
     role_arns = ["arn:aws:iam::111111111111:role/audit", "arn:aws:iam::222222222222:role/audit"]
     accounts = accounts_for(None, role_arns, aws_endpoint)
     for index, account in enumerate(accounts):
-        account.session.client("s3").create_bucket(Bucket=f"acct{index}-bucket")
+        account.connect(aws_endpoint).client("s3").create_bucket(Bucket=f"acct{index}-bucket")
     stats = ScanStats()
     resources = collect(accounts, endpoint_url=aws_endpoint, stats=stats)
-    owners = {r["Name"]: r["AccountId"] for r in resources}
-    assert owners == {"acct0-bucket": "111111111111", "acct1-bucket": "222222222222"}
+    owners = {r["ResourceId"]: r["AccountId"] for r in resources}
+    assert owners == {"arn:aws:s3:::acct0-bucket": "111111111111", "arn:aws:s3:::acct1-bucket": "222222222222",
+                      "AWS::::Account:111111111111": "111111111111", "AWS::::Account:222222222222": "222222222222"}
     assert stats.accounts == 2 and stats.buckets == 2
     assert [a.account_id for a in accounts] == ["111111111111", "222222222222"]
+    assert [(a.account_id, a.access, a.buckets) for a in stats.per_account] == [
+        ("111111111111", f"role {role_arns[0]}", 1), ("222222222222", f"role {role_arns[1]}", 1)]
 
 
 def test_one_account_reached_twice_reports_each_resource_once(aws_endpoint) -> None:
@@ -230,7 +244,9 @@ def test_one_account_reached_twice_reports_each_resource_once(aws_endpoint) -> N
     role_arns = [f"arn:aws:iam::{MOTO_ACCOUNT_ID}:role/audit-a", f"arn:aws:iam::{MOTO_ACCOUNT_ID}:role/audit-b"]
     stats = ScanStats()
     resources = collect(accounts_for(None, role_arns, aws_endpoint), endpoint_url=aws_endpoint, stats=stats)
-    assert sorted(r["Name"] for r in resources) == ["org-wide", "trail-logs"]
+    assert sorted(r["ResourceId"] for r in resources) == [
+        f"AWS::::Account:{MOTO_ACCOUNT_ID}", f"arn:aws:cloudtrail:us-east-1:{MOTO_ACCOUNT_ID}:trail/org-wide",
+        "arn:aws:s3:::trail-logs"]
     assert (stats.accounts, stats.buckets, stats.trails) == (2, 1, 1)
 
 
@@ -240,7 +256,7 @@ def test_profile_and_bad_profile(aws_endpoint, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     boto3.client("s3").create_bucket(Bucket="via-profile")
     resources = collect(accounts_for("audit", None, aws_endpoint), endpoint_url=aws_endpoint)
-    assert [r["Name"] for r in resources] == ["via-profile"]
+    assert [r["ResourceId"] for r in resources] == ["arn:aws:s3:::via-profile", f"AWS::::Account:{MOTO_ACCOUNT_ID}"]
     with pytest.raises(LiveSourceError, match="profile 'nope' not found"):
         accounts_for("nope", None, aws_endpoint)
 

@@ -12,7 +12,10 @@ from types import SimpleNamespace
 
 import boto3
 import pyarrow.parquet as pq
+import pytest
+from org_world import AUDIT_ROLE, OUTSIDER, build_organization, refuse_roles
 
+from detectors.common.organization import ENVIRONMENT_VARIABLE
 from policies.posture_handler import POSTURE_FINDINGS_SCHEMA, handler
 
 
@@ -127,3 +130,49 @@ def test_suppressions_from_bucketwatch_config_are_kept_not_alerted(aws_endpoint,
     row = next(r for r in pq.read_table(io.BytesIO(body)).to_pylist() if r["policy"] == "BW.S3.PublicWrite")
     assert (row["status"], row["verdict"]) == ("SUPPRESSED", "FAIL")
     assert row["suppression_reason"] == "lab account, bucket is recreated nightly"
+
+
+def test_central_lambda_scans_every_member_once_through_the_audit_role(aws_endpoint, monkeypatch) -> None:
+    world = build_organization()
+    refuse_roles(monkeypatch, {world.role_arn("m2")})  # m2's audit role does not trust the central scanner
+    topic, queue_url = alerts_queue()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="bw-central-processed")
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+    monkeypatch.setenv("PROCESSED_BUCKET", "bw-central-processed")
+    monkeypatch.setenv("SCAN_REGIONS", "us-east-1,eu-west-1")
+    accounts = [world.management, *world.members.values()]  # as infra writes it: central first
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, json.dumps({"id": "o-a1b2c3d4e5", "accounts": accounts,
+                                                         "audit_role_name": AUDIT_ROLE}))
+
+    result = handler({"source": "aws.events"}, SimpleNamespace(aws_request_id="org-1"))
+
+    assert [(a["account_id"], a["error"] is None) for a in result["accounts"]] == [
+        (world.management, True), (world.members["m0"], True), (world.members["m1"], True), (world.members["m2"], False)]
+    assert world.role_arn("m2") in result["accounts"][3]["error"]
+    body = s3.get_object(Bucket="bw-central-processed", Key=result["lake_keys"][0])["Body"].read()
+    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    # Each (policy, resource) once: no account is scanned twice in one schedule.
+    assert len({(r["policy"], r["resource"]) for r in rows}) == len(rows) == result["findings_written"]
+    in_regions = {b: where for b, where in world.buckets.items()
+                  if where[1] in ("us-east-1", "eu-west-1") and where[0] != world.members["m2"]}
+    buckets = {r["name"]: (r["p_account_id"], r["p_region"]) for r in rows if r["resource_type"] == "AWS.S3.Bucket"}
+    assert buckets == {**in_regions, "bw-central-processed": (world.management, "us-east-1")}
+    unknown = [r for r in rows if r["status"] == "UNKNOWN"]
+    assert [(r["policy"], r["p_account_id"]) for r in unknown] == [
+        ("BW.S3.AccountPublicAccessBlock", world.members["m2"])]
+    alerts = drain(queue_url)
+    assert len(alerts) == result["alerts_published"] == sum(r["status"] == "FAIL" for r in rows)
+    public = next(a for a in alerts if a["rule_id"] == "BW.S3.PublicRead")
+    assert public["context"]["account_id"] == world.members["m0"] and public["context"]["region"] == "eu-west-1"
+    # Cross-account grants inside the organization are not findings; the outsider's is.
+    shared = next(r for r in rows if r["policy"] == "BW.S3.CrossAccountPrincipals" and r["name"] == world.shared)
+    assert shared["status"] == "FAIL" and shared["reason"].endswith(OUTSIDER)
+
+
+def test_an_organization_without_accounts_or_role_fails_loudly(aws_endpoint, monkeypatch) -> None:
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")
+    monkeypatch.setenv("PROCESSED_BUCKET", "bw-processed")
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, json.dumps({"accounts": ["111111111111"]}))
+    with pytest.raises(ValueError, match="audit_role_name"):
+        handler({}, None)

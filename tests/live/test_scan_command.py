@@ -44,12 +44,15 @@ def test_json_report_names_live_resources_by_arn(aws_endpoint, capsys) -> None:
 
 def test_filters_and_fail_on_threshold(aws_endpoint, capsys) -> None:
     make_buckets()
+    account = "AWS::::Account:123456789012"  # judged with its buckets in scope
     code, report = scan_json(capsys, "--regions", "eu-west-1", "--fail-on", "critical")
-    assert {r["resource"] for r in report["results"]} == {"arn:aws:s3:::scan-eu"}
-    assert code == 0  # scan-eu fails only below Critical
+    assert {r["resource"] for r in report["results"]} == {"arn:aws:s3:::scan-eu", account}
+    assert code == 0  # scan-eu and the account (no account Block Public Access: High) fail only below Critical
     code, report = scan_json(capsys, "--buckets", "scan-p*", "--fail-on", "critical")
-    assert {r["resource"] for r in report["results"]} == {"arn:aws:s3:::scan-public"}
+    assert {r["resource"] for r in report["results"]} == {"arn:aws:s3:::scan-public", account}
     assert code == 1  # PublicWrite is Critical
+    code, report = scan_json(capsys, "--buckets", "nothing-*")
+    assert (code, report["results"]) == (0, [])
 
 
 def test_suppression_from_config_is_reported_and_unblocks(aws_endpoint, capsys, tmp_path) -> None:

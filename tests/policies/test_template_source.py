@@ -74,7 +74,8 @@ def test_json_template_verdicts(policies) -> None:
     assert verdicts[("SelfLogging", "BW.S3.LogTargetSanity")] == (
         "FAIL", "the bucket logs to itself (every log delivery writes another log record)")
     assert status[("Data", "BW.S3.MFADelete")] == "NOT_APPLICABLE"
-    assert status[("Data", "BW.S3.AccountPublicAccessBlock")] == "NOT_APPLICABLE"
+    # Account Block Public Access is judged on the account (live scans), never per template bucket.
+    assert not [key for key in status if key[1] == "BW.S3.AccountPublicAccessBlock"]
     for policy in ("MultiRegion", "LogFileValidation", "KMS", "Logging", "S3DataEvents"):
         assert status[("Trail", f"BW.CloudTrail.{policy}")] == "PASS"
 

@@ -1,0 +1,59 @@
+"""`bucketwatch report`: the HTML report of real results, read from the lake."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bucketwatch.commands._ingest_common import add_lake_argument
+from detectors.common.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="write the HTML report of the alerts and posture findings in the lake",
+        description="Read the lake (rule matches written by `detect` and the detector Lambda; posture findings "
+                    "written by the posture Lambda, `scan --lake` and `check --lake`) and write one "
+                    "self-contained HTML file: summaries per account, bucket and severity, and for each alert "
+                    "its runbook, context and sample events.")
+    add_lake_argument(parser)
+    parser.add_argument("--output", "-o", type=Path, default=Path("bucketwatch-report.html"), metavar="FILE",
+                        help="HTML file to write (default: bucketwatch-report.html)")
+    parser.add_argument("--days", type=int, metavar="N", help="only alerts from events of the last N days")
+    parser.add_argument("--rules", action="append", default=[], metavar="DIR",
+                        help="rule pack directories the alerts came from (for their titles and runbooks)")
+    parser.add_argument("--title", default="Bucketwatch report")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bucketwatch.reporting.html import ReportView, render_report
+    from bucketwatch.reporting.lake import load_report
+    from bucketwatch.reporting.results import failures
+
+    if args.days is not None and args.days < 1:
+        raise UserError(f"--days must be at least 1, got {args.days}")
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=args.days) if args.days else None
+    report = load_report(args.lake, since, args.rules)
+    accounts = {a.get("account_id") for a in report.alerts} | {r.get("account_id") for r in report.posture}
+    view = ReportView(
+        title=args.title,
+        subtitle=f"Lake {args.lake} \u00b7 written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+                 + (f" \u00b7 alerts from the last {args.days} days" if args.days else ""),
+        alerts=report.alerts,
+        posture=report.posture,
+        kpis=[("Alerts", len(report.alerts)), ("Matched events", f"{report.rule_match_rows:,}"),
+              ("Posture failures", len(failures(report.posture))),
+              ("Resources judged", len({r.get("resource") for r in report.posture})),
+              ("Accounts", len(accounts - {None}))],
+        window=report.window,
+    )
+    try:
+        args.output.write_text(render_report(view), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {args.output}: {exc.strerror}") from None
+    print(f"bucketwatch report: {len(report.alerts)} alerts, {len(failures(report.posture))} posture failures "
+          f"-> {args.output}", file=sys.stderr)
+    return 0

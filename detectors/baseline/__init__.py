@@ -1,0 +1,1 @@
+"""Baselines learned from the lake: thresholds for AccessError, and proposed allowlists."""
