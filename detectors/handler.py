@@ -183,12 +183,16 @@ def _excerpt(value: Any) -> str:
 
 
 # -- configuration ---------------------------------------------------------------------------------
-def load_settings() -> tuple[DetectionSettings, IngestSettings]:
-    """BUCKETWATCH_CONFIG's detections (with the organization) and ingest limits; defaults without it."""
+def load_settings() -> DetectionSettings:
+    """BUCKETWATCH_CONFIG's detections (defaults without it), with the organization."""
+    return load_detection_settings(os.environ.get("BUCKETWATCH_CONFIG") or None)
+
+
+def load_ingest_settings() -> IngestSettings:
+    """BUCKETWATCH_CONFIG's ingest limits (defaults without it)."""
     from detectors.common.config_file import load_config
 
-    path = os.environ.get("BUCKETWATCH_CONFIG") or None
-    return load_detection_settings(path), load_config(path).ingest
+    return load_config(os.environ.get("BUCKETWATCH_CONFIG") or None).ingest
 
 
 _RULES: dict[str, Any] = {}
@@ -206,7 +210,7 @@ def _rules(settings: DetectionSettings) -> list[Any]:
 # -- processing ------------------------------------------------------------------------------------
 def process(refs: list[ObjectRef], s3: Any, sns: Any, dynamodb: Any,
             config: tuple[DetectionSettings, IngestSettings] | None = None) -> Outcome:
-    settings, ingest = config or load_settings()
+    settings, ingest = config or (load_settings(), load_ingest_settings())
     topic = os.environ["ALERTS_TOPIC_ARN"]
     sink = SNSSink(topic, sns)
     store = DynamoDBStore(os.environ["DEDUP_TABLE"], dynamodb)
@@ -301,7 +305,8 @@ class _SpooledQuarantine:
 
 def run(event: Any, s3: Any, sns: Any, dynamodb: Any) -> dict[str, Any]:
     """The handler with its clients given (tests pass clients configured for the local endpoint)."""
-    config = load_settings()  # a bad config file fails every invocation loudly (retries, then the DLQ)
+    # A bad config file fails every invocation loudly (retries, then the dead-letter queue).
+    config = load_settings(), load_ingest_settings()
     refs, unusable = read_event(event)
     for problem in unusable:
         LOG.error("unusable message%s: %s", f" {problem.message_id}" if problem.message_id else "", problem.reason)
