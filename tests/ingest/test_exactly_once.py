@@ -267,3 +267,31 @@ def test_file_names_that_are_not_utf8_are_read(tmp_path):
     assert ingest(lake, folder) == (0, 0, 0, 0)  # the manifest knows it by its bytes
     parsed = run_cli("parse", str(folder))
     assert parsed.returncode == 3 and b"Traceback" not in parsed.stderr
+
+
+def test_stdin_is_ingested_once_per_content(tmp_path):
+    lake = tmp_path / "lake"
+    data = f"{AWS_DOC_LINE}\n{BAD}\n".encode()
+    for expected in ((2, 1, 0, 1), (2, 0, 1, 1)):
+        done = run_cli("ingest", "-", "--lake", str(lake), stdin=data)
+        assert done.returncode == 3, done.stderr
+        numbers = tuple(int(x.replace(",", "")) for x in INVARIANT.search(done.stderr.decode()).groups())
+        assert numbers == expected  # the second time its row is already in the lake
+    assert lake_rows(lake) == (1, 1)
+    assert [e["raw"] for e in quarantine_entries(lake)] == [BAD]  # its bad line once, rewritten
+
+
+def test_s3_objects_are_ingested_once_by_etag(aws_endpoint, tmp_path):
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="logs")
+    key = "access/2019-02-06-00-00-00-ABCDEF0123456789"
+    s3.put_object(Bucket="logs", Key=key, Body=f"{AWS_DOC_LINE}\n".encode())
+    lake = tmp_path / "lake"
+    assert ingest(lake, "s3://logs/access/") == (1, 1, 0, 0)
+    assert ingest(lake, "s3://logs/access/") == (0, 0, 0, 0)
+    s3.put_object(Bucket="logs", Key=key, Body=f"{OLD_18}\n".encode())  # replaced: a new ETag
+    assert ingest(lake, "s3://logs/access/") == (1, 1, 0, 0)
+    assert open_lake(lake).execute("SELECT requestid FROM panther_logs.aws_s3serveraccess").fetchall() == \
+        [("5D1F2B3C4A5E6F70",)]
