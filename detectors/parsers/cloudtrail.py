@@ -364,7 +364,7 @@ class TrailReader:
             self._peek()
             key = self._value()
             if key.error or not isinstance(key.value, str) or self._peek() != ":":
-                yield self._rest("expected a key and ':' after Records", start=key.start)
+                yield self._rest("expected a key and ':' after Records")  # from here: _peek may have moved the text
                 return True
             self.pos += 1
             self._peek()
