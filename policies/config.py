@@ -78,6 +78,59 @@ class Suppression:
                 "where": self.where}
 
 
+_WILDCARD = re.compile(r"[*?[]")  # where fnmatch's special characters start
+
+
+class SuppressionIndex:
+    """The config file's suppressions in force on one day, looked up per finding without trying
+    each on each finding (a run has thousands of findings and may have hundreds of suppressions).
+
+    Per policy, only the suppressions naming it are kept; among those, a resource pattern without
+    wildcards is looked up by name and a glob by its literal prefix (the text before its first
+    wildcard, which every name it matches starts with). The candidates are then matched in the
+    order they are written, exactly as `Suppression.matches`, so the first that matches wins."""
+
+    def __init__(self, rules: list[Suppression], today: dt.date) -> None:
+        self._rules = [rule for rule in rules if rule.problem is None and not rule.expired(today)]
+        self._by_policy: dict[tuple[str, str | None], _ResourcePatterns] = {}
+
+    def first(self, policy_id: str, panther_id: str | None, names: tuple[str, ...]) -> Suppression | None:
+        """The first suppression (in config order) naming the policy and matching one of `names`."""
+        patterns = self._by_policy.get((policy_id, panther_id))
+        if patterns is None:
+            patterns = _ResourcePatterns([(order, rule) for order, rule in enumerate(self._rules)
+                                          if rule.names_policy(policy_id, panther_id)])
+            self._by_policy[(policy_id, panther_id)] = patterns
+        return patterns.first((policy_id, panther_id or ""), names)
+
+
+class _ResourcePatterns:
+    """Resource patterns of some suppressions: exact names in a dict, globs by literal prefix."""
+
+    def __init__(self, rules: list[tuple[int, Suppression]]) -> None:
+        self.exact: dict[str, list[tuple[int, Suppression]]] = {}
+        self.by_prefix: dict[int, dict[str, list[tuple[int, Suppression]]]] = {}  # prefix length -> prefix -> rules
+        for order, rule in rules:
+            wildcard = _WILDCARD.search(rule.resource)
+            if wildcard is None:
+                self.exact.setdefault(rule.resource, []).append((order, rule))
+            else:
+                prefix = rule.resource[:wildcard.start()]
+                self.by_prefix.setdefault(len(prefix), {}).setdefault(prefix, []).append((order, rule))
+
+    def first(self, policy_ids: tuple[str, str], names: tuple[str, ...]) -> Suppression | None:
+        candidates: dict[int, Suppression] = {}
+        for name in names:
+            candidates.update(self.exact.get(name, ()))
+            for length, table in self.by_prefix.items():
+                if length <= len(name):
+                    candidates.update(table.get(name[:length], ()))
+        for order in sorted(candidates):
+            if candidates[order].matches(policy_ids, names):
+                return candidates[order]
+        return None
+
+
 @dataclass
 class PostureSettings:
     pack: str = DEFAULT_PACK

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.common.severity import severity_rank
-from policies.config import PostureSettings, Suppression
+from policies.config import PostureSettings, Suppression, SuppressionIndex
 from policies.helpers import CannotDecide, NotApplicable
 from policies.model import undecidable
 from policies.registry import PolicyDef
@@ -215,16 +215,13 @@ def _deciding_facts(outcomes: Sequence[tuple[Facts, tuple[str, str]]], keys: lis
     return [key for key in keys if len({facts.get(key) for facts, _ in outcomes}) > 1] or keys
 
 
-def _suppression_for(policy: PolicyDef, ref: ResourceRef, config_rules: Sequence[Suppression],
+def _suppression_for(policy: PolicyDef, ref: ResourceRef, config_rules: SuppressionIndex,
                      today: dt.date) -> Suppression | None:
+    """The resource's own suppressions first (metadata, CDK acknowledgements), then the config file's."""
     for entry in ref.suppressions:
         if entry.problem is None and not entry.expired(today) and entry.names_policy(policy.id, policy.panther_id):
             return entry
-    ids = (policy.id, policy.panther_id or "")
-    for rule in config_rules:
-        if rule.problem is None and not rule.expired(today) and rule.matches(ids, ref.names()):
-            return rule
-    return None
+    return config_rules.first(policy.id, policy.panther_id or None, ref.names())
 
 
 def evaluate(policies: Iterable[PolicyDef], subjects: Iterable[Subject],
@@ -234,6 +231,7 @@ def evaluate(policies: Iterable[PolicyDef], subjects: Iterable[Subject],
     today = today or dt.date.today()
     active = [p for p in policies if p.enabled and p.id not in settings.disabled_policies]
     config = settings.policy_config()
+    config_rules = SuppressionIndex(settings.suppressions, today)
     findings = []
     for subject in subjects:
         worlds = subject.worlds()
@@ -246,7 +244,7 @@ def evaluate(policies: Iterable[PolicyDef], subjects: Iterable[Subject],
             finding = Finding(policy, subject.ref, status, reason, verdict=status,
                               resource_type=subject.resource.get("ResourceType"))
             if status in (FAIL, UNKNOWN):
-                finding.suppression = _suppression_for(policy, subject.ref, settings.suppressions, today)
+                finding.suppression = _suppression_for(policy, subject.ref, config_rules, today)
                 if finding.suppression:
                     finding.status = SUPPRESSED
             findings.append(finding)

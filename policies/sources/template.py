@@ -37,6 +37,7 @@ from policies.sources.cfn_cdk import Acknowledgements, metadata_suppressions, so
 from policies.sources.cfn_load import Template, load_paths
 from policies.sources.cfn_resolve import NO_VALUE, Resolver, Unresolved, first_unresolved
 from policies.sources.cfn_resources import bucket_from_properties, trail_from_properties
+from policies.sources.cfn_trail_index import TrailIndex
 from policies.sources.cfn_worlds import World, enumerate_worlds
 from policies.sources.live_trails import selectors_coverage
 
@@ -89,6 +90,12 @@ class _Assembly:
         self.template_of: dict[int, Template] = {}  # id(bucket resource) -> its template
         self.acknowledgements = Acknowledgements()
         self._shown: dict[int, str] = {}  # id(template) -> its path as reports show it
+        # Indexes, so that assembling one bucket never scans every resource, bucket or trail:
+        self._named_in: dict[int, list[_Definition]] | None = None  # id(template) -> buckets with a BucketName
+        # id(template) -> (BucketName as JSON -> logical ids, every logical id with a BucketName), in order
+        self._by_bucket_name: dict[int, tuple[dict[str, list[str]], list[str]]] = {}
+        self._agreed: dict[tuple[int, str], tuple[Any, str | None]] = {}  # (id(subject), field) -> _agreed(...)
+        self._trail_index: TrailIndex | None = None
 
     def resolver(self, template: Template) -> Resolver:
         key = id(template)
@@ -166,6 +173,7 @@ class _Assembly:
         attached, maybe = self._policy_targets(policies)
         for definition in buckets:
             self._add_bucket(definition, attached.get(definition.key, []), maybe.get(definition.key, []))
+        self._trail_index = TrailIndex([subject.resource for subject in self.trails])
         for subject in self.buckets:
             for _, bucket in subject.worlds():
                 self._attach_logging_target(bucket)
@@ -254,22 +262,38 @@ class _Assembly:
         parameter, say): the same bucket, whatever the value is at deploy time."""
         if raw_target is None:
             return None
-        for logical_id, resource in template.resources.items():
-            props = resource.get("Properties") if isinstance(resource, dict) else None
-            if resource.get("Type") == BUCKET_TYPE and isinstance(props, dict) and props.get("BucketName") == raw_target:
+        for logical_id in self._written_as(template, raw_target):
+            props = template.resources[logical_id]["Properties"]
+            if props.get("BucketName") == raw_target:
                 return self.by_token.get((id(template), "${" + logical_id + "}")) or self._find_bucket(
                     template, self.resolver(template).bucket_names.get(logical_id))
         return None
 
+    def _written_as(self, template: Template, raw: Any) -> list[str]:
+        """Logical ids of `template`'s buckets, in order, whose BucketName may be written as `raw`:
+        looked up by its JSON text (equal for equal strings, lists and string-keyed mappings);
+        every bucket with a BucketName when `raw` holds other values (1 == 1.0 == True)."""
+        if id(template) not in self._by_bucket_name:
+            written: dict[str, list[str]] = {}
+            named = []
+            for logical_id, resource in template.resources.items():
+                props = resource.get("Properties") if isinstance(resource, dict) else None
+                if resource.get("Type") == BUCKET_TYPE and isinstance(props, dict) and props.get("BucketName") is not None:
+                    written.setdefault(_json_key(props["BucketName"]), []).append(logical_id)
+                    named.append(logical_id)
+            self._by_bucket_name[id(template)] = written, named
+        written, named = self._by_bucket_name[id(template)]
+        return written.get(_json_key(raw), []) if _textual(raw) else named
+
     def _candidates(self, template: Template) -> list[_Definition]:
         """Buckets of `template` a deploy-time bucket name could designate: those with a
         BucketName (a generated name is random, so no parameter can name it in advance)."""
-        found = []
-        for definition in [*self.by_name.values(), *self.by_token.values()]:
-            props = definition.properties
-            if definition.template is template and "BucketName" in props:
-                found.append(definition)
-        return found
+        if self._named_in is None:  # once every bucket is indexed
+            self._named_in = {}
+            for definition in [*self.by_name.values(), *self.by_token.values()]:
+                if "BucketName" in definition.properties:
+                    self._named_in.setdefault(id(definition.template), []).append(definition)
+        return self._named_in.get(id(template), [])
 
     def _attach_policies(self, bucket: dict[str, Any], policies: list[_Definition], maybe: list[str],
                          world: World) -> None:
@@ -333,7 +357,9 @@ class _Assembly:
             return
         fields: dict[str, Any] = {}
         for field in ("Region", "EncryptionRules", "ObjectLockConfiguration"):
-            value, problem = _agreed(target, field)
+            if (id(target), field) not in self._agreed:  # many buckets log into one target
+                self._agreed[(id(target), field)] = _agreed(target, field)
+            value, problem = self._agreed[(id(target), field)]
             if problem:
                 mark_unknown(bucket, "LoggingTarget", f"target bucket {target.ref.name or name}: {field}: {problem}")
                 return
@@ -344,8 +370,8 @@ class _Assembly:
     def _attach_trails(self, bucket: dict[str, Any]) -> None:
         name = bucket.get("Name")
         covering = []
-        for subject in self.trails:
-            trail = subject.resource
+        assert self._trail_index is not None
+        for trail in self._trail_index.candidates(name):  # the trails that may cover it, in order
             undecided = any(f in trail[UNKNOWN] for f in ("EventSelectors", "AdvancedEventSelectors"))
             if undecided or any(selectors_coverage(trail.get("EventSelectors"), trail.get("AdvancedEventSelectors"), name)):
                 covering.append(trail)
@@ -366,6 +392,20 @@ class _Assembly:
 def _generated_name(template: Template, logical_id: str) -> str:
     # CloudFormation generates "<stack>-<logicalid>-<random>", lowercase, never with periods.
     return f"{template.stack.replace('/', '-')}-{logical_id}-generated".lower()
+
+
+def _json_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _textual(value: Any) -> bool:
+    """Whether `value` holds only strings, lists and string-keyed mappings: two such values are
+    equal exactly when their JSON texts (keys sorted) are."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, list):
+        return all(_textual(item) for item in value)
+    return isinstance(value, dict) and all(isinstance(k, str) and _textual(v) for k, v in value.items())
 
 
 def _own_condition(resource: dict[str, Any]) -> tuple[str, ...]:
