@@ -12,7 +12,9 @@ bucket outside the templates, every fifth one whose bucket is a parameter. Suppr
 from a config file (exact ids and globs, about one per 50 buckets), from resource metadata and
 from CDK acknowledgements in the manifest.
 
-Times, as a user would start it (median of --repeat runs, each a fresh process):
+Times, as a user would start it (median of --repeat runs, each a fresh process, pinned to one CPU
+with taskset as issue 14's measurements are; wall and CPU time, the latter with any processes a
+tool starts):
 
     bucketwatch check DIR --format json --config bucketwatch.yml
 
@@ -25,7 +27,7 @@ with the ratio (goal: bucketwatch at least 30x faster). The machine's load avera
 before and after: on a shared machine, compare runs with similar load.
 
     .venv/bin/python bench/bench_check.py [--sizes 1000,2500,5000,10000] [--repeat 3]
-        [--checkov-at 1000] [--per-stack 100] [--keep DIR]
+        [--checkov-at 1000] [--per-stack 100] [--cpu 0] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -247,16 +250,24 @@ def checkov_s3_check_ids() -> list[str]:
     return out.strip().split(",")
 
 
-def timed(command: list[str], repeat: int) -> tuple[list[float], subprocess.CompletedProcess]:
-    times, result = [], None
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], repeat: int, cpu: str | None) -> tuple[list[float], list[float], subprocess.CompletedProcess]:
+    """Wall times and CPU times (user + system, with any processes it starts) of `repeat` runs."""
+    pinned = ["taskset", "-c", cpu, *command] if cpu is not None else command
+    walls, cpus, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = subprocess.run(command, capture_output=True, text=True, env=ENV, check=False)
-        times.append(time.perf_counter() - start)
+        start, start_cpu = time.perf_counter(), _children_cpu()
+        result = subprocess.run(pinned, capture_output=True, text=True, env=ENV, check=False)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_children_cpu() - start_cpu)
         if result.returncode not in (0, 1):
             raise SystemExit(f"{' '.join(command[:3])} ... failed ({result.returncode}):\n{result.stderr[-2000:]}")
     assert result is not None
-    return times, result
+    return walls, cpus, result
 
 
 def _sizes(text: str) -> list[int]:
@@ -271,32 +282,37 @@ def measure(root: Path, size: int, args: argparse.Namespace, check_ids: list[str
     assembly = root / f"check-{size}" / "cdk.out"
     generate(assembly, size, args.per_stack)
     config = assembly.parent / "bucketwatch.yml"
-    times, ours = timed([str(BIN / "bucketwatch"), "check", str(assembly), "--format", "json", "--config", str(config)],
-                        args.repeat)
+    times, cpus, ours = timed([str(BIN / "bucketwatch"), "check", str(assembly), "--format", "json",
+                               "--config", str(config)], args.repeat, args.cpu)
     report = json.loads(ours.stdout)
     row = {"buckets": size, "stacks": -(-size // args.per_stack) + 1, "times": times, "median": statistics.median(times),
-           "verdicts": report["summary"]["results"], "by_status": report["summary"]["by_status"],
-           "suppressions": report["summary"]["suppressions"]}
+           "cpu": statistics.median(cpus), "verdicts": report["summary"]["results"],
+           "by_status": report["summary"]["by_status"], "suppressions": report["summary"]["suppressions"]}
     if check_ids is not None:
-        theirs_times, theirs = timed([str(BIN / "checkov"), "-d", str(assembly), "--framework", "cloudformation",
-                                      "--check", ",".join(check_ids), "-o", "json", "--compact"], args.checkov_repeat)
+        theirs_times, theirs_cpus, theirs = timed(
+            [str(BIN / "checkov"), "-d", str(assembly), "--framework", "cloudformation", "--check", ",".join(check_ids),
+             "-o", "json", "--compact"], args.checkov_repeat, args.cpu)
         summary = json.loads(theirs.stdout)["summary"]
         row.update(checkov=statistics.median(theirs_times), checkov_times=theirs_times,
-                   checkov_verdicts=summary["passed"] + summary["failed"], checkov_checks=len(check_ids))
+                   checkov_cpu=statistics.median(theirs_cpus), checkov_verdicts=summary["passed"] + summary["failed"],
+                   checkov_checks=len(check_ids))
     return row
 
 
 def show(row: dict[str, Any], first: dict[str, Any]) -> None:
-    per_bucket = row["median"] / row["buckets"] * 1000
+    per_bucket, cpu_per_bucket = row["median"] / row["buckets"] * 1000, row["cpu"] / row["buckets"] * 1000
     growth = per_bucket / (first["median"] / first["buckets"] * 1000)
+    cpu_growth = cpu_per_bucket / (first["cpu"] / first["buckets"] * 1000)
     runs = ", ".join(f"{t:.2f}" for t in row["times"])
-    print(f"{row['buckets']:>6} buckets, {row['stacks']:>3} stacks: {row['median']:6.2f} s median ({runs}); "
-          f"{per_bucket:.3f} ms/bucket ({growth:.2f}x the {first['buckets']}-bucket rate); {row['verdicts']} verdicts "
-          f"{row['by_status']}; suppressions {row['suppressions']}")
+    print(f"{row['buckets']:>6} buckets, {row['stacks']:>3} stacks: {row['median']:6.2f} s median ({runs}), "
+          f"{row['cpu']:.2f} s CPU; per bucket {per_bucket:.3f} ms ({growth:.2f}x the {first['buckets']}-bucket rate), "
+          f"CPU {cpu_per_bucket:.3f} ms ({cpu_growth:.2f}x)")
+    print(f"        {row['verdicts']} verdicts {row['by_status']}; suppressions {row['suppressions']}")
     if "checkov" in row:
         print(f"        checkov ({row['checkov_checks']} S3 checks): {row['checkov']:.2f} s median "
-              f"({', '.join(f'{t:.2f}' for t in row['checkov_times'])}; {row['checkov_verdicts']} verdicts); "
-              f"speed-up {row['checkov'] / row['median']:.1f}x (goal >= 30x)")
+              f"({', '.join(f'{t:.2f}' for t in row['checkov_times'])}), {row['checkov_cpu']:.2f} s CPU; "
+              f"{row['checkov_verdicts']} verdicts; speed-up {row['checkov'] / row['median']:.1f}x wall, "
+              f"{row['checkov_cpu'] / row['cpu']:.1f}x CPU (goal >= 30x)")
 
 
 def main() -> int:
@@ -306,12 +322,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of bucketwatch per size; the median counts")
     parser.add_argument("--checkov-at", default="1000", help="sizes at which checkov also runs ('none': never)")
     parser.add_argument("--checkov-repeat", type=int, default=1, help="runs of checkov per size; the median counts")
+    parser.add_argument("--cpu", default="0" if shutil.which("taskset") else None,
+                        help="pin both tools to this CPU (taskset; default 0; 'none': not pinned)")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it (e.g. to profile one size)")
     args = parser.parse_args()
     sizes, checkov_at = _sizes(args.sizes), set(_sizes(args.checkov_at))
+    args.cpu = None if args.cpu in (None, "none") else args.cpu
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bw-bench-check-"))
     check_ids = checkov_s3_check_ids() if checkov_at & set(sizes) else None
-    print(f"load average before: {_load()} ({os.cpu_count()} cores)")
+    print(f"load average before: {_load()} ({os.cpu_count()} cores); "
+          f"{f'both tools pinned to CPU {args.cpu}' if args.cpu is not None else 'not pinned'}")
     try:
         rows = []
         for size in sizes:
