@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policies.runner import Finding, SuppressionUse
+from policies.runner import Finding, SuppressionUse, no_cycle_collection
 
 FORMATS = ("text", "json", "sarif", "junit")
 
@@ -32,9 +32,10 @@ def render(fmt: str, findings: Sequence[Finding], threshold: str,
         from policies.reporters.junit import render_junit as renderer
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if accounts is not None and fmt in ("text", "json"):
-        return renderer(findings, threshold, suppressions, accounts=accounts)
-    return renderer(findings, threshold, suppressions)
+    with no_cycle_collection():  # a report builds one object per finding, all alive until it is written
+        if accounts is not None and fmt in ("text", "json"):
+            return renderer(findings, threshold, suppressions, accounts=accounts)
+        return renderer(findings, threshold, suppressions)
 
 
 def emit(fmt: str, findings: Sequence[Finding], threshold: str, output: str | None = None,

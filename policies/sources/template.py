@@ -32,7 +32,7 @@ from policies.model import (
     UNKNOWN,
     mark_unknown,
 )
-from policies.runner import ResourceRef, Subject
+from policies.runner import ResourceRef, Subject, no_cycle_collection
 from policies.sources.cfn_cdk import Acknowledgements, metadata_suppressions, source_location
 from policies.sources.cfn_load import Template, load_paths
 from policies.sources.cfn_resolve import NO_VALUE, Resolver, Unresolved, first_unresolved
@@ -504,11 +504,12 @@ def collect_template_subjects(paths: list[str | Path], settings: PostureSettings
     """Buckets, trails and bucket policies of buckets elsewhere, from the templates / cdk.out
     directories at `paths`; `acknowledgements` adds CDK acknowledgements the assembly does not
     record (on a Stage or the App: construct path -> {rule id: reason})."""
-    templates = load_paths(paths)
-    for template in templates:
-        for path, rules in (acknowledgements or {}).items():
-            template.acknowledgements.setdefault(path.strip("/"), {}).update(rules)
-    return _Assembly(templates, settings or PostureSettings()).collect()
+    with no_cycle_collection():
+        templates = load_paths(paths)
+        for template in templates:
+            for path, rules in (acknowledgements or {}).items():
+                template.acknowledgements.setdefault(path.strip("/"), {}).update(rules)
+        return _Assembly(templates, settings or PostureSettings()).collect()
 
 
 def resolvers_for(templates: list[Template]) -> dict[Path, Resolver]:
