@@ -254,25 +254,34 @@ def check_resources(body: dict[str, Any], path: Path) -> None:
             raise UserError(f"{where}: Condition must be the name of a condition")
 
 
+_KEY_LINE = re.compile(r'^([ \t]*)"?([A-Za-z0-9]+)"?[ \t]*:', re.M)
+
+
 def _resource_lines(text: str) -> dict[str, int]:
-    """Logical id → line, from keys one level under `Resources` (same indentation as the first)."""
+    """Logical id → line, from keys one level under `Resources` (same indentation as the first),
+    up to the first key indented less (the next section). Only lines at exactly that indentation
+    reach Python: the regular expressions skip the resources' own properties."""
     found = re.search(r'^([ \t]*)"?Resources"?[ \t]*:', text, re.M)
     if not found:
         return {}
     start = found.end()
-    base_line = text.count("\n", 0, start) + 1
+    body = text[start:]
+    first = _KEY_LINE.search(body)
+    if first is None:
+        return {}
+    indent = first.group(1)
+    end = len(body)
+    if indent:  # a key indented less than the first ends the section
+        shallower = re.compile(rf'^[ \t]{{0,{len(indent) - 1}}}"?[A-Za-z0-9]+"?[ \t]*:', re.M)
+        after = shallower.search(body, first.start())
+        end = after.start() if after else end
+    at_indent = re.compile("^" + re.escape(indent) + r'"?([A-Za-z0-9]+)"?[ \t]*:', re.M)
     lines: dict[str, int] = {}
-    indent = None
-    line, counted = base_line, start  # count newlines incrementally: one pass over the text
-    for match in re.finditer(r'^([ \t]*)"?([A-Za-z0-9]+)"?[ \t]*:', text[start:], re.M):
-        if indent is None:
-            indent = match.group(1)
-        if match.group(1) == indent:
-            line += text.count("\n", counted, start + match.start())
-            counted = start + match.start()
-            lines.setdefault(match.group(2), line)
-        elif len(match.group(1)) < len(indent):
-            break  # left the Resources section
+    line, counted = text.count("\n", 0, start) + 1, 0  # count newlines incrementally: one pass over the text
+    for match in at_indent.finditer(body, first.start(), end):
+        line += body.count("\n", counted, match.start())
+        counted = match.start()
+        lines.setdefault(match.group(1), line)
     return lines
 
 

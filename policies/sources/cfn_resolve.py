@@ -50,11 +50,14 @@ def first_unresolved(value: Any) -> Unresolved | None:
     if isinstance(value, Unresolved):
         return value
     if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        for item in value:
-            if (found := first_unresolved(item)) is not None:
-                return found
+        value = value.values()
+    elif not isinstance(value, list):
+        return None
+    for item in value:
+        if isinstance(item, Unresolved):
+            return item
+        if isinstance(item, dict | list) and (found := first_unresolved(item)) is not None:  # scalars: no call
+            return found
     return None
 
 
@@ -312,7 +315,7 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            items = [self.resolve(item) for item in value]
+            items = [self.resolve(item) if isinstance(item, dict | list) else item for item in value]
             return [item for item in items if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
@@ -326,26 +329,15 @@ class Resolver:
                 return self.ref(args)
             if key.startswith("Fn::"):
                 return self._function(key, args)
-        resolved = {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) if isinstance(item, dict | list) else item for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
     def _function(self, name: str, args: Any) -> Any:
-        handler = {
-            "Fn::GetAtt": self.get_att,
-            "Fn::Join": self._join,
-            "Fn::Sub": self._sub,
-            "Fn::If": self._if,
-            "Fn::Select": self._select,
-            "Fn::Split": self._split,
-            "Fn::FindInMap": self._find_in_map,
-            "Fn::ImportValue": self._import_value,
-            "Fn::ToJsonString": lambda a: self._to_json(a),
-            "Fn::Base64": lambda a: self.resolve(a),
-        }.get(name)
+        handler = _FUNCTIONS.get(name)
         if handler is None:
             return Unresolved(f"{name} is only evaluated at deploy time")
         try:
-            return handler(args)
+            return handler(self, args)
         except (TypeError, ValueError, IndexError, KeyError, AttributeError):
             # Arguments of the wrong shape (e.g. `!Split 5`): CloudFormation would reject the
             # template, so nothing can be known about the value.
@@ -478,6 +470,20 @@ class Resolver:
         if (blocked := first_unresolved(value)) is not None:
             return blocked
         return json.dumps(value)
+
+
+_FUNCTIONS = {
+    "Fn::GetAtt": Resolver.get_att,
+    "Fn::Join": Resolver._join,
+    "Fn::Sub": Resolver._sub,
+    "Fn::If": Resolver._if,
+    "Fn::Select": Resolver._select,
+    "Fn::Split": Resolver._split,
+    "Fn::FindInMap": Resolver._find_in_map,
+    "Fn::ImportValue": Resolver._import_value,
+    "Fn::ToJsonString": Resolver._to_json,
+    "Fn::Base64": Resolver.resolve,
+}
 
 
 class _Differ(Unresolved):

@@ -233,11 +233,12 @@ class _Assembly:
 
     def _policy_targets(self, policies: list[_Definition]) -> tuple[dict[tuple[int, str], list[_Definition]],
                                                                       dict[tuple[int, str], list[str]]]:
-        """Bucket definition -> the BucketPolicy resources attached to it, and -> reasons why a
-        policy whose target is only known at deploy time may be attached to it. A policy on a
-        bucket outside the templates becomes a subject of its own."""
+        """Bucket definition -> the BucketPolicy resources attached to it, and -> why a policy
+        whose target is only known at deploy time may be attached to it (the first such policy of
+        its template; one is enough to make the bucket's policy unknown). A policy on a bucket
+        outside the templates becomes a subject of its own."""
         attached: dict[tuple[int, str], list[_Definition]] = {}
-        maybe: dict[tuple[int, str], list[str]] = {}
+        first_unknown: dict[int, str] = {}  # id(template) -> the reason of its first policy with such a target
         for policy in policies:
             resolver = self.resolver(policy.template).in_world(None, holds=_own_condition(policy.resource))
             raw_target = policy.properties.get("Bucket")
@@ -251,10 +252,9 @@ class _Assembly:
                 continue
             reason = target.reason if isinstance(target, Unresolved) else "Bucket is not a string"
             self._add_external_policy(policy, None, reason)
-            for candidate in self._candidates(policy.template):
-                maybe.setdefault(candidate.key, []).append(
-                    f"BucketPolicy {policy.logical_id} targets a bucket only known at deploy time ({reason}), "
-                    "which may be this one")
+            first_unknown.setdefault(id(policy.template), f"BucketPolicy {policy.logical_id} targets a bucket only "
+                                                          f"known at deploy time ({reason}), which may be this one")
+        maybe = {candidate.key: [why] for template, why in first_unknown.items() for candidate in self._candidates(template)}
         return attached, maybe
 
     def _same_expression(self, template: Template, raw_target: Any) -> _Definition | None:
@@ -285,15 +285,15 @@ class _Assembly:
         written, named = self._by_bucket_name[id(template)]
         return written.get(_json_key(raw), []) if _textual(raw) else named
 
-    def _candidates(self, template: Template) -> list[_Definition]:
-        """Buckets of `template` a deploy-time bucket name could designate: those with a
-        BucketName (a generated name is random, so no parameter can name it in advance)."""
+    def _candidates(self, template: int) -> list[_Definition]:
+        """Buckets of the template (its id) a deploy-time bucket name could designate: those with
+        a BucketName (a generated name is random, so no parameter can name it in advance)."""
         if self._named_in is None:  # once every bucket is indexed
             self._named_in = {}
             for definition in [*self.by_name.values(), *self.by_token.values()]:
                 if "BucketName" in definition.properties:
                     self._named_in.setdefault(id(definition.template), []).append(definition)
-        return self._named_in.get(id(template), [])
+        return self._named_in.get(template, [])
 
     def _attach_policies(self, bucket: dict[str, Any], policies: list[_Definition], maybe: list[str],
                          world: World) -> None:
