@@ -14,6 +14,7 @@ from bucketwatch.commands._ingest_common import (
 )
 from bucketwatch.progress import Progress
 from detectors.baseline.access_errors import with_baseline
+from detectors.baseline.trail_buckets import with_trail_buckets
 from detectors.config import load_detection_settings
 from detectors.engine.evaluate import rule_error_lines, severity_counts
 from detectors.engine.rules import load_rules
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_detection_settings(args.config)
     rules = load_rules(args.rules, settings=settings, only_enabled=True)
     settings = with_baseline(settings, args.lake, rules)  # read even with --no-lake: reading is not writing
+    settings = with_trail_buckets(settings, args.lake, rules)
     store = SQLiteStore(args.state) if args.state else MemoryStore()
     writer = None if args.no_lake else LakeWriter(args.lake)
     session = DetectionSession.create(settings, store, writer, rules=rules)

@@ -43,6 +43,7 @@ EXPECTED_ALERTS = {
     # one actor: one alert each).
     "AWS.S3.DeletePublicAccessBlock": 1,
     "Bucketwatch.S3.BucketMadePublic": 1,
+    "AWS.CloudTrail.ResourceMadePublic": 1,  # Panther's multi-service rule sees the policy too
     "AWS.S3.BucketPolicyModified": 1,
     # 10:50-11:10: anonymous downloads over plain HTTP.
     "AWS.S3.ServerAccess.Insecure": 1,
