@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bucketwatch.commands._alerts import emit_alerts
 from bucketwatch.commands._ingest_common import (
     add_input_arguments,
     add_lake_argument,
@@ -17,9 +18,9 @@ from detectors.baseline.access_errors import with_baseline
 from detectors.baseline.trail_buckets import with_trail_buckets
 from detectors.config import load_detection_settings
 from detectors.engine.evaluate import rule_error_lines, severity_counts
+from detectors.engine.routing import load_routing
 from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
-from detectors.engine.sinks import JsonLinesSink, TerminalSink
 from detectors.engine.stores import MemoryStore, SQLiteStore
 from detectors.lake import LakeWriter
 from detectors.pipeline import parse_inputs
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_detection_settings(args.config)
+    routing = load_routing(args.config)
     rules = load_rules(args.rules, settings=settings, only_enabled=True)
     settings = with_baseline(settings, args.lake, rules)  # read even with --no-lake: reading is not writing
     settings = with_trail_buckets(settings, args.lake, rules)
@@ -66,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
             session.process(batch)
         session.finish()
     alerts = session.engine.alert_messages()
-    if not args.quiet:
-        TerminalSink(sys.stdout).emit(alerts)
-    if args.alerts:
-        JsonLinesSink(args.alerts).emit(alerts)
+    emit_alerts(alerts, args, routing, "detect")
     for line in rule_error_lines(session.engine):
         print(f"bucketwatch detect: warning: {line}", file=sys.stderr)
     counts = severity_counts(alerts)

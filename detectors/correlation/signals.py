@@ -96,7 +96,7 @@ def row_signal(row: Mapping[str, Any], log_type: str, rules_by_id: Mapping[str, 
         else:
             value = event.deep_get(*name.split("."))
         values[name] = field_values(value)
-    return Signal(rule_id, time, values, str(row.get("p_row_id")))
+    return Signal(rule_id, time, values, str(row.get("p_row_id")), record=event.to_dict())
 
 
 def lake_record(row: Mapping[str, Any], log_type: str) -> dict[str, Any]:
