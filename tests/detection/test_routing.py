@@ -106,7 +106,7 @@ def test_schedule_run_routes_correlation_alerts(tmp_path):
     events = pager[0]["samples"][0]["events"]  # the events behind the correlation (at most two per step)
     assert [(e["step"], e["eventName"]) for e in events] == [("Mass Deletion", "DeleteObject"), ("Upload", "PutObject")]
     assert events[1]["requestParameters"]["key"] == "FILES-DELETED.txt"
-    assert pager[0]["runbook"] and pager[0]["first_seen"] < pager[0]["last_seen"]
+    assert pager[0]["runbook"] and pager[0]["context"]["first_seen"] < pager[0]["context"]["last_seen"]
 
 
 def test_sns_sink_publishes_to_each_routed_destination_topic(aws_endpoint, caplog):
