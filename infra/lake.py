@@ -22,7 +22,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from detectors import schema
-from infra.buckets import monitoring_bucket
+from infra.buckets import monitoring_bucket, retention_rule
 from infra.naming import LAKE_BUCKET_PREFIX, regional_bucket_name
 from policies.posture_handler import FINDINGS_TABLE, POSTURE_FINDINGS_SCHEMA
 
@@ -100,12 +100,7 @@ class Lake(Construct):
             removal_policy=removal_policy,
             lifecycle_rules=[
                 s3.LifecycleRule(id="athena-results", prefix=ATHENA_RESULTS_PREFIX, expiration=results_retention),
-                s3.LifecycleRule(
-                    id="lake-retention",
-                    expiration=retention,
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                ),
+                retention_rule("lake-retention", retention),
             ],
         )
         self.databases: dict[str, glue.CfnDatabase] = {}

@@ -16,6 +16,7 @@ Reviewers read this file to see what the deployment does not do and why; constru
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from constructs import IConstruct
@@ -85,6 +86,24 @@ POSTURE_READS_EVERY_BUCKET = Waiver(
     "configuration reads (Get/List/Describe, no object access), some of which IAM only grants on '*'.",
 )
 
+REPLICATION_OBJECTS = Waiver(
+    "S3 replication copies whatever objects log delivery writes (keys chosen by S3: prefix, account, "
+    "region, date); the role reads only the member's access-log bucket and writes only replicas into "
+    "the central archive.",
+)
+ORGANIZATION_AUDIT_READS = Waiver(
+    "The central posture scan judges every bucket and trail of the member account by design: the audit "
+    "role has only configuration reads (Get/List/Describe, no object access), some of which IAM only "
+    "grants on '*', and only the central posture role of the organization can assume it.",
+)
+
+
+def narrowed_data_events(reason: str) -> Waiver:
+    """The deployer's own written reason (context `dataEvents.waiverReason`) for a trail that
+    records only reads or only writes (BW.CloudTrail.S3DataEvents), e.g. to halve the data-event bill."""
+    return Waiver(reason, bucketwatch=("BW.CloudTrail.S3DataEvents",))
+
+
 def apply_waiver(construct: IConstruct, waiver: Waiver, *extra_nag_findings: str) -> None:
     """Acknowledge `waiver` on `construct` for cdk-nag, checkov and Bucketwatch's own policies.
 
@@ -109,6 +128,25 @@ def nag_arn(construct: IConstruct) -> str:
     """How cdk-nag prints `Fn::GetAtt [<logical id>, Arn]` of `construct`'s resource."""
     resource = _cfn_resource(construct)
     return f"<{Stack.of(resource).get_logical_id(resource)}.Arn>"
+
+
+def nag_text(scope: IConstruct, value: str) -> str:
+    """How cdk-nag prints `value` (a string that may hold tokens) in a finding id: references as
+    `<Name>`, joins concatenated."""
+    return _nag_render(Stack.of(scope).resolve(value))
+
+
+def _nag_render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_nag_render(part) for part in parts)
+    raise TypeError(f"cannot render {value!r} the way cdk-nag prints it")
 
 
 def _cfn_resource(construct: IConstruct) -> CfnResource:
