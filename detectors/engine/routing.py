@@ -149,3 +149,13 @@ class RoutedFiles:
                 self.written[name] = JsonLinesSink(path).emit(routed)
                 count += len(routed)
         return count
+
+
+def alert_publisher(sink: Any, routing: Routing) -> Any:
+    """`on_created(rule, state)` for an Engine: the new alert, routed, to `sink` (SNS in the Lambdas)."""
+    from detectors.engine.evaluate import alert_message
+
+    def publish(rule: Any, state: Any) -> int:
+        return sink.emit([routing.annotate(alert_message(rule, state, created=True))])
+
+    return publish

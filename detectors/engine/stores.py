@@ -109,22 +109,26 @@ class DynamoDBStore:
         return AlertState.from_json(json.loads(item["state"]["S"])), int(item["version"]["N"])
 
     def put(self, key: str, state: AlertState, version: int, expires_at: int) -> bool:
-        from botocore.exceptions import ClientError
-
         item = {"pk": {"S": key}, "state": {"S": json.dumps(state.to_json(), default=str)},
                 "version": {"N": str(version + 1)}, "expires_at": {"N": str(expires_at)},
                 "rule_id": {"S": state.rule_id}, "alert_id": {"S": state.alert_id}}
-        if version == 0:
-            condition, values = "attribute_not_exists(pk)", {}
-        else:
-            condition, values = "version = :v", {":v": {"N": str(version)}}
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": item, "ConditionExpression": condition}
-        if values:
-            kwargs["ExpressionAttributeValues"] = values
-        try:
-            self.client.put_item(**kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return conditional_put(self.client, self.table_name, item, version)
+
+
+def conditional_put(client: Any, table_name: str, item: dict[str, Any], version: int) -> bool:
+    """Put `item` if the stored item is still at `version` (absent for 0); False on a conflict."""
+    from botocore.exceptions import ClientError
+
+    kwargs: dict[str, Any] = {"TableName": table_name, "Item": item}
+    if version == 0:
+        kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        kwargs["ConditionExpression"] = "version = :v"
+        kwargs["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+    try:
+        client.put_item(**kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

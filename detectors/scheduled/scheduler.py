@@ -13,7 +13,7 @@ tick is not marked done).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,9 +73,17 @@ class ScheduleReport:
 
 
 class LocalScheduler:
-    def __init__(self, lake_root: str | Path, executor: QueryExecutor, state: StateStore, dedup_store: DedupStore,
-                 settings: DetectionSettings | None = None, rule_dirs: Iterable[str | Path] = ()) -> None:
-        self.lake_root = Path(lake_root)
+    """The scheduler over any engine: `executor` runs the SQL (DuckDB locally, Athena in AWS),
+    `state` and `dedup_store` keep progress and alerts (SQLite or DynamoDB), `result_writer(database,
+    table, rows)` keeps a ResultTable (default: the local lake at `lake_root`), and `on_created(rule,
+    state)` runs for each new alert before its dedup state is stored (the Lambda publishes there)."""
+
+    def __init__(self, lake_root: str | Path | None, executor: QueryExecutor, state: StateStore,
+                 dedup_store: DedupStore, settings: DetectionSettings | None = None,
+                 rule_dirs: Iterable[str | Path] = (), result_writer: Callable[..., Any] | None = None,
+                 on_created: Callable[..., None] | None = None) -> None:
+        self.lake_root = Path(lake_root) if lake_root is not None else None
+        self.write_result = result_writer or self._write_local_result
         self.executor, self.state = executor, state
         settings = settings or DetectionSettings()
         activate(settings)  # rules read their configured lists through bucketwatch_helpers.settings()
@@ -85,7 +93,12 @@ class LocalScheduler:
         self.queries = [q for q in load_queries(rule_dirs) if q.enabled]
         self.correlations = [c for c in (_override(c, settings) for c in load_correlation_rules(rule_dirs)) if c.enabled]
         engine_rules: list[Rule] = [*self.scheduled_rules, *(engine_rule(c) for c in self.correlations)]
-        self.engine = Engine(engine_rules, dedup_store)
+        self.engine = Engine(engine_rules, dedup_store, on_created=on_created)
+
+    def _write_local_result(self, database: str, table: str, rows: list[dict[str, Any]]) -> None:
+        if self.lake_root is None:
+            raise UserError(f"ResultTable {database}.{table}: no lake to keep it in")
+        write_result_table(self.lake_root, database, table, rows)
 
     # -- what runs ------------------------------------------------------------------------------
     def items(self) -> list[Item]:
@@ -158,7 +171,7 @@ class LocalScheduler:
                 result = run_query(item.query, self.executor, tick)
                 run.rows = len(result.rows)
                 if item.query.result_table:
-                    write_result_table(self.lake_root, *item.query.result_table, result.rows)
+                    self.write_result(*item.query.result_table, result.rows)
                 before = self.engine.stats.matches
                 evaluate_result(self.engine, result)
                 run.matches = self.engine.stats.matches - before
