@@ -5,7 +5,8 @@ envelope in the body, or raw). Environment (set by infra/detector.py):
   ALERTS_TOPIC_ARN   SNS topic for alerts (one JSON message per new alert)
   PROCESSED_BUCKET   lake bucket (same layout as the local lake)
   DEDUP_TABLE        DynamoDB table (pk S, TTL expires_at) for dedup state
-  BUCKETWATCH_CONFIG optional path of the config file (its detections: section)
+  BUCKETWATCH_CONFIG optional path of the config file (its detections: and alerts: sections)
+  BUCKETWATCH_ALERT_TOPICS  optional JSON {destination: topic ARN}: routed alerts go there too
 
 Failure handling: each object is processed on its own. Lines that cannot be parsed go to the
 quarantine (`_quarantine/` in the processed bucket) and do not fail anything. An object that
@@ -30,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from detectors.config import DetectionSettings, load_detection_settings
-from detectors.engine.evaluate import alert_message
+from detectors.engine.routing import alert_publisher, load_routing, topics_from_environment
 from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import SNSSink
@@ -128,12 +129,13 @@ def _rules(settings: DetectionSettings) -> list[Any]:
 def process(refs: list[ObjectRef], s3: Any, sns: Any, dynamodb: Any) -> Outcome:
     settings = load_settings()
     topic = os.environ["ALERTS_TOPIC_ARN"]
-    sink = SNSSink(topic, sns)
+    routed = alert_publisher(SNSSink(topic, sns, topics_from_environment()),
+                             load_routing(os.environ.get("BUCKETWATCH_CONFIG") or None))
     outcome = Outcome()
 
     def publish(rule: Any, state: Any) -> None:
         try:
-            sink.emit([alert_message(rule, state, created=True)])
+            routed(rule, state)
         except Exception as exc:
             raise SharedOutputError(f"publishing an alert to {topic} failed: {exc}") from exc
         outcome.alerts_published += 1

@@ -176,3 +176,39 @@ def _config(root: Path) -> Path:
     path = root / "bucketwatch.yml"
     path.write_text(BENIGN_CONFIG)
     return path
+
+
+def test_the_detector_lambda_knows_the_bucket_it_reads_trail_logs_from(aws_endpoint, monkeypatch, tmp_path):
+    """In AWS the CloudTrail file itself comes from the trail bucket: a 1-day lifecycle on that
+    very bucket is High with nothing configured, and goes to the destination routed for High."""
+    import gzip
+
+    import boto3
+
+    from detectors import handler as detector
+
+    s3, sns, sqs = (boto3.client(n, region_name="us-east-1") for n in ("s3", "sns", "sqs"))
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for bucket in ("acme-audit-logs", "lake"):
+        s3.create_bucket(Bucket=bucket)
+    ddb.create_table(TableName="dedup", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    topics = {name: sns.create_topic(Name=name)["TopicArn"] for name in ("alerts", "pager")}
+    inbox = sqs.create_queue(QueueName="pager-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topics["pager"], Protocol="sqs", Endpoint=arn)
+    (tmp_path / "bw.yml").write_text("alerts:\n  destinations:\n    - {name: pager, min_severity: High}\n")
+    for key, value in {"ALERTS_TOPIC_ARN": topics["alerts"], "PROCESSED_BUCKET": "lake", "DEDUP_TABLE": "dedup",
+                       "BUCKETWATCH_CONFIG": str(tmp_path / "bw.yml"),
+                       "BUCKETWATCH_ALERT_TOPICS": json.dumps({"pager": topics["pager"]})}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("BUCKETWATCH_TRAIL_BUCKETS", raising=False)
+    key = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/05/14/{ACCOUNT}_CloudTrail_us-east-1_20240514T1005Z_a.json.gz"
+    s3.put_object(Bucket="acme-audit-logs", Key=key,
+                  Body=gzip.compress(json.dumps({"Records": trail_lifecycle("acme-audit-logs", T0)}).encode()))
+    event = {"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "acme-audit-logs"}, "object": {"key": key}}}]}
+    assert detector.handler(event) == {"batchItemFailures": []}
+    messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    routed = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+    assert [(a["rule_id"], a["severity"]) for a in routed] == [("AWS.CloudTrail.ShortLifecycle", "High")]
+    assert "acme-audit-logs" in routed[0]["title"] and routed[0]["destinations"] == ["pager"]
