@@ -232,6 +232,9 @@ def test_the_scheduled_lambda_runs_in_the_deployed_stack(deployed: dict[str, obj
 
     lam, sqs, sns = boto3.client("lambda"), boto3.client("sqs"), boto3.client("sns")
     (scheduler,) = [f for f in lam.list_functions()["Functions"] if f["Handler"] == SCHEDULER_HANDLER]
+    # moto's CloudFormation accepts the workgroup without building it (see above): made here as deployed.
+    boto3.client("athena").create_work_group(Name=scheduler["Environment"]["Variables"]["ATHENA_WORKGROUP"],
+                                             Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{LAKE}/athena-results/"}})
     for key, value in scheduler["Environment"]["Variables"].items():
         monkeypatch.setenv(key, value)
     inbox = sqs.create_queue(QueueName="deployed-alerts-inbox")["QueueUrl"]

@@ -138,7 +138,7 @@ def test_one_topic_per_destination_and_the_functions_can_reach_them(example: Syn
     _, detector = function(example, "detectors.handler.handler")
     routed = json.loads(render(detector["Properties"]["Environment"]["Variables"]["BUCKETWATCH_ALERT_TOPICS"], template))
     assert sorted(routed) == ["dlp-team", "pager", "secops"]
-    assert routed["pager"] == "arn:aws:sns:us-east-1:111111111111:bucketwatch-alerts-pager"
+    assert routed["pager"] == f"<Ref {topics['bucketwatch-alerts-pager']}>"
     detector_grants = granted(example, "detectors.handler.handler")
     assert len(detector_grants["PublishToAlertDestinations"]["Resource"]) == 3
 
