@@ -2,10 +2,11 @@
 Buckets" (detectors/queries/bucketwatch_cloudtrail_buckets.yml) over the trails' own
 CreateTrail/UpdateTrail events and the buckets CloudTrail files were read from.
 
-`detect` runs that query over the local lake when a rule that asks (AWS.CloudTrail.ShortLifecycle)
-is enabled, and also reads its kept result (`bucketwatch.cloudtrail_buckets`, written by
-`schedule run`, or by the scheduled Lambda in AWS); the names join the configured and deployed
-ones in `DetectionSettings.cloudtrail_buckets`.
+When a rule that asks (AWS.CloudTrail.ShortLifecycle) is enabled, `detect` reads the query's kept
+result (`bucketwatch.cloudtrail_buckets`, refreshed hourly by `schedule run`; by the scheduled
+Lambda in AWS), or, when there is none yet, runs the query over the local lake itself (a scan of
+every CloudTrail file's footer and two columns: seconds on a month of hourly files). The names join
+the configured and deployed ones in `DetectionSettings.cloudtrail_buckets`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def lake_rows(lake_root: str | Path, now: datetime | None = None) -> list[dict[s
     from detectors.sql.executors import DuckDBLakeExecutor
 
     query = next(q for q in load_queries() if q.name == QUERY_NAME)
-    executor = DuckDBLakeExecutor(lake_root)
+    executor = DuckDBLakeExecutor(lake_root, tables=[(DB_LOGS, "aws_cloudtrail")])
     try:
         if now is None:
             newest = executor.run(f"SELECT MAX(p_event_time) AS newest FROM {DB_LOGS}.aws_cloudtrail")[0]["newest"]
@@ -57,7 +58,7 @@ def with_trail_buckets(settings: DetectionSettings, lake_root: str | Path, rules
     """`settings` with the lake's CloudTrail buckets added, when an enabled rule reads them."""
     if not any(rule.id in RULE_IDS and rule.enabled for rule in rules):
         return settings
-    rows = [*read_result_table(lake_root, *TABLE), *lake_rows(lake_root, now)]
+    rows = read_result_table(lake_root, *TABLE) or lake_rows(lake_root, now)
     names = bucket_names(rows)
     if not names:
         return settings

@@ -31,11 +31,12 @@ class DuckDBLakeExecutor:
 
     dialect = "duckdb"
 
-    def __init__(self, lake_root: str | Path) -> None:
+    def __init__(self, lake_root: str | Path, tables: Any = None) -> None:
+        """`tables`: only these (database, table) pairs, for a quick lookup (detectors.lake.open_lake)."""
         from detectors.lake import open_lake
 
         self.lake_root = Path(lake_root)
-        self.connection = open_lake(self.lake_root)
+        self.connection = open_lake(self.lake_root, tables=tables)
 
     def run(self, sql: str, timeout_s: float | None = None) -> list[dict[str, Any]]:
         import duckdb

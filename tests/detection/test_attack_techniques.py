@@ -212,3 +212,24 @@ def test_the_detector_lambda_knows_the_bucket_it_reads_trail_logs_from(aws_endpo
     routed = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
     assert [(a["rule_id"], a["severity"]) for a in routed] == [("AWS.CloudTrail.ShortLifecycle", "High")]
     assert "acme-audit-logs" in routed[0]["title"] and routed[0]["destinations"] == ["pager"]
+
+
+def test_trail_buckets_kept_by_the_scheduler_are_read_by_detect(tmp_path):
+    """`schedule run` keeps bucketwatch.cloudtrail_buckets; a later `detect` reads it (here the
+    CloudTrail table itself is gone, so only the kept result can say which bucket it is)."""
+    import shutil
+
+    bucket = "acme-security-archive"
+    write_trail_file(tmp_path / "logs-0", [create_trail(TRAIL, bucket, T0)], T0)
+    lake, state = str(tmp_path / "lake"), str(tmp_path / "s.sqlite")
+    assert main(["detect", str(tmp_path / "logs-0"), "--lake", lake, "--state", state, "-q"]) == 0
+    assert main(["schedule", "run", "--lake", lake, "--state", state, "-q", "--only", "Bucketwatch CloudTrail Buckets",
+                 "--now", "2024-05-14T11:05:00Z"]) == 0
+    kept = tmp_path / "lake" / "bucketwatch" / "cloudtrail_buckets" / "result.parquet"
+    assert kept.is_file()
+    shutil.rmtree(tmp_path / "lake" / "panther_logs" / "aws_cloudtrail")
+    write_trail_file(tmp_path / "logs-1", trail_lifecycle(bucket, T0 + timedelta(days=1)), T0 + timedelta(days=1))
+    assert main(["detect", str(tmp_path / "logs-1"), "--no-lake", "--lake", lake, "-q",
+                 "--alerts", str(tmp_path / "a.jsonl")]) == 0
+    alerts = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert serious(alerts, bucket)["AWS.CloudTrail.ShortLifecycle"]["severity"] == "High"
