@@ -3,6 +3,7 @@
     detections:    # detectors.config.parse_detections   (rules, allowlists, known-good access)
     posture:       # policies.config.parse_posture        (suppressions, thresholds, allowlists)
     organization:  # detectors.common.organization        (which accounts are inside)
+    ingest:        # detectors.parsers.limits.parse_ingest (maximum record size)
     alerts:        # detectors.engine.routing             (destinations, routing by severity)
 
 Every reader (the CLI, both Lambdas, and `cdk synth`, which validates the file before bundling
@@ -26,6 +27,7 @@ SECTION_PARSERS: dict[str, str] = {
     "detections": "detectors.config:parse_detections",
     "posture": "policies.config:parse_posture",
     "organization": "detectors.common.organization:parse_organization",
+    "ingest": "detectors.parsers.limits:parse_ingest",
     "alerts": "detectors.engine.routing:parse_alerts",
 }
 SECTIONS = tuple(SECTION_PARSERS)

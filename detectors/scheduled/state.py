@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from detectors.engine.stores import conditional_put, connect_sqlite
+from detectors.engine.stores import DynamoDBStore, connect_sqlite, versioned_put
 
 
 class StateStore(Protocol):
@@ -71,27 +71,24 @@ class SQLiteStateStore:
         self._db.close()
 
 
-class DynamoDBStateStore:
+class DynamoDBStateStore(DynamoDBStore):
     """Table with partition key `pk` (S) and TTL attribute `expires_at` (N), as infra/scheduler.py
-    deploys it; items hold the JSON document (`value`) and its `version`."""
+    deploys it; items hold the JSON document (`value`) and its `version`. The dedup store's
+    DynamoDB plumbing (retries with backoff while DynamoDB is busy, conditional puts)."""
 
-    def __init__(self, table_name: str, client: Any = None) -> None:
-        import boto3
-
-        self.table_name = table_name
-        self.client = client or boto3.client("dynamodb")
-
-    def get(self, key: str) -> tuple[dict[str, Any] | None, int]:
-        item = self.client.get_item(TableName=self.table_name, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+    def get(self, key: str) -> tuple[dict[str, Any] | None, int]:  # type: ignore[override]
+        item = self._call(self.client.get_item, TableName=self.table_name, Key={"pk": {"S": key}},
+                          ConsistentRead=True).get("Item")
         if not item:
             return None, 0
         return json.loads(item["value"]["S"]), int(item["version"]["N"])
 
-    def put(self, key: str, value: dict[str, Any], version: int, expires_at: int | None = None) -> bool:
+    def put(self, key: str, value: dict[str, Any], version: int,  # type: ignore[override]
+            expires_at: int | None = None) -> bool:
         item = {"pk": {"S": key}, "value": {"S": json.dumps(value, sort_keys=True)}, "version": {"N": str(version + 1)}}
         if expires_at is not None:
             item["expires_at"] = {"N": str(expires_at)}
-        return conditional_put(self.client, self.table_name, item, version)
+        return bool(self._put_alone(versioned_put(self.table_name, item, version)))
 
 
 def update(store: StateStore, key: str, change: Any, expires_at: int | None = None, attempts: int = 8) -> dict:
