@@ -44,11 +44,12 @@ class DemoNames:
     alerts_queue: str = "bucketwatch-alerts-inbox"
     dedup_table: str = "bucketwatch-dedup"
     app_buckets: tuple[str, ...] = APP_BUCKETS
+    logged_app_buckets: tuple[str, ...] = LOGGED_BUCKETS
 
     @property
     def logged_buckets(self) -> tuple[str, ...]:
         """Every bucket whose server access logs go to the access-log bucket at the start."""
-        return (*LOGGED_BUCKETS, self.trail_bucket, self.processed_bucket)
+        return (*self.logged_app_buckets, self.trail_bucket, self.processed_bucket)
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
@@ -166,15 +167,10 @@ class Provisioner:
     # -- Bucketwatch's own resources ---------------------------------------------------------
     def monitoring(self) -> None:
         n = self.names
-        s3, sns = self.c.s3, self.c.sns
+        s3 = self.c.s3
         key_arn = self._key("bucketwatch", "Bucketwatch trail and lake")
         for bucket in (n.access_log_bucket, n.trail_bucket, n.processed_bucket):
-            s3.create_bucket(Bucket=bucket)
-            s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
-            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-            s3.put_bucket_ownership_controls(
-                Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
-            self._expire_after(bucket, 365)
+            self._monitoring_bucket(bucket)
         # Access-log delivery supports only SSE-S3 on the target bucket; the others use the key.
         s3.put_bucket_encryption(Bucket=n.access_log_bucket, ServerSideEncryptionConfiguration=SSE_S3)
         for bucket in (n.trail_bucket, n.processed_bucket):
@@ -186,14 +182,35 @@ class Provisioner:
         # access-log bucket cannot log to itself.
         for bucket in (n.trail_bucket, n.processed_bucket):
             self._enable_access_logging(bucket)
+        self.detector_plumbing()
+        self._notify(n.trail_bucket, {"cloudtrail": f"AWSLogs/{n.account_id}/CloudTrail/"})
+        self._notify(n.access_log_bucket, {
+            source: f"{n.access_log_prefix(source)}{n.account_id}/" for source in n.logged_buckets})
 
+    def _create_bucket(self, bucket: str) -> None:
+        """A bucket in the clients' region (outside us-east-1 S3 wants the region named)."""
+        region = self.c.region
+        options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        self.c.s3.create_bucket(Bucket=bucket, **options)
+
+    def _monitoring_bucket(self, bucket: str) -> None:
+        """Created as every monitoring bucket is: public access blocked, versioned, ACLs off, 365 days."""
+        s3 = self.c.s3
+        self._create_bucket(bucket)
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_ownership_controls(
+            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+        self._expire_after(bucket, 365)
+
+    def detector_plumbing(self) -> None:
+        """The notification and alerts topics, a queue on each (the Lambda's event source, and
+        where the demo reads alerts back), and the dedup table."""
+        n, sns = self.names, self.c.sns
         self.out.notification_topic_arn = sns.create_topic(Name=n.notification_topic)["TopicArn"]
         self.out.alerts_topic_arn = sns.create_topic(Name=n.alerts_topic)["TopicArn"]
         self.out.detector_queue_url = self._subscribed_queue(n.detector_queue, self.out.notification_topic_arn)
         self.out.alerts_queue_url = self._subscribed_queue(n.alerts_queue, self.out.alerts_topic_arn)
-        self._notify(n.trail_bucket, {"cloudtrail": f"AWSLogs/{n.account_id}/CloudTrail/"})
-        self._notify(n.access_log_bucket, {
-            source: f"{n.access_log_prefix(source)}{n.account_id}/" for source in n.logged_buckets})
         self.c.dynamodb.create_table(
             TableName=n.dedup_table,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -218,7 +235,8 @@ class Provisioner:
         }]})
 
     def _notify(self, bucket: str, prefixes: dict[str, str]) -> None:
-        """Object-created notifications to the notification topic, one per log prefix.
+        """Object-created notifications to the notification topic, one per log prefix ("": every
+        new object).
 
         The prefixes cover the PartitionedPrefix layout (`<prefix><account>/...`) and CloudTrail's
         `AWSLogs/<account>/CloudTrail/`; moto writes placeholder access logs of its own for API
@@ -230,7 +248,7 @@ class Provisioner:
                 "Id": f"bucketwatch-{name}",
                 "TopicArn": self.out.notification_topic_arn,
                 "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                **({"Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}} if prefix else {}),
             } for name, prefix in prefixes.items()]},
         )
 
@@ -274,7 +292,7 @@ class Provisioner:
         key_arn = self._key("acme-data", "acme application data")
         self.out.extra["data_key_arn"] = key_arn
         for bucket in APP_BUCKETS:
-            s3.create_bucket(Bucket=bucket)
+            self._create_bucket(bucket)
             s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
                 {"Key": "owner", "Value": "platform-team"},
                 {"Key": "data-classification", "Value": "restricted" if bucket == CUSTOMER_DATA else "internal"},

@@ -67,18 +67,20 @@ def access_log_objects(story: Story, rng: random.Random) -> list[LogObject]:
 
 
 def cloudtrail_objects(story: Story, rng: random.Random) -> list[LogObject]:
+    """A multi-region trail writes one file per region and five minutes, named by the region the
+    events happened in."""
     names = story.names
-    batches: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+    batches: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
     for record in story.cloudtrail:
         when = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        batches[_window(when, CLOUDTRAIL_WINDOW)].append(record)
+        batches[(_window(when, CLOUDTRAIL_WINDOW), record.get("awsRegion") or names.region)].append(record)
     objects = []
-    for start, records in sorted(batches.items()):
+    for (start, region), records in sorted(batches.items()):
         delivered = start + CLOUDTRAIL_WINDOW + timedelta(seconds=rng.randrange(30, 240))
         stamp = delivered.strftime("%Y%m%dT%H%MZ")
         unique = "".join(rng.choice(_ALNUM) for _ in range(16))
-        key = (f"AWSLogs/{names.account_id}/CloudTrail/{names.region}/{start.strftime('%Y/%m/%d')}/"
-               f"{names.account_id}_CloudTrail_{names.region}_{stamp}_{unique}.json.gz")
+        key = (f"AWSLogs/{names.account_id}/CloudTrail/{region}/{start.strftime('%Y/%m/%d')}/"
+               f"{names.account_id}_CloudTrail_{region}_{stamp}_{unique}.json.gz")
         # mtime=0: the same story gives byte-identical files.
         body = gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode(), mtime=0)
         objects.append(LogObject(delivered, names.trail_bucket, key, body, "AWS.CloudTrail", len(records)))

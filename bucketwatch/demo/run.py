@@ -59,6 +59,7 @@ class DemoOptions:
     stream: TextIO | None = None  # where stage messages go (stderr by default)
     progress: bool | None = None  # None: only on a terminal
     quiet: bool = False  # no stage messages
+    organization: bool = False  # a central security account and three members (org_run.py)
 
 
 class Stages:
@@ -97,13 +98,19 @@ def run_demo(options: DemoOptions) -> DemoResult:
     show = stream.isatty() if options.progress is None else options.progress
     stages = Stages(stream, enabled=not options.quiet)
     out_dir = prepare_out_dir(options.out_dir.resolve())
+    run, html, text = _run, render_html, render_text
+    if options.organization:
+        from bucketwatch.demo.org_report import render_org_html, render_org_text
+        from bucketwatch.demo.org_run import run_organization
+
+        run, html, text = run_organization, render_org_html, render_org_text
     with sigterm_as_interrupt(), MotoServer() as server, local_aws(server.endpoint_url):
         stages.say(f"local AWS endpoint (moto) on {server.endpoint_url}")
-        result = _run(server, options, out_dir, stages, show)
+        result = run(server, options, out_dir, stages, show)
     result.seconds = time.monotonic() - stages.started
     result.html_path = out_dir / "report.html"
-    result.html_path.write_text(render_html(result), encoding="utf-8")
-    (out_dir / "report.txt").write_text(render_text(result) + "\n", encoding="utf-8")
+    result.html_path.write_text(html(result), encoding="utf-8")
+    (out_dir / "report.txt").write_text(text(result) + "\n", encoding="utf-8")
     return result
 
 
@@ -162,16 +169,20 @@ def collect_detections(clients: Clients, provisioned: Provisioned, result: DemoR
     complete_alerts(result.alerts, final_event_counts(result.lake_dir))
 
 
-def complete_alerts(alerts: list[dict[str, Any]], totals: dict[str, tuple[int, Any]]) -> None:
+def complete_alerts(alerts: list[dict[str, Any]], totals: dict[str, AlertTotals]) -> None:
     """Each alert's event count and last event time as of the end of the story (see
-    `final_event_counts`); the count at publication is kept as `published_event_count`."""
+    `final_event_counts`), and the account and region its events came from (the rows'
+    p_account_id / p_region); the count at publication is kept as `published_event_count`."""
     for alert in alerts:
         if str(alert.get("alert_id")) not in totals:
             continue
-        count, last = totals[str(alert["alert_id"])]
+        found = totals[str(alert["alert_id"])]
         alert["published_event_count"] = alert.get("event_count")
-        alert["event_count"] = count
+        alert["event_count"] = found.count
+        last = found.last_seen
         alert["last_seen"] = last.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(last, "strftime") else last
+        alert["account_id"] = ", ".join(found.accounts) or None
+        alert["region"] = ", ".join(found.regions) or None
 
 
 def deliver_and_detect(clients: Clients, provisioned: Provisioned, story: Story, seed: int, counts: Counts,
@@ -248,14 +259,25 @@ def lake_counts(lake_dir: Path) -> tuple[int, int]:
     return int(rows[0][0]), quarantined
 
 
-def final_event_counts(lake_dir: Path) -> dict[str, tuple[int, Any]]:
-    """(matched events, last event time) per alert id, from the rule-match tables.
+@dataclass(frozen=True)
+class AlertTotals:
+    count: int
+    last_seen: Any
+    accounts: tuple[str, ...]  # p_account_id of the alert's events (usually one)
+    regions: tuple[str, ...]
+
+
+def final_event_counts(lake_dir: Path) -> dict[str, AlertTotals]:
+    """Matched events, last event time, accounts and regions per alert id, from the rule-match tables.
 
     The alerts topic carries each alert once, when it is created (at its threshold); the lake's
     rule matches hold every event that matched afterwards too.
     """
-    matches = " UNION ALL ".join(f"SELECT p_alert_id, p_event_time FROM panther_rule_matches.{table}"
+    matches = " UNION ALL ".join(f"SELECT p_alert_id, p_event_time, p_account_id, p_region "
+                                 f"FROM panther_rule_matches.{table}"
                                  for table in ("aws_s3serveraccess", "aws_cloudtrail"))
-    _, rows = run_query(lake_dir, f"SELECT p_alert_id, COUNT(*), MAX(p_event_time) FROM ({matches}) "
-                                  "GROUP BY p_alert_id")
-    return {str(alert_id): (int(n), last) for alert_id, n, last in rows}
+    _, rows = run_query(lake_dir, "SELECT p_alert_id, COUNT(*), MAX(p_event_time), "
+                                  "list_sort(list_distinct(list(p_account_id))), list_sort(list_distinct(list(p_region))) "
+                                  f"FROM ({matches}) GROUP BY p_alert_id")
+    return {str(alert_id): AlertTotals(int(n), last, tuple(accounts or ()), tuple(regions or ()))
+            for alert_id, n, last, accounts, regions in rows}
