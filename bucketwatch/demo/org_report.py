@@ -30,8 +30,10 @@ NEXT_STEPS = (
     ("Every account's S3 activity in the one central lake",
      'bucketwatch query --lake {lake} "SELECT p_account_id, p_region, COUNT(*) AS requests, '
      "COUNT(DISTINCT requester) AS requesters FROM panther_logs.aws_s3serveraccess GROUP BY ALL ORDER BY ALL\""),
-    ("Which account each alert's events came from", 'bucketwatch query --lake {lake} "SELECT p_account_id, '
-     "p_rule_id, COUNT(*) AS events FROM panther_rule_matches.aws_cloudtrail GROUP BY ALL ORDER BY ALL\""),
+    ("Every copy between buckets, by the account that recorded it (inside the organization, and out of it)",
+     'bucketwatch query --lake {lake} "SELECT p_account_id, json_extract_string(requestParameters, \'$.bucketName\') '
+     "AS destination, COUNT(*) AS copies FROM panther_logs.aws_cloudtrail WHERE eventName = 'CopyObject' "
+     'GROUP BY ALL ORDER BY ALL"'),
     ("Synthesize the organization's stacks (central first, then the members)",
      'CDK_CONTEXT_JSON="$(cat examples/organization-context.json)" python app.py'),
     ("Scan your organization's buckets (read-only)", "bucketwatch scan --organization --role-name BucketwatchAudit"),

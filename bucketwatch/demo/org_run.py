@@ -125,6 +125,10 @@ def posture_config(org: OrgNames) -> dict[str, Any]:
         *({"policy": "BW.S3.EncryptionKMS", "resource": f"arn:aws:s3:::{bucket}",
            "reason": "S3 server access log delivery supports only SSE-S3 on the target bucket"}
           for bucket in log_buckets),
+        *({"policy": "BW.S3.MonitoringCoverage", "resource": f"arn:aws:s3:::{bucket}",
+           "reason": "an access-log bucket cannot log to itself, and the trails leave the monitoring's own "
+                     "buckets out by name (no feedback loop)"}
+          for bucket in log_buckets),
         {"policy": "BW.CloudTrail.S3DataEvents", "resource": "arn:aws:cloudtrail:*:trail/bucketwatch-data-events",
          "reason": "reads are covered by the server access logs; recording only writes halves the bill"},
     ]}}

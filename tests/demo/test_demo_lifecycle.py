@@ -93,3 +93,46 @@ def test_an_error_inside_the_run_stops_the_moto_server(tmp_path: Path, monkeypat
     port = re.search(r"on http://127\.0\.0\.1:(\d+)", messages.getvalue()).group(1)
     assert "provisioned" in messages.getvalue()  # it failed mid-run, with the server up
     assert moto_servers_on(port) == []
+
+
+def test_an_interrupted_organization_demo_leaves_no_moto_server_behind(tmp_path: Path) -> None:
+    """Ctrl-C once the organization stands, while its logs are delivered: the one server stops."""
+    process = subprocess.Popen([sys.executable, "-m", "bucketwatch.demo", "--organization", "--out", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stderr.readline()
+        match = re.search(r"on http://127\.0\.0\.1:(\d+)", first)
+        assert match, f"no endpoint line from the demo: {first!r}"
+        port = match.group(1)
+        second = process.stderr.readline()  # the organization exists: members are being provisioned
+        assert "organization o-" in second and "3 members" in second, second
+        assert moto_servers_on(port), "the demo's moto server should be running now"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "bucketwatch demo: interrupted" in err and "Traceback" not in err
+    deadline = time.monotonic() + 5
+    while moto_servers_on(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert moto_servers_on(port) == []
+
+
+def test_an_error_inside_the_organization_run_stops_the_moto_server(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from bucketwatch.demo import org_run
+
+    def broken_story(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("organization story broke")
+
+    monkeypatch.setattr(org_run, "build_org_story", broken_story)
+    messages = io.StringIO()
+    with pytest.raises(RuntimeError, match="organization story broke"):
+        run_module.run_demo(run_module.DemoOptions(out_dir=tmp_path, stream=messages, progress=False,
+                                                   organization=True))
+    port = re.search(r"on http://127\.0\.0\.1:(\d+)", messages.getvalue()).group(1)
+    assert "organization o-" in messages.getvalue()  # it failed mid-run, with the organization built
+    assert moto_servers_on(port) == []
