@@ -13,7 +13,7 @@ import gzip
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,11 +104,12 @@ def timeline(story: Story, seed: int) -> list[Step]:
     return sorted(steps, key=lambda s: (s.at, s.obj.key if s.obj else ""))
 
 
-def chunks(steps: list[Step], size: timedelta) -> Iterator[list[Step]]:
-    """Steps grouped by wall-clock slot: the demo drains the detector queue after each slot."""
+def chunks(steps: Sequence[Any], size: timedelta) -> Iterator[list[Any]]:
+    """Steps (anything with `.at`) grouped by wall-clock slot: the demo drains the detector queue
+    after each slot."""
     if not steps:
         return
-    current: list[Step] = []
+    current: list[Any] = []
     slot = _window(steps[0].at, size)
     for step in steps:
         if step.at >= slot + size:

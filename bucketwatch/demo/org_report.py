@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from bucketwatch.demo.html import reconciliation
 from bucketwatch.demo.report import (
     DemoResult,
     _table,
@@ -132,9 +133,7 @@ def _posture_block(result: OrgDemoResult) -> list[str]:
 
 def render_org_html(result: OrgDemoResult, title: str = "Bucketwatch demo report: an organization") -> str:
     c = result.counts
-    reconciled = (f'<p class="{"ok" if c.reconciled else "bad"}">Lines written in every account = records in the '
-                  f"central lake + quarantined: {c.lines_written:,} = {c.records:,} + {c.quarantined} "
-                  f"{'(reconciled)' if c.reconciled else '(DOES NOT RECONCILE)'}</p>")
+    reconciled = reconciliation(c, "Lines written in every account = records in the central lake + quarantined")
     view = ReportView(
         title=title,
         subtitle=f"Organization {result.organization_id} on the local AWS endpoint {result.endpoint} "

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from bucketwatch.demo.delivery import Deliverer, Step, chunks, timeline
+from bucketwatch.demo.delivery import Deliverer, Step, timeline
 from bucketwatch.demo.detection import DetectorDriver, environment, handler_environment
 from bucketwatch.demo.org_report import OrgDemoResult
 from bucketwatch.demo.org_story import END, START, OrgStory, build_org_story
@@ -38,9 +38,8 @@ from bucketwatch.demo.organization import (
     build_world,
 )
 from bucketwatch.demo.replication import Replicator
-from bucketwatch.demo.run import DRAIN_EVERY, Stages, _advance, collect_detections, run_query
+from bucketwatch.demo.run import Stages, collect_detections, deliver_in_slots, run_query, tally
 from bucketwatch.localaws import MotoServer
-from bucketwatch.progress import Progress
 from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
 
 # The central lake, by account and region: what the organization mode is for.
@@ -199,27 +198,19 @@ def deliver_and_detect(world: OrgWorld, story: OrgStory, seed: int, result: OrgD
     counts = result.counts
     steps = org_timeline(story, seed)
     objects = [s.step.obj for s in steps if s.step.obj is not None]
-    counts.objects = len(objects)
-    counts.access_log_lines = sum(o.lines for o in objects if o.log_type == "AWS.S3ServerAccess")
-    counts.cloudtrail_records = sum(o.lines for o in objects if o.log_type == "AWS.CloudTrail")
+    tally(counts, objects)
     stages.say(f"story: {counts.objects} log objects in {len(story.stories)} accounts ({counts.access_log_lines:,} "
                f"access-log lines, {counts.cloudtrail_records:,} CloudTrail records) and {len(story.changes)} changes;"
                " access logs replicate into the archive, trails deliver there, the central detector reads it")
     deliverer = OrgDeliverer(world)
-    central = world.of(world.names.central.account_id)
-    driver = DetectorDriver(central, world.central)
-    progress = Progress("detector notifications", "messages", enabled=show)
-    for group in chunks(steps, DRAIN_EVERY):  # type: ignore[arg-type]  (AccountStep has .at, as Step)
-        for item in group:
-            deliverer.run(item)  # type: ignore[arg-type]
-        driver.drain(on_batch=_advance(progress, driver))
-    progress.close()
+    driver = DetectorDriver(world.of(world.names.central.account_id), world.central)
+    deliver_in_slots(steps, deliverer.run, driver, show)
     result.replicated = len(deliverer.replicator.replicas)
     # The archive announces CloudTrail files and replicas; S3 also sends a test event per configuration.
     announced = result.replicated + sum(1 for o in objects if o.log_type == "AWS.CloudTrail")
-    extra = driver.run.messages - announced
     stages.say(f"{result.replicated} access-log objects replicated into the archive; detector handler: "
-               f"{driver.run.invocations} invocations for {driver.run.messages} notifications ({extra} S3 test events)")
+               f"{driver.run.invocations} invocations for {driver.run.messages} notifications "
+               f"({driver.run.messages - announced} S3 test events)")
 
 
 def harden(world: OrgWorld) -> None:

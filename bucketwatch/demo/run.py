@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +23,7 @@ import yaml
 
 from bucketwatch.demo.account import BACKUPS, CUSTOMER_DATA, Provisioned, Provisioner
 from bucketwatch.demo.clients import Clients
-from bucketwatch.demo.delivery import Deliverer, chunks, timeline
+from bucketwatch.demo.delivery import Deliverer, LogObject, chunks, timeline
 from bucketwatch.demo.detection import (
     DetectorDriver,
     handler_environment,
@@ -188,24 +188,34 @@ def complete_alerts(alerts: list[dict[str, Any]], totals: dict[str, AlertTotals]
 def deliver_and_detect(clients: Clients, provisioned: Provisioned, story: Story, seed: int, counts: Counts,
                        stages: Stages, show: bool) -> None:
     steps = timeline(story, seed)
-    objects = [s.obj for s in steps if s.obj is not None]
-    counts.objects = len(objects)
-    counts.access_log_lines = sum(o.lines for o in objects if o.log_type == "AWS.S3ServerAccess")
-    counts.cloudtrail_records = sum(o.lines for o in objects if o.log_type == "AWS.CloudTrail")
+    tally(counts, [s.obj for s in steps if s.obj is not None])
     stages.say(f"story: {counts.objects} log objects ({counts.access_log_lines:,} access-log lines, "
                f"{counts.cloudtrail_records:,} CloudTrail records) and {len(story.changes)} attacker changes; "
                "the detector handler runs on every notification")
-    deliverer = Deliverer(clients)
     driver = DetectorDriver(clients, provisioned)
-    progress = Progress("detector notifications", "messages", enabled=show)
-    for group in chunks(steps, DRAIN_EVERY):
-        for step in group:
-            deliverer.run(step)
-        driver.drain(on_batch=_advance(progress, driver))
-    progress.close()
+    deliver_in_slots(steps, Deliverer(clients).run, driver, show)
     extra = driver.run.messages - counts.objects  # S3 sends a test event when notifications are set up
     stages.say(f"detector handler: {driver.run.invocations} invocations for {driver.run.messages} notifications "
                f"({counts.objects} log objects, {extra} S3 test events)")
+
+
+def tally(counts: Counts, objects: list[LogObject]) -> None:
+    """What the story writes: objects, access-log lines, CloudTrail records."""
+    counts.objects = len(objects)
+    counts.access_log_lines = sum(o.lines for o in objects if o.log_type == "AWS.S3ServerAccess")
+    counts.cloudtrail_records = sum(o.lines for o in objects if o.log_type == "AWS.CloudTrail")
+
+
+def deliver_in_slots(steps: Sequence[Any], deliver: Callable[[Any], None], driver: DetectorDriver,
+                     show: bool) -> None:
+    """Deliver the steps slot by slot of story time (DRAIN_EVERY), draining the detector queue
+    after each slot as Lambda's poller would; `steps` have `.at` (delivery.Step or alike)."""
+    progress = Progress("detector notifications", "messages", enabled=show)
+    for group in chunks(steps, DRAIN_EVERY):
+        for step in group:
+            deliver(step)
+        driver.drain(on_batch=_advance(progress, driver))
+    progress.close()
 
 
 def _advance(progress: Progress, driver: DetectorDriver) -> Callable[[int], None]:
