@@ -103,7 +103,7 @@ def _alerts_block(result: OrgDemoResult) -> list[str]:
     for account in result.account_order():
         own = sorted((a for a in alerts if alert_account(a) == account),
                      key=lambda a: (severity_rank(a.get("severity")), alert_rule(a), str(a.get("title"))))
-        lines.append(f"  {result.label(account)}: {len(own) or 'no'} alert{'' if len(own) == 1 else 's'}")
+        lines.append(f"  {result.label(account)}: {_count(len(own), 'alert')}")
         lines += [alert_line(a, "    ", prefix=f"{str(a.get('severity', '?')).upper():<9}") for a in own]
     return lines
 
@@ -120,13 +120,18 @@ def _posture_block(result: OrgDemoResult) -> list[str]:
         scan = scans.get(account, {})
         failed = sum(len(v) for v in by_bucket.values())
         reach = f"not scanned: {scan['error']}" if scan.get("error") else f"{scan.get('buckets', 0)} buckets scanned"
-        lines.append(f"  {result.label(account)}: {failed} failures on {len(by_bucket)} resources ({reach})")
+        where = f" on {_count(len(by_bucket), 'resource')}" if failed else ""
+        lines.append(f"  {result.label(account)}: {_count(failed, 'failure')}{where} ({reach})")
         for bucket, results in by_bucket.items():
             lines += failure_lines(bucket, results, "    ")
     strays = [r for r in result.posture if result_account(r) == NO_ACCOUNT]
     if strays:
         lines.append(f"  (account unknown: {len(strays)} results)")
     return lines + posture_footnotes(result.posture)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"no {noun}s" if n == 0 else f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 # -- HTML -----------------------------------------------------------------------------------------
