@@ -204,7 +204,7 @@ def _account_posture(results: list[dict[str, Any]]) -> str:
     if not results:
         return "<p>No posture results.</p>"
     if not failed and not unknown:
-        return f"<p>Posture: {len(results)} verdicts, no failures.</p>"
+        return f"<p>Posture: {len(results)} verdict{'' if len(results) == 1 else 's'}, no failures.</p>"
     body = "".join(
         f"<tr><td>{escape(resource_name(r))}</td><td>{_badge(str(r.get('severity', '?')))}</td>"
         f"<td><code>{escape(str(r.get('policy')))}</code></td><td>{escape(str(r.get('status')))}</td>"
