@@ -14,6 +14,7 @@ from infra.waivers import (
     ACCESS_LOG_BUCKET_NO_OBJECT_LOCK,
     ACCESS_LOG_BUCKET_SELF_LOGGING,
     ACCESS_LOG_BUCKET_SSE_S3,
+    ACCESS_LOG_BUCKET_UNRECORDED,
     BUCKETWATCH_METADATA_KEY,
     apply_waiver,
 )
@@ -78,6 +79,7 @@ class AccessLogBucket(Construct):
         cfn_bucket.add_metadata(ROLE_METADATA_KEY, marker)
         apply_waiver(self.bucket, ACCESS_LOG_BUCKET_SELF_LOGGING)
         apply_waiver(self.bucket, ACCESS_LOG_BUCKET_SSE_S3)
+        apply_waiver(self.bucket, ACCESS_LOG_BUCKET_UNRECORDED)
         if notification_topic is not None:
             add_object_created_notification(self.bucket, notification_topic)
 

@@ -17,6 +17,8 @@ from infra.stack import BucketwatchStage
 from policies.cdk_plugin import BucketwatchValidationPlugin
 from policies.config import PostureSettings
 
+GATE_PACK = "strict"  # our own infrastructure is held to every policy
+
 
 def build_app(app: App, *, validate: bool = True) -> list[Stage]:
     plan = plan_from_context(app.node.try_get_context(CONTEXT_KEY))
@@ -39,20 +41,23 @@ def build_stages(app: App, plan: AppPlan) -> list[Stage]:
 
 def add_validation_plugins(app: App, plan: AppPlan | None = None) -> None:
     """cdk-nag's AwsSolutions pack and Bucketwatch's own posture policies."""
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), _bucketwatch_plugin(plan or AppPlan()))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), _bucketwatch_plugin(app, plan or AppPlan()))
 
 
-def _bucketwatch_plugin(plan: AppPlan) -> BucketwatchValidationPlugin:
-    return BucketwatchValidationPlugin(settings=gate_settings(plan))
+def _bucketwatch_plugin(app: App, plan: AppPlan) -> BucketwatchValidationPlugin:
+    # scope=app: acknowledgements on the App or a Stage reach the plugin's own report too.
+    return BucketwatchValidationPlugin(settings=gate_settings(plan), scope=app)
 
 
 def gate_settings(plan: AppPlan) -> PostureSettings:
-    """The posture settings the gate judges the app with: the defaults, plus the organization when
-    there is one, so its own accounts (which the central archive's bucket policy names on purpose,
-    for the members' replication roles) are inside, not cross-account principals to flag."""
+    """The posture settings the gate judges the app with: every policy (the strict pack, not just
+    the default baseline: each exception is a written waiver in infra/waivers.py), plus the
+    organization when there is one, so its own accounts (which the central archive's bucket policy
+    names on purpose, for the members' replication roles) are inside, not cross-account principals
+    to flag."""
     if plan.organization is None:
-        return PostureSettings()
-    return PostureSettings(organization=plan.organization.settings())
+        return PostureSettings(pack=GATE_PACK)
+    return PostureSettings(pack=GATE_PACK, organization=plan.organization.settings())
 
 
 REPORT_NAME = "validation-report.json"

@@ -31,7 +31,7 @@ WORKGROUP_NAME = "bucketwatch"
 RESULTS_RETENTION = Duration.days(30)
 LAKE_RETENTION = Duration.days(365)
 # Partition projection ranges: the lake's years, and zero-padded month/day/hour directory names.
-PROJECTION_RANGES = {"year": ("2015,2099", None), "month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
+PROJECTION_RANGES = {"year": (f"{schema.LAKE_YEARS[0]},{schema.LAKE_YEARS[1]}", None), "month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
 PRESTO_TYPES = {"string": "varchar", "bigint": "bigint", "int": "integer", "boolean": "boolean", "timestamp": "timestamp"}
 
 
