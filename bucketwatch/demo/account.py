@@ -18,6 +18,7 @@ from infra.waivers import (
     ACCESS_LOG_BUCKET_SSE_S3,
     ACCESS_LOG_BUCKET_UNRECORDED,
     OBJECT_LOCK_OPT_IN,
+    Waiver,
 )
 from policies.suppression_tags import suppression_tags
 
@@ -189,11 +190,9 @@ class Provisioner:
         self.out.extra["monitoring_key_arn"] = key_arn
         s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
         s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(_trail_bucket_policy(n)))
-        # The stack's written exceptions, as the deployed buckets carry them (tags the scan reads).
-        for bucket, waivers in ((n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS),
-                                (n.trail_bucket, (OBJECT_LOCK_OPT_IN,)), (n.processed_bucket, (OBJECT_LOCK_OPT_IN,))):
-            tags = {k: v for waiver in waivers for k, v in suppression_tags(waiver.bucketwatch, waiver.reason).items()}
-            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        self._carry_waivers(n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS)
+        for bucket in (n.trail_bucket, n.processed_bucket):
+            self._carry_waivers(bucket, (OBJECT_LOCK_OPT_IN,))
         # The trail bucket and the processed bucket log to the regional access-log bucket; the
         # access-log bucket cannot log to itself.
         for bucket in (n.trail_bucket, n.processed_bucket):
@@ -202,6 +201,11 @@ class Provisioner:
         self._notify(n.trail_bucket, {"cloudtrail": f"AWSLogs/{n.account_id}/CloudTrail/"})
         self._notify(n.access_log_bucket, {
             source: f"{n.access_log_prefix(source)}{n.account_id}/" for source in n.logged_buckets})
+
+    def _carry_waivers(self, bucket: str, waivers: tuple[Waiver, ...]) -> None:
+        """The stack's written exceptions, as the deployed bucket carries them (tags the scan reads)."""
+        tags = {k: v for waiver in waivers for k, v in suppression_tags(waiver.bucketwatch, waiver.reason).items()}
+        self.c.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
 
     def _create_bucket(self, bucket: str) -> None:
         """A bucket in the clients' region (outside us-east-1 S3 wants the region named)."""

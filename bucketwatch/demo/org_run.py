@@ -107,36 +107,16 @@ def detection_config(org: OrgNames) -> dict[str, Any]:
     }}
 
 
-def posture_config(org: OrgNames) -> dict[str, Any]:
-    """The organization's written exceptions: the same kinds as the single-account demo's, for
-    every account's monitoring buckets, plus the trails' write-only data events (what the
-    stacks' `dataEvents.waiverReason` writes on each trail)."""
-    log_buckets = [org.central.access_log_bucket, *(m.names.access_log_bucket for m in org.members)]
-    return {"posture": {"suppressions": [
-        {"policy": "BW.S3.MFADelete", "resource": "arn:aws:s3:::*",
-         "reason": "MFA delete needs the root user's MFA device for every change; versioning and "
-                   "lifecycle are the accepted control"},
-        {"policy": "BW.S3.ObjectLock", "resource": "arn:aws:s3:::*",
-         "reason": "none of these buckets holds backups; Object Lock is required for backups only"},
-        *({"policy": "BW.S3.Logging", "resource": f"arn:aws:s3:::{bucket}",
-           "reason": "an access-log bucket cannot log to itself (it would log its own log deliveries)"}
-          for bucket in log_buckets),
-        *({"policy": "BW.S3.EncryptionKMS", "resource": f"arn:aws:s3:::{bucket}",
-           "reason": "S3 server access log delivery supports only SSE-S3 on the target bucket"}
-          for bucket in log_buckets),
-        *({"policy": "BW.S3.MonitoringCoverage", "resource": f"arn:aws:s3:::{bucket}",
-           "reason": "an access-log bucket cannot log to itself, and the trails leave the monitoring's own "
-                     "buckets out by name (no feedback loop)"}
-          for bucket in log_buckets),
-        {"policy": "BW.CloudTrail.S3DataEvents", "resource": "arn:aws:cloudtrail:*:trail/bucketwatch-data-events",
-         "reason": "reads are covered by the server access logs; recording only writes halves the bill"},
-    ]}}
+def posture_config() -> dict[str, Any]:
+    """The default pack, as a new deployment runs it; the monitoring's own buckets carry their
+    written exceptions as tags, as the stacks write them (infra/waivers.py)."""
+    return {"posture": {"pack": "baseline"}}
 
 
 def write_org_config(org: OrgNames, out_dir: Path) -> Path:
     """The central stack's config file (`configFile` in the context): detections and posture."""
     path = out_dir / "bucketwatch.yml"
-    path.write_text(yaml.safe_dump({**detection_config(org), **posture_config(org)}, sort_keys=False),
+    path.write_text(yaml.safe_dump({**detection_config(org), **posture_config()}, sort_keys=False),
                     encoding="utf-8")
     return path
 

@@ -17,7 +17,7 @@ Each member gets what its `Member` stack holds: the regional access-log bucket r
 the archive (rule `to-central-archive`, role `bucketwatch-replication-<region>`), a multi-region
 trail delivering into the archive (key `alias/bucketwatch-archive`), and the read-only
 `BucketwatchAudit` role trusted by the central `bucketwatch-posture-scanner`. Names, actions and
-the replication rule come from `infra/` itself, so the demo cannot drift from the stacks.
+the replication rule come from `infra/` itself, so the demo cannot drift from the stacks (tests compare the policies with the constructs').
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bucketwatch.demo.account import (
+    ACCESS_LOG_BUCKET_WAIVERS,
     BLOCK_ALL,
     SSE_S3,
     DemoNames,
@@ -39,6 +40,19 @@ from bucketwatch.demo.account import (
 )
 from bucketwatch.demo.clients import Clients
 from detectors.common.organization import OrganizationSettings
+from infra.archive import REPLICA_ACTIONS
+from infra.naming import (
+    ACCESS_LOG_BUCKET_PREFIX,
+    ARCHIVE_BUCKET_PREFIX,
+    ARCHIVE_KEY_ALIAS,
+    LAKE_BUCKET_PREFIX,
+    POSTURE_ROLE_NAME,
+    bucket_name,
+    replication_role_name,
+)
+from infra.posture import RESOURCELESS_ACTIONS, scan_actions
+from infra.replication import DESTINATION_ACTIONS, RULE_ID, SOURCE_ACTIONS, SOURCE_BUCKET_ACTIONS
+from infra.waivers import OBJECT_LOCK_OPT_IN
 
 CENTRAL_NAME = "security"
 CENTRAL_REGION = "us-east-1"
@@ -114,16 +128,12 @@ class OrgNames:
 
     @property
     def scanner_role_arn(self) -> str:
-        from infra.naming import POSTURE_ROLE_NAME
-
         return f"arn:aws:iam::{self.central.account_id}:role/{POSTURE_ROLE_NAME}"
 
     def audit_role_arn(self, account_id: str) -> str:
         return f"arn:aws:iam::{account_id}:role/{AUDIT_ROLE}"
 
     def replication_role_arn(self, member: Member) -> str:
-        from infra.naming import replication_role_name
-
         return f"arn:aws:iam::{member.account_id}:role/{replication_role_name(member.region)}"
 
     def trail_arns(self) -> dict[str, str]:
@@ -136,8 +146,6 @@ class OrgNames:
 
 
 def central_names(account_id: str) -> DemoNames:
-    from infra.naming import ACCESS_LOG_BUCKET_PREFIX, ARCHIVE_BUCKET_PREFIX, LAKE_BUCKET_PREFIX, bucket_name
-
     region = CENTRAL_REGION
     return DemoNames(
         account_id=account_id, region=region,
@@ -149,8 +157,6 @@ def central_names(account_id: str) -> DemoNames:
 
 
 def member_of(plan: MemberPlan, account_id: str, central: DemoNames) -> Member:
-    from infra.naming import ACCESS_LOG_BUCKET_PREFIX, bucket_name
-
     buckets = {stem: f"{stem}-{account_id}" for stem in plan.buckets}
     names = DemoNames(
         account_id=account_id, region=plan.region,
@@ -226,8 +232,6 @@ def _document(*statements: dict[str, Any]) -> dict[str, Any]:
 def read_only_statements() -> list[dict[str, Any]]:
     """The live scan's configuration reads (`infra.posture.read_only_statements`, as JSON): the
     posture scanner's role and every member's audit role hold exactly these."""
-    from infra.posture import RESOURCELESS_ACTIONS, scan_actions
-
     actions = scan_actions()
     return [
         {"Sid": "DescribeAnyBucket", "Effect": "Allow", "Resource": "arn:aws:s3:::*",
@@ -248,8 +252,6 @@ def audit_role_trust(names: OrgNames) -> dict[str, Any]:
 def archive_policy(names: OrgNames) -> dict[str, Any]:
     """`infra.archive.LogArchive`'s bucket policy: CloudTrail for exactly the organization's trails
     (each under its own `AWSLogs/<account>/`), replicas from exactly the members' replication roles."""
-    from infra.archive import REPLICA_ACTIONS
-
     archive = f"arn:aws:s3:::{names.archive_bucket}"
     trails = names.trail_arns()
     roles = sorted(names.replication_role_arn(m) for m in names.members)
@@ -275,8 +277,6 @@ def archive_policy(names: OrgNames) -> dict[str, Any]:
 def replication_configuration(names: OrgNames, member: Member) -> dict[str, Any]:
     """`infra.replication.CrossAccountReplication`: every new object, keys unchanged, owned by the
     central account, deletions not replicated, metrics on."""
-    from infra.replication import RULE_ID
-
     return {"Role": names.replication_role_arn(member), "Rules": [{
         "ID": RULE_ID, "Status": "Enabled", "Priority": 0, "Filter": {"Prefix": ""},
         "DeleteMarkerReplication": {"Status": "Disabled"},
@@ -290,8 +290,6 @@ def replication_configuration(names: OrgNames, member: Member) -> dict[str, Any]
 
 def replication_role(member: Member, archive_bucket: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(trust, permissions) of the member's replication role: S3 only, for this account and bucket."""
-    from infra.replication import DESTINATION_ACTIONS, SOURCE_ACTIONS, SOURCE_BUCKET_ACTIONS
-
     source = f"arn:aws:s3:::{member.names.access_log_bucket}"
     trust = _document({"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole",
                        "Condition": {"StringEquals": {"aws:SourceAccount": member.account_id},
@@ -336,8 +334,6 @@ class OrgProvisioner(Provisioner):
 
     def trail(self) -> None:
         """The account's multi-region trail, delivering into the central archive with its key."""
-        from infra.naming import ARCHIVE_KEY_ALIAS
-
         n, org = self.names, self.org
         central = org.central
         ct = self.c.cloudtrail
@@ -366,8 +362,6 @@ class CentralProvisioner(OrgProvisioner):
     def monitoring(self) -> None:
         n, s3 = self.names, self.c.s3
         key_arn = self._key("bucketwatch", "Bucketwatch lake and topics")
-        from infra.naming import ARCHIVE_KEY_ALIAS
-
         archive_key = self._key(ARCHIVE_KEY_ALIAS.removeprefix("alias/"), "Bucketwatch organization log archive")
         for bucket in (n.access_log_bucket, n.trail_bucket, n.processed_bucket):
             self._monitoring_bucket(bucket)
@@ -377,6 +371,9 @@ class CentralProvisioner(OrgProvisioner):
         self.out.extra.update(monitoring_key_arn=key_arn, archive_key_arn=archive_key)
         s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
         s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(archive_policy(self.org)))
+        self._carry_waivers(n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS)
+        for bucket in (n.trail_bucket, n.processed_bucket):
+            self._carry_waivers(bucket, (OBJECT_LOCK_OPT_IN,))
         for bucket in (n.trail_bucket, n.processed_bucket):
             self._enable_access_logging(bucket)
         self.detector_plumbing()
@@ -388,8 +385,6 @@ class CentralProvisioner(OrgProvisioner):
 
     def scanner_role(self) -> None:
         """`bucketwatch-posture-scanner`: the live scan's reads, and exactly the members' audit roles."""
-        from infra.naming import POSTURE_ROLE_NAME
-
         org = self.org
         trust = _document({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                            "Action": "sts:AssumeRole"})
@@ -434,10 +429,9 @@ class MemberProvisioner(OrgProvisioner):
         self._monitoring_bucket(n.access_log_bucket)
         s3.put_bucket_encryption(Bucket=n.access_log_bucket, ServerSideEncryptionConfiguration=SSE_S3)
         s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
+        self._carry_waivers(n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS)
 
     def replication(self) -> None:
-        from infra.naming import replication_role_name
-
         trust, permissions = replication_role(self.member, self.org.archive_bucket)
         self._role(replication_role_name(self.member.region), trust, permissions)
         self.c.s3.put_bucket_replication(Bucket=self.names.access_log_bucket,

@@ -57,31 +57,28 @@ EXPECTED_ALERTS = {
 
 
 def expected_failures(accounts: dict[str, str], buckets: dict[str, str]) -> dict[str, set[tuple[str, str]]]:
-    """Per account name: (resource, policy) of every unsuppressed FAIL the design implies."""
-    scratch = buckets["analytics-scratch"]
+    """Per account name: (resource, policy) of every unsuppressed FAIL the design implies, under the
+    default (baseline) pack the organization's config file names."""
     return {
         # The security account blocks public access account-wide; its archive, lake and log bucket
-        # are the stacks' careful buckets (the log bucket's known gaps are written exceptions).
+        # are the stacks' careful buckets (the log bucket's known gaps are the stack's written
+        # exceptions, carried as tags).
         "security": set(),
         # No account-level Block Public Access in the members: one finding each, on the account.
-        # The exports bucket is acceptable, not careful: SSE-S3, ACLs on, HTTP allowed, no lifecycle.
+        # The exports bucket is acceptable, not careful: ACLs still on, plain HTTP allowed.
         "payments": {(f"AWS::::Account:{accounts['payments']}", "BW.S3.AccountPublicAccessBlock"),
-                     *((buckets["payments-exports"], p) for p in (
-                         "BW.S3.AclsDisabled", "BW.S3.EncryptionKMS", "BW.S3.LifecycleConfiguration",
-                         "BW.S3.SecureAccess"))},
-        # The scratch bucket is careless from the start: nothing configured at all.
+                     (buckets["payments-exports"], "BW.S3.AclsDisabled"),
+                     (buckets["payments-exports"], "BW.S3.SecureAccess")},
+        # The scratch bucket is careless from the start: nothing configured at all, not logged.
         "analytics": {(f"AWS::::Account:{accounts['analytics']}", "BW.S3.AccountPublicAccessBlock"),
-                      *((scratch, p) for p in (
-                          "BW.S3.AclsDisabled", "BW.S3.Encryption", "BW.S3.EncryptionKMS",
-                          "BW.S3.LifecycleConfiguration", "BW.S3.Logging", "BW.S3.MonitoringCoverage",
-                          "BW.S3.PublicAccessBlock", "BW.S3.PublicAccessBlockAll", "BW.S3.SecureAccess",
-                          "BW.S3.Versioning"))},
+                      *((buckets["analytics-scratch"], p) for p in (
+                          "BW.S3.AclsDisabled", "BW.S3.Encryption", "BW.S3.Logging", "BW.S3.MonitoringCoverage",
+                          "BW.S3.PublicAccessBlockAll", "BW.S3.SecureAccess", "BW.S3.Versioning"))},
         # Made public during the story: no PAB, a policy granting everyone (which replaced the
-        # TLS-only one); SSE-S3 by design (served through the CDN).
+        # TLS-only one).
         "web": {(f"AWS::::Account:{accounts['web']}", "BW.S3.AccountPublicAccessBlock"),
                 *((buckets["web-assets"], p) for p in (
-                    "BW.S3.PublicAccessBlock", "BW.S3.PublicAccessBlockAll", "BW.S3.PrincipalRestrictions",
-                    "BW.S3.SecureAccess", "BW.S3.EncryptionKMS"))},
+                    "BW.S3.PublicAccessBlockAll", "BW.S3.PrincipalRestrictions", "BW.S3.SecureAccess"))},
     }
 
 
@@ -216,22 +213,16 @@ def test_exactly_the_posture_failures_each_account_implies(demo: OrgDemoResult) 
             assert r["account_id"] == resource_name(r).rsplit("-", 1)[1], r
 
 
-def test_suppressions_are_the_organizations_written_exceptions(demo: OrgDemoResult) -> None:
+def test_suppressions_are_the_stacks_written_exceptions_carried_as_tags(demo: OrgDemoResult) -> None:
+    """Under the baseline pack, the access-log buckets' two known gaps (they cannot log to
+    themselves; the trails leave them out by name), from the tags the stacks write."""
     ids = _ids(demo)
     log_buckets = {f"bucketwatch-access-logs-{ids[name]}-{region}"
                    for name, region in {"security": "us-east-1", **MEMBER_REGIONS}.items()}
-    every_bucket = {*_buckets(demo).values(), *log_buckets, f"bucketwatch-archive-{ids['security']}-us-east-1",
-                    f"bucketwatch-lake-{ids['security']}-us-east-1"}
     suppressed = {(resource_name(r), r["policy"]) for r in demo.posture if r["status"] == "SUPPRESSED"}
-    assert suppressed == {
-        *((b, "BW.S3.MFADelete") for b in every_bucket),
-        *((b, "BW.S3.ObjectLock") for b in every_bucket),
-        *((b, p) for b in log_buckets for p in ("BW.S3.Logging", "BW.S3.EncryptionKMS", "BW.S3.MonitoringCoverage")),
-        # Each account's trail records writes only (reads are in the access logs).
-        *(("trail/bucketwatch-data-events", "BW.CloudTrail.S3DataEvents") for _ in ids),
-    }
-    trails = [r for r in demo.posture if r["status"] == "SUPPRESSED" and r["policy"] == "BW.CloudTrail.S3DataEvents"]
-    assert sorted(r["account_id"] for r in trails) == sorted(ids.values())
+    assert suppressed == {(b, p) for b in log_buckets for p in ("BW.S3.Logging", "BW.S3.MonitoringCoverage")}
+    assert {r["suppression"]["origin"] for r in demo.posture if r["status"] == "SUPPRESSED"} == {"resource metadata"}
+    assert all(r["verdict"] == "FAIL" for r in demo.posture if r["status"] == "SUPPRESSED")
 
 
 def test_the_text_report_groups_alerts_and_posture_by_account(demo: OrgDemoResult) -> None:
@@ -246,7 +237,7 @@ def test_the_text_report_groups_alerts_and_posture_by_account(demo: OrgDemoResul
                      f"web {ids['web']} (member, us-west-2): 3 alerts"]
     assert "AWS.S3.CopyObjectToExternalAccountBucket" in blocks[1] and "outside the organization" in blocks[1]
     posture = text[text.index("Posture failures ("):text.index("What to run next")]
-    assert f"web {ids['web']} (member, us-west-2): 6 failures on 2 resources (2 buckets scanned)" in posture
+    assert f"web {ids['web']} (member, us-west-2): 4 failures on 2 resources (2 buckets scanned)" in posture
     assert f"security {ids['security']} (central, us-east-1): no failures (3 buckets scanned)" in posture
     saved = json.loads((demo.html_path.parent / "accounts.json").read_text())
     assert saved["organization_id"] == demo.organization_id and len(saved["accounts"]) == 4
