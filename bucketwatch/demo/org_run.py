@@ -29,6 +29,7 @@ from bucketwatch.demo.org_report import OrgDemoResult
 from bucketwatch.demo.org_story import END, START, OrgStory, build_org_story
 from bucketwatch.demo.organization import (
     ANALYTICS,
+    CENTRAL_NAME,
     OFFICE_NETWORK,
     PAYMENTS,
     CentralProvisioner,
@@ -38,7 +39,7 @@ from bucketwatch.demo.organization import (
     build_world,
 )
 from bucketwatch.demo.replication import Replicator
-from bucketwatch.demo.run import Stages, collect_detections, deliver_in_slots, run_query, tally
+from bucketwatch.demo.run import DemoOptions, Stages, collect_detections, deliver_in_slots, run_query, tally
 from bucketwatch.localaws import MotoServer
 from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
 
@@ -51,7 +52,8 @@ LAKE_BY_ACCOUNT_SQL = (
 )
 
 
-def run_organization(server: MotoServer, options: Any, out_dir: Path, stages: Stages, show: bool) -> OrgDemoResult:
+def run_organization(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages,
+                     show: bool) -> OrgDemoResult:
     world = build_world(server.endpoint_url, options.seed)
     org = world.names
     stages.say(f"organization {org.organization_id}: central security account {org.central.account_id} and "
@@ -82,7 +84,7 @@ def run_organization(server: MotoServer, options: Any, out_dir: Path, stages: St
 
 def account_rows(org: OrgNames) -> list[dict[str, Any]]:
     central = org.central
-    return [{"account_id": central.account_id, "name": "security", "role": "central", "region": central.region},
+    return [{"account_id": central.account_id, "name": CENTRAL_NAME, "role": "central", "region": central.region},
             *({"account_id": m.account_id, "name": m.name, "role": "member", "region": m.region}
               for m in org.members)]
 

@@ -301,3 +301,17 @@ def test_the_html_report_has_a_per_account_view_in_chromium(demo: OrgDemoResult,
     assert articles[f"account-{ids['security']}"]["rules"] == []
     assert articles[f"account-{ids['security']}"]["policies"] == []
     assert seen["bars"] > 0
+
+
+def test_bucketwatch_report_finds_the_same_alerts_by_account_in_the_central_lake(demo: OrgDemoResult) -> None:
+    """The lake's rule matches hold the same alerts as the alerts topic, each under its account;
+    the matches of signal rules (CreateAlert: false, e.g. every upload) are not alerts."""
+    from bucketwatch.reporting.lake import load_report
+
+    assert demo.lake_dir is not None
+    report = load_report(demo.lake_dir)
+    assert Counter((a["rule_id"], a["account_id"], a["event_count"]) for a in report.alerts) == Counter(
+        (a["rule_id"], a["account_id"], a["event_count"]) for a in demo.alerts)
+    signals = _sql(demo, "SELECT COUNT(*) FROM panther_rule_matches.aws_cloudtrail "
+                         "WHERE p_rule_id = 'Bucketwatch.S3.ObjectUpload'")
+    assert signals[0][0] > 0  # they are in the lake, for the correlation rules
