@@ -179,17 +179,23 @@ class Provisioner:
     # -- Bucketwatch's own resources ---------------------------------------------------------
     def monitoring(self) -> None:
         n = self.names
-        s3 = self.c.s3
         key_arn = self._key("bucketwatch", "Bucketwatch trail and lake")
+        self.out.extra["monitoring_key_arn"] = key_arn
+        self.monitoring_buckets(trail_key=key_arn, lake_key=key_arn, trail_policy=_trail_bucket_policy(n))
+        self._notify(n.trail_bucket, {"cloudtrail": f"AWSLogs/{n.account_id}/CloudTrail/"})
+
+    def monitoring_buckets(self, trail_key: str, lake_key: str, trail_policy: dict[str, Any]) -> None:
+        """The access-log, trail and lake buckets as the stack builds them (with their written
+        exceptions as tags), the topics, queues and table, and the access-log notifications."""
+        n, s3 = self.names, self.c.s3
         for bucket in (n.access_log_bucket, n.trail_bucket, n.processed_bucket):
             self._monitoring_bucket(bucket)
-        # Access-log delivery supports only SSE-S3 on the target bucket; the others use the key.
+        # Access-log delivery supports only SSE-S3 on the target bucket; the others use a key.
         s3.put_bucket_encryption(Bucket=n.access_log_bucket, ServerSideEncryptionConfiguration=SSE_S3)
-        for bucket in (n.trail_bucket, n.processed_bucket):
-            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_sse_kms(key_arn))
-        self.out.extra["monitoring_key_arn"] = key_arn
+        s3.put_bucket_encryption(Bucket=n.trail_bucket, ServerSideEncryptionConfiguration=_sse_kms(trail_key))
+        s3.put_bucket_encryption(Bucket=n.processed_bucket, ServerSideEncryptionConfiguration=_sse_kms(lake_key))
         s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
-        s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(_trail_bucket_policy(n)))
+        s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(trail_policy))
         self._carry_waivers(n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS)
         for bucket in (n.trail_bucket, n.processed_bucket):
             self._carry_waivers(bucket, (OBJECT_LOCK_OPT_IN,))
@@ -198,7 +204,6 @@ class Provisioner:
         for bucket in (n.trail_bucket, n.processed_bucket):
             self._enable_access_logging(bucket)
         self.detector_plumbing()
-        self._notify(n.trail_bucket, {"cloudtrail": f"AWSLogs/{n.account_id}/CloudTrail/"})
         self._notify(n.access_log_bucket, {
             source: f"{n.access_log_prefix(source)}{n.account_id}/" for source in n.logged_buckets})
 

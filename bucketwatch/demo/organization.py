@@ -52,7 +52,6 @@ from infra.naming import (
 )
 from infra.posture import RESOURCELESS_ACTIONS, scan_actions
 from infra.replication import DESTINATION_ACTIONS, RULE_ID, SOURCE_ACTIONS, SOURCE_BUCKET_ACTIONS
-from infra.waivers import OBJECT_LOCK_OPT_IN
 
 CENTRAL_NAME = "security"
 CENTRAL_REGION = "us-east-1"
@@ -360,28 +359,13 @@ class CentralProvisioner(OrgProvisioner):
         return self.out
 
     def monitoring(self) -> None:
-        n, s3 = self.names, self.c.s3
+        """As a single-account stack's, with the archive where the trail bucket is (its own key and
+        the organization's bucket policy), announcing every new object."""
         key_arn = self._key("bucketwatch", "Bucketwatch lake and topics")
         archive_key = self._key(ARCHIVE_KEY_ALIAS.removeprefix("alias/"), "Bucketwatch organization log archive")
-        for bucket in (n.access_log_bucket, n.trail_bucket, n.processed_bucket):
-            self._monitoring_bucket(bucket)
-        s3.put_bucket_encryption(Bucket=n.access_log_bucket, ServerSideEncryptionConfiguration=SSE_S3)
-        s3.put_bucket_encryption(Bucket=n.trail_bucket, ServerSideEncryptionConfiguration=_sse_kms(archive_key))
-        s3.put_bucket_encryption(Bucket=n.processed_bucket, ServerSideEncryptionConfiguration=_sse_kms(key_arn))
         self.out.extra.update(monitoring_key_arn=key_arn, archive_key_arn=archive_key)
-        s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
-        s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(archive_policy(self.org)))
-        self._carry_waivers(n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS)
-        for bucket in (n.trail_bucket, n.processed_bucket):
-            self._carry_waivers(bucket, (OBJECT_LOCK_OPT_IN,))
-        for bucket in (n.trail_bucket, n.processed_bucket):
-            self._enable_access_logging(bucket)
-        self.detector_plumbing()
-        # The archive announces every new object (CloudTrail files and replicas alike); the
-        # central access-log bucket only its PartitionedPrefix logs (moto's placeholders aside).
-        self._notify(n.trail_bucket, {"archive": ""})
-        self._notify(n.access_log_bucket, {
-            source: f"{n.access_log_prefix(source)}{n.account_id}/" for source in n.logged_buckets})
+        self.monitoring_buckets(trail_key=archive_key, lake_key=key_arn, trail_policy=archive_policy(self.org))
+        self._notify(self.names.trail_bucket, {"archive": ""})  # CloudTrail files and replicas alike
 
     def scanner_role(self) -> None:
         """`bucketwatch-posture-scanner`: the live scan's reads, and exactly the members' audit roles."""
