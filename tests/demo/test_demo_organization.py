@@ -50,6 +50,7 @@ EXPECTED_ALERTS = {
     # 10:05 on web-assets: PAB deleted, then a public-read policy (one bucket, one actor).
     ("AWS.S3.DeletePublicAccessBlock", "web"): 1,
     ("Bucketwatch.S3.BucketMadePublic", "web"): 1,
+    ("AWS.CloudTrail.ResourceMadePublic", "web"): 1,  # Panther's multi-service rule sees the policy too
     ("AWS.S3.BucketPolicyModified", "web"): 1,
     # Nothing in the security account; and the ETL's copy from payments into analytics is inside
     # the organization: no AWS.S3.CopyObjectToExternalAccountBucket for it.
@@ -228,13 +229,13 @@ def test_suppressions_are_the_stacks_written_exceptions_carried_as_tags(demo: Or
 def test_the_text_report_groups_alerts_and_posture_by_account(demo: OrgDemoResult) -> None:
     text = render_org_text(demo)
     ids = _ids(demo)
-    alerts = text[text.index("Alerts (6) by account"):text.index("Posture failures (")]
+    alerts = text[text.index("Alerts (7) by account"):text.index("Posture failures (")]
     blocks = re.split(r"\n  (?=\w+ \d{12} \()", alerts)[1:]
     heads = [block.splitlines()[0] for block in blocks]
     assert heads == [f"security {ids['security']} (central, us-east-1): no alerts",
                      f"payments {ids['payments']} (member, us-east-1): 2 alerts",
                      f"analytics {ids['analytics']} (member, eu-west-1): 1 alert",
-                     f"web {ids['web']} (member, us-west-2): 3 alerts"]
+                     f"web {ids['web']} (member, us-west-2): 4 alerts"]
     assert "AWS.S3.CopyObjectToExternalAccountBucket" in blocks[1] and "outside the organization" in blocks[1]
     posture = text[text.index("Posture failures ("):text.index("What to run next")]
     assert f"web {ids['web']} (member, us-west-2): 4 failures on 2 resources (2 buckets scanned)" in posture
@@ -294,7 +295,7 @@ def test_the_html_report_has_a_per_account_view_in_chromium(demo: OrgDemoResult,
     web = articles[f"account-{ids['web']}"]
     assert web["title"] == f"web ({ids['web']})"
     assert sorted(web["rules"]) == sorted(["AWS.S3.DeletePublicAccessBlock", "Bucketwatch.S3.BucketMadePublic",
-                                           "AWS.S3.BucketPolicyModified"])
+                                           "AWS.CloudTrail.ResourceMadePublic", "AWS.S3.BucketPolicyModified"])
     assert "BW.S3.PrincipalRestrictions" in web["policies"]
     payments = articles[f"account-{ids['payments']}"]
     assert sorted(payments["rules"]) == ["AWS.S3.CopyObjectToExternalAccountBucket", "AWS.S3.ServerAccess.IPWhitelist"]
