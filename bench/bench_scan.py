@@ -71,6 +71,8 @@ S3_SUBRESOURCES = {
     "replication": "GetBucketReplication", "notification": "GetBucketNotificationConfiguration",
     "list-type": "ListObjectsV2",
 }
+# Prowler's progress bar's last line: "-> Scan completed! |...| 22/22 [100%] in 2.4s" (or "in 1:05.3s").
+PROWLER_SCAN_TIME = re.compile(r"Scan completed!.*?\] in (?:(\d+):)?(\d+(?:\.\d+)?)")
 S3CONTROL = {("GET", "configuration/publicAccessBlock"): "GetPublicAccessBlock", ("GET", "accesspoint"): "ListAccessPoints",
              ("GET", "mrap/instances"): "ListMultiRegionAccessPoints"}
 
@@ -160,22 +162,25 @@ class Run:
     calls: Counter[str] = field(default_factory=Counter)  # by moto's count, last repeat
     client_calls: Counter[str] = field(default_factory=Counter)  # by the collector's count
     loads: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)  # the collector's process CPU (in-process runs)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
 
 
-def in_process(endpoint: str, workers: int, skip: bool, latency_ms: float) -> Callable[[], tuple[float, ScanStats]]:
-    def run() -> tuple[float, ScanStats]:
+def in_process(endpoint: str, workers: int, skip: bool,
+               latency_ms: float) -> Callable[[], tuple[float, tuple[ScanStats, float]]]:
+    def run() -> tuple[float, tuple[ScanStats, float]]:
         stats = ScanStats()
         accounts = accounts_for(None, None, endpoint)
         if latency_ms:
             for account in accounts:
                 account.session.events.register("before-send", lambda **_: time.sleep(latency_ms / 1000))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         collect(accounts, endpoint_url=endpoint, workers=workers, stats=stats, skip_decided=skip)
-        return time.perf_counter() - started, stats
+        # Process CPU of this process only (every thread): moto runs in another one.
+        return time.perf_counter() - started, (stats, time.process_time() - cpu)
     return run
 
 
@@ -244,6 +249,9 @@ def print_times(runs: list[Run], buckets: int) -> None:
         every = ", ".join(f"{s:.1f}" for s in run.seconds)
         loads = ", ".join(f"{load:.1f}" for load in run.loads)
         scan = f"; its own 'scan completed in' {statistics.median(run.scan_seconds):.1f}s" if run.scan_seconds else ""
+        if run.cpu_seconds:
+            cpu = statistics.median(run.cpu_seconds)
+            scan = f"; collector CPU {cpu:.1f}s = {1000 * cpu / sum(run.calls.values()):.2f} ms per call"
         print(f"  {run.name:<14} {run.median:7.2f}s  [{every}]  {buckets / run.median:6.0f} buckets/s"
               f"  load [{loads}]{scan}")
 
@@ -315,18 +323,20 @@ def run_all(args: argparse.Namespace, endpoint: str, recorder: Recorder, workdir
     for repeat in range(args.repeat):
         for run, action in plan:
             detail = measure(run, recorder, action)
-            if isinstance(detail, ScanStats):
-                check_counts(run, detail)
-            elif run.name == "prowler" and (found := re.search(r"Scan completed.*?in ([\d.]+)s", str(detail))):
-                run.scan_seconds.append(float(found.group(1)))
+            if isinstance(detail, tuple):
+                check_counts(run, *detail)
+            elif run.name == "prowler" and (found := PROWLER_SCAN_TIME.search(str(detail))):
+                minutes, seconds = found.groups()
+                run.scan_seconds.append(60 * int(minutes or 0) + float(seconds))
             print(f"  repeat {repeat + 1}: {run.name:<16} {run.seconds[-1]:6.2f}s  "
                   f"{per_bucket(run.calls, args.buckets):5.2f} calls/bucket", flush=True)
     return {run.name: run for run, _ in plan}
 
 
-def check_counts(run: Run, stats: ScanStats) -> None:
+def check_counts(run: Run, stats: ScanStats, cpu_seconds: float) -> None:
     """The collector's own count must match what moto served (no retries happen on loopback)."""
     run.client_calls = stats.calls
+    run.cpu_seconds.append(cpu_seconds)
     if +stats.calls != +run.calls:
         diff = {api: (stats.calls[api], run.calls[api]) for api in set(stats.calls) | set(run.calls)
                 if stats.calls[api] != run.calls[api]}

@@ -51,6 +51,7 @@ from policies.sources.live_clients import (
     CallCounter,
     ClientFactory,
     LiveSourceError,
+    session_lock,
 )
 from policies.sources.live_decided import DECIDED, SKIP_RULES, AccountFacts, apply_decision
 from policies.sources.live_trails import selectors_coverage, trail_reaches_region
@@ -348,8 +349,8 @@ class AccountCollector:
         """
         if not self.skip_decided:
             return self._locate_each(resources)
-        candidates = list(self.regions or self.factory.session.get_available_regions("s3", self.partition))
         unlocated = [r for r in resources if r["Name"] not in self.bucket_regions]
+        candidates = self.candidate_regions() if unlocated else []
         complete = False
         if len(unlocated) > len(candidates):
             listings = [f.result() for f in [self.pool.submit(self._list_region, r) for r in candidates]]
@@ -367,6 +368,13 @@ class AccountCollector:
             elif not (complete and self.regions):
                 ask.append(resource)
         return keep + self._locate_each(ask)
+
+    def candidate_regions(self) -> list[str]:
+        """The regions a bucket may be in: the filter's, else every S3 region botocore knows."""
+        if self.regions:
+            return list(self.regions)
+        with session_lock(self.factory.session):  # sessions are not thread-safe
+            return list(self.factory.session.get_available_regions("s3", self.partition))
 
     def _locate_each(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         futures = [self.pool.submit(self._locate, r) for r in resources]
