@@ -292,17 +292,19 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="add a simulated network round trip to every call of the in-process runs")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-scan-"))
     os.environ.update(LOCAL_AWS_ENV)
-    os.environ["MOTO_RECORDER_FILEPATH"] = str(workdir / "moto-recording.jsonl")
-    with MotoServer() as server, local_aws_environment(server):
-        started = time.perf_counter()
-        populate(args.buckets)
-        print(f"setup: {args.buckets:,} buckets on moto in {time.perf_counter() - started:.1f}s; "
-              f"{os.cpu_count()} cores, load average {load_average():.1f}")
-        if args.latency_ms:
-            print(f"(every in-process call delayed by a simulated {args.latency_ms:g} ms network round trip)")
-        runs = run_all(args, server.endpoint_url, Recorder(server.endpoint_url), workdir)
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+        workdir = Path(tmp)
+        # Read by moto's server process when it starts: where its recorder writes.
+        os.environ["MOTO_RECORDER_FILEPATH"] = str(workdir / "moto-recording.jsonl")
+        with MotoServer() as server, local_aws_environment(server):
+            started = time.perf_counter()
+            populate(args.buckets)
+            print(f"setup: {args.buckets:,} buckets on moto in {time.perf_counter() - started:.1f}s; "
+                  f"{os.cpu_count()} cores, load average {load_average():.1f}")
+            if args.latency_ms:
+                print(f"(every in-process call delayed by a simulated {args.latency_ms:g} ms network round trip)")
+            runs = run_all(args, server.endpoint_url, Recorder(server.endpoint_url), workdir)
     print_times(list(runs.values()), args.buckets)
     print_calls(list(runs.values()), args.buckets)
     print_ratios(runs)

@@ -5,10 +5,13 @@ account's role and hands its calls to the shared pool), so one account whose rol
 assumed, or whose ListBuckets is denied, becomes an account resource marked unknown with the
 reason while the others are scanned; only when no account at all can be scanned is it an error.
 
-Per account: ListBuckets, then each bucket's GetBucketLocation, then every other per-bucket call
-(``BUCKET_CALLS``) sent to the bucket's own region, all through one thread pool; the account's
-public access block (s3control) and its trails (DescribeTrails / GetEventSelectors /
-GetTrailStatus) are collected in the same pool. Finally each bucket gets two derived fields: the
+Per account: ListBuckets (which names each bucket's region on AWS; else one listing per region,
+or GetBucketLocation per bucket), then the per-bucket calls (``BUCKET_CALLS``) sent to the
+bucket's own region, all through one thread pool; a call whose answer another call's answer
+already decides is not made (``policies.sources.live_decided``: the fields get that certain
+value and the bucket's ``Decided`` map says why). The account's public access block (s3control)
+and its trails (DescribeTrails / GetEventSelectors / GetTrailStatus) are collected in the same
+pool. Finally each bucket gets two derived fields: the
 state of the bucket receiving its access logs (``LoggingTarget``) and the trails that record its
 data events (``CoveringTrails``). The account itself is one ``AWS.Account`` resource carrying
 the account-level settings (account Block Public Access), judged once per account; each bucket
