@@ -1,6 +1,7 @@
 """Ingest benchmark: our end-to-end `ingest` vs DuckDB's own split parse to Parquet, same run.
 
     .venv/bin/python bench/bench_ingest.py [--lines 1000000] [--files 8] [--workers 1] [--small 250000]
+    .venv/bin/python bench/bench_ingest.py --manifest-overhead 5 [--lines 1000000] [--files 8]
 
 Generates realistic, varied S3 server access log lines (bench/gen_access_logs.py) into --files
 files, then runs, each in a fresh child process on one thread:
@@ -9,6 +10,11 @@ files, then runs, each in a fresh child process on one thread:
 and prints lines/s for both, the ratio ours/duckdb, and peak RSS. Memory is measured again on
 --small lines: flat memory means the peak does not grow with input size. `--workers N` runs
 ours with N processes (files are spread over them); the baseline stays on one thread.
+
+`--manifest-overhead N` measures what exactly-once costs: `bucketwatch ingest` (manifest, staging,
+atomic commits, the invariant) against the same parsing and Parquet writing straight into a lake
+folder without any of it ("plain"), N runs each, alternating, each in a fresh child process into
+a fresh lake; it prints the CPU seconds of both (median) and the overhead in percent.
 """
 
 from __future__ import annotations
@@ -92,6 +98,10 @@ def child(kind: str, folder: str, workers: int) -> None:
         from bucketwatch.cli import build_parser, main
 
         build_parser()
+    elif kind == "plain":
+        from detectors.lake.ingest import ObjectBuffer
+        from detectors.lake.writer import LakeWriter
+        from detectors.pipeline import parse_inputs
     else:
         import duckdb
     cpu_before = _cpu_seconds()
@@ -100,6 +110,14 @@ def child(kind: str, folder: str, workers: int) -> None:
         code = main(["ingest", folder, "--lake", str(scratch / "lake"), "--workers", str(workers)])
         if code:
             raise SystemExit(code)
+    elif kind == "plain":  # the same parse and Parquet writes, no manifest/staging/commit
+        buffer, source = ObjectBuffer(LakeWriter(scratch / "lake")), None
+        for batch in parse_inputs([folder]):
+            if batch.source != source:
+                buffer.flush()
+                source = batch.source
+            buffer.add(batch)
+        buffer.flush()
     else:
         files = sorted(str(p) for p in Path(folder).iterdir() if not p.name.startswith("."))
         con = duckdb.connect()
@@ -131,6 +149,24 @@ def measure(kind: str, folder: Path, workers: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def manifest_overhead(folder: Path, runs: int) -> None:
+    import statistics
+
+    cpu: dict[str, list[float]] = {"ours": [], "plain": []}
+    wall: dict[str, list[float]] = {"ours": [], "plain": []}
+    for number in range(runs):
+        for kind in ("plain", "ours") if number % 2 else ("ours", "plain"):
+            result = measure(kind, folder, 1)
+            cpu[kind].append(result["cpu"])
+            wall[kind].append(result["elapsed"])
+            print(f"run {number + 1} {kind:5}: {result['cpu']:6.2f} CPU-s, {result['elapsed']:6.2f} s wall, "
+                  f"{result['files']} files", flush=True)
+    ours, plain = statistics.median(cpu["ours"]), statistics.median(cpu["plain"])
+    print(f"median CPU: with manifest {ours:.2f} s, without {plain:.2f} s: overhead {100 * (ours / plain - 1):+.1f}%")
+    print(f"median wall: with manifest {statistics.median(wall['ours']):.2f} s, "
+          f"without {statistics.median(wall['plain']):.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -138,6 +174,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--small", type=int, default=250_000, help="size of the flat-memory comparison run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--manifest-overhead", type=int, metavar="N", default=0,
+                        help="measure ingest with and without the manifest, N runs each")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -146,6 +184,9 @@ def main() -> None:
     folder = generate(args.lines, args.files, args.seed)
     size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
     print(f"input: {args.lines:,} lines in {args.files} files, {size_mb:,.0f} MB ({folder})")
+    if args.manifest_overhead:
+        manifest_overhead(folder, args.manifest_overhead)
+        return
     ours = measure("ours", folder, args.workers)
     duck = measure("duckdb", folder, 1)
     ours_rate, duck_rate = args.lines / ours["elapsed"], args.lines / duck["elapsed"]

@@ -11,6 +11,8 @@ how much of it is fixed cost. Cases:
   app-stub        the Bucketwatch app, placeholder Lambda code, no validation plugins
   app-bundle      the same with the real Lambda bundle (what deploys)
   app-gated       `python app.py`: real bundle, cdk-nag + Bucketwatch policy plugins
+  org-gated       the same with examples/organization-context.json (a central stage and five
+                  member-region stages)
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ build_app(app, validate=False)
     "app-gated": """
 from infra.app import build_app
 app = App(outdir=sys.argv[1])
+build_app(app)
+""",
+    "org-gated": """
+from infra.app import build_app
+context = json.loads(open("examples/organization-context.json").read())
+app = App(outdir=sys.argv[1], context={**context, "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True})
 build_app(app)
 """,
 }

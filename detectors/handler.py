@@ -4,17 +4,33 @@ Accepts S3 event notifications delivered directly, through SNS, or through SQS (
 envelope in the body, or raw). Environment (set by infra/detector.py):
   ALERTS_TOPIC_ARN   SNS topic for alerts (one JSON message per new alert)
   PROCESSED_BUCKET   lake bucket (same layout as the local lake)
-  DEDUP_TABLE        DynamoDB table (pk S, TTL expires_at) for dedup state
-  BUCKETWATCH_CONFIG optional path of the config file (its detections: section)
+  DEDUP_TABLE        DynamoDB table (pk S, TTL expires_at) for dedup state and markers
+  BUCKETWATCH_CONFIG optional path of the config file (its detections: and ingest: sections)
 
-Failure handling: each object is processed on its own. Lines that cannot be parsed go to the
-quarantine (`_quarantine/` in the processed bucket) and do not fail anything. An object that
-cannot be read (missing, corrupt gzip, denied) fails only its own message: with SQS the
-handler returns `batchItemFailures` so only those messages are retried; with SNS or a direct
-invocation it raises after finishing the other objects, so the platform retries the event.
-Errors of the shared outputs (alerts topic, dedup table) raise at once. Lake writes are
-idempotent (file names derive from row ids); alerts are published before their dedup state is
-saved, so a retry can repeat an alert but never loses one.
+Failing loudly, never silently:
+- A message that is not a usable S3 notification (not JSON, empty, null, no Records, a record
+  that is not an object, an object key that is not a string, ...) fails with its reason: in SQS
+  mode it is reported in `batchItemFailures` (SQS retries it, then its dead-letter queue takes
+  it); with SNS or a direct invocation the handler raises after processing the other objects,
+  so Lambda's retries and then its dead-letter queue take the event, the reason in the error.
+  S3's test event (sent once when a notification is configured) is recognised and ignored.
+- An object that cannot be read (missing, denied, a read that fails midway) fails only its own
+  message, the same way. Bad lines or records inside an object never fail it: they go to the
+  quarantine (`_quarantine/` in the processed bucket) with their position and reason, and the
+  object's other records are evaluated; a truncated gzip keeps its good prefix.
+- A failure of the shared outputs (alerts topic, dedup table) stops the invocation: in SQS mode
+  the current and remaining messages are reported failed; otherwise it raises.
+
+Exactly once per S3 object (bucket, key and the ETag S3 returns with its content):
+- a marker item `object#...` is written when an object is done; a re-delivery of it is skipped;
+- every dedup-group update carries the digest of the rows it adds, written atomically with a
+  marker (detectors.engine.stores), so rows counted once are never counted again, even when an
+  invocation died halfway through an object;
+- an alert is published once: a `published#<alert_id>` marker is written right after SNS accepts
+  it (retried with backoff while DynamoDB throttles), and checked before publishing.
+The one remaining at-least-once window: if the invocation dies after SNS accepted an alert and
+before its marker is stored, the retry publishes that alert again (same alert_id).
+Lake writes are idempotent (file names derive from row ids).
 
 Imports: boto3, pyarrow, pyyaml only (no duckdb, aws_cdk, checkov in the Lambda bundle).
 """
@@ -25,8 +41,10 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote_plus
 
 from detectors.config import DetectionSettings, load_detection_settings
@@ -34,13 +52,15 @@ from detectors.engine.evaluate import alert_message
 from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import SNSSink
-from detectors.engine.stores import DynamoDBStore
+from detectors.engine.stores import MARKER_TTL_S, DynamoDBStore
 from detectors.lake import S3LakeWriter
+from detectors.parsers.limits import IngestSettings
 from detectors.pipeline import ParseStats, parse_stream
-from detectors.quarantine import MemoryQuarantine
+from detectors.quarantine import QuarantineEntry
 
 LOG = logging.getLogger("bucketwatch.detector")
 LOG.setLevel(logging.INFO)
+QUARANTINE_SPOOL_BYTES = 8 * 1024 * 1024  # quarantine entries beyond this spill to /tmp
 
 
 @dataclass(frozen=True)
@@ -57,9 +77,18 @@ class ObjectFailure:
 
 
 @dataclass
+class Unusable:
+    """A message that names no object Bucketwatch can read, and why."""
+    message_id: str | None
+    reason: str
+
+
+@dataclass
 class Outcome:
     objects: int = 0
-    records: int = 0
+    duplicates: int = 0          # objects already processed (re-deliveries), skipped
+    records: int = 0             # records in
+    rows: int = 0                # rows written to the lake
     quarantined: int = 0
     alerts_published: int = 0
     failures: list[ObjectFailure] = field(default_factory=list)
@@ -69,48 +98,101 @@ class SharedOutputError(RuntimeError):
     """The alerts topic or dedup table failed: retry the whole invocation."""
 
 
-def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
-    """Every S3 object named by the event, whatever carried the notification."""
+# -- reading the event -----------------------------------------------------------------------------
+def read_event(event: Any) -> tuple[list[ObjectRef], list[Unusable]]:
+    """Every S3 object the event names, and every message that names none usable (with why)."""
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list) or not event["Records"]:
+        return [], [Unusable(None, f"event has no records: {_excerpt(event)}")]
     refs: list[ObjectRef] = []
-    for record in event.get("Records") or ():
-        if record.get("eventSource") == "aws:sqs":
-            refs += _from_body(record.get("body") or "", record.get("messageId"))
-        elif record.get("EventSource") == "aws:sns":
-            refs += _from_body((record.get("Sns") or {}).get("Message") or "", None)
-        elif record.get("eventSource") == "aws:s3":
-            refs += _from_s3_records({"Records": [record]}, None)
-    return refs
+    unusable: list[Unusable] = []
+    for number, record in enumerate(event["Records"], start=1):
+        if not isinstance(record, dict):
+            unusable.append(Unusable(None, f"record {number} is a {type(record).__name__}, expected an object"))
+            continue
+        message_id = record.get("messageId") if isinstance(record.get("messageId"), str) else None
+        found, problems = _from_record(record, message_id)
+        refs += found
+        unusable += [Unusable(message_id, f"record {number}: {reason}") for reason in problems]
+    return refs, unusable
 
 
-def _from_body(body: str, message_id: str | None) -> list[ObjectRef]:
+def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
+    """The usable object references of an event (see `read_event` for the rest)."""
+    return read_event(event)[0]
+
+
+def _from_record(record: dict[str, Any], message_id: str | None) -> tuple[list[ObjectRef], list[str]]:
+    if record.get("eventSource") == "aws:sqs":
+        return _from_body(record.get("body"), message_id)
+    if record.get("EventSource") == "aws:sns":
+        sns = record.get("Sns")
+        return _from_body(sns.get("Message") if isinstance(sns, dict) else None, message_id)
+    if record.get("eventSource") == "aws:s3":
+        return _from_s3_records({"Records": [record]}, message_id)
+    return [], ["not an SQS, SNS or S3 event record"]
+
+
+def _from_body(body: Any, message_id: str | None) -> tuple[list[ObjectRef], list[str]]:
+    if not isinstance(body, str) or not body.strip():
+        return [], [f"empty message: {_excerpt(body)}"]
     try:
         payload = json.loads(body)
-    except ValueError:
-        LOG.warning("ignoring a message that is not JSON: %.200s", body)
-        return []
+    except (ValueError, RecursionError):
+        return [], [f"message is not JSON: {_excerpt(body)}"]
     if isinstance(payload, dict) and payload.get("Type") == "Notification" and "Message" in payload:
         return _from_body(payload["Message"], message_id)  # SNS envelope inside SQS
     return _from_s3_records(payload, message_id)
 
 
-def _from_s3_records(payload: Any, message_id: str | None) -> list[ObjectRef]:
+def _from_s3_records(payload: Any, message_id: str | None) -> tuple[list[ObjectRef], list[str]]:
     if not isinstance(payload, dict):
-        return []
+        return [], [f"message is a JSON {type(payload).__name__}, not an S3 event notification"]
     if payload.get("Event") == "s3:TestEvent":
-        return []  # sent once when a notification is configured
-    refs = []
-    for record in payload.get("Records") or ():
-        s3 = record.get("s3") or {}
-        bucket, key = (s3.get("bucket") or {}).get("name"), (s3.get("object") or {}).get("key")
-        if bucket and key is not None:
+        return [], []  # sent once when a notification is configured
+    records = payload.get("Records")
+    if not isinstance(records, list) or not records:
+        return [], [f"not an S3 event notification (no Records): {_excerpt(payload)}"]
+    refs, problems = [], []
+    for number, record in enumerate(records, start=1):
+        s3 = record.get("s3") if isinstance(record, dict) else None
+        bucket = _get(s3, "bucket", "name")
+        key = _get(s3, "object", "key")
+        if not isinstance(bucket, str) or not bucket:
+            problems.append(f"S3 record {number} has no bucket name")
+        elif not isinstance(key, str) or not key:
+            problems.append(f"S3 record {number}: object key is {_excerpt(key)}, expected a string")
+        else:
             # Keys arrive URL-encoded with '+' for spaces.
             refs.append(ObjectRef(bucket=bucket, key=unquote_plus(key), message_id=message_id))
-    return refs
+    return refs, problems
 
 
+def _get(value: Any, *path: str) -> Any:
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
+
+
+def _excerpt(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value[:200])
+    try:
+        return json.dumps(value, default=str)[:200]
+    except (ValueError, RecursionError):
+        return type(value).__name__
+
+
+# -- configuration ---------------------------------------------------------------------------------
 def load_settings() -> DetectionSettings:
     """BUCKETWATCH_CONFIG's detections (defaults without it), with the organization."""
     return load_detection_settings(os.environ.get("BUCKETWATCH_CONFIG") or None)
+
+
+def load_ingest_settings() -> IngestSettings:
+    """BUCKETWATCH_CONFIG's ingest limits (defaults without it)."""
+    from detectors.common.config_file import load_config
+
+    return load_config(os.environ.get("BUCKETWATCH_CONFIG") or None).ingest
 
 
 _RULES: dict[str, Any] = {}
@@ -125,10 +207,13 @@ def _rules(settings: DetectionSettings) -> list[Any]:
     return _RULES[key]
 
 
-def process(refs: list[ObjectRef], s3: Any, sns: Any, dynamodb: Any) -> Outcome:
-    settings = load_settings()
+# -- processing ------------------------------------------------------------------------------------
+def process(refs: list[ObjectRef], s3: Any, sns: Any, dynamodb: Any,
+            config: tuple[DetectionSettings, IngestSettings] | None = None) -> Outcome:
+    settings, ingest = config or (load_settings(), load_ingest_settings())
     topic = os.environ["ALERTS_TOPIC_ARN"]
     sink = SNSSink(topic, sns)
+    store = DynamoDBStore(os.environ["DEDUP_TABLE"], dynamodb)
     outcome = Outcome()
 
     def publish(rule: Any, state: Any) -> None:
@@ -139,60 +224,107 @@ def process(refs: list[ObjectRef], s3: Any, sns: Any, dynamodb: Any) -> Outcome:
         outcome.alerts_published += 1
 
     writer = S3LakeWriter(s3, os.environ["PROCESSED_BUCKET"])
-    session = DetectionSession.create(settings, DynamoDBStore(os.environ["DEDUP_TABLE"], dynamodb), writer,
-                                      rules=_rules(settings), on_created=publish)
-    for ref in refs:
+    session = DetectionSession.create(settings, store, writer, rules=_rules(settings), on_created=publish)
+    for position, ref in enumerate(refs):
         try:
-            _process_object(ref, s3, session, writer, outcome)
-        except SharedOutputError:
-            raise
+            _process_object(ref, s3, session, writer, store, ingest, outcome)
         except Exception as exc:
-            if _is_shared_output_error(exc):
-                raise
-            LOG.error("object s3://%s/%s failed: %s: %s", ref.bucket, ref.key, type(exc).__name__, exc)
-            outcome.failures.append(ObjectFailure(ref, f"{type(exc).__name__}: {exc}"))
+            if not (isinstance(exc, SharedOutputError) or _is_shared_output_error(exc)):
+                LOG.error("object s3://%s/%s failed: %s: %s", ref.bucket, ref.key, type(exc).__name__, exc)
+                outcome.failures.append(ObjectFailure(ref, f"{type(exc).__name__}: {exc}"))
+                continue
+            if any(r.message_id is None for r in refs):
+                raise SharedOutputError(str(exc)) from exc
+            # SQS: this and every later message are retried; the ones done so far are not.
+            outcome.failures += [ObjectFailure(r, f"not processed: {exc}") for r in refs[position:]]
+            LOG.error("shared output failed, %d message(s) left for a retry: %s", len(refs) - position, exc)
+            break
     return outcome
 
 
 def _is_shared_output_error(exc: Exception) -> bool:
     operation = getattr(exc, "operation_name", "")
-    return operation in {"GetItem", "PutItem", "Publish"}
+    return operation in {"GetItem", "PutItem", "TransactWriteItems", "Publish"}
+
+
+def object_marker(bucket: str, key: str, etag: str) -> str:
+    return "object#" + hashlib.sha256(f"{bucket}\0{key}\0{etag}".encode()).hexdigest()[:40]
 
 
 def _process_object(ref: ObjectRef, s3: Any, session: DetectionSession, writer: S3LakeWriter,
-                    outcome: Outcome) -> None:
+                    store: DynamoDBStore, ingest: IngestSettings, outcome: Outcome) -> None:
     source = f"s3://{ref.bucket}/{ref.key}"
-    body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
-    quarantine, stats = MemoryQuarantine(), ParseStats()
-    try:
-        for batch in parse_stream(body, source, quarantine=quarantine, stats=stats):
-            session.process(batch)
-        session.finish()  # everything of this object is evaluated before the next one starts
-    except BaseException:
-        session.discard()  # queued rows of a failed object must not ride along with the next one
-        raise
-    finally:
+    response = s3.get_object(Bucket=ref.bucket, Key=ref.key)
+    body = response["Body"]
+    marker = object_marker(ref.bucket, ref.key, str(response.get("ETag", "")))
+    if store.has_marker(marker):
         body.close()
-        if quarantine.entries:
+        outcome.duplicates += 1
+        LOG.info("object %s was processed before (same ETag): skipped", source)
+        return
+    stats = ParseStats()
+    rows_before = session.rows_written
+    with tempfile.SpooledTemporaryFile(QUARANTINE_SPOOL_BYTES, mode="w+b") as spool:
+        quarantine = _SpooledQuarantine(spool)
+        try:
+            for batch in parse_stream(body, source, quarantine=quarantine, stats=stats,
+                                      max_record_bytes=ingest.max_record_bytes):
+                session.process(batch)
+            session.finish()  # everything of this object is evaluated before the next one starts
+        except BaseException:
+            session.discard()  # queued rows of a failed object must not ride along with the next one
+            raise
+        finally:
+            body.close()
+        if quarantine.count:
+            spool.seek(0)
             name = hashlib.sha256(source.encode()).hexdigest()[:32]
-            text = "".join(entry.to_json() + "\n" for entry in quarantine.entries)
-            writer.client.put_object(Bucket=writer.bucket, Key=f"_quarantine/{name}.jsonl", Body=text.encode())
+            writer.client.put_object(Bucket=writer.bucket, Key=f"_quarantine/{name}.jsonl", Body=spool)
+    rows = session.rows_written - rows_before
+    if stats.records_in != rows + quarantine.count:
+        raise RuntimeError(f"counts do not reconcile for {source}: {stats.records_in} records in != {rows} rows "
+                           f"written + {quarantine.count} quarantined")
+    store.put_marker(marker, int(time.time()) + MARKER_TTL_S)
     outcome.objects += 1
-    outcome.records += stats.records_out
-    outcome.quarantined += stats.quarantined
+    outcome.records += stats.records_in
+    outcome.rows += rows
+    outcome.quarantined += quarantine.count
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+class _SpooledQuarantine:
+    """Quarantine entries as JSON lines in memory, spilling to /tmp past a few MB (bounded memory)."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self.spool = spool
+        self.count = 0
+
+    def add(self, entry: QuarantineEntry) -> None:
+        self.spool.write(entry.to_json().encode("utf-8") + b"\n")
+        self.count += 1
+
+
+def run(event: Any, s3: Any, sns: Any, dynamodb: Any) -> dict[str, Any]:
+    """The handler with its clients given (tests pass clients configured for the local endpoint)."""
+    # A bad config file fails every invocation loudly (retries, then the dead-letter queue).
+    config = load_settings(), load_ingest_settings()
+    refs, unusable = read_event(event)
+    for problem in unusable:
+        LOG.error("unusable message%s: %s", f" {problem.message_id}" if problem.message_id else "", problem.reason)
+    outcome = process(refs, s3, sns, dynamodb, config) if refs else Outcome()
+    LOG.info("objects=%d (skipped as already processed: %d); %d records in = %d rows written + %d quarantined; "
+             "alerts=%d failed=%d unusable=%d", outcome.objects, outcome.duplicates, outcome.records, outcome.rows,
+             outcome.quarantined, outcome.alerts_published, len(outcome.failures), len(unusable))
+    failed = [(f.ref.message_id, f"s3://{f.ref.bucket}/{f.ref.key}: {f.error}") for f in outcome.failures]
+    failed += [(u.message_id, u.reason) for u in unusable]
+    if not failed:
+        return {"batchItemFailures": []}
+    if any(message_id is None for message_id, _ in failed):
+        # SNS / direct invocation: no partial batch response; Lambda retries, then its DLQ keeps the event.
+        raise RuntimeError("; ".join(reason for _, reason in failed)[:4000])
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in sorted({m for m, _ in failed if m})]}
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
     import boto3
 
-    refs = object_refs(event)
-    outcome = process(refs, boto3.client("s3"), boto3.client("sns"), boto3.client("dynamodb"))
-    LOG.info("objects=%d records=%d quarantined=%d alerts=%d failed=%d", outcome.objects, outcome.records,
-             outcome.quarantined, outcome.alerts_published, len(outcome.failures))
-    if not outcome.failures:
-        return {"batchItemFailures": []}
-    failed_ids = {f.ref.message_id for f in outcome.failures}
-    if None in failed_ids:
-        # SNS / direct invocation: no partial batch response; let the platform retry.
-        raise RuntimeError("; ".join(f"s3://{f.ref.bucket}/{f.ref.key}: {f.error}" for f in outcome.failures))
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in sorted(failed_ids)]}
+    return run(event, boto3.client("s3"), boto3.client("sns"), boto3.client("dynamodb"))

@@ -1,9 +1,15 @@
 """Parsing pipeline: inputs -> log type -> parsed, normalized Arrow batches (+ quarantine).
 
-`parse_inputs` is what the CLI uses; `parse_stream` is what the Lambda handler uses on one
-streamed S3 object. Both keep input order and the count invariant:
-lines in = records out + quarantined (digest files are counted apart and are not lines).
-Empty lines hold no record and are not counted as lines.
+`parse_inputs` is what `bucketwatch parse` uses; `parse_object` reads one input (the lake's
+ingest drives it source by source); `parse_stream` parses one stream (the Lambda handler's S3
+objects). Every record read ends either in a batch or in the quarantine, and the counts say so:
+records in = records out + quarantined (digest files are counted apart and are not records).
+Empty lines hold no record and are not counted.
+
+Isolation: a bad line or record is quarantined and parsing goes on; content that cannot be read
+further (a truncated gzip) keeps its good prefix and quarantines the rest as one entry; an input
+that cannot be read at all (or fails for any other reason) becomes one quarantine entry and is
+counted in `unreadable`, and the run goes on with the next input.
 """
 
 from __future__ import annotations
@@ -13,22 +19,36 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from detectors.parsers import cloudtrail
+from detectors.parsers.cloudtrail import DigestSkipped, Problem, TrailReader, TrailRecord, clean_text
 from detectors.parsers.detect import CLOUDTRAIL_DIGEST, detect_log_type, log_type_from_key
+from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES
 from detectors.parsers.origin import cloudtrail_key_origin, cloudtrail_record_origin
 from detectors.parsers.pfields import add_s3_access_p_fields, cloudtrail_indicators, row_ids
 from detectors.parsers.s3_access import parse_chunk
 from detectors.quarantine import QuarantineEntry, QuarantineSink
 from detectors.schema import CLOUDTRAIL_SCHEMA, LOG_TYPE_CLOUDTRAIL, LOG_TYPE_S3, LOG_TYPES, S3_ACCESS_SCHEMA
-from detectors.sources import InputObject, decompressed, expand_inputs, iter_chunks
+from detectors.sources import (
+    InputError,
+    InputObject,
+    LineChunk,
+    LogicalStream,
+    OversizeLine,
+    expand_inputs,
+    iter_line_chunks,
+    read_fully,
+)
 
 AUTO = "auto"
 CLOUDTRAIL_BATCH_RECORDS = 10_000
-_RAW_LIMIT = 64 * 1024  # a whole quarantined file keeps at most this much of its text
+CLOUDTRAIL_BATCH_CHARS = 16 * 1024 * 1024  # Python dicts of CloudTrail records take ~5x their text
+HEAD_BYTES = 64 * 1024                      # what log type detection looks at
+RAW_BUDGET = 64 * 1024 * 1024               # quarantined text kept per input; beyond it, by reference
 
 
 def panther_time(value: datetime | None) -> str | None:
@@ -47,6 +67,7 @@ class ParsedBatch:
     source: str            # object key / file path the rows came from
     table: pa.Table        # lake columns (detectors.schema), p_ fields included
     records: list[dict[str, Any]] | None = field(default=None, repr=False)  # CloudTrail originals
+    raw_chars: int = 0     # size of the records' text (memory accounting for CloudTrail batches)
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Events as rules see them, in order.
@@ -76,25 +97,48 @@ class ParsedBatch:
 
 @dataclass
 class ParseStats:
-    lines_in: int = 0
+    """What the parser read: records in = records out + quarantined."""
+    records_in: int = 0
     records_out: int = 0
     quarantined: int = 0
     digests_skipped: int = 0
     files: int = 0
+    unreadable: int = 0   # inputs that could not be read (each is also one quarantined entry)
+
+    @property
+    def lines_in(self) -> int:
+        return self.records_in
 
     def add(self, other: ParseStats) -> None:
-        self.lines_in += other.lines_in
-        self.records_out += other.records_out
-        self.quarantined += other.quarantined
-        self.digests_skipped += other.digests_skipped
-        self.files += other.files
+        for name in ("records_in", "records_out", "quarantined", "digests_skipped", "files", "unreadable"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    def summary(self) -> str:
-        text = (f"{self.files:,} files, {self.lines_in:,} lines in = {self.records_out:,} records out "
-                f"+ {self.quarantined:,} quarantined")
-        if self.digests_skipped:
-            text += f"; {self.digests_skipped:,} CloudTrail digest files skipped"
-        return text
+    def reconciles(self) -> bool:
+        return self.records_in == self.records_out + self.quarantined
+
+
+@dataclass
+class SourceResult:
+    """What reading one input established (the lake's manifest keeps it)."""
+    log_type: str | None = None
+    start: int = 0               # byte offset parsing started at (a resumed, grown file)
+    end: int = 0                 # byte offset parsing ended at
+    first_line: int = 0          # line numbering (newlines, empty lines included) at start / end
+    lines: int = 0
+    ends_newline: bool = True    # the text read ends with a newline (a grown file can be resumed)
+    complete: bool = True        # False: the content could not be read to its end (corrupt gzip)
+    failed: str | None = None    # the input could not be read (or failed otherwise): why
+    _chain: Any = field(default_factory=hashlib.sha256, repr=False)
+
+    @property
+    def digest(self) -> str:
+        """Content digest of what was read: a chain of the chunk/batch SHA-256s that row ids are
+        derived from anyway (no second pass over the bytes)."""
+        return self._chain if isinstance(self._chain, str) else self._chain.hexdigest()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent back from worker processes: the finished digest instead of the hash object.
+        return {**self.__dict__, "_chain": self.digest}
 
 
 def _check_log_type(log_type: str) -> None:
@@ -102,68 +146,158 @@ def _check_log_type(log_type: str) -> None:
         raise ValueError(f"unknown log type {log_type!r}: use auto, {', '.join(LOG_TYPES)}")
 
 
-def parse_stream(stream: BinaryIO, source: str, log_type: str = AUTO,
-                 quarantine: QuarantineSink | None = None, stats: ParseStats | None = None,
-                 on_lines: Callable[[int, int], None] | None = None) -> Iterator[ParsedBatch]:
+class _Replay:
+    """A stream with its already-read head put back in front."""
+
+    def __init__(self, head: bytes, stream: Any) -> None:
+        self._head = head
+        self._stream = stream
+
+    @property
+    def error(self) -> str | None:
+        return getattr(self._stream, "error", None)
+
+    def read(self, size: int = 1 << 20) -> bytes:
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._stream.read(size)
+
+
+class _Reader:
+    """One input being parsed: counts, quarantine entries (raw text within the budget) and the
+    content digest chain."""
+
+    def __init__(self, source: str, log_type: str, quarantine: QuarantineSink | None, stats: ParseStats,
+                 result: SourceResult, max_record_bytes: int, on_lines: Callable[[int, int], None] | None) -> None:
+        self.source = source
+        self.log_type = log_type
+        self.quarantine = quarantine
+        self.stats = stats
+        self.result = result
+        self.max_record_bytes = max_record_bytes
+        self.on_lines = on_lines
+        self.raw_left = RAW_BUDGET
+
+    def reject(self, number: int | None, reason: str, raw: str | None, offset: int | None, size: int | None) -> None:
+        self.stats.records_in += 1
+        self.stats.quarantined += 1
+        if raw is not None:
+            if len(raw) > self.raw_left or (size or 0) > self.max_record_bytes:
+                raw = None  # by reference: offset and size say where it is
+            else:
+                self.raw_left -= len(raw)
+        if self.quarantine is not None:
+            self.quarantine.add(QuarantineEntry(self.source, number, reason, raw, self.log_type, offset, size))
+
+    def progress(self, lines: int, quarantined: int) -> None:
+        if self.on_lines:
+            self.on_lines(lines, quarantined)
+
+
+def parse_stream(stream: Any, source: str, log_type: str = AUTO, quarantine: QuarantineSink | None = None,
+                 stats: ParseStats | None = None, on_lines: Callable[[int, int], None] | None = None, *,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, result: SourceResult | None = None
+                 ) -> Iterator[ParsedBatch]:
     """Parse one object (gzip-aware). `stats` is updated as batches are produced;
-    `on_lines(lines, quarantined)` is called per chunk (progress)."""
+    `on_lines(lines, quarantined)` is called per chunk (progress). A stream already advanced to
+    `result.start` (a resumed file, log type known) continues its line numbering at
+    `result.first_line`. Raises InputError only when the underlying read fails."""
     _check_log_type(log_type)
     stats = stats if stats is not None else ParseStats()
+    result = result if result is not None else SourceResult()
     stats.files += 1
     if log_type == AUTO and log_type_from_key(source) == CLOUDTRAIL_DIGEST:
         stats.digests_skipped += 1
+        result.log_type = CLOUDTRAIL_DIGEST
         return
-    chunks = iter_chunks(decompressed(stream), source)
-    first = next(chunks, b"")
-    kind = log_type if log_type != AUTO else detect_log_type(source, first[:65536])
+    logical = stream if isinstance(stream, LogicalStream) else LogicalStream(stream, source)
+    begin = logical.offset  # a resumed file's stream is already past its verified prefix
+    head = read_fully(logical, HEAD_BYTES)
+    kind = log_type if log_type != AUTO else detect_log_type(source, head)
+    result.log_type = kind
+    reader = _Reader(source, LOG_TYPE_CLOUDTRAIL if kind == CLOUDTRAIL_DIGEST else kind, quarantine, stats, result,
+                     max_record_bytes, on_lines)
     if kind == LOG_TYPE_S3:
-        yield from _parse_access_chunks(_prepend(first, chunks), source, quarantine, stats, on_lines)
+        yield from _parse_access(_Replay(head, logical), reader)
     else:
-        data = first + b"".join(chunks)
-        yield from _parse_cloudtrail(data, source, quarantine, stats, allow_digest=log_type == AUTO)
+        yield from _parse_cloudtrail(_Replay(head, logical), reader, allow_digest=log_type == AUTO)
+    result.end = result.start + logical.offset - begin
 
 
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
+def _line_bounds(data: bytes, newlines: np.ndarray, index: int) -> tuple[int, int]:
+    """(start, end) of line `index` of a chunk in its original bytes (end excludes \\n and \\r)."""
+    start = 0 if index == 0 else int(newlines[index - 1]) + 1
+    end = int(newlines[index]) if index < len(newlines) else len(data)
+    if end > start and data[end - 1] == 13:
+        end -= 1
+    return start, end
 
 
-def _quarantine(sink: QuarantineSink | None, entry: QuarantineEntry) -> None:
-    if sink is not None:
-        sink.add(entry)
+def _parse_access(stream: Any, reader: _Reader) -> Iterator[ParsedBatch]:
+    result = reader.result
+    line_no = result.first_line
+    last_byte_newline = True
+    for item in iter_line_chunks(stream, reader.max_record_bytes):
+        if isinstance(item, LineChunk):
+            batch, lines = _access_chunk(item, line_no, reader)
+            line_no += lines
+            last_byte_newline = item.data.endswith(b"\n")
+            if batch is not None:
+                yield batch
+        elif isinstance(item, OversizeLine):
+            line_no += 1
+            result._chain.update(item.digest)
+            reader.reject(line_no, f"line is longer than the maximum record size ({reader.max_record_bytes:,} bytes): "
+                                   f"{item.size:,} bytes", None, result.start + item.offset, item.size)
+            last_byte_newline = item.terminated
+            reader.progress(1, 1)
+        else:  # a StreamTail: the rest cannot be read
+            line_no += 1
+            result._chain.update(hashlib.sha256(item.data).digest())
+            reason = f"{item.reason}; the last line is cut off there" if item.size else item.reason
+            raw = item.data.decode("utf-8", "replace") if item.size else None
+            reader.reject(line_no, reason, raw, result.start + item.offset, item.size)
+            result.complete = False
+            reader.progress(1, 1)
+    result.lines = line_no
+    result.ends_newline = last_byte_newline and result.complete
 
 
-def _parse_access_chunks(chunks: Iterator[bytes], source: str, quarantine: QuarantineSink | None,
-                         stats: ParseStats, on_lines: Callable[[int, int], None] | None) -> Iterator[ParsedBatch]:
-    line_offset = 0
-    for chunk in chunks:
-        result = parse_chunk(chunk)
-        for bad in result.rejected:
-            _quarantine(quarantine, QuarantineEntry(source, line_offset + bad.index + 1, bad.reason, bad.raw,
-                                                    LOG_TYPE_S3))
-        first_line = line_offset
-        line_offset += result.newlines
-        stats.lines_in += result.lines
-        stats.quarantined += len(result.rejected)
-        if on_lines:
-            on_lines(result.lines, len(result.rejected))
-        if not result.table.num_rows:
-            continue
-        digest = _digest(chunk, first_line)
-        ids = row_ids(digest, result.table["__index"].combine_chunks())
-        table = add_s3_access_p_fields(result.table.drop_columns(["__index"]), LOG_TYPE_S3, source,
-                                       _now(), ids)
-        stats.records_out += table.num_rows
-        yield ParsedBatch(LOG_TYPE_S3, source, table.select(S3_ACCESS_SCHEMA.names))
+def _access_chunk(item: LineChunk, first_line: int, reader: _Reader) -> tuple[ParsedBatch | None, int]:
+    """The chunk's rows (None if it has none) and its number of lines (empty ones included)."""
+    parsed = parse_chunk(item.data, reader.max_record_bytes)
+    newlines = np.flatnonzero(np.frombuffer(item.data, dtype=np.uint8) == 10) if parsed.rejected else None
+    for bad in parsed.rejected:
+        start, end = _line_bounds(item.data, newlines, bad.index)  # type: ignore[arg-type]
+        reader.reject(first_line + bad.index + 1, bad.reason, bad.raw, reader.result.start + item.offset + start,
+                      end - start)
+    reader.stats.records_in += parsed.lines - len(parsed.rejected)
+    chunk_digest, row_digest = _digest_pair(item.data, first_line)
+    reader.result._chain.update(chunk_digest)
+    reader.progress(parsed.lines, len(parsed.rejected))
+    if not parsed.table.num_rows:
+        return None, parsed.newlines
+    ids = row_ids(row_digest, parsed.table["__index"].combine_chunks())
+    table = add_s3_access_p_fields(parsed.table.drop_columns(["__index"]), LOG_TYPE_S3, reader.source, _now(), ids)
+    reader.stats.records_out += table.num_rows
+    batch = ParsedBatch(LOG_TYPE_S3, reader.source, table.select(S3_ACCESS_SCHEMA.names), raw_chars=len(item.data))
+    return batch, parsed.newlines
+
+
+def _digest_pair(data: bytes, first_line: int) -> tuple[bytes, str]:
+    """(SHA-256 of a chunk, for the content chain; 20 hex digits for its row ids: the chunk's
+    bytes and where it starts in its object, so equal chunks at different places still give
+    distinct row ids). SHA-256 is hardware-accelerated."""
+    digest = hashlib.sha256(data)
+    plain = digest.digest()
+    digest.update(first_line.to_bytes(8, "little"))
+    return plain, digest.hexdigest()[:20]
 
 
 def _digest(data: bytes, first_line: int = 0) -> str:
-    """20 hex digits identifying a chunk: its bytes and where it starts in its object, so equal
-    chunks at different places still give distinct row ids (SHA-256: hardware-accelerated)."""
-    digest = hashlib.sha256(data)
-    digest.update(first_line.to_bytes(8, "little"))
-    return digest.hexdigest()[:20]
+    """20 hex digits identifying a chunk (see `_digest_pair`)."""
+    return _digest_pair(data, first_line)[1]
 
 
 def _now() -> datetime:
@@ -171,46 +305,57 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _parse_cloudtrail(data: bytes, source: str, quarantine: QuarantineSink | None, stats: ParseStats,
-                      allow_digest: bool) -> Iterator[ParsedBatch]:
-    try:
-        document = cloudtrail.load_document(data)
-        if allow_digest and cloudtrail.is_digest(document):
-            stats.digests_skipped += 1
-            return
-        records, times, errors = cloudtrail.split_records(document)
-    except cloudtrail.DocumentError as exc:
-        stats.lines_in += 1
-        stats.quarantined += 1
-        raw = data[:_RAW_LIMIT].decode("utf-8", errors="replace")
-        _quarantine(quarantine, QuarantineEntry(source, None, str(exc), raw, LOG_TYPE_CLOUDTRAIL))
-        return
-    for error in errors:
-        _quarantine(quarantine, QuarantineEntry(source, error.index + 1, error.reason, error.raw,
-                                                LOG_TYPE_CLOUDTRAIL))
-    stats.lines_in += len(records) + len(errors)
-    stats.quarantined += len(errors)
-    digest = _digest(data)
+def _parse_cloudtrail(stream: Any, reader: _Reader, allow_digest: bool) -> Iterator[ParsedBatch]:
+    trail = TrailReader(stream, reader.max_record_bytes, allow_digest=allow_digest)
+    pending: list[TrailRecord] = []
+    chars = 0
     parse_time = _now()
-    for start in range(0, len(records), CLOUDTRAIL_BATCH_RECORDS):
-        part = records[start:start + CLOUDTRAIL_BATCH_RECORDS]
-        table = _cloudtrail_table(part, times[start:start + len(part)], digest, start, source, parse_time)
-        stats.records_out += table.num_rows
-        yield ParsedBatch(LOG_TYPE_CLOUDTRAIL, source, table, records=part)
+    for item in trail:
+        if isinstance(item, TrailRecord):
+            pending.append(item)
+            chars += item.chars
+            if len(pending) >= CLOUDTRAIL_BATCH_RECORDS or chars >= CLOUDTRAIL_BATCH_CHARS:
+                yield _trail_batch(pending, trail.cut(), reader, parse_time, chars)
+                pending, chars = [], 0
+        elif isinstance(item, Problem):
+            reader.reject(None if item.index is None else item.index + 1, item.reason, item.raw, item.offset,
+                          item.size)
+            reader.progress(1, 1)
+        elif isinstance(item, DigestSkipped):
+            reader.stats.digests_skipped += 1
+    if pending:
+        yield _trail_batch(pending, trail.cut(), reader, parse_time, chars)
+    reader.result._chain.update(trail.cut())
+    if trail.stopped_early or getattr(stream, "error", None):
+        reader.result.complete = False
+    reader.result.ends_newline = False  # a CloudTrail file is never resumed: a changed one is read again whole
 
 
-def _cloudtrail_table(records: list[dict[str, Any]], times: list[datetime], digest: str, start: int,
-                      source: str, parse_time: datetime) -> pa.Table:
+def _trail_batch(pending: list[TrailRecord], region: bytes, reader: _Reader, parse_time: datetime,
+                 chars: int) -> ParsedBatch:
+    reader.result._chain.update(region)
+    digest = hashlib.sha256(region)
+    digest.update(pending[0].index.to_bytes(8, "little"))
+    records = [item.record for item in pending]
+    table = _cloudtrail_table(pending, digest.hexdigest()[:20], reader.source, parse_time)
+    reader.stats.records_in += len(pending)
+    reader.stats.records_out += table.num_rows
+    reader.progress(len(pending), 0)
+    return ParsedBatch(LOG_TYPE_CLOUDTRAIL, reader.source, table, records=records, raw_chars=chars)
+
+
+def _cloudtrail_table(items: list[TrailRecord], digest: str, source: str, parse_time: datetime) -> pa.Table:
     rows = []
     key_origin = cloudtrail_key_origin(source)
-    for offset, (record, event_time) in enumerate(zip(records, times, strict=True)):
-        row = cloudtrail.to_row(record, event_time)
+    for item in items:
+        record = item.record
+        row = cloudtrail.to_row(record, item.event_time)
         ips, arns, accounts = cloudtrail_indicators(record)
         origin = cloudtrail_record_origin(record, key_origin)
         row.update(
             p_log_type=LOG_TYPE_CLOUDTRAIL,
-            p_row_id=f"{digest}{start + offset:07d}",
-            p_event_time=event_time,
+            p_row_id=f"{digest}{item.index:07d}",
+            p_event_time=item.event_time,
             p_parse_time=parse_time,
             p_source=source,
             p_account_id=origin.account_id,
@@ -223,16 +368,52 @@ def _cloudtrail_table(records: list[dict[str, Any]], times: list[datetime], dige
     return pa.Table.from_pylist(rows, schema=CLOUDTRAIL_SCHEMA)
 
 
+def parse_object(obj: InputObject, log_type: str, quarantine: QuarantineSink | None, stats: ParseStats,
+                 on_lines: Callable[[int, int], None] | None = None, *,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, result: SourceResult | None = None,
+                 stream: LogicalStream | None = None) -> Iterator[ParsedBatch]:
+    """One input, isolated: whatever goes wrong (it cannot be opened, a read fails midway, or
+    anything else) becomes one quarantine entry, `result.failed` and `stats.unreadable`; it never
+    raises. `stream`: an already opened (and advanced) stream of a resumed file."""
+    result = result if result is not None else SourceResult()
+    raw = None
+    try:
+        if stream is None:
+            raw = obj.open_raw()
+            stream = LogicalStream(raw, obj.name)
+        yield from parse_stream(stream, obj.name, log_type, quarantine, stats, on_lines,
+                                max_record_bytes=max_record_bytes, result=result)
+    except InputError as exc:
+        _failed(obj, str(exc), quarantine, stats, result)
+    except Exception as exc:  # never a traceback, never silent: the input is reported as failed
+        _failed(obj, f"internal error while reading {obj.name}: {type(exc).__name__}: {clean_text(str(exc))[:300]}",
+                quarantine, stats, result)
+    finally:
+        if raw is not None:
+            obj.close(raw)
+
+
+def _failed(obj: InputObject, reason: str, quarantine: QuarantineSink | None, stats: ParseStats,
+            result: SourceResult) -> None:
+    result.failed = reason
+    stats.records_in += 1
+    stats.quarantined += 1
+    stats.unreadable += 1
+    if quarantine is not None:
+        quarantine.add(QuarantineEntry(obj.name, None, reason, None, None))
+
+
 class ParseRun:
     """Iterable of ParsedBatch over many inputs; `.stats` holds the running totals."""
 
     def __init__(self, objects: list[InputObject], log_type: str, quarantine: QuarantineSink | None,
-                 progress: Any = None, workers: int = 1) -> None:
+                 progress: Any = None, workers: int = 1, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self.objects = objects
         self.log_type = log_type
         self.quarantine = quarantine
         self.progress = progress
         self.workers = workers
+        self.max_record_bytes = max_record_bytes
         self.stats = ParseStats()
 
     def _on_lines(self, lines: int, quarantined: int) -> None:
@@ -240,34 +421,31 @@ class ParseRun:
             self.progress.update(lines, quarantined=self.stats.quarantined)
 
     def __iter__(self) -> Iterator[ParsedBatch]:
-        if self.workers > 1 and len(self.objects) > 1:
+        if self.workers > 1 and len(self.objects) > 1 and all(o.kind != "stdin" for o in self.objects):
             yield from self._parallel()
             return
         for obj in self.objects:
-            stream = obj.open_raw()
-            try:
-                yield from parse_stream(stream, obj.name, self.log_type, self.quarantine, self.stats,
-                                        self._on_lines)
-            finally:
-                if obj.kind != "stdin":
-                    stream.close()
+            yield from parse_object(obj, self.log_type, self.quarantine, self.stats, self._on_lines,
+                                    max_record_bytes=self.max_record_bytes)
 
     def _parallel(self) -> Iterator[ParsedBatch]:
         from concurrent.futures import ProcessPoolExecutor
 
+        n = len(self.objects)
         with ProcessPoolExecutor(self.workers) as pool:
-            for shipped, stats, entries in pool.map(_parse_object, self.objects,
-                                                    [self.log_type] * len(self.objects)):
+            for shipped, stats, entries in pool.map(_parse_in_worker, self.objects, [self.log_type] * n,
+                                                    [self.max_record_bytes] * n):
                 for entry in entries:
-                    _quarantine(self.quarantine, entry)
+                    if self.quarantine is not None:
+                        self.quarantine.add(entry)
                 self.stats.add(stats)
-                self._on_lines(stats.lines_in, stats.quarantined)
+                self._on_lines(stats.records_in, stats.quarantined)
                 for log_type, source, data, records in shipped:
                     table = pa.ipc.open_stream(data).read_all()
                     yield ParsedBatch(log_type, source, table, records=records)
 
 
-def _ipc_bytes(table: pa.Table) -> bytes:
+def ipc_bytes(table: pa.Table) -> bytes:
     """Arrow IPC stream: only the rows' own bytes (pickling a slice would copy its whole parent)."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -275,26 +453,24 @@ def _ipc_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _parse_object(obj: InputObject, log_type: str) -> tuple[list[tuple], ParseStats, list[QuarantineEntry]]:
+def _parse_in_worker(obj: InputObject, log_type: str, max_record_bytes: int
+                     ) -> tuple[list[tuple], ParseStats, list[QuarantineEntry]]:
     """Worker: one whole object, parsed in a child process; batches go back as Arrow IPC."""
     from detectors.quarantine import MemoryQuarantine
 
     sink, stats = MemoryQuarantine(), ParseStats()
-    stream = obj.open_raw()
-    try:
-        shipped = [(b.log_type, b.source, _ipc_bytes(b.table), b.records)
-                   for b in parse_stream(stream, obj.name, log_type, sink, stats)]
-    finally:
-        stream.close()
+    shipped = [(b.log_type, b.source, ipc_bytes(b.table), b.records)
+               for b in parse_object(obj, log_type, sink, stats, max_record_bytes=max_record_bytes)]
     return shipped, stats, sink.entries
 
 
 def parse_inputs(inputs: Sequence[str], log_type: str = AUTO, quarantine: QuarantineSink | None = None,
-                 progress: Any = None, workers: int = 1) -> ParseRun:
+                 progress: Any = None, workers: int = 1,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> ParseRun:
     """All inputs (files, directories, `-`, s3:// prefixes) are resolved up front, so a missing
     input fails before any output is written."""
     _check_log_type(log_type)
-    return ParseRun(list(expand_inputs(inputs)), log_type, quarantine, progress, workers)
+    return ParseRun(list(expand_inputs(inputs)), log_type, quarantine, progress, workers, max_record_bytes)
 
 
 def records_as_json(batch: ParsedBatch) -> Iterator[str]:

@@ -34,6 +34,10 @@ TABLE_OF_LOG_TYPE = {
     LOG_TYPE_CLOUDTRAIL: "aws_cloudtrail",
 }
 PARTITION_COLUMNS = ("year", "month", "day", "hour")
+# Years the lake's partitions cover (first, last): S3 server access logs exist since 2006, and the
+# Glue tables' partition projection (infra/lake.py) is generated from this range. Events dated
+# outside it are quarantined with a reason instead of landing in partitions no query can see.
+LAKE_YEARS = (2006, 2099)
 
 TIMESTAMP = pa.timestamp("ms")
 STRING_LIST = pa.list_(pa.string())

@@ -8,12 +8,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
-from infra.buckets import monitoring_bucket
+from infra.buckets import monitoring_bucket, retention_rule
 from infra.naming import ACCESS_LOG_BUCKET_PREFIX, regional_bucket_name
 from infra.waivers import (
     ACCESS_LOG_BUCKET_NO_OBJECT_LOCK,
     ACCESS_LOG_BUCKET_SELF_LOGGING,
     ACCESS_LOG_BUCKET_SSE_S3,
+    ACCESS_LOG_BUCKET_UNRECORDED,
     BUCKETWATCH_METADATA_KEY,
     apply_waiver,
 )
@@ -58,12 +59,7 @@ class AccessLogBucket(Construct):
             object_lock_waiver=ACCESS_LOG_BUCKET_NO_OBJECT_LOCK,
             removal_policy=removal_policy,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=retention,
-                    noncurrent_version_expiration=noncurrent_retention,
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                retention_rule("expire-access-logs", retention, noncurrent_retention)
             ],
         )
         # Bucket policy, not the log-delivery ACL: S3 delivers logs as the logging service
@@ -83,6 +79,7 @@ class AccessLogBucket(Construct):
         cfn_bucket.add_metadata(ROLE_METADATA_KEY, marker)
         apply_waiver(self.bucket, ACCESS_LOG_BUCKET_SELF_LOGGING)
         apply_waiver(self.bucket, ACCESS_LOG_BUCKET_SSE_S3)
+        apply_waiver(self.bucket, ACCESS_LOG_BUCKET_UNRECORDED)
         if notification_topic is not None:
             add_object_created_notification(self.bucket, notification_topic)
 

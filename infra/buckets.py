@@ -11,6 +11,20 @@ from constructs import Construct
 
 from infra.waivers import OBJECT_LOCK_OPT_IN, Waiver, apply_waiver
 
+NONCURRENT_RETENTION = Duration.days(30)
+ABORT_UPLOADS_AFTER = Duration.days(7)
+
+
+def retention_rule(rule_id: str, expiration: Duration, noncurrent: Duration = NONCURRENT_RETENTION) -> s3.LifecycleRule:
+    """Objects expire after `expiration`, replaced versions after `noncurrent`, and unfinished
+    multipart uploads are aborted: what every monitoring bucket's data rule says."""
+    return s3.LifecycleRule(
+        id=rule_id,
+        expiration=expiration,
+        noncurrent_version_expiration=noncurrent,
+        abort_incomplete_multipart_upload_after=ABORT_UPLOADS_AFTER,
+    )
+
 
 def monitoring_bucket(
     scope: Construct,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -14,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
 from infra.function import MonitoredFunction
 from infra.waivers import LAKE_PREFIX_WRITE, LOG_OBJECTS_READ, apply_waiver, iam5_resource, nag_arn
 
@@ -25,12 +27,23 @@ DETECTOR_LAKE_PREFIXES = ("panther_logs/", "panther_rule_matches/", "_quarantine
 DEDUP_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
 
 
+# Services that publish to the stack's encrypted topics: S3 (new log objects), CloudWatch (alarms).
+TOPIC_PUBLISHERS = ("s3.amazonaws.com", "cloudwatch.amazonaws.com")
+
+
 class MonitoringKey(Construct):
     """The stack's customer-managed key for topics, the dedup table, logs and Lambda environment,
-    with the service grants those need (S3 and CloudWatch publish to encrypted topics; CloudWatch
-    Logs encrypts log groups)."""
+    with the service grants those need (`publishers` publish to encrypted topics, for this account
+    only; CloudWatch Logs encrypts log groups)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        publishers: Sequence[str] = TOPIC_PUBLISHERS,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.key = kms.Key(
@@ -38,8 +51,8 @@ class MonitoringKey(Construct):
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowS3AndCloudWatchToPublishToEncryptedTopics",
-                principals=[iam.ServicePrincipal("s3.amazonaws.com"), iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                sid="AllowServicesToPublishToEncryptedTopics",
+                principals=[iam.ServicePrincipal(service) for service in publishers],
                 actions=["kms:GenerateDataKey*", "kms:Decrypt"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
@@ -62,6 +75,32 @@ class MonitoringKey(Construct):
         )
 
 
+def allow_alarm_notifications(topic: sns.Topic) -> None:
+    """Let CloudWatch alarms of this account and region publish to `topic` (an SNS topic policy
+    with only the TLS deny silently drops every alarm notification)."""
+    stack = Stack.of(topic)
+    alarms = stack.format_arn(service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+    allow_publish(
+        topic,
+        sid="AllowCloudWatchAlarmsOfThisAccount",
+        service="cloudwatch.amazonaws.com",
+        conditions={"StringEquals": {"aws:SourceAccount": stack.account}, "ArnLike": {"aws:SourceArn": alarms}},
+    )
+
+
+def allow_publish(topic: sns.ITopic, *, sid: str, service: str, conditions: dict[str, dict[str, Any]]) -> None:
+    """Let `service` publish to `topic` under `conditions` (name the source: no confused deputy)."""
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal(service)],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions=conditions,
+        )
+    )
+
+
 class DetectorPipeline(Construct):
     """Topics, dedup table and the detector function with a role that can only read the log
     buckets it is given, write the detector's lake prefixes, use the dedup table and publish to
@@ -81,6 +120,7 @@ class DetectorPipeline(Construct):
         memory_size: int = 1024,
         timeout: Duration = DETECTOR_TIMEOUT,
         config_file: str | None = None,
+        organization_json: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -89,18 +129,16 @@ class DetectorPipeline(Construct):
             self, "NotificationTopic", display_name="Bucketwatch new log objects", master_key=key, enforce_ssl=True
         )
         # S3 announces new log objects; only buckets of this account may publish.
-        self.notification_topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowS3ObjectCreatedNotifications",
-                principals=[iam.ServicePrincipal("s3.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[self.notification_topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
+        allow_publish(
+            self.notification_topic,
+            sid="AllowS3ObjectCreatedNotifications",
+            service="s3.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
         )
         self.alerts_topic = sns.Topic(
             self, "AlertsTopic", display_name="Bucketwatch alerts", master_key=key, enforce_ssl=True
         )
+        allow_alarm_notifications(self.alerts_topic)
         self.dedup_table = dynamodb.Table(
             self,
             "DedupTable",
@@ -121,6 +159,8 @@ class DetectorPipeline(Construct):
         }
         if config_file:
             environment["BUCKETWATCH_CONFIG"] = config_file
+        if organization_json:
+            environment[ORGANIZATION_VARIABLE] = organization_json
         self.monitored = MonitoredFunction(
             self,
             "Detector",

@@ -3,7 +3,8 @@
 Own role (no managed policies; callers add exactly the statements they need), its own
 encrypted log group with retention, encrypted environment, a dead-letter queue for failed
 asynchronous invocations after retries, reserved concurrency, and alarms on errors and on
-messages waiting in the dead-letter queue.
+messages waiting in the dead-letter queue, notifying `alarm_topic` (whose policy must let
+CloudWatch publish: `DetectorPipeline` grants that on its alerts topic).
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ class MonitoredFunction(Construct):
         timeout: Duration = DEFAULT_TIMEOUT,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
         description: str = "",
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(
             self,
             "Role",
+            role_name=role_name,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Bucketwatch {construct_id}: least privilege, statements added per need",
         )

@@ -22,7 +22,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from detectors import schema
-from infra.buckets import monitoring_bucket
+from infra.buckets import monitoring_bucket, retention_rule
 from infra.naming import LAKE_BUCKET_PREFIX, regional_bucket_name
 from policies.posture_handler import FINDINGS_TABLE, POSTURE_FINDINGS_SCHEMA
 
@@ -31,7 +31,7 @@ WORKGROUP_NAME = "bucketwatch"
 RESULTS_RETENTION = Duration.days(30)
 LAKE_RETENTION = Duration.days(365)
 # Partition projection ranges: the lake's years, and zero-padded month/day/hour directory names.
-PROJECTION_RANGES = {"year": ("2015,2099", None), "month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
+PROJECTION_RANGES = {"year": (f"{schema.LAKE_YEARS[0]},{schema.LAKE_YEARS[1]}", None), "month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
 PRESTO_TYPES = {"string": "varchar", "bigint": "bigint", "int": "integer", "boolean": "boolean", "timestamp": "timestamp"}
 
 
@@ -100,12 +100,7 @@ class Lake(Construct):
             removal_policy=removal_policy,
             lifecycle_rules=[
                 s3.LifecycleRule(id="athena-results", prefix=ATHENA_RESULTS_PREFIX, expiration=results_retention),
-                s3.LifecycleRule(
-                    id="lake-retention",
-                    expiration=retention,
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                ),
+                retention_rule("lake-retention", retention),
             ],
         )
         self.databases: dict[str, glue.CfnDatabase] = {}

@@ -14,6 +14,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.common.organization import OrganizationSettings
 from infra.function import MonitoredFunction
 from infra.waivers import POSTURE_READS_EVERY_BUCKET, apply_waiver, iam5_resource, nag_arn
 from policies.model import BUCKET_FIELDS
@@ -86,6 +88,15 @@ def read_only_statements() -> list[iam.PolicyStatement]:
 
 
 class PostureScanner(Construct):
+    """An EventBridge schedule runs the live scan (`policies.posture_handler`) with a read-only role.
+
+    Alone it scans its own account. Given `organization` (the organization's accounts and the
+    audit role name) and `audit_role_arns` (that role in each member), it is the organization's one
+    scanner: the function gets `BUCKETWATCH_ORGANIZATION` (JSON: `accounts`, `audit_role_name`,
+    `id`, `trusted_accounts`) and may assume exactly those roles, nothing else in other accounts.
+    `role_name` names its role, so the members' audit roles can trust exactly it.
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -101,6 +112,9 @@ class PostureScanner(Construct):
         timeout: Duration = SCAN_TIMEOUT,
         memory_size: int = 1024,
         config_file: str | None = None,
+        organization: OrganizationSettings | None = None,
+        audit_role_arns: Sequence[str] = (),
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         environment = {
@@ -111,6 +125,8 @@ class PostureScanner(Construct):
             environment["SCAN_REGIONS"] = ",".join(scan_regions)
         if config_file:
             environment["BUCKETWATCH_CONFIG"] = config_file
+        if organization is not None:
+            environment[ORGANIZATION_VARIABLE] = organization.to_json()
         self.monitored = MonitoredFunction(
             self,
             "Scanner",
@@ -125,6 +141,7 @@ class PostureScanner(Construct):
             memory_size=memory_size,
             timeout=timeout,
             description="Bucketwatch: scan live bucket configuration with the posture policies",
+            role_name=role_name,
         )
         self.function = self.monitored.function
         role = self.monitored.role
@@ -138,6 +155,10 @@ class PostureScanner(Construct):
             )
         )
         role.add_to_policy(iam.PolicyStatement(sid="PublishAlerts", actions=["sns:Publish"], resources=[alerts_topic.topic_arn]))
+        if audit_role_arns:
+            role.add_to_policy(
+                iam.PolicyStatement(sid="AssumeMemberAuditRoles", actions=["sts:AssumeRole"], resources=sorted(audit_role_arns))
+            )
         key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         apply_waiver(
             role,

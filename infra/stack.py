@@ -1,8 +1,6 @@
-"""The monitoring stack for one account and region, and the stage that deploys it."""
+"""The monitoring stack for one account and region, and the stages that deploy the app's stacks."""
 
 from __future__ import annotations
-
-import dataclasses
 
 from aws_cdk import Aspects, CfnParameter, Environment, Stack, Stage
 from aws_cdk import aws_events as events
@@ -10,72 +8,123 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.access_logs import AccessLogBucket
+from infra.archive import LogArchive
 from infra.bundling import BUNDLED_CONFIG_NAME, lambda_code
-from infra.config import Deployment
-from infra.detector import DetectorPipeline, MonitoringKey
+from infra.config import Deployment, Organization
+from infra.detector import TOPIC_PUBLISHERS, DetectorPipeline, MonitoringKey
 from infra.lake import Lake
 from infra.logging_aspect import AccessLoggingAspect
-from infra.naming import ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX, account_bucket_name_prefix
+from infra.naming import ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX, bucket_name
 from infra.posture import PostureScanner
-from infra.trail import DataEventScope, DataEventTrail
+from infra.trail import DataEventTrail
+from infra.waivers import Waiver, narrowed_data_events
 
 PYARROW_LAYER_PARAMETER = "PyarrowLayerArn"
 
 
 class BucketwatchStack(Stack):
-    """Lake, detector pipeline, regional access-log bucket, posture scanner, and (in the
-    account's home region) the data-event trail."""
+    """Lake, detector pipeline, regional access-log bucket and, where the deployment says so (by
+    default the account's first listed region), the data-event trail and the posture scanner.
 
-    def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment | None = None, **kwargs) -> None:
+    The organization's central stack (infra/central.py) is this stack plus the central archive;
+    the `_log_archive`, `_data_event_trail`, `_posture_scanner` and `_organization_json` hooks are
+    where it differs.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deployment: Deployment | None = None,
+        organization: Organization | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(scope, construct_id, description="Bucketwatch: S3 security monitoring", **kwargs)
-        deployment = deployment or Deployment()
-        self.deployment = deployment
-        code = lambda_code(self, deployment.config_file)
-        config_path = BUNDLED_CONFIG_NAME if deployment.config_file else None
-        layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Pyarrow", self._pyarrow_layer_arn(deployment))]
-        key = MonitoringKey(self, "MonitoringKey").key
-        self.lake = Lake(self, "Lake", key=key, object_lock_days=deployment.object_lock_days)
+        self.deployment = deployment = deployment or Deployment()
+        self.organization = organization
+        self.code = lambda_code(self, deployment.config_file)
+        self.config_path = BUNDLED_CONFIG_NAME if deployment.config_file else None
+        self.layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Pyarrow", self._pyarrow_layer_arn())]
+        self.key = MonitoringKey(self, "MonitoringKey", publishers=self._topic_publishers()).key
+        self.lake = Lake(self, "Lake", key=self.key, object_lock_days=deployment.object_lock_days)
         self.detector = DetectorPipeline(
             self,
             "Detector",
-            code=code,
-            key=key,
+            code=self.code,
+            key=self.key,
             processed_bucket=self.lake.bucket,
-            layers=layers,
+            layers=self.layers,
             reserved_concurrency=deployment.detector_reserved_concurrency,
             memory_size=deployment.detector_memory_mb,
-            config_file=config_path,
+            config_file=self.config_path,
+            organization_json=self._organization_json(),
         )
         self.access_logs = AccessLogBucket(self, "AccessLogs", notification_topic=self.detector.notification_topic)
         self.detector.read_logs_from(self.access_logs.bucket)
-        self.trail: DataEventTrail | None = None
-        if deployment.trail:
-            self.trail = DataEventTrail(
-                self,
-                "DataEventTrail",
-                data_events=self._with_own_buckets_excluded(deployment.data_events),
-                notification_topic=self.detector.notification_topic,
-                object_lock_days=deployment.object_lock_days,
-            )
-            self.trail.grant_read_logs(self.detector.monitored.role)
-        self.posture = PostureScanner(
+        self.archive = self._log_archive()
+        self.trail = self._data_event_trail() if deployment.trail else None
+        self.posture = self._posture_scanner() if deployment.posture else None
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    def _topic_publishers(self) -> tuple[str, ...]:
+        return TOPIC_PUBLISHERS
+
+    def _organization_json(self) -> str | None:
+        return None
+
+    def _log_archive(self) -> LogArchive | None:
+        return None
+
+    def _data_event_trail(self) -> DataEventTrail:
+        """The account's trail with its own encrypted bucket, read by this stack's detector."""
+        trail = DataEventTrail(
+            self,
+            "DataEventTrail",
+            data_events=self.deployment.data_events.scope,
+            excluded_buckets=self.own_bucket_names(),
+            notification_topic=self.detector.notification_topic,
+            data_events_waiver=self._data_events_waiver(),
+            object_lock_days=self.deployment.object_lock_days,
+        )
+        trail.grant_read_logs(self.detector.monitored.role)
+        return trail
+
+    def _posture_scanner(self, **organization_props) -> PostureScanner:
+        return PostureScanner(
             self,
             "Posture",
-            code=code,
-            key=key,
+            code=self.code,
+            key=self.key,
             processed_bucket=self.lake.bucket,
             alerts_topic=self.detector.alerts_topic,
-            schedule=events.Schedule.expression(deployment.posture_schedule),
-            scan_regions=deployment.scan_regions,
-            layers=layers,
-            config_file=config_path,
+            schedule=events.Schedule.expression(self.deployment.posture_schedule),
+            scan_regions=self.deployment.scan_regions,
+            layers=self.layers,
+            config_file=self.config_path,
+            **organization_props,
         )
 
-    def _pyarrow_layer_arn(self, deployment: Deployment) -> str:
-        """pyarrow comes from the AWS SDK for pandas managed layer, whose version differs per
-        region: taken from the context, else asked for at deploy time."""
-        if deployment.pyarrow_layer_arn:
-            return deployment.pyarrow_layer_arn
+    # --- helpers -----------------------------------------------------------------------------
+
+    def own_bucket_names(self) -> list[str]:
+        """The exact names of this account's access-log and lake buckets in every region it deploys
+        to (this stack's region when the environment is unknown): the trail never records them,
+        since each write there would cause another logged write (a feedback loop)."""
+        regions = self.deployment.account_regions or (self.region,)
+        return [bucket_name(prefix, self.account, region) for region in regions for prefix in (ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX)]
+
+    def _data_events_waiver(self) -> Waiver | None:
+        reason = self.deployment.data_events.waiver_reason
+        return narrowed_data_events(reason) if reason else None
+
+    def _pyarrow_layer_arn(self) -> str:
+        """pyarrow comes from the AWS SDK for pandas managed layer, whose ARN differs per region:
+        taken from the context (`pyarrowLayerArns[region]` or `pyarrowLayerArn`), else asked for
+        at deploy time."""
+        if self.deployment.pyarrow_layer_arn:
+            return self.deployment.pyarrow_layer_arn
         return CfnParameter(
             self,
             PYARROW_LAYER_PARAMETER,
@@ -85,18 +134,18 @@ class BucketwatchStack(Stack):
             "Python 3.14, e.g. arn:aws:lambda:<region>:336392948345:layer:AWSSDKPandas-Python314:<n>",
         ).value_as_string
 
-    def _with_own_buckets_excluded(self, scope: DataEventScope) -> DataEventScope:
-        """The trail records no object activity on the monitoring's own log and lake buckets in any
-        region: each write there would cause another logged write (a feedback loop)."""
-        own = tuple(account_bucket_name_prefix(prefix, self) for prefix in (ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX))
-        return dataclasses.replace(scope, excluded=(*own, *scope.excluded))
+
+class MonitoringStage(Stage):
+    """One account/region; every bucket in it logs to the region's access-log bucket."""
+
+    def __init__(self, scope: Construct, stage_id: str, *, account: str | None, region: str | None) -> None:
+        super().__init__(scope, stage_id, env=Environment(account=account, region=region))
+        Aspects.of(self).add(AccessLoggingAspect())
 
 
-class BucketwatchStage(Stage):
-    """One account/region deployment; every bucket in it logs to the region's access-log bucket."""
+class BucketwatchStage(MonitoringStage):
+    """A single-account deployment: stack `Monitoring`."""
 
     def __init__(self, scope: Construct, deployment: Deployment) -> None:
-        env = Environment(account=deployment.account, region=deployment.region)
-        super().__init__(scope, deployment.stage_id, env=env)
+        super().__init__(scope, deployment.stage_id, account=deployment.account, region=deployment.region)
         self.stack = BucketwatchStack(self, "Monitoring", deployment=deployment)
-        Aspects.of(self).add(AccessLoggingAspect())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack, Token
@@ -15,9 +15,9 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.access_logs import add_object_created_notification
-from infra.buckets import monitoring_bucket
+from infra.buckets import monitoring_bucket, retention_rule
 from infra.naming import TRAIL_BUCKET_PREFIX, TRAIL_NAME, regional_bucket_name, s3_arn
-from infra.waivers import LOG_OBJECTS_READ, apply_waiver, iam5_resource, nag_arn
+from infra.waivers import LOG_OBJECTS_READ, Waiver, apply_waiver, iam5_resource, nag_arn
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 LOG_PREFIX = "AWSLogs/"
@@ -35,8 +35,8 @@ class DataEventScope:
     """Which S3 object activity the trail records.
 
     `locations` empty means every bucket (minus `excluded`); otherwise each entry is a bucket
-    name or `bucket/prefix`. `excluded` are bucket names or name prefixes (`name-*` style without
-    the star) never recorded: the trail's own bucket is always added, so it never logs itself.
+    name or `bucket/prefix`. `excluded` are exact bucket names never recorded (a name prefix
+    would also hide a look-alike bucket an attacker creates, e.g. `<own bucket>-staging`).
     """
 
     locations: tuple[str, ...] = ()
@@ -54,10 +54,27 @@ class DataEventScope:
         return cls(tuple(locations), read_write)
 
 
+@dataclass(frozen=True)
+class TrailDestination:
+    """Where a trail delivers when it does not own its bucket: the organization's central archive.
+
+    The bucket and key policies there must let this trail write (see `allow_cloudtrail_delivery`);
+    `key_arn` may be an alias ARN, so a member can name the central key before it knows its id.
+    """
+
+    bucket_name: str
+    key_arn: str
+
+
 class DataEventTrail(Construct):
-    """Multi-region trail with log file validation, encrypted by its own KMS key, into an
-    encrypted, versioned, private, SSL-only bucket; management events plus S3 data events chosen
-    by `scope` (advanced event selectors).
+    """Multi-region trail with log file validation and KMS encryption; management events plus S3
+    data events chosen by `data_events` (advanced event selectors).
+
+    Without `destination` it owns its delivery: its own KMS key and an encrypted, versioned,
+    private, SSL-only bucket whose policies admit only this trail. With one, it delivers to that
+    bucket and key (the central archive of an organization), which must admit it.
+    `excluded_buckets` are exact bucket names never recorded (the monitoring's own buckets: each
+    write there would cause another logged write).
     """
 
     def __init__(
@@ -66,7 +83,10 @@ class DataEventTrail(Construct):
         construct_id: str,
         *,
         data_events: DataEventScope | None = None,
+        excluded_buckets: Sequence[str] = (),
+        destination: TrailDestination | None = None,
         notification_topic: sns.ITopic | None = None,
+        data_events_waiver: Waiver | None = None,
         trail_name: str = TRAIL_NAME,
         retention: Duration = TRAIL_RETENTION,
         object_lock_days: int | None = None,
@@ -77,32 +97,14 @@ class DataEventTrail(Construct):
         self.trail_name = trail_name
         # Known before the trail exists, so the key and bucket policies can name it (no cycle).
         self.trail_arn = stack.format_arn(service="cloudtrail", resource="trail", resource_name=trail_name)
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Bucketwatch data-event trail log files",
-            enable_key_rotation=True,
-            removal_policy=removal_policy,
-        )
-        self._add_cloudtrail_key_policy(stack)
-        bucket_name = regional_bucket_name(TRAIL_BUCKET_PREFIX, stack)
-        self.bucket = monitoring_bucket(
-            self,
-            "Bucket",
-            bucket_name=bucket_name,
-            key=self.key,
-            object_lock_days=object_lock_days,
-            removal_policy=removal_policy,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="trail-files",
-                    expiration=retention,
-                    noncurrent_version_expiration=Duration.days(30),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-        )
-        self._add_cloudtrail_bucket_policy(stack)
+        self.key: kms.Key | None = None
+        self.bucket: s3.Bucket | None = None
+        if destination is None:
+            self.key, self.bucket = self._own_delivery(stack, retention, object_lock_days, removal_policy)
+            bucket_name, key_arn = self.bucket.bucket_name, self.key.key_arn
+            excluded_buckets = (regional_bucket_name(TRAIL_BUCKET_PREFIX, stack), *excluded_buckets)
+        else:
+            bucket_name, key_arn = destination.bucket_name, destination.key_arn
         self.data_events = data_events or DataEventScope.all_buckets()
         # The L1 on purpose: CDK's Trail adds its own bucket-policy statements for CloudTrail,
         # without aws:SourceArn (a confused-deputy gap our own policies flag).
@@ -111,77 +113,107 @@ class DataEventTrail(Construct):
             "Trail",
             trail_name=trail_name,
             is_logging=True,
-            s3_bucket_name=self.bucket.bucket_name,
-            kms_key_id=self.key.key_arn,
+            s3_bucket_name=bucket_name,
+            kms_key_id=key_arn,
             is_multi_region_trail=True,
             include_global_service_events=True,
             enable_log_file_validation=True,
-            advanced_event_selectors=advanced_event_selectors(self.data_events, always_excluded=[bucket_name]),
+            advanced_event_selectors=advanced_event_selectors(self.data_events, always_excluded=excluded_buckets),
         )
-        # CloudTrail checks the bucket policy and the key when the trail is created.
-        assert self.bucket.policy is not None
-        self.trail.node.add_dependency(self.bucket.policy)
-        self.trail.node.add_dependency(self.key)
-        if notification_topic is not None:
-            add_object_created_notification(self.bucket, notification_topic, prefix=LOG_PREFIX)
+        if data_events_waiver is not None:
+            apply_waiver(self.trail, data_events_waiver)
+        if self.bucket is not None and self.key is not None:
+            # CloudTrail checks the bucket policy and the key when the trail is created.
+            assert self.bucket.policy is not None
+            self.trail.node.add_dependency(self.bucket.policy)
+            self.trail.node.add_dependency(self.key)
+            if notification_topic is not None:
+                add_object_created_notification(self.bucket, notification_topic, prefix=LOG_PREFIX)
 
-    def _add_cloudtrail_key_policy(self, stack: Stack) -> None:
-        # CDK's Trail sets the key on the trail but does not let CloudTrail use it.
-        source = {"aws:SourceArn": self.trail_arn}
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudTrailToEncryptLogs",
-                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
-                actions=["kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": source,
-                    "StringLike": {
-                        "kms:EncryptionContext:aws:cloudtrail:arn": (
-                            f"arn:{Aws.PARTITION}:cloudtrail:*:{stack.account}:trail/*"
-                        )
-                    },
-                },
-            )
+    def _own_delivery(
+        self, stack: Stack, retention: Duration, object_lock_days: int | None, removal_policy: RemovalPolicy
+    ) -> tuple[kms.Key, s3.Bucket]:
+        key = kms.Key(
+            self,
+            "Key",
+            description="Bucketwatch data-event trail log files",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
         )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudTrailToDescribeKey",
-                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
-                actions=["kms:DescribeKey"],
-                resources=["*"],
-                conditions={"StringEquals": source},
-            )
+        bucket = monitoring_bucket(
+            self,
+            "Bucket",
+            bucket_name=regional_bucket_name(TRAIL_BUCKET_PREFIX, stack),
+            key=key,
+            object_lock_days=object_lock_days,
+            removal_policy=removal_policy,
+            lifecycle_rules=[
+                retention_rule("trail-files", retention)
+            ],
         )
-
-    def _add_cloudtrail_bucket_policy(self, stack: Stack) -> None:
-        source = {"aws:SourceArn": self.trail_arn}
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AWSCloudTrailAclCheck",
-                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
-                actions=["s3:GetBucketAcl"],
-                resources=[self.bucket.bucket_arn],
-                conditions={"StringEquals": source},
-            )
-        )
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AWSCloudTrailWrite",
-                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects(f"{LOG_PREFIX}{stack.account}/*")],
-                conditions={"StringEquals": {**source, "s3:x-amz-acl": "bucket-owner-full-control"}},
-            )
-        )
+        allow_cloudtrail_delivery(bucket, key, {stack.account: self.trail_arn})
+        return key, bucket
 
     def grant_read_logs(self, grantee: iam.IGrantable) -> None:
         """Read trail files: GetObject under AWSLogs/ and decrypt with the trail key."""
+        assert self.bucket is not None and self.key is not None, "the trail delivers elsewhere; grant there"
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{LOG_PREFIX}*")])
         )
         self.key.grant_decrypt(grantee)
         apply_waiver(grantee, LOG_OBJECTS_READ, iam5_resource(f"{nag_arn(self.bucket)}/{LOG_PREFIX}*"))
+
+
+def allow_cloudtrail_delivery(bucket: s3.IBucket, key: kms.IKey, trails: Mapping[str, str]) -> None:
+    """Let exactly these trails (`{account: trail ARN}`) deliver to `bucket`, encrypted with `key`.
+
+    Every grant to CloudTrail names the trails by `aws:SourceArn` (no confused deputy); each
+    account's trail may write only under its own `AWSLogs/<account>/` prefix.
+    """
+    arns = list(trails.values())
+    source = {"aws:SourceArn": arns[0] if len(arns) == 1 else arns}
+    contexts = [f"arn:{Aws.PARTITION}:cloudtrail:*:{account}:trail/*" for account in trails]
+    # CDK's Trail sets the key on the trail but does not let CloudTrail use it.
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudTrailToEncryptLogs",
+            principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+            actions=["kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={
+                "StringEquals": source,
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": contexts[0] if len(contexts) == 1 else contexts},
+            },
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudTrailToDescribeKey",
+            principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+            actions=["kms:DescribeKey"],
+            resources=["*"],
+            conditions={"StringEquals": source},
+        )
+    )
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AWSCloudTrailAclCheck",
+            principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+            actions=["s3:GetBucketAcl"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringEquals": source},
+        )
+    )
+    for account, arn in trails.items():
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AWSCloudTrailWrite" if len(trails) == 1 else f"AWSCloudTrailWrite{account}",
+                principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{LOG_PREFIX}{account}/*")],
+                conditions={"StringEquals": {"aws:SourceArn": arn, "s3:x-amz-acl": "bucket-owner-full-control"}},
+            )
+        )
 
 
 def advanced_event_selectors(
@@ -205,7 +237,8 @@ def advanced_event_selectors(
     else:
         fields.append(
             cloudtrail.CfnTrail.AdvancedFieldSelectorProperty(
-                field="resources.ARN", not_starts_with=[s3_arn(name) for name in excluded]
+                # `name/`: exactly that bucket's objects, not another bucket whose name starts alike.
+                field="resources.ARN", not_starts_with=[s3_arn(f"{name}/") for name in excluded]
             )
         )
     return [
@@ -232,8 +265,8 @@ def _refuse_excluded_locations(locations: Sequence[str], excluded: Sequence[str]
     for location in locations:
         bucket = location.partition("/")[0]
         for name in excluded:
-            if not Token.is_unresolved(name) and bucket.startswith(name):
+            if not Token.is_unresolved(name) and bucket == name:
                 raise ValueError(
                     f"data event location {location!r} is one of the monitoring's own buckets "
-                    f"({name}*): recording it would make the trail log its own deliveries"
+                    f"({name}): recording it would make the trail log its own deliveries"
                 )

@@ -11,14 +11,21 @@ A waiver names the findings it covers in each tool that reads our templates:
 
 Reviewers read this file to see what the deployment does not do and why; constructs call
 `apply_waiver(construct, WAIVER)` on the exact resource the waiver is about, never on a stack.
+Buckets also carry their Bucketwatch suppressions as tags (policies/suppression_tags.py), which
+the live scan reads. CDK is imported only where a waiver is applied, so the demo can read the
+waivers (what the deployed stack carries) without loading CDK.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
-from constructs import IConstruct
+if TYPE_CHECKING:
+    from aws_cdk import CfnResource
+    from constructs import IConstruct
+
+from policies.suppression_tags import suppression_tags
 
 BUCKETWATCH_METADATA_KEY = "bucketwatch"
 
@@ -41,6 +48,13 @@ ACCESS_LOG_BUCKET_SELF_LOGGING = Waiver(
     nag=("AwsSolutions-S1",),
     checkov=("CKV_AWS_18",),
     bucketwatch=("BW.S3.Logging",),
+)
+ACCESS_LOG_BUCKET_UNRECORDED = Waiver(
+    "The regional access-log bucket cannot log to itself, and the data-event trail excludes the "
+    "monitoring's own log buckets on purpose: recording their deliveries would log every log "
+    "delivery again, in a loop. Its writers are S3 log delivery and replication; its readers are "
+    "Bucketwatch's own functions, which CloudTrail management events and IAM already cover.",
+    bucketwatch=("BW.S3.MonitoringCoverage",),
 )
 ACCESS_LOG_BUCKET_SSE_S3 = Waiver(
     "S3 server access log delivery only writes to target buckets with SSE-S3 default "
@@ -85,12 +99,32 @@ POSTURE_READS_EVERY_BUCKET = Waiver(
     "configuration reads (Get/List/Describe, no object access), some of which IAM only grants on '*'.",
 )
 
+REPLICATION_OBJECTS = Waiver(
+    "S3 replication copies whatever objects log delivery writes (keys chosen by S3: prefix, account, "
+    "region, date); the role reads only the member's access-log bucket and writes only replicas into "
+    "the central archive.",
+)
+ORGANIZATION_AUDIT_READS = Waiver(
+    "The central posture scan judges every bucket and trail of the member account by design: the audit "
+    "role has only configuration reads (Get/List/Describe, no object access), some of which IAM only "
+    "grants on '*', and only the central posture role of the organization can assume it.",
+)
+
+
+def narrowed_data_events(reason: str) -> Waiver:
+    """The deployer's own written reason (context `dataEvents.waiverReason`) for a trail that
+    records only reads or only writes (BW.CloudTrail.S3DataEvents), e.g. to halve the data-event bill."""
+    return Waiver(reason, bucketwatch=("BW.CloudTrail.S3DataEvents",))
+
+
 def apply_waiver(construct: IConstruct, waiver: Waiver, *extra_nag_findings: str) -> None:
     """Acknowledge `waiver` on `construct` for cdk-nag, checkov and Bucketwatch's own policies.
 
     `extra_nag_findings` are finding-level cdk-nag ids (e.g. `AwsSolutions-IAM5[Resource::...]`)
     that only exist once a resource is known; they share the waiver's reason.
     """
+    from aws_cdk import Acknowledgment, Validations
+
     ids = (*waiver.nag, *extra_nag_findings)
     if ids:
         Validations.of(construct).acknowledge(*(Acknowledgment(id=i, reason=waiver.reason) for i in ids))
@@ -107,11 +141,36 @@ def iam5_resource(resource: str) -> str:
 
 def nag_arn(construct: IConstruct) -> str:
     """How cdk-nag prints `Fn::GetAtt [<logical id>, Arn]` of `construct`'s resource."""
+    from aws_cdk import Stack
+
     resource = _cfn_resource(construct)
     return f"<{Stack.of(resource).get_logical_id(resource)}.Arn>"
 
 
+def nag_text(scope: IConstruct, value: str) -> str:
+    """How cdk-nag prints `value` (a string that may hold tokens) in a finding id: references as
+    `<Name>`, joins concatenated."""
+    from aws_cdk import Stack
+
+    return _nag_render(Stack.of(scope).resolve(value))
+
+
+def _nag_render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_nag_render(part) for part in parts)
+    raise TypeError(f"cannot render {value!r} the way cdk-nag prints it")
+
+
 def _cfn_resource(construct: IConstruct) -> CfnResource:
+    from aws_cdk import CfnResource
+
     if isinstance(construct, CfnResource):
         return construct
     child = construct.node.default_child
@@ -128,8 +187,15 @@ def _skip_checkov(resource: CfnResource, waiver: Waiver) -> None:
 
 
 def _suppress_bucketwatch(resource: CfnResource, waiver: Waiver) -> None:
-    """Bucketwatch's template source reads `Metadata.bucketwatch.suppressions[{id, reason}]`."""
+    """Bucketwatch's template source reads `Metadata.bucketwatch.suppressions[{id, reason}]`; a
+    deployed bucket carries the same exceptions as tags, which the live scan reads
+    (policies/suppression_tags.py), so synth-time and live verdicts agree."""
     current = dict(resource.get_metadata(BUCKETWATCH_METADATA_KEY) or {})
     entries = [e for e in current.get("suppressions", []) if e["id"] not in waiver.bucketwatch]
     entries += [{"id": policy, "reason": waiver.reason} for policy in waiver.bucketwatch]
     resource.add_metadata(BUCKETWATCH_METADATA_KEY, {**current, "suppressions": entries})
+    if resource.cfn_resource_type == "AWS::S3::Bucket":
+        from aws_cdk import Tags
+
+        for key, value in suppression_tags(waiver.bucketwatch, waiver.reason).items():
+            Tags.of(resource).add(key, value)

@@ -9,6 +9,11 @@ two bookkeeping maps every source fills:
 - ``NotApplicable``: ``{field: reason}`` for settings the source cannot express at all (MFA
   delete in CloudFormation). A policy that reads such a field is NOT_APPLICABLE.
 
+- ``Partial``: ``{field: reason}`` for fields present with some parts undetermined (a bucket
+  policy with one statement naming a deploy-time parameter). The undetermined parts are JSON
+  objects ``{"bucketwatch:unresolved": reason}``; built-in policies read them through
+  `policies.helpers` and decide when those parts do not matter. Other policies are UNKNOWN.
+
 A field that is present with ``None`` means "determined: not configured" — never "unknown".
 """
 
@@ -18,12 +23,17 @@ from typing import Any
 
 BUCKET_RESOURCE_TYPE = "AWS.S3.Bucket"
 TRAIL_RESOURCE_TYPE = "AWS.CloudTrail"
+# A bucket policy whose bucket is not among the resources judged (at synth time: a bucket defined
+# outside the checked templates). Only policies about the bucket policy itself apply to it.
+BUCKET_POLICY_RESOURCE_TYPE = "AWS.S3.BucketPolicy"
 # One per scanned account, for settings that belong to the account rather than to a bucket, so
 # an account-wide problem is one finding, not one per bucket.
 ACCOUNT_RESOURCE_TYPE = "AWS.Account"
 
 UNKNOWN = "Unknown"
 NOT_APPLICABLE = "NotApplicable"
+PARTIAL = "Partial"
+UNDETERMINED_KEY = "bucketwatch:unresolved"
 
 # Panther's AWS.S3.Bucket fields, and the live API call that fills each one.
 BUCKET_FIELDS: dict[str, str] = {
@@ -94,9 +104,15 @@ def mark_not_applicable(resource: dict[str, Any], fields: list[str] | tuple[str,
         resource[field] = None
 
 
-def undecidable(resource: dict[str, Any], fields: list[str] | tuple[str, ...]) -> tuple[str, str] | None:
-    """(status, reason) when any of `fields` is not-applicable or unknown, else None."""
-    for key, status in ((NOT_APPLICABLE, "NOT_APPLICABLE"), (UNKNOWN, "UNKNOWN")):
+_MARKS = ((NOT_APPLICABLE, "NOT_APPLICABLE"), (UNKNOWN, "UNKNOWN"))
+_WITH_PARTIAL = (*_MARKS, (PARTIAL, "UNKNOWN"))
+
+
+def undecidable(resource: dict[str, Any], fields: list[str] | tuple[str, ...],
+                partial: bool = False) -> tuple[str, str] | None:
+    """(status, reason) when any of `fields` is not-applicable or unknown (or, with `partial`,
+    only partly determined), else None."""
+    for key, status in _WITH_PARTIAL if partial else _MARKS:
         marks = resource.get(key) or {}
         reasons = [f"{field}: {marks[field]}" for field in fields if field in marks]
         if reasons:

@@ -10,27 +10,39 @@ directories in the same format (a `.py` with `policy(resource)` and a `.yml` who
 - ``OptionalFields``: fields it reads only in some cases (it calls `helpers.require` for them).
 - ``Remediation``: the one-paragraph fix shown with every failure.
 - ``Reports``: compliance mappings, Panther's key (``AWS Security Hub``, ``CIS AWS Foundations ...``).
+
+Packs (`policies/packs/*.yml`, or a user's pack file) say which built-in policies a run judges,
+as data: ``Pack`` (name), ``Description``, ``Extends`` (another pack), ``Policies`` (id -> why it is
+in the pack). `baseline` is the default; `strict` holds every built-in policy.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from detectors.common import validate
 from detectors.common.errors import UserError
 from detectors.common.severity import SEVERITIES, canonical_severity
+from detectors.common.yamlsafe import load_yaml
 from policies.model import BUCKET_RESOURCE_TYPE
 
+if TYPE_CHECKING:
+    from policies.config import PostureSettings
+
 BUILTIN_DIRS = (Path(__file__).parent / "s3", Path(__file__).parent / "cloudtrail")
+PACKS_DIR = Path(__file__).parent / "packs"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -168,3 +180,77 @@ def _import_body(body: Path, builtin: bool) -> Any:
         del sys.modules[name]
         raise UserError(f"policy body {body} failed to import: {type(exc).__name__}: {exc}") from exc
     return module
+
+
+# --- packs: which policies a run judges -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    description: str
+    policies: dict[str, str]  # policy id -> why it is in the pack (its own and those of Extends)
+    path: Path
+
+
+def builtin_packs() -> list[str]:
+    return sorted(path.stem for path in PACKS_DIR.glob("*.yml"))
+
+
+def load_pack(name: str, _seen: tuple[str, ...] = ()) -> Pack:
+    """A built-in pack by name, or a pack file by path; UserError naming what is wrong."""
+    path = PACKS_DIR / f"{name}.yml" if name in builtin_packs() else Path(name)
+    if path.suffix.lower() not in (".yml", ".yaml") or not path.is_file():
+        raise UserError(f"pack {name!r} is neither a built-in pack ({', '.join(builtin_packs())}) nor a pack file")
+    if str(path.resolve()) in _seen:
+        raise UserError(f"pack {path}: Extends comes back to itself")
+    where = f"pack {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{where} cannot be read: {exc}") from None
+    spec = validate.section(load_yaml(text, where), ("Pack", "Description", "Extends", "Policies"), where)
+    policies = validate.mapping(spec.get("Policies") or {}, f"{where}: Policies")
+    own = {validate.string(key, f"{where}: Policies"): str(why or "") for key, why in policies.items()}
+    inherited = {}
+    if spec.get("Extends") is not None:
+        parent = validate.string(spec["Extends"], f"{where}: Extends")
+        base = path.parent / parent if parent.endswith((".yml", ".yaml")) else parent
+        inherited = load_pack(str(base), (*_seen, str(path.resolve()))).policies
+    return Pack(name=validate.string(spec.get("Pack") or path.stem, f"{where}: Pack"),
+                description=" ".join(str(spec.get("Description") or "").split()),
+                policies={**inherited, **own}, path=path)
+
+
+def _names(policy: PolicyDef, pattern: str) -> bool:
+    return fnmatchcase(policy.id, pattern) or bool(policy.panther_id and fnmatchcase(policy.panther_id, pattern))
+
+
+def _check_patterns(policies: Sequence[PolicyDef], patterns: Iterable[str], where: str) -> None:
+    """UserError for a policy id or glob that names no loaded policy (a typo must not run nothing)."""
+    for pattern in patterns:
+        if not any(_names(policy, pattern) for policy in policies):
+            close = difflib.get_close_matches(pattern, [p.id for p in policies], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserError(f"{where}: {pattern!r} names no policy{hint}")
+
+
+def select_policies(policies: Sequence[PolicyDef], settings: PostureSettings) -> list[PolicyDef]:
+    """The policies a run judges: the pack's built-in ones and every user policy, or exactly
+    `settings.policies` when given; never `settings.disabled_policies`."""
+    _check_patterns(policies, settings.disabled_policies, "posture.disabled_policies / --skip-policies")
+    if settings.policies:
+        _check_patterns(policies, settings.policies, "posture.policies / --policies")
+        chosen = [p for p in policies if any(_names(p, pattern) for pattern in settings.policies)]
+    else:
+        pack = load_pack(settings.pack)
+        known = {p.id for p in policies}
+        missing = [policy_id for policy_id in pack.policies if policy_id not in known]
+        if missing:
+            raise UserError(f"pack {pack.name}: {', '.join(missing)} is not a loaded policy")
+        chosen = [p for p in policies if p.id in pack.policies or not p.builtin]
+    return [p for p in chosen if not any(_names(p, pattern) for pattern in settings.disabled_policies)]
+
+
+def policies_for(settings: PostureSettings, extra_dirs: Iterable[str | Path] = ()) -> list[PolicyDef]:
+    """Every policy a run with `settings` judges: built-ins and user directories, pack applied."""
+    return select_policies(load_policies([*settings.policy_dirs, *extra_dirs]), settings)

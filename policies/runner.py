@@ -10,11 +10,15 @@ Order of judgement for one (policy, resource):
 2. the policy runs; `CannotDecide` / `NotApplicable` raised inside → UNKNOWN / NOT_APPLICABLE;
    any other exception → UNKNOWN naming the error (one broken policy never stops a run);
 3. policies without declared fields (user packs) are watched: reading an unknown field → UNKNOWN;
-4. a non-PASS verdict matching a suppression becomes SUPPRESSED, keeping the verdict and reason.
+4. a resource the template source built once per *world* (each way deploy-time choices can go,
+   see `policies.sources.cfn_worlds`) is judged in every world: PASS when all pass, FAIL when
+   all fail, UNKNOWN naming the choices when they disagree;
+5. a non-PASS verdict matching a suppression becomes SUPPRESSED, keeping the verdict and reason.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,18 +49,32 @@ class ResourceRef:
     line: int | None = None
     region: str | None = None
     account: str | None = None
-    # Suppressions written on the resource itself (template metadata): [{"id", "reason"}].
-    suppressions: list[dict[str, str]] = field(default_factory=list)
+    # Where the user's code created it (a CDK construct's creation stack trace), when recorded.
+    source_file: str | None = None
+    source_line: int | None = None
+    # Suppressions bound to this resource: its template metadata, CDK acknowledgements over it.
+    suppressions: list[Suppression] = field(default_factory=list)
+    # What is judged, when the resource id alone does not say (e.g. "bucket policy of bucket x,
+    # which is not in the checked templates"): prefixes every non-PASS reason.
+    context: str | None = None
 
     def names(self) -> tuple[str, ...]:
         """Every name a suppression's resource glob may match."""
         return tuple(n for n in (self.id, self.name, self.arn, self.logical_id, self.construct_path) if n)
 
 
+Facts = dict[str, str]  # a world's deploy-time choices, e.g. {"condition IsProd": "true"}
+
+
 @dataclass
 class Subject:
     resource: dict[str, Any]
     ref: ResourceRef
+    # The resource in each world it can deploy as, when deploy-time choices change it.
+    variants: list[tuple[Facts, dict[str, Any]]] | None = None
+
+    def worlds(self) -> list[tuple[Facts, dict[str, Any]]]:
+        return self.variants or [({}, self.resource)]
 
 
 @dataclass
@@ -67,6 +85,7 @@ class Finding:
     reason: str
     verdict: str  # the status before suppression
     suppression: Suppression | None = None
+    resource_type: str | None = None  # the subject's (a policy may judge several types)
 
     @property
     def severity(self) -> str:
@@ -79,7 +98,7 @@ class Finding:
             "panther_id": self.policy.panther_id,
             "title": self.policy.title,
             "resource": ref.id,
-            "resource_type": self.policy.resource_types[0],
+            "resource_type": self.resource_type or self.policy.resource_types[0],
             "status": self.status,
             "severity": self.severity,
             "reason": self.reason,
@@ -92,12 +111,12 @@ class Finding:
             "stack": ref.stack,
             "file": ref.file,
             "line": ref.line,
+            "source_file": ref.source_file,
+            "source_line": ref.source_line,
             "region": ref.region,
             "account_id": ref.account,
             "verdict": self.verdict,
-            "suppression": {"reason": self.suppression.reason, "origin": self.suppression.origin}
-            if self.suppression
-            else None,
+            "suppression": self.suppression.to_dict() if self.suppression else None,
         }
 
 
@@ -118,8 +137,10 @@ class _Watched(dict):
 
 
 def judge(policy: PolicyDef, resource: dict[str, Any], config: dict[str, Any] | None = None) -> tuple[str, str]:
-    """(status, reason) of one policy on one resource, before suppressions."""
-    if policy.fields is not None and (blocked := undecidable(resource, policy.fields)):
+    """(status, reason) of one policy on one resource, before suppressions. Only built-in
+    policies read partly determined fields (through `policies.helpers`); for others they are unknown."""
+    partial = not policy.builtin
+    if policy.fields is not None and (blocked := undecidable(resource, policy.fields, partial)):
         return blocked
     subject = resource if policy.fields is not None else _Watched(resource)
     try:
@@ -130,7 +151,7 @@ def judge(policy: PolicyDef, resource: dict[str, Any], config: dict[str, Any] | 
         return NOT_APPLICABLE, str(exc)
     except Exception as exc:  # a broken policy is reported, never crashes the run
         return UNKNOWN, f"policy raised {type(exc).__name__}: {exc}"
-    if isinstance(subject, _Watched) and (blocked := undecidable(resource, sorted(subject.read))):
+    if isinstance(subject, _Watched) and (blocked := undecidable(resource, sorted(subject.read), partial)):
         return blocked
     if compliant:
         return PASS, ""
@@ -140,36 +161,137 @@ def judge(policy: PolicyDef, resource: dict[str, Any], config: dict[str, Any] | 
         return FAIL, f"not compliant: {policy.title} (reason unavailable: {type(exc).__name__})"
 
 
-def _suppression_for(policy: PolicyDef, ref: ResourceRef, config_rules: Sequence[Suppression]) -> Suppression | None:
-    ids = (policy.id, policy.panther_id or "")
+def judge_variants(policy: PolicyDef, variants: Sequence[tuple[Facts, dict[str, Any]]],
+                   config: dict[str, Any] | None = None) -> tuple[str, str]:
+    """(status, reason) of one policy over every world a resource can deploy as."""
+    if len(variants) == 1:
+        return judge(policy, variants[0][1], config)
+    outcomes = [(facts, judge(policy, resource, config)) for facts, resource in variants]
+    if not outcomes:
+        return NOT_APPLICABLE, "the resource is never created (its Condition is false)"
+    if len(outcomes) == 1:
+        return outcomes[0][1]
+    statuses = {status for _, (status, _) in outcomes}
+    applicable = statuses - {NOT_APPLICABLE}
+    if not applicable:
+        return NOT_APPLICABLE, _unique_reasons(outcomes)
+    if applicable == {PASS}:
+        return PASS, ""
+    if statuses in ({FAIL}, {UNKNOWN}):
+        return statuses.pop(), _unique_reasons(outcomes)
+    return UNKNOWN, _depends(outcomes)
+
+
+def _unique_reasons(outcomes: Sequence[tuple[Facts, tuple[str, str]]], shown: int = 3) -> str:
+    reasons = list(dict.fromkeys(reason for _, (_, reason) in outcomes if reason))
+    more = f"; and {len(reasons) - shown} more" if len(reasons) > shown else ""
+    return "; ".join(reasons[:shown]) + more
+
+
+def _depends(outcomes: Sequence[tuple[Facts, tuple[str, str]]]) -> str:
+    """"depends on condition IsProd (parameter Env is given at deploy time): PASS when IsProd is
+    true; FAIL (reason) when IsProd is false", naming the fewest facts that explain the verdicts."""
+    keys = sorted({key for facts, _ in outcomes for key in facts if not key.startswith("why ")})
+    deciding = _deciding_facts(outcomes, keys)
+    why = "; ".join(dict.fromkeys(part for facts, _ in outcomes for key in deciding
+                                  for part in facts.get(f"why {key}", "").split("; ") if part))
+    cases: dict[str, list[str]] = {}
+    for facts, (status, reason) in outcomes:
+        when = ", ".join(f"{key.split(' ', 1)[-1]} is {facts.get(key, 'not used')}" for key in deciding)
+        cases.setdefault(f"{status}{f' ({reason})' if reason else ''}", []).append(when)
+    described = "; ".join(f"{verdict} when {' or '.join(dict.fromkeys(whens))}" for verdict, whens in cases.items())
+    return f"depends on {', '.join(deciding) or 'a deploy-time choice'}{f' ({why})' if why else ''}: {described}"
+
+
+def _deciding_facts(outcomes: Sequence[tuple[Facts, tuple[str, str]]], keys: list[str]) -> list[str]:
+    """One fact, known in every world, whose value alone tells the verdict, when there is one;
+    else every fact that varies."""
+    for key in keys:
+        if any(key not in facts for facts, _ in outcomes):
+            continue
+        verdict_of: dict[str | None, tuple[str, str]] = {}
+        if all(verdict_of.setdefault(facts.get(key), outcome) == outcome for facts, outcome in outcomes):
+            return [key]
+    return [key for key in keys if len({facts.get(key) for facts, _ in outcomes}) > 1] or keys
+
+
+def _suppression_for(policy: PolicyDef, ref: ResourceRef, config_rules: Sequence[Suppression],
+                     today: dt.date) -> Suppression | None:
     for entry in ref.suppressions:
-        if entry.get("id") in ids:
-            return Suppression(entry["id"], ref.id, entry["reason"], origin="resource metadata")
+        if entry.problem is None and not entry.expired(today) and entry.names_policy(policy.id, policy.panther_id):
+            return entry
+    ids = (policy.id, policy.panther_id or "")
     for rule in config_rules:
-        if rule.matches(ids, ref.names()):
+        if rule.problem is None and not rule.expired(today) and rule.matches(ids, ref.names()):
             return rule
     return None
 
 
 def evaluate(policies: Iterable[PolicyDef], subjects: Iterable[Subject],
-             settings: PostureSettings | None = None) -> list[Finding]:
-    """Every applicable (policy, subject) verdict, suppressions applied."""
+             settings: PostureSettings | None = None, today: dt.date | None = None) -> list[Finding]:
+    """Every applicable (policy, subject) verdict, suppressions applied (an expired one does not)."""
     settings = settings or PostureSettings()
+    today = today or dt.date.today()
     active = [p for p in policies if p.enabled and p.id not in settings.disabled_policies]
     config = settings.policy_config()
     findings = []
     for subject in subjects:
+        worlds = subject.worlds()
         for policy in active:
             if not policy.applies_to(subject.resource):
                 continue
-            status, reason = judge(policy, subject.resource, config)
-            finding = Finding(policy, subject.ref, status, reason, verdict=status)
+            status, reason = judge_variants(policy, worlds, config)
+            if status != PASS and subject.ref.context:
+                reason = f"{subject.ref.context}: {reason}"
+            finding = Finding(policy, subject.ref, status, reason, verdict=status,
+                              resource_type=subject.resource.get("ResourceType"))
             if status in (FAIL, UNKNOWN):
-                finding.suppression = _suppression_for(policy, subject.ref, settings.suppressions)
+                finding.suppression = _suppression_for(policy, subject.ref, settings.suppressions, today)
                 if finding.suppression:
                     finding.status = SUPPRESSED
             findings.append(finding)
     return findings
+
+
+@dataclass
+class SuppressionUse:
+    """One suppression after a run: how many findings it suppressed, and what is wrong with it."""
+
+    suppression: Suppression
+    used: int
+    problem: str | None  # None: it suppressed something, as written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.suppression.to_dict(), "used": self.used, "problem": self.problem}
+
+
+def review_suppressions(findings: Sequence[Finding], subjects: Iterable[Subject], settings: PostureSettings,
+                        loaded: Sequence[PolicyDef], judged: Sequence[PolicyDef] | None = None,
+                        today: dt.date | None = None) -> list[SuppressionUse]:
+    """Every suppression of the run (config file, resource metadata, CDK acknowledgements) with
+    its use; a problem for those that name no policy, have expired, or matched nothing."""
+    today = today or dt.date.today()
+    judged = loaded if judged is None else judged
+    used = Counter(id(f.suppression) for f in findings if f.suppression is not None)
+    every: dict[int, Suppression] = {id(s): s for s in settings.suppressions}
+    for subject in subjects:
+        every.update((id(s), s) for s in subject.ref.suppressions)
+    return [SuppressionUse(s, used[key], _problem(s, used[key], loaded, judged, today)) for key, s in every.items()]
+
+
+def _problem(suppression: Suppression, used: int, loaded: Sequence[PolicyDef], judged: Sequence[PolicyDef],
+             today: dt.date) -> str | None:
+    if suppression.problem:
+        return suppression.problem
+    if not any(suppression.names_policy(p.id, p.panther_id) for p in loaded):
+        return f"names no policy: {suppression.policy}"
+    if suppression.expired(today):
+        return f"expired on {suppression.expires.isoformat() if suppression.expires else '?'}; it no longer applies"
+    if not any(suppression.names_policy(p.id, p.panther_id) for p in judged):
+        return f"{suppression.policy} is not judged in this run (see the pack, --policies and --skip-policies)"
+    if not used:
+        return "unused: it matched no FAIL or UNKNOWN finding"
+    return None
 
 
 def blocking(findings: Iterable[Finding], threshold: str) -> list[Finding]:

@@ -1,4 +1,5 @@
-"""Shared pieces of `parse` and `ingest`: input arguments, error translation, the summary line."""
+"""Shared pieces of `parse`, `ingest` and `detect`: input arguments, the record limit, error
+translation, the summary with its invariant, and the exit code."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
+from detectors.common import exitcodes
+from detectors.common.config_file import load_config
 from detectors.common.errors import UserError
+from detectors.lake.ingest import IngestReport
+from detectors.parsers.limits import max_record_bytes
 from detectors.pipeline import AUTO, ParseStats
 from detectors.schema import LOG_TYPES
 from detectors.sources import InputError
@@ -23,6 +29,11 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log type of every input (default: detected from key path and content)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="parse files in N processes (default 1)")
+    parser.add_argument("--max-record-bytes", type=int, metavar="N",
+                        help="longer lines and CloudTrail records are quarantined by reference (default: the "
+                             "config file's ingest.max_record_bytes, else 4 MiB)")
+    if not any("--config" in action.option_strings for action in parser._actions):
+        parser.add_argument("--config", metavar="FILE", help="Bucketwatch config file (its ingest: section)")
 
 
 def add_lake_argument(parser: argparse.ArgumentParser) -> None:
@@ -30,14 +41,87 @@ def add_lake_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"lake folder (default: {DEFAULT_LAKE} under the current directory)")
 
 
+def record_limit(args: argparse.Namespace) -> int:
+    """--max-record-bytes, else the config file's ingest section (validated either way)."""
+    if args.max_record_bytes is not None:
+        return max_record_bytes(args.max_record_bytes, "--max-record-bytes")
+    return load_config(args.config).ingest.max_record_bytes
+
+
+@contextmanager
+def optional_output(path: str | None) -> Iterator[IO[str] | None]:
+    """A text file opened for writing, or None without a path."""
+    if path is None:
+        yield None
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        yield out
+
+
 @contextmanager
 def input_errors() -> Iterator[None]:
-    """Unusable input (missing file, corrupt gzip, unreachable S3) -> one-line error, exit 2."""
+    """Inputs that cannot be resolved (missing file, empty S3 prefix) -> one-line error, exit 2."""
     try:
         yield
     except InputError as exc:
         raise UserError(str(exc)) from None
 
 
-def print_summary(command: str, stats: ParseStats, extra: str = "") -> None:
-    print(f"bucketwatch {command}: {stats.summary()}{extra}", file=sys.stderr)
+def files_text(stats: ParseStats, sources: int | None = None) -> str:
+    count = stats.files if sources is None else sources
+    text = f"{count:,} file{'' if count == 1 else 's'}"
+    if stats.digests_skipped:
+        text += f" ({stats.digests_skipped:,} CloudTrail digest file{'s' if stats.digests_skipped > 1 else ''} skipped)"
+    return text
+
+
+def report_text(report: IngestReport) -> str:
+    """The lake run's summary: inputs (unchanged, resumed, replaced, failed) and the invariant."""
+    notes = []
+    if report.unchanged:
+        notes.append(f"{len(report.unchanged):,} unchanged since the last run, not read")
+    if report.resumed:
+        notes.append(f"{len(report.resumed):,} grown, only the new lines read")
+    if report.replaced:
+        notes.append(f"{len(report.replaced):,} changed, read again and replaced")
+    if report.failures:
+        notes.append(f"{len(report.failures):,} could not be read")
+    text = files_text(report.stats, report.sources)
+    if notes:
+        text += " (" + "; ".join(notes) + ")"
+    return f"{text}; {report.invariant()}"
+
+
+def report_details(command: str, report: IngestReport) -> None:
+    """Duplicates and failures, one line each (shown, never silent)."""
+    for name, others in report.duplicate_sources:
+        print(f"bucketwatch {command}: {name}: rows already in the lake from {', '.join(others)} "
+              "(byte-identical input): counted as duplicates, not written again", file=sys.stderr)
+    for name, reason in report.failures:
+        print(f"bucketwatch {command}: warning: {name}: {reason}", file=sys.stderr)
+    if report.recovered:
+        print(f"bucketwatch {command}: completed {report.recovered} commit(s) an interrupted run had started",
+              file=sys.stderr)
+
+
+def without_lake_summary(command: str, stats: ParseStats, out_label: str, out: int, quarantined: int,
+                         quarantine_path: str | None) -> str:
+    """The summary of a run that writes no lake (parse, detect --no-lake), its invariant checked."""
+    invariant = (f"{stats.records_in:,} records in = {out:,} {out_label} + 0 duplicates skipped + "
+                 f"{quarantined:,} quarantined")
+    check_invariant(command, stats.records_in == out + quarantined, invariant)
+    where = f" (see {quarantine_path})" if quarantine_path and quarantined else ""
+    return f"{files_text(stats)}; {invariant}{where}"
+
+
+def check_invariant(command: str, holds: bool, text: str) -> None:
+    if not holds:
+        raise UserError(f"counts do not reconcile ({text}): this is a bug, please report it")
+
+
+def exit_code(*, unusable: bool, quarantined: bool, findings: bool = False) -> int:
+    return exitcodes.combine(unusable=unusable, findings=findings, quarantined=quarantined)
+
+
+def print_summary(command: str, text: str) -> None:
+    print(f"bucketwatch {command}: {text}", file=sys.stderr)

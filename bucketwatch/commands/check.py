@@ -26,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Options `check` and `scan` share."""
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+    parser.add_argument("--pack", metavar="PACK",
+                        help="policy pack: baseline (default), strict (every built-in policy) or a pack file "
+                        "(default: posture.pack)")
+    parser.add_argument("--policies", metavar="IDS", action="append", default=[],
+                        help="run only these policies (ids, Panther ids or globs; comma separated, repeatable), "
+                        "instead of the pack")
+    parser.add_argument("--skip-policies", metavar="IDS", action="append", default=[],
+                        help="never run these policies (ids, Panther ids or globs; comma separated, repeatable)")
     parser.add_argument("--fail-on", metavar="SEVERITY", default=None,
                         help="lowest severity whose FAIL fails the run: info, low, medium, high, critical "
                         "(default: posture.severity_threshold, else info)")
@@ -35,23 +43,36 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra Panther-format policy directory (repeatable)")
 
 
+def _id_list(values: list[str]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
 def prepare(args: argparse.Namespace) -> tuple:
-    """Settings, policies and threshold from the shared options."""
+    """Settings (the config file, with the command line's pack and selection on top), the
+    policies the run judges, the threshold, and every policy loaded (to tell a suppression that
+    names no policy from one whose policy is not in the run)."""
     from detectors.common.severity import parse_severity
     from policies.config import load_settings
-    from policies.registry import load_policies
+    from policies.registry import load_policies, select_policies
 
     settings = load_settings(args.config)
+    if args.pack:
+        settings.pack = args.pack
+    if args.policies:
+        settings.policies = _id_list(args.policies)
+    settings.disabled_policies = [*settings.disabled_policies, *_id_list(args.skip_policies)]
     threshold = parse_severity(args.fail_on, "--fail-on") if args.fail_on else settings.severity_threshold
-    policies = load_policies([*settings.policy_dirs, *args.policy_dir])
-    return settings, policies, threshold
+    loaded = load_policies([*settings.policy_dirs, *args.policy_dir])
+    return settings, select_policies(loaded, settings), threshold, loaded
 
 
 def run(args: argparse.Namespace) -> int:
     from policies.reporters import emit
-    from policies.runner import evaluate
+    from policies.runner import evaluate, review_suppressions
     from policies.sources.template import collect_template_subjects
 
-    settings, policies, threshold = prepare(args)
+    settings, policies, threshold, loaded = prepare(args)
     subjects = collect_template_subjects(args.paths, settings)
-    return emit(args.format, evaluate(policies, subjects, settings), threshold, args.output)
+    findings = evaluate(policies, subjects, settings)
+    suppressions = review_suppressions(findings, subjects, settings, loaded, policies)
+    return emit(args.format, findings, threshold, args.output, suppressions)

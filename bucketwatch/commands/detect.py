@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 from bucketwatch.commands._ingest_common import (
     add_input_arguments,
     add_lake_argument,
+    check_invariant,
+    exit_code,
     input_errors,
+    optional_output,
     print_summary,
+    record_limit,
+    report_details,
+    report_text,
+    without_lake_summary,
 )
 from bucketwatch.progress import Progress
 from detectors.baseline.access_errors import with_baseline
@@ -21,48 +30,56 @@ from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import JsonLinesSink, TerminalSink
 from detectors.engine.stores import MemoryStore, SQLiteStore
 from detectors.lake import LakeWriter
-from detectors.pipeline import parse_inputs
-from detectors.quarantine import JsonlQuarantine
-
-ALERTS_EXIT_CODE = 3
+from detectors.lake.ingest import LakeIngest
+from detectors.lake.manifest import QUARANTINE_DIR
+from detectors.pipeline import ParsedBatch, parse_inputs
+from detectors.quarantine import CountingQuarantine, JsonlQuarantine
+from detectors.sources import expand_inputs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "detect", help="run the detection rules over logs; write the lake and print alerts",
         description="Parse logs, run every enabled rule (built-in plus --rules packs), write the "
-                    "normalized records and the rule matches to the lake, and print the alerts.")
+                    "normalized records and the rule matches to the lake, and print the alerts. Exit "
+                    "codes: 0 clean, 1 an alert with --fail-on-alert, 3 something was quarantined, 2 an "
+                    "input could not be read.")
+    parser.add_argument("--config", metavar="FILE",
+                        help="Bucketwatch config file (its detections: and ingest: sections)")
     add_input_arguments(parser)
     add_lake_argument(parser)
-    parser.add_argument("--no-lake", action="store_true", help="do not write the lake (alerts only)")
+    parser.add_argument("--no-lake", action="store_true",
+                        help="do not write the lake, its quarantine included (alerts only)")
     parser.add_argument("--alerts", metavar="PATH", help="also append alerts as JSON lines to PATH")
-    parser.add_argument("--config", metavar="FILE", help="Bucketwatch config file (its detections: section)")
     parser.add_argument("--rules", action="append", default=[], metavar="DIR",
                         help="extra rule pack directory (Panther format); repeatable; same ids replace built-ins")
     parser.add_argument("--state", metavar="FILE",
                         help="SQLite dedup state kept across runs (default: none, each run stands alone)")
     parser.add_argument("--quarantine", metavar="PATH",
-                        help="quarantine file (default: <lake>/_quarantine/quarantine.jsonl, appended)")
+                        help=f"also write this run's quarantine entries to PATH (with the lake they are kept in "
+                             f"<lake>/{QUARANTINE_DIR}/; with --no-lake only there)")
     parser.add_argument("--fail-on-alert", action="store_true",
-                        help=f"exit with code {ALERTS_EXIT_CODE} when any alert was raised")
+                        help="exit with code 1 (findings) when any alert was raised")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print alerts on stdout")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_detection_settings(args.config)
+    limit = record_limit(args)
     rules = load_rules(args.rules, settings=settings, only_enabled=True)
     settings = with_baseline(settings, args.lake, rules)  # read even with --no-lake: reading is not writing
     store = SQLiteStore(args.state) if args.state else MemoryStore()
     writer = None if args.no_lake else LakeWriter(args.lake)
     session = DetectionSession.create(settings, store, writer, rules=rules)
-    quarantine_path = Path(args.quarantine) if args.quarantine else args.lake / "_quarantine" / "quarantine.jsonl"
-    with input_errors(), Progress("detect") as progress, \
-            JsonlQuarantine(quarantine_path, append=not args.quarantine) as quarantine:
-        parse_run = parse_inputs(args.inputs, args.log_type, quarantine, progress, args.workers)
-        for batch in parse_run:
-            session.process(batch)
-        session.finish()
+    session.write_logs = False  # the logs go through the lake's exactly-once ingest below
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(input_errors())
+        progress = stack.enter_context(Progress("detect"))
+        if args.no_lake:
+            summary, unusable, quarantined = _without_lake(args, session, progress, limit, stack)
+        else:
+            summary, unusable, quarantined = _with_lake(args, session, progress, limit, stack)
     alerts = session.engine.alert_messages()
     if not args.quiet:
         TerminalSink(sys.stdout).emit(alerts)
@@ -72,11 +89,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"bucketwatch detect: warning: {line}", file=sys.stderr)
     counts = severity_counts(alerts)
     by_severity = ", ".join(f"{n} {s}" for s, n in counts.most_common())
-    where = "" if writer is None else f"; lake {args.lake} ({session.match_rows:,} rule-match rows)"
-    quarantined = f" (see {quarantine_path})" if parse_run.stats.quarantined else ""
+    matches = "" if writer is None else f" ({session.match_rows:,} rule-match rows)"
     baseline = sum(len(groups) for groups in settings.group_thresholds.values())
     learned = f"; baseline thresholds for {baseline} alert group(s)" if baseline else ""
-    print_summary("detect", parse_run.stats,
-                  f"{quarantined}; {len(session.engine.rules)} rules; {len(alerts)} alerts"
-                  f"{' (' + by_severity + ')' if by_severity else ''}{where}{learned}")
-    return ALERTS_EXIT_CODE if args.fail_on_alert and alerts else 0
+    print_summary("detect", f"{summary}; {len(session.engine.rules)} rules; {len(alerts)} alerts"
+                            f"{' (' + by_severity + ')' if by_severity else ''}{matches}{learned}")
+    return exit_code(unusable=unusable, quarantined=quarantined, findings=args.fail_on_alert and bool(alerts))
+
+
+def _with_lake(args: argparse.Namespace, session: DetectionSession, progress: Any, limit: int,
+               stack: contextlib.ExitStack) -> tuple[str, bool, bool]:
+    objects = list(expand_inputs(args.inputs))
+    copy = stack.enter_context(optional_output(args.quarantine))
+    lake = stack.enter_context(LakeIngest(args.lake, limit, copy))
+    with lake.manifest.writing_outside_staging():  # rule matches are written straight into the lake
+        report = lake.run(objects, args.log_type, args.workers, reread=True, on_batch=session.process,
+                          progress=progress)
+        session.finish()
+    check_invariant("detect", report.holds(), report.invariant())
+    where = f" (see {args.lake / QUARANTINE_DIR})" if report.quarantine_written else ""
+    report_details("detect", report)
+    return (f"{report_text(report)}; lake {args.lake}{where}", report.stats.unreadable > 0,
+            report.quarantine_written > 0)
+
+
+def _without_lake(args: argparse.Namespace, session: DetectionSession, progress: Any, limit: int,
+                  stack: contextlib.ExitStack) -> tuple[str, bool, bool]:
+    file = stack.enter_context(JsonlQuarantine(Path(args.quarantine))) if args.quarantine else None
+    quarantine = CountingQuarantine(file)
+    parse_run = parse_inputs(args.inputs, args.log_type, quarantine, progress, args.workers, limit)
+    evaluated = 0
+
+    def process(batch: ParsedBatch) -> None:
+        nonlocal evaluated
+        evaluated += batch.table.num_rows
+        session.process(batch)
+
+    for batch in parse_run:
+        process(batch)
+    session.finish()
+    stats = parse_run.stats
+    summary = without_lake_summary("detect", stats, "records evaluated", evaluated, quarantine.count, args.quarantine)
+    return f"{summary}; no lake", stats.unreadable > 0, quarantine.count > 0

@@ -64,13 +64,14 @@ def run(args: argparse.Namespace) -> int:
     from bucketwatch.progress import Progress
     from detectors.common.errors import UserError
     from policies.reporters import emit
+    from policies.runner import review_suppressions
     from policies.sources.live_clients import LiveSourceError
     from policies.sources.live_scan import LiveScanRequest, run_live_scan
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     regions = _regions(args.regions)
-    settings, policies, threshold = prepare(args)
+    settings, policies, threshold, loaded = prepare(args)
     role_name = _role_name(args, settings.organization.audit_role_name)
     request = LiveScanRequest(regions=regions, bucket_globs=args.buckets, profile=args.profile,
                               role_arns=args.role_arns, endpoint_url=args.endpoint_url, workers=args.workers,
@@ -92,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
     for account in result.stats.not_scanned:
         print(f"bucketwatch scan: warning: account {account.account_id or '?'} not scanned "
               f"(UNKNOWN, does not fail the run): {account.error}", file=sys.stderr)
-    return emit(args.format, result.findings, threshold, args.output,
+    # Live buckets carry no suppressions of their own: the config file's are the ones to review.
+    suppressions = review_suppressions(result.findings, [], settings, loaded, policies)
+    return emit(args.format, result.findings, threshold, args.output, suppressions,
                 accounts=[account.to_dict() for account in result.accounts])
-
 
 
 def _role_name(args: argparse.Namespace, configured: str | None) -> str | None:

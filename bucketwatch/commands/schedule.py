@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bucketwatch.commands._ingest_common import add_lake_argument
 from bucketwatch.commands._now import add_now_argument, now_from
+from detectors.common import exitcodes
 from detectors.common.config_file import load_config
 from detectors.engine.evaluate import severity_counts
 from detectors.engine.sinks import JsonLinesSink, TerminalSink
@@ -19,7 +20,7 @@ from detectors.sql.executors import DuckDBLakeExecutor
 from detectors.sql.macros import parse_utc
 
 DEFAULT_STATE = Path(".bucketwatch") / "state.sqlite"
-ALERTS_EXIT_CODE = 3
+ALERTS_EXIT_CODE = exitcodes.FINDINGS  # the one exit-code table (detectors/common/exitcodes.py)
 FAILED_EXIT_CODE = 1
 
 

@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bucketwatch.localaws import DEFAULT_REGION, MOTO_ACCOUNT_ID
+from infra.waivers import (
+    ACCESS_LOG_BUCKET_NO_OBJECT_LOCK,
+    ACCESS_LOG_BUCKET_SELF_LOGGING,
+    ACCESS_LOG_BUCKET_SSE_S3,
+    ACCESS_LOG_BUCKET_UNRECORDED,
+    OBJECT_LOCK_OPT_IN,
+)
+from policies.suppression_tags import suppression_tags
 
 ACCOUNT_ID = MOTO_ACCOUNT_ID
 REGION = DEFAULT_REGION
@@ -26,6 +34,9 @@ DEV_SCRATCH = "acme-dev-scratch"  # careless from the start: no logging, no vers
 APP_BUCKETS = (CUSTOMER_DATA, SHARED_REPORTS, ANALYTICS, BACKUPS, DEV_SCRATCH)
 # Buckets whose server access logs go to the regional access-log bucket at the start.
 LOGGED_BUCKETS = (CUSTOMER_DATA, SHARED_REPORTS, ANALYTICS, BACKUPS)
+
+ACCESS_LOG_BUCKET_WAIVERS = (ACCESS_LOG_BUCKET_SELF_LOGGING, ACCESS_LOG_BUCKET_SSE_S3, ACCESS_LOG_BUCKET_UNRECORDED,
+                             ACCESS_LOG_BUCKET_NO_OBJECT_LOCK)
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,11 @@ class Provisioner:
         self.out.extra["monitoring_key_arn"] = key_arn
         s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
         s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(_trail_bucket_policy(n)))
+        # The stack's written exceptions, as the deployed buckets carry them (tags the scan reads).
+        for bucket, waivers in ((n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS),
+                                (n.trail_bucket, (OBJECT_LOCK_OPT_IN,)), (n.processed_bucket, (OBJECT_LOCK_OPT_IN,))):
+            tags = {k: v for waiver in waivers for k, v in suppression_tags(waiver.bucketwatch, waiver.reason).items()}
+            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
         # The trail bucket and the processed bucket log to the regional access-log bucket; the
         # access-log bucket cannot log to itself.
         for bucket in (n.trail_bucket, n.processed_bucket):

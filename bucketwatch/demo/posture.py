@@ -8,20 +8,16 @@ from bucketwatch.demo.account import BACKUPS, DemoNames
 
 
 def demo_posture_config(names: DemoNames) -> dict[str, Any]:
-    """Written exceptions, as a team would acknowledge them; they show up as SUPPRESSED."""
-    log_bucket = f"arn:aws:s3:::{names.access_log_bucket}"
-    every_bucket = (*names.app_buckets, names.access_log_bucket, names.trail_bucket, names.processed_bucket)
-    return {"posture": {"suppressions": [
-        {"policy": "BW.S3.Logging", "resource": log_bucket,
-         "reason": "the access-log bucket cannot log to itself (it would log its own log deliveries)"},
-        {"policy": "BW.S3.EncryptionKMS", "resource": log_bucket,
-         "reason": "S3 server access log delivery supports only SSE-S3 on the target bucket"},
+    """The strict pack (every policy: the story needs Object Lock on the backups), and the team's
+    written exceptions; they show up as SUPPRESSED. The monitoring's own buckets carry theirs as
+    tags, as the deployed stack does (bucketwatch/demo/account.py)."""
+    return {"posture": {"pack": "strict", "suppressions": [
         {"policy": "BW.S3.MFADelete", "resource": "arn:aws:s3:::*",
          "reason": "MFA delete needs the root user's MFA device for every change; versioning and "
                    "lifecycle are the accepted control"},
         *({"policy": "BW.S3.ObjectLock", "resource": f"arn:aws:s3:::{bucket}",
            "reason": "Object Lock is required for backup buckets only"}
-          for bucket in every_bucket if bucket != BACKUPS),
+          for bucket in names.app_buckets if bucket != BACKUPS),
     ]}}
 
 

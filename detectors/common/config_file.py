@@ -3,6 +3,7 @@
     detections:    # detectors.config.parse_detections   (rules, allowlists, known-good access)
     posture:       # policies.config.parse_posture        (suppressions, thresholds, allowlists)
     organization:  # detectors.common.organization        (which accounts are inside)
+    ingest:        # detectors.parsers.limits.parse_ingest (maximum record size)
 
 Every reader (the CLI, both Lambdas, and `cdk synth`, which validates the file before bundling
 it) validates the whole file with `load_config`, so a bad value anywhere fails the same way
@@ -25,6 +26,7 @@ SECTION_PARSERS: dict[str, str] = {
     "detections": "detectors.config:parse_detections",
     "posture": "policies.config:parse_posture",
     "organization": "detectors.common.organization:parse_organization",
+    "ingest": "detectors.parsers.limits:parse_ingest",
 }
 SECTIONS = tuple(SECTION_PARSERS)
 MAX_CONFIG_BYTES = 4 * 1024 * 1024

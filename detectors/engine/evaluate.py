@@ -27,7 +27,7 @@ from detectors.common.severity import parse_severity
 from detectors.engine.alerts import AlertChange, AlertState, Details, Match, apply_matches, iso
 from detectors.engine.rows import LazyRows
 from detectors.engine.rules import Rule
-from detectors.engine.stores import DedupStore, MemoryStore
+from detectors.engine.stores import MARKER_TTL_S, DedupStore, MemoryStore, Put, applied_marker
 from detectors.event import PantherEvent
 
 MAX_CONFLICT_RETRIES = 8
@@ -307,8 +307,12 @@ class Engine:
         entry.count += 1
 
     # -- grouping -------------------------------------------------------------------------
-    def flush(self) -> FlushResult:
-        """Fold this batch's matches into the dedup store; report created/updated alerts."""
+    def flush(self, contribution: str | None = None) -> FlushResult:
+        """Fold this batch's matches into the dedup store; report created/updated alerts.
+
+        `contribution`: an id of the rows evaluated (a digest of their row ids). The store
+        remembers it per group, so the same rows folded in again (a retried delivery, a re-read
+        file) change no count and publish nothing (detectors.engine.stores)."""
         result = FlushResult()
         pending, self._pending = self._pending, defaultdict(list)
         now = self.clock()
@@ -317,7 +321,7 @@ class Engine:
         # Sample events become plain dicts in one Arrow pass per batch, not one row at a time.
         materialize_samples([w for plan in planned for w in plan.windows()])
         for plan in planned:
-            for change in self._commit(plan, now):
+            for change in self._commit(plan, now, contribution):
                 result.changes.append((plan.rule, change))
                 previous = self.alerts.get(change.state.alert_id)
                 created_this_run = change.created or (previous is not None and previous[2])
@@ -332,19 +336,35 @@ class Engine:
                                         rule.has("unique"), matches, now, describe=rule.create_alert)
         return _Plan(rule, dedup, matches, key, version, latest, changes)
 
-    def _commit(self, plan: _Plan, now: float) -> list[AlertChange]:
+    def _commit(self, plan: _Plan, now: float, contribution: str | None = None) -> list[AlertChange]:
         for _ in range(MAX_CONFLICT_RETRIES):
             expires = int(max(plan.latest.window_start + plan.rule.dedup_minutes * 60, now) + EXPIRY_GRACE_S)
-            if self.on_created is not None and plan.rule.create_alert:
-                for change in plan.changes:
-                    if change.created:
-                        self.on_created(plan.rule, change.state)
-            if self.store.put(plan.key, plan.latest, plan.version, expires):
+            created = [change for change in plan.changes if change.created]
+            if created and contribution and self.store.has_marker(applied_marker(plan.key, contribution)):
+                return []  # these rows were counted before: a re-delivery raises nothing again
+            if plan.rule.create_alert:
+                for change in created:
+                    self._publish_once(plan.rule, change.state, expires)
+            stored = self.store.put(plan.key, plan.latest, plan.version, expires, contribution)
+            if stored == Put.APPLIED:
+                return []
+            if stored:
                 return plan.changes
             # Another writer changed the group meanwhile: start again from its state.
             plan = self._plan(plan.rule, plan.dedup, plan.matches, now)
             materialize_samples(plan.windows())
         raise RuntimeError(f"dedup store: could not update {plan.key} after {MAX_CONFLICT_RETRIES} concurrent changes")
+
+    def _publish_once(self, rule: Rule, state: AlertState, expires: int) -> None:
+        """`on_created` once per alert id: a marker written right after publishing stops a retry
+        (after a failed state write) from publishing it again."""
+        if self.on_created is None:
+            return
+        marker = f"published#{state.alert_id}"
+        if self.store.has_marker(marker):
+            return
+        self.on_created(rule, state)
+        self.store.put_marker(marker, max(expires, int(self.clock()) + MARKER_TTL_S))
 
     def alert_messages(self) -> list[dict[str, Any]]:
         """Every alert raised or updated during this engine's life, latest state (not those of

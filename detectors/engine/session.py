@@ -17,17 +17,22 @@ from detectors.engine.evaluate import Engine, FlushResult
 from detectors.engine.rules import Rule, load_rules
 from detectors.engine.stores import DedupStore
 from detectors.lake.ingest import ObjectBuffer
+from detectors.lake.writer import row_ids_digest
 from detectors.pipeline import ParsedBatch
 
 # Parsed batches are small (a few thousand lines); grouping matches costs per (rule, dedup)
 # group per batch, so batches of one log type are combined up to this many rows first.
 COMBINE_ROWS = 100_000
+# CloudTrail batches carry their records as Python dicts (~5x their text): combined only up to
+# this much text, so memory stays bounded (the detector Lambda has 1 GB).
+COMBINE_CHARS = 32 * 1024 * 1024
 
 
 @dataclass
 class DetectionSession:
     engine: Engine
     writer: Any = None  # LakeWriter / S3LakeWriter, or None to skip the lake
+    write_logs: bool = True  # False: the caller writes the logs (the local lake's exactly-once ingest)
     rows_written: int = 0
     match_rows: int = 0
     combine_rows: int = COMBINE_ROWS
@@ -49,7 +54,8 @@ class DetectionSession:
         if self._buffer and self._buffer[0].log_type != batch.log_type:
             self.finish()
         self._buffer.append(batch)
-        if sum(b.table.num_rows for b in self._buffer) >= self.combine_rows:
+        if sum(b.table.num_rows for b in self._buffer) >= self.combine_rows or \
+                (batch.records is not None and sum(b.raw_chars for b in self._buffer) >= COMBINE_CHARS):
             self.finish()
 
     def finish(self) -> FlushResult | None:
@@ -65,16 +71,20 @@ class DetectionSession:
     def _run(self, batches: list[ParsedBatch]) -> FlushResult:
         batch = _combine(batches)
         evaluate_batch(self.engine, batch)
-        result = self.engine.flush()
+        # The rows' identity makes the dedup update exactly-once: the same rows again (a retried
+        # delivery, a re-read file) are recognised by the store and change nothing.
+        contribution = f"{batch.log_type}:{row_ids_digest(batch.table, 16)}" if batch.table.num_rows else None
+        result = self.engine.flush(contribution)
         if self.writer is not None:
-            # The logs are written as `ingest` writes them: each parsed batch split into hours
-            # (contiguous, cheap), one file per hour. Partitioning the combined table instead
-            # gathers stragglers from a many-chunk table, which copies every chunk per gather.
-            logs = ObjectBuffer(self.writer)
-            for part in batches:
-                logs.add(part)
-            logs.flush()
-            self.rows_written += batch.table.num_rows
+            if self.write_logs:
+                # The logs are written as `ingest` writes them: each parsed batch split into hours
+                # (contiguous, cheap), one file per hour. Partitioning the combined table instead
+                # gathers stragglers from a many-chunk table, which copies every chunk per gather.
+                logs = ObjectBuffer(self.writer)
+                for part in batches:
+                    logs.add(part)
+                logs.flush()
+                self.rows_written += batch.table.num_rows
             self.match_rows += write_rule_matches(self.writer, batch, result)
         return result
 

@@ -48,7 +48,8 @@ def _tables_on_disk(root: Path) -> dict[tuple[str, str], Path]:
     if not root.is_dir():
         return found
     for db_dir in sorted(root.iterdir()):
-        if not db_dir.is_dir() or not _NAME.match(db_dir.name):
+        # `_state` (manifest, staging) and `_quarantine` are the lake's bookkeeping, not tables.
+        if not db_dir.is_dir() or not _NAME.match(db_dir.name) or db_dir.name.startswith("_"):
             continue
         for table_dir in sorted(db_dir.iterdir()):
             if table_dir.is_dir() and _NAME.match(table_dir.name) and any(table_dir.rglob("*.parquet")):

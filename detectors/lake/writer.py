@@ -108,20 +108,26 @@ def _partition_path(key: int) -> str:
     return f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}"
 
 
+def row_ids_digest(rows: pa.Table, size: int = 12) -> str:
+    """Digest of the rows' p_row_ids in order (hex): the identity of a set of rows."""
+    digest = hashlib.blake2b(digest_size=size)
+    ids = rows["p_row_id"].combine_chunks().cast(pa.string())
+    _, offsets_buffer, data_buffer = ids.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[ids.offset: ids.offset + len(ids) + 1]
+    digest.update(offsets - offsets[0])
+    if data_buffer is not None:
+        digest.update(memoryview(data_buffer)[offsets[0]: offsets[-1]])
+    return digest.hexdigest()
+
+
 def file_name(rows: pa.Table) -> str:
     """Deterministic name: the same rows always give the same file."""
-    digest = hashlib.blake2b(digest_size=12)
     if "p_row_id" in rows.column_names:
-        ids = rows["p_row_id"].combine_chunks().cast(pa.string())
-        _, offsets_buffer, data_buffer = ids.buffers()
-        offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[ids.offset: ids.offset + len(ids) + 1]
-        digest.update(offsets - offsets[0])
-        if data_buffer is not None:
-            digest.update(memoryview(data_buffer)[offsets[0]: offsets[-1]])
-    else:
-        sink = io.BytesIO()
-        pq.write_table(rows, sink)
-        digest.update(sink.getvalue())
+        return f"part-{row_ids_digest(rows)}.parquet"
+    digest = hashlib.blake2b(digest_size=12)
+    sink = io.BytesIO()
+    pq.write_table(rows, sink)
+    digest.update(sink.getvalue())
     return f"part-{digest.hexdigest()}.parquet"
 
 
@@ -145,6 +151,7 @@ class LakeWriter:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.files_written = 0
+        self.last_written = ""  # path of the last file, relative to the root
 
     def write(self, database: str, table: str, data: pa.Table, time_column: str = "p_event_time") -> None:
         if data.num_rows == 0:
@@ -154,13 +161,14 @@ class LakeWriter:
 
     def write_partition(self, database: str, table: str, partition: str, rows: pa.Table) -> None:
         """Rows already known to belong to one partition (`year=.../month=.../day=.../hour=...`)."""
-        folder = self.root / table_path(database, table) / partition
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / file_name(rows)
-        temporary = folder / f".{target.name}.{os.getpid()}.tmp"
+        relative = f"{table_path(database, table)}/{partition}/{file_name(rows)}"
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.parent / f".{target.name}.{os.getpid()}.tmp"
         write_parquet(rows, temporary)
         os.replace(temporary, target)  # atomic: readers never see half a file
         self.files_written += 1
+        self.last_written = relative
 
 
 class S3LakeWriter:

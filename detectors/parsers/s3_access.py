@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES, LAKE_END_MS, LAKE_START_MS
 from detectors.parsers.pfields import is_ip_address
 from detectors.parsers.s3_access_line import LineError, parse_access_line
 from detectors.schema import S3_ACCESS_FIELDS, S3_ACCESS_INT_FIELDS, S3_ACCESS_SCHEMA, TIMESTAMP
@@ -72,9 +73,10 @@ _ZONE_WIDTH = len("+0000]")
 
 @dataclass
 class Rejected:
-    index: int       # position of the line in the chunk (0-based)
+    index: int          # position of the line in the chunk (0-based)
     reason: str
-    raw: str
+    raw: str | None     # None: longer than the record limit, quarantined by reference
+    size: int = 0       # bytes of the line (newline and CR excluded)
 
 
 @dataclass
@@ -277,6 +279,7 @@ def _candidates(lines: _Lines) -> _Candidates:
     t_at, z_at = lo[:, _SLOT["time"]], lo[:, _SLOT["zone"]]
     millis, ok = access_times(_gather(buf, t_at, _TIME_WIDTH), _gather(buf, z_at, _ZONE_WIDTH))
     ok &= (length[:, _SLOT["time"]] == _TIME_WIDTH) & (length[:, _SLOT["zone"]] == _ZONE_WIDTH)
+    ok &= (millis >= LAKE_START_MS) & (millis < LAKE_END_MS)  # else the line parser says why
     null[:, _SLOT["versionid"]:] |= np.arange(_KNOWN_TAIL)[None, :] >= tail_count[:, None]  # not in this generation
     keep = np.flatnonzero(ok)
     return _Candidates(rows[keep], lo[keep], hi[keep], null[keep], millis[keep])
@@ -363,24 +366,41 @@ def _valid_utf8(data: bytes) -> bytes:
     return data
 
 
-def parse_chunk(data: bytes | str) -> ChunkResult:
-    """Parse a chunk of complete lines. Empty lines are skipped (they hold no record)."""
+def parse_chunk(data: bytes | str, max_line: int = DEFAULT_MAX_RECORD_BYTES) -> ChunkResult:
+    """Parse a chunk of complete lines. Empty lines are skipped (they hold no record); lines
+    longer than `max_line` bytes are rejected by reference (no text kept)."""
     data = data.encode("utf-8") if isinstance(data, str) else _valid_utf8(data)
     if not data.endswith(b"\n"):
         data += b"\n"
     lines = _lines(data)
+    rejected = _too_long(lines, max_line)
+    long_lines = len(rejected)
     fast = _candidates(lines)
     nonempty = lines.ends > lines.starts
     slow_mask = nonempty.copy()
     slow_mask[fast.rows] = False
-    slow, rejected = _SlowRows([], []), []
+    slow = _SlowRows([], [])
     _parse_lines(data, lines, np.flatnonzero(slow_mask), slow, rejected)
+    if long_lines:
+        rejected.sort(key=lambda r: r.index)
     table, bad = _assemble(data, fast, slow)
     if bad.any():  # rare: lines of the common shape with an invalid value; the line parser says why
         _parse_lines(data, lines, fast.rows[bad], slow, rejected)
         rejected.sort(key=lambda r: r.index)
         table, _ = _assemble(data, fast.without(bad), slow)
-    return ChunkResult(table=table, rejected=rejected, lines=int(nonempty.sum()), newlines=len(lines.starts))
+    return ChunkResult(table=table, rejected=rejected, lines=int(nonempty.sum()) + long_lines,
+                       newlines=len(lines.starts))
+
+
+def _too_long(lines: _Lines, max_line: int) -> list[Rejected]:
+    """Lines over the limit: rejected by reference and hidden from both parsers (made empty)."""
+    lengths = lines.raw_ends - lines.starts
+    found = np.flatnonzero(lengths > max_line)
+    if not len(found):
+        return []
+    lines.ends[found] = lines.starts[found]
+    return [Rejected(int(i), f"line is longer than the maximum record size ({max_line:,} bytes): "
+                             f"{int(lengths[i]):,} bytes", None, int(lengths[i])) for i in found]
 
 
 def _line(data: bytes, lines: _Lines, position: int) -> str:
@@ -394,5 +414,5 @@ def _parse_lines(data: bytes, lines: _Lines, positions: np.ndarray, slow: _SlowR
             slow.add(position, parse_access_line(line))
         except LineError as exc:
             raw = data[lines.starts[position]:lines.raw_ends[position]].decode("utf-8")
-            rejected.append(Rejected(position, str(exc), raw))
+            rejected.append(Rejected(position, str(exc), raw, int(lines.raw_ends[position] - lines.starts[position])))
 

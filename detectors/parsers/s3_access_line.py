@@ -16,6 +16,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from detectors.parsers.limits import OUT_OF_RANGE, in_lake_range
 from detectors.parsers.pfields import is_ip_address
 from detectors.schema import (
     S3_ACCESS_FIELDS,
@@ -83,7 +84,13 @@ def parse_time(day_token: str, offset_token: str) -> datetime:
     except ValueError as exc:
         raise LineError(f"invalid time {text!r}: {exc}") from None
     shift = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
-    return local - shift if offset[0] == "+" else local + shift
+    try:
+        utc = local - shift if offset[0] == "+" else local + shift
+    except OverflowError:
+        raise LineError(f"time {text} {offset} is {OUT_OF_RANGE}") from None
+    if not in_lake_range(utc):
+        raise LineError(f"time {text} {offset} is {OUT_OF_RANGE}")
+    return utc
 
 
 def _unquote(token: str) -> str | None:

@@ -19,12 +19,12 @@ from checkov.common.models.enums import CheckCategories, CheckResult
 from detectors.common.errors import UserError
 from policies.checkov import checkov_id
 from policies.config import PostureSettings, load_settings
-from policies.registry import PolicyDef, load_policies
-from policies.runner import FAIL, PASS, judge
+from policies.registry import PolicyDef, policies_for
+from policies.runner import FAIL, PASS, judge_variants
 from policies.sources.cfn_load import Template, load_assembly, load_template_file
 from policies.sources.cfn_resolve import Resolver
-from policies.sources.cfn_resources import NOT_EXPRESSIBLE, OWN_FIELDS, bucket_from_properties
-from policies.sources.template import resolvers_for
+from policies.sources.cfn_resources import NOT_EXPRESSIBLE, OWN_FIELDS
+from policies.sources.template import own_bucket_variants, resolvers_for
 
 RESULTS = {PASS: CheckResult.PASSED, FAIL: CheckResult.FAILED}
 
@@ -102,22 +102,26 @@ class BucketwatchCheck(BaseResourceCheck):
                          categories=[CheckCategories.GENERAL_SECURITY], supported_resources=["AWS::S3::Bucket"],
                          guideline=policy.reference or None)
 
-    def bucket(self, conf: dict[str, Any]) -> dict[str, Any]:
+    def buckets(self, conf: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """The bucket in every world it can deploy as, exactly as `bucketwatch check` builds it."""
         file_name, logical_id = _locate(self.entity_path or "", conf)
         loaded = _template(file_name)
         template, resolver = loaded if loaded else (None, Resolver(Template(Path(file_name), {}, "template"), {}))
         resource = (template.resources.get(logical_id) if template else None) or _plain(conf)
-        name = resolver.bucket_names.get(logical_id) or resolver.unresolved_names.get(logical_id)
-        return bucket_from_properties(name, resource.get("Properties") or {}, resolver,
-                                      resolver.pseudo("AWS::AccountId"), resolver.pseudo("AWS::Region"),
-                                      settings().template_assume_aws_defaults)
+        return own_bucket_variants(resolver.template, resolver, logical_id, resource, settings())
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        status, reason = judge(self.policy, self.bucket(conf), settings().policy_config())
+        status, reason = judge_variants(self.policy, self.buckets(conf), settings().policy_config())
         self.details = [reason] if reason else []
         return RESULTS.get(status, CheckResult.UNKNOWN)
 
 
+def checks_for(posture: PostureSettings) -> list[PolicyDef]:
+    """The policies that become checks: the eligible ones of the configured pack and selection
+    (`posture.pack`, `policies`, `disabled_policies`), as `bucketwatch check` would run them."""
+    return [policy for policy in policies_for(posture) if eligible(policy)]
+
+
 def register_all() -> list[BucketwatchCheck]:
     """Instantiate (and so register with checkov) one check per eligible policy."""
-    return [BucketwatchCheck(policy) for policy in load_policies(settings().policy_dirs) if eligible(policy)]
+    return [BucketwatchCheck(policy) for policy in checks_for(settings())]

@@ -11,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policies.runner import Finding
+from policies.runner import Finding, SuppressionUse
 
 FORMATS = ("text", "json", "sarif", "junit")
 
 
 def render(fmt: str, findings: Sequence[Finding], threshold: str,
+           suppressions: Sequence[SuppressionUse] = (),
            accounts: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """The report; `suppressions` (the run's suppressions and their use, see
+    `runner.review_suppressions`) are listed, and those with a problem flagged, in every format;
+    `accounts` are shown by the text and JSON reports (SARIF and JUnit name each result's account)."""
     if fmt == "text":
         from policies.reporters.text import render_text as renderer
     elif fmt == "json":
@@ -29,19 +33,19 @@ def render(fmt: str, findings: Sequence[Finding], threshold: str,
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if accounts is not None and fmt in ("text", "json"):
-        return renderer(findings, threshold, accounts=accounts)
-    return renderer(findings, threshold)
+        return renderer(findings, threshold, suppressions, accounts=accounts)
+    return renderer(findings, threshold, suppressions)
 
 
 def emit(fmt: str, findings: Sequence[Finding], threshold: str, output: str | None = None,
-         accounts: Sequence[Mapping[str, Any]] | None = None) -> int:
+         suppressions: Sequence[SuppressionUse] = (), accounts: Sequence[Mapping[str, Any]] | None = None) -> int:
     """Write the report (to `output` or stdout) and return the exit code: 1 if anything blocks."""
     import sys
     from pathlib import Path
 
     from policies.runner import blocking
 
-    text = render(fmt, findings, threshold, accounts)
+    text = render(fmt, findings, threshold, suppressions, accounts)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
     else:

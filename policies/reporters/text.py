@@ -6,7 +6,8 @@ could not be decided and what was suppressed; passes are only counted.
     FAIL        by account (when several), then by severity, one block per policy: its fix
                 once, then one line per failing resource with the reason
     UNKNOWN     one line per resource with why it could not be decided
-    SUPPRESSED  one block per written reason, naming the resources
+    SUPPRESSED  one block per written reason (and owner), naming the resources
+    SUPPRESSIONS TO REVIEW  one line per suppression that applied to nothing as written
     totals      the verdict again, for the tail of a CI log
 """
 
@@ -19,7 +20,16 @@ from typing import Any
 
 from detectors.common.severity import SEVERITIES, severity_rank
 from detectors.common.table import format_table
-from policies.runner import FAIL, NOT_APPLICABLE, PASS, SUPPRESSED, UNKNOWN, Finding, summarize
+from policies.runner import (
+    FAIL,
+    NOT_APPLICABLE,
+    PASS,
+    SUPPRESSED,
+    UNKNOWN,
+    Finding,
+    SuppressionUse,
+    summarize,
+)
 
 TOP = 5  # rows of the worst-resources and worst-policies tables
 WIDTH = 110
@@ -169,21 +179,34 @@ def _suppressed_section(suppressed: Sequence[Finding]) -> list[str]:
     if not suppressed:
         return []
     lines = ["", f"SUPPRESSED ({len(suppressed):,}): the verdict stands, a written reason accepts it"]
-    groups: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str, str], list[str]] = defaultdict(list)
     for finding in _worst_first(suppressed):
         written = finding.suppression
-        key = (finding.policy.id, finding.verdict, written.origin if written else "", written.reason if written else "")
-        groups[key].append(finding.ref.id)
-    for (policy, verdict, origin, reason), names in groups.items():
-        lines.append(f"  {policy} ({verdict}, {_plural(len(names), 'resource')}) suppressed ({origin}): {reason}")
+        origin, reason, owner = (written.origin, written.reason, written.owner or "") if written else ("", "", "")
+        groups[(finding.policy.id, finding.verdict, origin, owner, reason)].append(finding.ref.id)
+    for (policy, verdict, origin, owner, reason), names in groups.items():
+        owned = f" [owner {owner}]" if owner else ""
+        lines.append(f"  {policy} ({verdict}, {_plural(len(names), 'resource')}) suppressed ({origin}){owned}: {reason}")
         lines += textwrap.wrap(", ".join(names), width=WIDTH, initial_indent="    ", subsequent_indent="    ",
                                break_on_hyphens=False, break_long_words=False)
     return lines
 
 
-def render_text(findings: Sequence[Finding], threshold: str,
+def _suppression_problems(suppressions: Sequence[SuppressionUse]) -> list[str]:
+    """Suppressions that applied to nothing as written (unused, expired, naming no policy, or
+    naming one this run does not judge): each is a finding of its own to review."""
+    problems = [use for use in suppressions if use.problem]
+    if not problems:
+        return []
+    lines = ["", f"SUPPRESSIONS TO REVIEW ({len(problems):,}): they suppressed nothing as written"]
+    lines += [f"  SUPPRESSION {u.suppression.policy} ({u.suppression.where}): {u.problem}" for u in problems]
+    return lines
+
+
+def render_text(findings: Sequence[Finding], threshold: str, suppressions: Sequence[SuppressionUse] = (),
                 accounts: Sequence[Mapping[str, Any]] | None = None) -> str:
-    """`accounts`: how each account was scanned (`AccountScan.to_dict()`), when a scan says so."""
+    """`suppressions`: the run's suppressions and their use (`runner.review_suppressions`);
+    `accounts`: how each account was scanned (`AccountScan.to_dict()`), when a scan says so."""
     summary = summarize(findings, threshold)
     by_status: dict[str, list[Finding]] = defaultdict(list)
     for finding in findings:
@@ -198,6 +221,7 @@ def render_text(findings: Sequence[Finding], threshold: str,
         *_fail_section(by_status[FAIL], several),
         *_unknown_section(by_status[UNKNOWN], several),
         *_suppressed_section(by_status[SUPPRESSED]),
+        *_suppression_problems(suppressions),
         "",
         f"{summary['results']} results for {summary['resources']} resources and {summary['policies']} policies: "
         + ", ".join(f"{counts[s]} {s}" for s in (FAIL, UNKNOWN, SUPPRESSED, NOT_APPLICABLE, PASS)),

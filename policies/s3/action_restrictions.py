@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.helpers import as_list, statements
+from policies.helpers import any_of, any_statement, matching_statements
 
 WILDCARD_ACTIONS = ("*", "s3:*")
 
 
-def wildcard_statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        statement
-        for statement in statements(resource, "Allow")
-        if any(str(action).lower() in WILDCARD_ACTIONS for action in as_list(statement.get("Action")))
-    ]
+def allows_everything(statement: dict[str, Any]) -> bool:
+    return any_of(statement.get("Action"), lambda action: str(action).lower() in WILDCARD_ACTIONS)
 
 
 def policy(resource: dict[str, Any]) -> bool:
-    return not wildcard_statements(resource)
+    return not any_statement(resource, "Allow", allows_everything)
 
 
 def reason(resource: dict[str, Any]) -> str:
-    count = len(wildcard_statements(resource))
+    count = len(matching_statements(resource, "Allow", allows_everything))
     return f"bucket policy has {count} Allow statement(s) with Action s3:* or *"

@@ -15,10 +15,14 @@ def problems(resource: dict[str, Any]) -> list[str]:
     name = target.get("Name") or deep_get(resource, "LoggingPolicy", "TargetBucket")
     if not target.get("Exists"):
         return [f"target bucket {name} does not exist"]
-    require(resource, "Name", "Region")
+    # "Self": the source knows the target is this very bucket (a LoggingConfiguration without a
+    # destination), even when the bucket's name is only known at deploy time.
+    if not target.get("Self"):
+        require(resource, "Name")
     found = []
-    if name == resource.get("Name"):
+    if target.get("Self") or name == resource.get("Name"):
         found.append("the bucket logs to itself (every log delivery writes another log record)")
+    require(resource, "Region")
     if target.get("Region") and resource.get("Region") and target["Region"] != resource["Region"]:
         found.append(f"target bucket {name} is in {target['Region']}, not {resource['Region']}")
     if any(a.startswith("aws:kms") for a in sse_algorithms(target.get("EncryptionRules"))):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.helpers import statements
+from policies.helpers import any_statement
 
 
 def policy(resource: dict[str, Any]) -> bool:
-    return not any("NotPrincipal" in statement for statement in statements(resource, "Allow"))
+    return not any_statement(resource, "Allow", lambda statement: "NotPrincipal" in statement)
 
 
 def reason(resource: dict[str, Any]) -> str:

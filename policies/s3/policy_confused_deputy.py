@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.helpers import statements
+from policies.helpers import any_statement, known, matching_statements
 
 SOURCE_KEYS = ("aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid", "aws:sourceorgpaths", "aws:sourceowner")
 
 
-def unprotected(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for statement in statements(resource, "Allow"):
-        principal = statement.get("Principal")
-        if not (isinstance(principal, dict) and principal.get("Service")):
-            continue
-        keys = {key.lower() for clause in (statement.get("Condition") or {}).values() for key in (clause or {})}
-        if not keys & set(SOURCE_KEYS):
-            found.append(statement)
-    return found
+def unprotected(statement: dict[str, Any]) -> bool:
+    """A service principal allowed without a condition on who the service acts for."""
+    principal = known(statement.get("Principal"))
+    if not (isinstance(principal, dict) and principal.get("Service")):
+        return False
+    condition = known(statement.get("Condition")) or {}
+    keys = {str(key).lower() for clause in condition.values() for key in (known(clause) or {})}
+    return not keys & set(SOURCE_KEYS)
 
 
 def policy(resource: dict[str, Any]) -> bool:
-    return not unprotected(resource)
+    return not any_statement(resource, "Allow", unprotected)
 
 
 def reason(resource: dict[str, Any]) -> str:
-    services = sorted({str(s["Principal"]["Service"]) for s in unprotected(resource)})
+    services = sorted({str(s["Principal"]["Service"]) for s in matching_statements(resource, "Allow", unprotected)})
     return f"service principal(s) {', '.join(services)} allowed without aws:SourceAccount/aws:SourceArn"

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.helpers import is_public_principal, statements
+from policies.helpers import any_statement, is_public_principal, matching_statements
 
 
-def open_statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        statement
-        for statement in statements(resource, "Allow")
-        if is_public_principal(statement.get("Principal")) and not statement.get("Condition")
-    ]
+def is_open(statement: dict[str, Any]) -> bool:
+    return is_public_principal(statement.get("Principal")) and not statement.get("Condition")
 
 
 def policy(resource: dict[str, Any]) -> bool:
-    return not open_statements(resource)
+    return not any_statement(resource, "Allow", is_open)
 
 
 def reason(resource: dict[str, Any]) -> str:
-    return f"bucket policy allows Principal * without a Condition in {len(open_statements(resource))} statement(s)"
+    return f"bucket policy allows Principal * without a Condition in {len(matching_statements(resource, 'Allow', is_open))} statement(s)"

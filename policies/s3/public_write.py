@@ -14,4 +14,4 @@ def policy(resource: dict[str, Any]) -> bool:
 
 
 def reason(resource: dict[str, Any]) -> str:
-    return describe_grants(public_acl_grants(resource, WRITE_PERMISSIONS))
+    return describe_grants(public_acl_grants(resource, WRITE_PERMISSIONS), resource)

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.helpers import as_list, statements
+from policies.helpers import any_of, any_statement, known
 
 BOOL_OPERATORS = ("Bool", "BoolIfExists")
 
 
 def denies_insecure_transport(statement: dict[str, Any]) -> bool:
-    condition = statement.get("Condition") or {}
+    condition = known(statement.get("Condition")) or {}
+    if not isinstance(condition, dict):
+        return False
     for operator in BOOL_OPERATORS:
-        clause = condition.get(operator) if isinstance(condition, dict) else None
+        clause = known(condition.get(operator))
+        if not isinstance(clause, dict):
+            continue
         # Condition key names are case-insensitive in IAM (AWS:SecureTransport is the same key).
-        values = [v for key, v in (clause or {}).items() if str(key).lower() == "aws:securetransport"] \
-            if isinstance(clause, dict) else []
-        if any(str(value).lower() == "false" for found in values for value in as_list(found)):
-            return True
+        for key, values in clause.items():
+            if str(key).lower() == "aws:securetransport" and any_of(values, lambda v: str(v).lower() == "false"):
+                return True
     return False
 
 
 def policy(resource: dict[str, Any]) -> bool:
-    return any(denies_insecure_transport(statement) for statement in statements(resource, "Deny"))
+    return any_statement(resource, "Deny", denies_insecure_transport)
 
 
 def reason(resource: dict[str, Any]) -> str:

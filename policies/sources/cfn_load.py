@@ -39,6 +39,11 @@ class Template:
     construct_paths: dict[str, str] = field(default_factory=dict)
     # A cloud assembly names its stacks; a lone template's stack name is chosen at deploy time.
     stack_name_known: bool = False
+    # The cloud assembly's CDK acknowledgements (`Validations.of(c).acknowledge`): construct path ->
+    # {rule id: reason}, shared by every template of the assembly (construct paths are global).
+    acknowledgements: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # Construct path -> the frames of the stack that created it (`aws:cdk:creationStack`).
+    creation_traces: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _lines: dict[str, int] | None = field(default=None, repr=False)
 
     @property
@@ -84,16 +89,97 @@ def _short_form(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict[s
 _CfnLoader.add_multi_constructor("!", _short_form)
 
 
+# CloudFormation does not accept YAML anchors and aliases at all, so a template using many is
+# refused; a few hundred bytes of nested aliases ("billion laughs") would otherwise expand into
+# a structure that takes minutes and gigabytes to walk (the loader shares the nodes; walking
+# them does not).
+MAX_ALIASES = 100
+MAX_ALIAS_EXPANSION = 100_000  # nodes that aliases may add to the document
+# Real templates nest a few dozen levels (a policy inside Fn::If inside Properties); deeper
+# input is refused before anything recursive walks it.
+MAX_NESTING = 100
+_ALIAS_CANDIDATE = re.compile(r"(?:^|[\s\[{,:?-])\*[^\s\[\]{},]", re.M)
+_ANCHOR_CANDIDATE = re.compile(r"(?:^|[\s\[{,:?-])&[^\s\[\]{},]", re.M)
+
+
+def _check_aliases(text: str, path: Path) -> None:
+    """UserError when the YAML in `text` uses more aliases than CloudFormation authors ever need.
+
+    A regular expression rules out almost every template first (an alias needs an anchor); only
+    then does libyaml's C parser count the aliases and the nodes they would add, so templates
+    keep libyaml's speed."""
+    if not (_ALIAS_CANDIDATE.search(text) and _ANCHOR_CANDIDATE.search(text)):
+        return
+    sizes: dict[str, int] = {}  # anchor -> nodes of the anchored subtree, aliases expanded
+    open_nodes: list[tuple[str | None, int]] = []  # (anchor, nodes so far) per open collection
+    aliases = added = 0
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            size = 0
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                size = sizes.get(event.anchor, 1)
+                added += size
+            elif isinstance(event, yaml.ScalarEvent):
+                size = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                open_nodes.append((event.anchor, 1))
+                continue
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, size = open_nodes.pop()
+                if anchor:
+                    sizes[anchor] = size
+            else:
+                continue
+            if aliases > MAX_ALIASES or added > MAX_ALIAS_EXPANSION:
+                raise UserError(f"{path}: uses more than {MAX_ALIASES} YAML aliases (*name) or aliases expanding "
+                                f"to more than {MAX_ALIAS_EXPANSION:,} nodes; CloudFormation does not accept YAML "
+                                "aliases, and this may be an alias bomb")
+            if open_nodes:
+                anchor, count = open_nodes[-1]
+                open_nodes[-1] = (anchor, count + size)
+    except yaml.YAMLError:
+        return  # the loader reports the syntax error with its line
+
+
+def _nesting_depth(value: Any, limit: int) -> int:
+    """How deep `value` nests (stops counting past `limit`); level by level, so no recursion."""
+    depth, level = 0, [value] if isinstance(value, dict | list) else []
+    while level and depth <= limit:
+        depth += 1
+        children: list[Any] = []
+        for node in level:
+            children.extend(child for child in (node.values() if type(node) is dict else node)
+                            if type(child) is dict or type(child) is list)
+        level = children
+    return depth
+
+
 def parse_text(text: str, path: Path) -> Any:
     """JSON or YAML (CloudFormation flavour) from `text`; UserError with the line on failure."""
+    body = _parse(text, path)
+    if _nesting_depth(body, MAX_NESTING) > MAX_NESTING:
+        raise UserError(f"{path}: nested more than {MAX_NESTING} levels deep; no CloudFormation template is")
+    return body
+
+
+def _parse(text: str, path: Path) -> Any:
+    too_deep = UserError(f"{path}: nested more than {MAX_NESTING} levels deep; no CloudFormation template is")
     if path.suffix == ".json" or text.lstrip().startswith("{"):
         try:
             return json.loads(text)
+        except RecursionError:
+            raise too_deep from None
         except json.JSONDecodeError as exc:
             if path.suffix == ".json":
                 raise UserError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    _check_aliases(text, path)
     try:
         return yaml.load(text, Loader=_CfnLoader)
+    except RecursionError:
+        raise too_deep from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -112,9 +198,45 @@ def _read_text(path: Path) -> str:
 _MAPPING_SECTIONS = ("Properties", "Metadata")
 
 
+# Transforms AWS runs that never change an AWS::S3::Bucket, BucketPolicy or Trail written in the
+# template (SAM adds functions and APIs; LanguageExtensions' functions are evaluated here, and
+# Fn::ForEach is refused below). Any other transform is a macro that may rewrite anything.
+KNOWN_TRANSFORMS = ("AWS::Serverless-2016-10-31", "AWS::LanguageExtensions", "AWS::SecretsManager-2020-07-23",
+                    "AWS::CodeDeployBlueGreen", "AWS::CodeStar", "AWS::ServiceCatalog")
+PROCESSED = ("check the processed template (`aws cloudformation get-template --template-stage Processed`, "
+             "or the CDK / SAM output) instead")
+
+
+def transform_name(spec: Any) -> str:
+    """`Transform: X`, `Fn::Transform: {Name: X, Parameters: {Location: L}}` as "X (L)"."""
+    if isinstance(spec, list):
+        return ", ".join(transform_name(item) for item in spec)
+    if isinstance(spec, dict):
+        location = (spec.get("Parameters") or {}).get("Location") if isinstance(spec.get("Parameters"), dict) else None
+        return f"{spec.get('Name')}" + (f" ({json.dumps(location)[1:-1] if isinstance(location, str) else location})"
+                                        if location else "")
+    return str(spec)
+
+
+def check_transforms(body: dict[str, Any], path: Path) -> None:
+    """UserError for a template that a macro rewrites at deploy time: what gets deployed is not
+    what is written, so no verdict on what is written would be true."""
+    declared = body.get("Transform")
+    for spec in declared if isinstance(declared, list) else [declared] if declared else []:
+        name = spec.get("Name") if isinstance(spec, dict) else spec
+        if name not in KNOWN_TRANSFORMS:
+            raise UserError(f"{path}: Transform {transform_name(spec)} rewrites the template at deploy time, so "
+                            f"bucketwatch cannot see what it deploys; {PROCESSED}")
+    if "Fn::Transform" in body["Resources"]:
+        raise UserError(f"{path}: Resources: Fn::Transform {transform_name(body['Resources']['Fn::Transform'])} adds "
+                        f"resources at deploy time, which bucketwatch cannot see; {PROCESSED}")
+
+
 def check_resources(body: dict[str, Any], path: Path) -> None:
     """UserError for a resource CloudFormation itself would reject before reading its values:
-    not a mapping, no string Type, or Properties / Metadata / a Condition name of the wrong kind."""
+    not a mapping, no string Type, or Properties / Metadata / a Condition name of the wrong kind;
+    and for templates a macro rewrites at deploy time."""
+    check_transforms(body, path)
     for logical_id, resource in body["Resources"].items():
         where = f"{path}: resource {logical_id}"
         if str(logical_id).startswith("Fn::ForEach::"):
@@ -201,37 +323,89 @@ def _nested_template_file(resource: dict[str, Any], directory: Path, assets: dic
     return assets.get(match.group(1)) if match else None
 
 
-def _nested(template: Template, directory: Path, assets: dict[str, str] | None = None) -> list[Template]:
-    """Nested stack templates CDK wrote beside the parent."""
+def _nested(template: Template, directory: Path, assets: dict[str, str] | None = None,
+            chain: tuple[Path, ...] = ()) -> list[Template]:
+    """Nested stack templates CDK wrote beside the parent (`chain`: the files above it)."""
     assets = _asset_paths(directory) if assets is None else assets
+    chain = (*chain, template.path.resolve())
     children = []
     for logical_id, resource in template.resources.items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::CloudFormation::Stack":
             continue
         asset = _nested_template_file(resource, directory, assets)
-        if not asset or not (directory / asset).is_file():
+        if not isinstance(asset, str) or not (directory / asset).is_file():
             continue
+        if (directory / asset).resolve() in chain:
+            raise UserError(f"{template.path}: nested stack {logical_id} uses template {asset}, which contains "
+                            "this stack (a cycle CloudFormation could never deploy)")
         child = load_template_file(directory / asset, stack=f"{template.stack}/{logical_id}")
         child.account, child.region, child.parent = template.account, template.region, template
-        child.parent_parameters = (resource.get("Properties") or {}).get("Parameters") or {}
+        parameters = (resource.get("Properties") or {}).get("Parameters") or {}
+        child.parent_parameters = parameters if isinstance(parameters, dict) else {}
         children.append(child)
-        children.extend(_nested(child, directory, assets))
+        children.extend(_nested(child, directory, assets, chain))
     return children
 
 
 def _artifact_metadata(artifact: dict[str, Any], directory: Path) -> dict[str, list[dict[str, Any]]]:
-    metadata = dict(artifact.get("metadata") or {})
+    """Construct path -> metadata entries ({type, data, trace}) of one stack artifact: the
+    manifest's own and those CDK moves into `additionalMetadataFile`. Malformed parts are skipped."""
+    metadata = dict(artifact.get("metadata") or {}) if isinstance(artifact.get("metadata"), dict) else {}
     extra = artifact.get("additionalMetadataFile")
-    if extra and (directory / extra).is_file():
-        with contextlib.suppress(ValueError):
-            metadata.update(json.loads((directory / extra).read_text(encoding="utf-8")))
-    return metadata
+    if isinstance(extra, str) and (directory / extra).is_file():
+        with contextlib.suppress(ValueError, OSError):
+            loaded = json.loads((directory / extra).read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                metadata.update(loaded)
+    return {str(path): [e for e in entries if isinstance(e, dict)] for path, entries in metadata.items()
+            if isinstance(entries, list)}
+
+
+ACKNOWLEDGED_RULES = "aws:cdk:acknowledged-rules"  # cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+CREATION_STACK = "aws:cdk:creationStack"
+
+
+def _assign_cdk_metadata(templates: list[Template], metadata: dict[str, list[dict[str, Any]]],
+                         acknowledgements: dict[str, dict[str, str]]) -> None:
+    """Share the stack's acknowledgements (into the assembly-wide map) and creation traces."""
+    traces: dict[str, list[str]] = {}
+    for path, entries in metadata.items():
+        for entry in entries:
+            data = entry.get("data")
+            if entry.get("type") == ACKNOWLEDGED_RULES and isinstance(data, dict):
+                acknowledgements.setdefault(path.strip("/"), {}).update({str(k): str(v) for k, v in data.items()})
+            elif entry.get("type") == CREATION_STACK and isinstance(data, list):
+                traces[path.strip("/")] = [str(frame) for frame in data]
+    for template in templates:
+        template.acknowledgements = acknowledgements
+        template.creation_traces = traces
+
+
+def _report_acknowledgements(directory: Path, acknowledgements: dict[str, dict[str, str]]) -> None:
+    """Acknowledgements CDK applied to Bucketwatch's violations, from the validation report it
+    writes after `cdk synth` runs the plugins. Those made on a Stage or the App appear only here:
+    CDK records construct metadata per stack."""
+    report = directory / "validation-report.json"
+    if not report.is_file():
+        return
+    try:
+        plugins = json.loads(report.read_text(encoding="utf-8")).get("pluginReports") or []
+    except (OSError, ValueError, AttributeError):
+        return
+    for plugin in plugins if isinstance(plugins, list) else []:
+        if not isinstance(plugin, dict) or plugin.get("pluginName") != "bucketwatch":
+            continue
+        for violation in plugin.get("suppressedViolations") or []:
+            if isinstance(violation, dict) and isinstance(violation.get("acknowledgedId"), str):
+                path = str(violation.get("acknowledgedAt") or "").strip("/")
+                acknowledgements.setdefault(path, {}).setdefault(violation["acknowledgedId"],
+                                                                 str(violation.get("reason") or ""))
 
 
 def _assign_construct_paths(templates: list[Template], metadata: dict[str, list[dict[str, Any]]]) -> None:
     """Give each template the construct paths of its logical ids (nested stacks have their own scope)."""
     scopes = {entry["data"]: path for path, entries in metadata.items() for entry in entries
-              if entry.get("type") == "aws:cdk:templateFile"}
+              if entry.get("type") == "aws:cdk:templateFile" and isinstance(entry.get("data"), str)}
     by_file = {t.path.name: t for t in templates}
     for path, entries in metadata.items():
         for entry in entries:
@@ -269,29 +443,47 @@ def _artifacts(directory: Path, kind: str, key: str) -> dict[Path, tuple[str, di
             and isinstance(artifact.get("properties"), dict) and artifact["properties"].get(key)}
 
 
-def _load_stack(directory: Path, artifact_id: str, artifact: dict[str, Any]) -> list[Template]:
-    """One stack artifact's template, with its environment and construct paths, and its nested stacks."""
+def _load_stack(directory: Path, artifact_id: str, artifact: dict[str, Any],
+                acknowledgements: dict[str, dict[str, str]]) -> list[Template]:
+    """One stack artifact's template, with its environment, construct paths and CDK metadata,
+    and its nested stacks."""
     properties = artifact.get("properties") or {}
     stack = properties.get("stackName") or artifact.get("displayName") or artifact_id
-    template = load_template_file(directory / properties["templateFile"], stack=stack)
+    template = load_template_file(directory / properties["templateFile"], stack=str(stack))
     template.account, template.region = _environment(artifact)
     template.stack_name_known = True
     stack_templates = [template, *_nested(template, directory)]
-    _assign_construct_paths(stack_templates, _artifact_metadata(artifact, directory))
+    metadata = _artifact_metadata(artifact, directory)
+    _assign_construct_paths(stack_templates, metadata)
+    _assign_cdk_metadata(stack_templates, metadata, acknowledgements)
     return stack_templates
 
 
-def load_assembly(directory: Path, only: set[Path] | None = None) -> list[Template]:
+def load_assembly(directory: Path, only: set[Path] | None = None, _outer: tuple[Path, ...] = (),
+                  _acknowledgements: dict[str, dict[str, str]] | None = None) -> list[Template]:
     """Every stack template of a cdk.out (and of the stages nested in it), in manifest order;
     with `only`, just the stacks whose template files (resolved) are in it, and their nested stacks."""
     templates: list[Template] = []
-    for artifact_id, artifact in (_read_manifest(directory).get("artifacts") or {}).items():
-        properties = artifact.get("properties") or {}
-        if artifact.get("type") == "aws:cloudformation:stack" and properties.get("templateFile"):
+    outer = (*_outer, directory.resolve())
+    acknowledgements: dict[str, dict[str, str]] = {} if _acknowledgements is None else _acknowledgements
+    if not _outer:
+        _report_acknowledgements(directory, acknowledgements)
+    artifacts = _read_manifest(directory).get("artifacts") or {}
+    if not isinstance(artifacts, dict):
+        raise UserError(f"{directory / 'manifest.json'}: unreadable cloud assembly manifest: artifacts is not a mapping")
+    for artifact_id, artifact in artifacts.items():
+        properties = (artifact.get("properties") if isinstance(artifact, dict) else None) or {}
+        if not isinstance(properties, dict) or not properties:
+            continue  # not an artifact this reader needs (or not one CDK writes)
+        if artifact.get("type") == "aws:cloudformation:stack" and isinstance(properties.get("templateFile"), str):
             if only is None or (directory / properties["templateFile"]).resolve() in only:
-                templates.extend(_load_stack(directory, artifact_id, artifact))
-        elif artifact.get("type") == "cdk:cloud-assembly" and properties.get("directoryName"):
-            templates.extend(load_assembly(directory / properties["directoryName"], only))
+                templates.extend(_load_stack(directory, artifact_id, artifact, acknowledgements))
+        elif artifact.get("type") == "cdk:cloud-assembly" and isinstance(properties.get("directoryName"), str):
+            nested = directory / properties["directoryName"]
+            if nested.resolve() in outer:
+                raise UserError(f"{directory / 'manifest.json'}: artifact {artifact_id} nests the assembly in "
+                                f"{properties['directoryName']}, which contains it (a cycle)")
+            templates.extend(load_assembly(nested, only, outer, acknowledgements))
     return templates
 
 

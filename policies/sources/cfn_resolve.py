@@ -8,19 +8,28 @@ Values that are unknown but *consistent* inside one deployment resolve to stable
 comparisons still work: `AWS::AccountId` → "${AccountId}" (the same account for every
 resource of the stack), a resource's Ref → "${LogicalId}", a bucket's Ref → its name (explicit, or
 the token CloudFormation's generated name stands for). The partition is taken as "aws": it only
-appears inside ARNs and every ARN of one template shares it.
+appears inside ARNs and every ARN of one template shares it. A token is never *equal* to a
+literal: `!Equals [!Ref AWS::Region, us-east-1]` is decided only per world (`cfn_worlds`).
+
+Resolved inside a `World` (`in_world`), what deploy time decides becomes a choice the world
+assigns: a condition over a deploy-time value, a parameter with `AllowedValues`. Outside one,
+such values stay `Unresolved`, with a reason naming them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from policies.sources.cfn_load import Template
+from policies.sources.cfn_load import Template, transform_name
+from policies.sources.cfn_worlds import OTHER, World
 
 NO_VALUE = object()  # AWS::NoValue: the property is removed
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+MAX_ALLOWED_VALUES = 8  # a parameter with more allowed values is not enumerated
 _GLOBAL_ARN_SERVICES = ("iam", "s3", "cloudfront", "route53")
 
 
@@ -49,6 +58,29 @@ def first_unresolved(value: Any) -> Unresolved | None:
     return None
 
 
+def has_token(value: Any) -> bool:
+    """Whether `value` holds a deploy-time token ("${Region}", "${LogicalId}", ...)."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(has_token(item) for item in value.values())
+    if isinstance(value, list):
+        return any(has_token(item) for item in value)
+    return False
+
+
+def _determined(value: Any) -> bool:
+    return first_unresolved(value) is None and not has_token(value)
+
+
+def _canonical(raw: Any) -> str:
+    return json.dumps(raw, sort_keys=True, default=str)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and not isinstance(value, Unresolved)
+
+
 class Resolver:
     """Intrinsic-function evaluation for one template."""
 
@@ -59,7 +91,22 @@ class Resolver:
         self.exports = exports or {}
         self.parent = parent
         self.unresolved_names: dict[str, Unresolved] = {}  # buckets whose BucketName cannot be resolved
+        self.world: World | None = None
+        self.holds: frozenset[str] = frozenset()  # conditions known true (the resource's own Condition)
         self._conditions: dict[str, bool | Unresolved] = {}
+        self._depended: dict[str, bool] = {}  # condition -> whether its value came from a world's choice
+        self._because: dict[str, list[str]] = {}  # condition -> why those choices are deploy-time ones
+        self._shared: dict[str, Any] = {}  # per template, shared with every in_world copy (literal index)
+
+    def in_world(self, world: World | None, holds: Iterable[str] = ()) -> Resolver:
+        """This resolver deciding deploy-time choices as `world` assigns them (the parent's too),
+        with the conditions in `holds` taken as true."""
+        clone = copy.copy(self)
+        clone.world, clone.holds = world, frozenset(holds)
+        clone._conditions, clone._depended, clone._because = {}, {}, {}
+        if self.parent is not None:
+            clone.parent = self.parent.in_world(world)
+        return clone
 
     # -- pseudo parameters, parameters, resources --------------------------------------------
 
@@ -86,7 +133,7 @@ class Resolver:
         if name in (self.template.body.get("Parameters") or {}):
             if self.parent is not None and name in self.template.parent_parameters:
                 return self.parent.resolve(self.template.parent_parameters[name])
-            return Unresolved(f"parameter {name} is given at deploy time")
+            return self._parameter(name)
         if name in self.bucket_names:
             return self.bucket_names[name]
         if name in self.template.resources:
@@ -123,19 +170,56 @@ class Resolver:
         kind = parts[2].lower() if len(parts) == 3 else "resource"
         return f"arn:aws:{service}:{region}:{self.pseudo('AWS::AccountId')}:{kind}/${{{logical_id}}}"
 
+    def _parameter(self, name: str) -> Any:
+        """A parameter's value: a world's choice among its AllowedValues, else Unresolved."""
+        unresolved = Unresolved(f"parameter {name} is given at deploy time")
+        options = self._allowed_values(name)
+        if not options or self.world is None:
+            return unresolved
+        value = self.world.choose(("parameter", id(self.template), name), options, unresolved)
+        if not isinstance(value, Unresolved):
+            self.world.note(f"parameter {name}", value, [unresolved.reason])
+        return value
+
+    def _allowed_values(self, name: str) -> list[str]:
+        spec = (self.template.body.get("Parameters") or {}).get(name)
+        if not isinstance(spec, dict) or spec.get("Type", "String") not in ("String", "Number"):
+            return []
+        allowed = spec.get("AllowedValues")
+        if not isinstance(allowed, list) or not 0 < len(allowed) <= MAX_ALLOWED_VALUES or not all(map(_scalar, allowed)):
+            return []
+        return list(dict.fromkeys(_text(value) for value in allowed))
+
     # -- conditions ----------------------------------------------------------------------------
 
-    def condition(self, name: Any, _seen: tuple[str, ...] = ()) -> bool | Unresolved:
+    def condition(self, name: Any) -> bool | Unresolved:
+        """The value of condition `name`; inside a world, the fact is kept for reasons."""
+        value = self._condition(name, ())
+        if self.world is not None and isinstance(name, str) and self._depended.get(name) \
+                and not isinstance(value, Unresolved):
+            self.world.note(f"condition {name}", "true" if value else "false", self._because.get(name, []))
+        return value
+
+    def _condition(self, name: Any, _seen: tuple[str, ...]) -> bool | Unresolved:
         if not isinstance(name, str):
             return Unresolved(f"condition name {_short(name)} is not a string")
+        if name in self.holds:
+            return True
         if name in self._conditions:
+            if self.world is not None and self._depended.get(name):
+                self.world.consumed += 1  # an enclosing condition depends on the same choices
+                self.world.trail.extend(self._because.get(name, []))
             return self._conditions[name]
         conditions = self.template.body.get("Conditions")
         definition = conditions.get(name) if isinstance(conditions, dict) else None
+        before = self.world.consumed if self.world is not None else 0
+        start = len(self.world.trail) if self.world is not None else 0
         if definition is None or name in _seen:
             result: bool | Unresolved = Unresolved(f"condition {name} is not defined")
         else:
             result = self._condition_value(definition, (*_seen, name))
+        self._depended[name] = self.world is not None and self.world.consumed > before
+        self._because[name] = self.world.trail[start:] if self.world is not None else []
         self._conditions[name] = result
         return result
 
@@ -143,12 +227,9 @@ class Resolver:
         if isinstance(definition, dict) and len(definition) == 1:
             (key, args), = definition.items()
             if key == "Condition":
-                return self.condition(args, seen)
+                return self._condition(args, seen)
             if key == "Fn::Equals" and isinstance(args, list) and len(args) == 2:
-                left, right = self.resolve(args[0]), self.resolve(args[1])
-                if (blocked := first_unresolved([left, right])) is not None:
-                    return blocked
-                return _text(left) == _text(right)  # YAML `true` and "true" are one string to CloudFormation
+                return self._equals(args)
             if key in ("Fn::And", "Fn::Or", "Fn::Not") and isinstance(args, list):
                 values = [self._condition_value(arg, seen) for arg in args]
                 if not values or (key == "Fn::Not" and len(values) != 1):
@@ -168,6 +249,65 @@ class Resolver:
             return str(value).lower() == "true"
         return Unresolved(f"cannot evaluate condition {definition!r}")
 
+    def _equals(self, args: list[Any]) -> bool | Unresolved:
+        """Fn::Equals; a deploy-time side makes it a choice (of that side's value, among the
+        literals the template compares it with, when the other side is one)."""
+        left, right = self.resolve(args[0]), self.resolve(args[1])
+        if _determined(left) and _determined(right):
+            return _text(left) == _text(right)  # YAML `true` and "true" are one string to CloudFormation
+        blocked = first_unresolved([left, right])
+        if blocked is None and _text(left) == _text(right):
+            return True  # the same token on both sides: the same deploy-time value
+        reason = blocked or Unresolved(
+            f"{' and '.join(_describe(raw) for raw, value in zip(args, (left, right), strict=True) if not _determined(value))}"
+            " is only known at deploy time")
+        if self.world is None:
+            return reason
+        known = [(raw, value) for raw, value in zip(args, (left, right), strict=True) if _determined(value)]
+        if len(known) == 1 and _scalar(known[0][1]):
+            other = args[1] if known[0][0] is args[0] else args[0]
+            chosen = self._value_choice(other, reason)
+            return chosen if isinstance(chosen, Unresolved) else chosen == _text(known[0][1])
+        key = ("equals", id(self.template), *sorted((_canonical(args[0]), _canonical(args[1]))))
+        return self.world.choose(key, [True, False], reason)
+
+    def _value_choice(self, raw: Any, reason: Unresolved, fact: bool = False) -> Any:
+        """The value a world gives the deploy-time expression `raw`: one of the literals the
+        template compares it with or looks it up by in its Mappings, or OTHER (none of them).
+        With `fact`, reasons name the value ("AWS::Region is eu-west-1"); else the condition."""
+        assert self.world is not None
+        options = [*sorted(self._compared_literals().get(_canonical(raw), set())), OTHER]
+        chosen = self.world.choose(("value", id(self.template), _canonical(raw)), options, reason)
+        if fact and not isinstance(chosen, Unresolved):
+            self.world.note(_describe(raw), str(chosen), [reason.reason])
+        return chosen
+
+    def _compared_literals(self) -> dict[str, set[str]]:
+        """Expression (canonical JSON) -> the literals it is compared with in the Conditions and
+        the Mappings keys Fn::FindInMap looks it up among, anywhere in the template."""
+        if "literals" not in self._shared:
+            found: dict[str, set[str]] = {}
+            mappings = self.template.body.get("Mappings")
+            mappings = mappings if isinstance(mappings, dict) else {}
+            stack = [self.template.body.get("Conditions"), self.template.body.get("Resources"),
+                     self.template.body.get("Outputs")]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, list):
+                    stack.extend(node)
+                elif isinstance(node, dict):
+                    args = node.get("Fn::Equals")
+                    if len(node) == 1 and isinstance(args, list) and len(args) == 2:
+                        for literal, other in (args, args[::-1]):
+                            if _scalar(literal) and not _scalar(other):
+                                found.setdefault(_canonical(other), set()).add(_text(literal))
+                    lookup = node.get("Fn::FindInMap")
+                    if len(node) == 1 and isinstance(lookup, list) and len(lookup) >= 3 and isinstance(lookup[0], str):
+                        _map_keys(mappings.get(lookup[0]), lookup[1:3], found)
+                    stack.extend(node.values())
+            self._shared["literals"] = found
+        return self._shared["literals"]
+
     # -- intrinsic functions -------------------------------------------------------------------
 
     def resolve(self, value: Any) -> Any:
@@ -176,6 +316,10 @@ class Resolver:
             return [item for item in items if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
+        if "Fn::Transform" in value:
+            # A macro (AWS::Include, or the user's own) replaces this mapping at deploy time,
+            # merging its output with any keys beside it.
+            return Unresolved(f"Fn::Transform {transform_name(value['Fn::Transform'])} is only evaluated at deploy time")
         if len(value) == 1:
             (key, args), = value.items()
             if key == "Ref":
@@ -274,17 +418,54 @@ class Resolver:
         return text.split(delimiter)
 
     def _find_in_map(self, args: Any) -> Any:
+        """Fn::FindInMap; a key only known at deploy time (AWS::Region, a parameter) is fine when
+        every entry it could pick holds the same value; else, inside a world, the world picks the
+        entry (a world whose key is in no entry cannot deploy: CloudFormation would fail)."""
         if not (isinstance(args, list) and len(args) in (3, 4)):  # 4: the language extension's DefaultValue
             return Unresolved(f"malformed Fn::FindInMap {_short(args)}")
         keys = [self.resolve(arg) for arg in args[:3]]
-        if (blocked := first_unresolved(keys)) is not None:
-            return blocked
-        value: Any = self.template.body.get("Mappings") or {}
+        agreed = self._find_in_map_all(args, keys)
+        if self.world is None or not isinstance(agreed, _Differ):
+            return agreed
+        for index in (1, 2):
+            if not _determined(keys[index]):
+                chosen = self._value_choice(args[index], agreed, fact=True)
+                if isinstance(chosen, Unresolved):
+                    return chosen
+                if chosen is OTHER:
+                    self.world.impossible = True
+                    return agreed
+                keys[index] = chosen
+        return self._find_in_map_all(args, keys)
+
+    def _find_in_map_all(self, args: list[Any], keys: list[Any]) -> Any:
+        if not _determined(keys[0]):
+            return first_unresolved(keys[0]) or Unresolved(f"Fn::FindInMap on a map named by {_describe(args[0])}")
+        default = args[3].get("DefaultValue", NO_VALUE) if len(args) == 4 and isinstance(args[3], dict) else NO_VALUE
+        nodes: list[Any] = [self.template.body.get("Mappings") or {}]
         for key in keys:
-            if not isinstance(value, dict) or str(key) not in value:
-                return Unresolved(f"Fn::FindInMap: no entry {'/'.join(map(str, keys))}")
-            value = value[str(key)]
-        return self.resolve(value)
+            found: list[Any] = []
+            for node in nodes:
+                if not isinstance(node, dict):
+                    continue
+                if not _determined(key):
+                    found.extend(node.values())
+                elif str(_text(key)) in node:
+                    found.append(node[str(_text(key))])
+                elif default is not NO_VALUE:
+                    return self.resolve(default)
+                else:
+                    return Unresolved(f"Fn::FindInMap: no entry {'/'.join(map(_text, keys))}")
+            nodes = found
+        values = [self.resolve(node) for node in nodes]
+        distinct = {_canonical(value) for value in values if first_unresolved(value) is None}
+        if len(distinct) == 1 and len(values) == len([v for v in values if first_unresolved(v) is None]):
+            return values[0]
+        deciding = [_describe(raw) for raw, key in zip(args[1:3], keys[1:], strict=True) if not _determined(key)]
+        if not values:
+            return Unresolved(f"Fn::FindInMap {_text(keys[0])}: no entry for any {', '.join(deciding)}")
+        return _Differ(f"Fn::FindInMap {_text(keys[0])} picks by {' and '.join(deciding)}, which is only known at "
+                       f"deploy time, and its entries differ")
 
     def _import_value(self, args: Any) -> Any:
         name = self.resolve(args)
@@ -297,6 +478,31 @@ class Resolver:
         if (blocked := first_unresolved(value)) is not None:
             return blocked
         return json.dumps(value)
+
+
+class _Differ(Unresolved):
+    """A lookup by a deploy-time key whose possible entries differ."""
+
+    __slots__ = ()
+
+
+def _map_keys(mapping: Any, keys: list[Any], found: dict[str, set[str]]) -> None:
+    """Record, for each non-literal key expression of a FindInMap, the keys it could select."""
+    levels: list[Any] = [mapping]
+    for raw in keys:
+        tables = [level for level in levels if isinstance(level, dict)]
+        if _scalar(raw):
+            levels = [table[str(raw)] for table in tables if str(raw) in table]
+        else:
+            found.setdefault(_canonical(raw), set()).update(str(key) for table in tables for key in table)
+            levels = [value for table in tables for value in table.values()]
+
+
+def _describe(raw: Any) -> str:
+    """How a reason names a deploy-time expression: "AWS::Region", "parameter Env", or its text."""
+    if isinstance(raw, dict) and list(raw) == ["Ref"] and isinstance(raw["Ref"], str):
+        return raw["Ref"] if raw["Ref"].startswith("AWS::") else f"parameter {raw['Ref']}"
+    return _short(raw, 60)
 
 
 def _short(value: Any, limit: int = 80) -> str:

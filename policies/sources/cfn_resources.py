@@ -46,17 +46,39 @@ CANNED_ACL_GRANTS: dict[str, list[tuple[str, str]]] = {
 
 # --- property → field conversions (CloudFormation shape → API/Panther shape) ----------------
 
+# A KMS key named only at deploy time (a parameter): which key it is decides no policy, whether
+# KMS is used does (SSEAlgorithm), so the rule keeps this token instead of becoming unknown.
+DEPLOY_TIME_KEY = "${KMSMasterKeyID}"
+
+
 def _encryption(props: dict[str, Any], name: str | None) -> Any:
-    rules = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")
-    if not rules:
-        return None
-    return [
-        {"ApplyServerSideEncryptionByDefault": {
-            "SSEAlgorithm": (rule.get("ServerSideEncryptionByDefault") or {}).get("SSEAlgorithm"),
-            "KMSMasterKeyID": (rule.get("ServerSideEncryptionByDefault") or {}).get("KMSMasterKeyID")},
-         "BucketKeyEnabled": _cfn_bool(rule.get("BucketKeyEnabled", False))}
-        for rule in rules
-    ]
+    config = props.get("BucketEncryption")
+    rules = config.get("ServerSideEncryptionConfiguration") if isinstance(config, dict) else config
+    if isinstance(rules, Unresolved) or not rules:
+        return rules or None
+    converted = []
+    for rule in rules:
+        default = known_part(known_part(rule).get("ServerSideEncryptionByDefault") or {})
+        algorithm, key = known_part(default.get("SSEAlgorithm")), default.get("KMSMasterKeyID")
+        bucket_key = rule.get("BucketKeyEnabled", False)
+        converted.append({"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": algorithm, "KMSMasterKeyID": DEPLOY_TIME_KEY if isinstance(key, Unresolved) else key},
+            "BucketKeyEnabled": None if isinstance(bucket_key, Unresolved) else _cfn_bool(bucket_key)})
+    return converted
+
+
+class _Deciding(Exception):
+    """An unresolved part that decides the field (raised out of a conversion)."""
+
+    def __init__(self, unresolved: Unresolved) -> None:
+        super().__init__(unresolved.reason)
+        self.unresolved = unresolved
+
+
+def known_part(value: Any) -> Any:
+    if isinstance(value, Unresolved):
+        raise _Deciding(value)
+    return value
 
 
 def _logging(props: dict[str, Any], name: str | None) -> Any:
@@ -68,8 +90,29 @@ def _logging(props: dict[str, Any], name: str | None) -> Any:
             "TargetPrefix": config.get("LogFilePrefix", "")}
 
 
+def _object_lock_enabled(props: dict[str, Any]) -> bool | Unresolved:
+    flag, config = props.get("ObjectLockEnabled", False), props.get("ObjectLockConfiguration") or {}
+    state = config.get("ObjectLockEnabled") if isinstance(config, dict) else config
+    if flag is True or state == "Enabled" or (isinstance(flag, str) and flag.lower() == "true"):
+        return True
+    return first_unresolved([flag, state]) or _cfn_bool(flag)
+
+
 def _versioning(props: dict[str, Any], name: str | None) -> Any:
-    return (props.get("VersioningConfiguration") or {}).get("Status")
+    """Versioning as S3 keeps it: Object Lock turns versioning on and never lets it be suspended,
+    so an Object Lock bucket is versioned whatever VersioningConfiguration says."""
+    config = props.get("VersioningConfiguration")
+    status = config.get("Status") if isinstance(config, dict) else config
+    lock = _object_lock_enabled(props)
+    if lock is True or status == "Enabled":
+        return "Enabled"
+    if isinstance(status, Unresolved):
+        return status
+    if isinstance(lock, Unresolved):
+        return Unresolved(f"ObjectLockEnabled: {lock.reason}")
+    if config is not None and not isinstance(config, dict):
+        raise TypeError("VersioningConfiguration must be a mapping")
+    return status
 
 
 def _cfn_bool(value: Any) -> bool:
@@ -106,8 +149,7 @@ def _ownership(props: dict[str, Any], name: str | None) -> Any:
 
 def _object_lock(props: dict[str, Any], name: str | None) -> Any:
     config = props.get("ObjectLockConfiguration") or {}
-    enabled = _cfn_bool(props.get("ObjectLockEnabled", False)) or config.get("ObjectLockEnabled") == "Enabled"
-    if not enabled:
+    if not _object_lock_enabled(props):
         return None
     return {"ObjectLockEnabled": "Enabled", "Rule": config.get("Rule")}
 
@@ -167,7 +209,7 @@ def _tags(props: dict[str, Any], name: str | None) -> Any:
 BUCKET_PROPERTY_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str | None], Any]]] = {
     "EncryptionRules": (("BucketEncryption",), _encryption),
     "LoggingPolicy": (("LoggingConfiguration",), _logging),
-    "Versioning": (("VersioningConfiguration",), _versioning),
+    "Versioning": (("VersioningConfiguration", "ObjectLockEnabled", "ObjectLockConfiguration"), _versioning),
     "PublicAccessBlockConfiguration": (("PublicAccessBlockConfiguration",), _public_access_block),
     "Grants": (("AccessControl",), _grants),
     "OwnershipControls": (("OwnershipControls",), _ownership),
@@ -175,40 +217,92 @@ BUCKET_PROPERTY_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any
     "LifecycleRules": (("LifecycleConfiguration",), _lifecycle),
     "Tags": (("Tags",), _tags),
 }
-OWN_FIELDS = frozenset({"Name", "Arn", "Region", "Location", "AccountId", *BUCKET_PROPERTY_FIELDS})
+# Conversions that decide with some of their properties unresolved (they return Unresolved
+# themselves when what is unresolved matters).
+_DECIDE_PARTIALLY = frozenset({"Versioning", "EncryptionRules"})
+PUBLIC_CANNED_ACLS = ("PublicRead", "PublicReadWrite", "AuthenticatedRead")
+# AclConflict: a public canned ACL the template asks for, with the settings that make S3 reject
+# the bucket at create time (the template still asks for public access: PublicRead / PublicWrite
+# judge the request). Only the template source sets it.
+OWN_FIELDS = frozenset({"Name", "Arn", "Region", "Location", "AccountId", "AclConflict", *BUCKET_PROPERTY_FIELDS})
 
 
 def bucket_from_properties(name: Any, properties: dict[str, Any], resolver: Resolver | None,
-                           account: str, region: str, assume_aws_defaults: bool = True) -> dict[str, Any]:
-    """A bucket resource from one AWS::S3::Bucket's own properties (intrinsics via `resolver`)."""
+                           account: str, region: str, assume_aws_defaults: bool = True,
+                           self_name: str | None = None) -> dict[str, Any]:
+    """A bucket resource from one AWS::S3::Bucket's own properties (intrinsics via `resolver`).
+    `self_name` stands for the bucket's own name when `name` is only known at deploy time."""
     unresolved_name = name if isinstance(name, Unresolved) else None
     bucket = new_bucket(name if isinstance(name, str) else None, ResourceType="AWS.S3.Bucket",
                         AccountId=account, Region=region, Location=region)
     bucket["Arn"] = f"arn:aws:s3:::{bucket['Name']}" if bucket["Name"] else None
     if unresolved_name:
         mark_unknown(bucket, ["Name", "Arn"], f"BucketName: {unresolved_name.reason}")
+    for field, reason in NOT_EXPRESSIBLE.items():
+        mark_not_applicable(bucket, field, reason)
+    properties = _whole_properties(properties, resolver)
+    if isinstance(properties, Unresolved):
+        mark_unknown(bucket, [*BUCKET_PROPERTY_FIELDS, "AclConflict"], f"Properties: {properties.reason}")
+        return bucket
+    defaulted = set()
     for field, (keys, convert) in BUCKET_PROPERTY_FIELDS.items():
         raw = {key: properties[key] for key in keys if key in properties}
         resolved = resolver.resolve(raw) if resolver else raw
-        if field == "LoggingPolicy" and _unresolved_destination_only(resolved):
-            # Logging is on; only where the logs go is unknown (e.g. a bucket imported from elsewhere).
-            reason = resolved["LoggingConfiguration"]["DestinationBucketName"].reason
-            bucket[field] = {"TargetBucket": None, "TargetPrefix": resolved["LoggingConfiguration"].get("LogFilePrefix", "")}
-            mark_unknown(bucket, "LoggingTarget", f"LoggingConfiguration.DestinationBucketName: {reason}")
+        if field == "LoggingPolicy" and _logging_partly_known(resolved):
+            # Logging is on; only where the logs go (or their prefix) is known at deploy time.
+            config = resolved["LoggingConfiguration"]
+            target, prefix = config.get("DestinationBucketName", self_name), config.get("LogFilePrefix", "")
+            bucket[field] = {"TargetBucket": None if isinstance(target, Unresolved) else target,
+                             "TargetPrefix": None if isinstance(prefix, Unresolved) else prefix}
+            if isinstance(target, Unresolved):
+                mark_unknown(bucket, "LoggingTarget", f"LoggingConfiguration.DestinationBucketName: {target.reason}")
             continue
-        if (blocked := first_unresolved(resolved)) is not None:
-            mark_unknown(bucket, field, f"{'/'.join(keys)}: {blocked.reason}")
+        if field not in _DECIDE_PARTIALLY and (blocked := first_unresolved(resolved)) is not None:
+            mark_unknown(bucket, field, f"{'/'.join(k for k in keys if k in resolved)}: {blocked.reason}")
             continue
-        value = _convert(convert, resolved, bucket["Name"], keys)
+        value = _convert(convert, resolved, bucket["Name"] or self_name, keys)
         if isinstance(value, Unresolved):
             mark_unknown(bucket, field, value.reason)
             continue
         if value is None and assume_aws_defaults and field in AWS_DEFAULTS:
             value = json.loads(json.dumps(AWS_DEFAULTS[field]))
+            defaulted.add(field)
         bucket[field] = value
-    for field, reason in NOT_EXPRESSIBLE.items():
-        mark_not_applicable(bucket, field, reason)
+    acl = properties.get("AccessControl")
+    bucket["AclConflict"] = _acl_conflict(bucket, resolver.resolve(acl) if resolver and acl is not None else acl,
+                                          defaulted)
     return bucket
+
+
+def _whole_properties(properties: Any, resolver: Resolver | None) -> dict[str, Any] | Unresolved:
+    """Properties given as one intrinsic (Fn::If between two mappings) or filled by a macro
+    (Fn::Transform / AWS::Include), resolved as a whole; a plain mapping as it is."""
+    if not isinstance(properties, dict):
+        return {}
+    if resolver is None or not ("Fn::Transform" in properties or any(str(k).startswith("Fn::") for k in properties)):
+        return properties
+    resolved = resolver.resolve(properties)
+    if isinstance(resolved, Unresolved | dict):
+        return resolved
+    return Unresolved(f"Properties resolve to a {type(resolved).__name__}, not a mapping")
+
+
+def _acl_conflict(bucket: dict[str, Any], acl: Any, defaulted: set[str]) -> str | None:
+    """Why S3 would reject the public canned ACL the template asks for, or None."""
+    if acl not in PUBLIC_CANNED_ACLS or bucket[UNKNOWN].keys() & {"PublicAccessBlockConfiguration", "OwnershipControls"}:
+        return None
+    blocks = bucket.get("PublicAccessBlockConfiguration") or {}
+    ownership = ((bucket.get("OwnershipControls") or {}).get("Rules") or [{}])[0].get("ObjectOwnership")
+    conflicts = []
+    if blocks.get("BlockPublicAcls") is True:
+        conflicts.append("Block Public Access is not turned off (BlockPublicAcls"
+                         f"{', the S3 default since April 2023' if 'PublicAccessBlockConfiguration' in defaulted else ''})")
+    if ownership == "BucketOwnerEnforced":
+        conflicts.append("object ownership is BucketOwnerEnforced, which disables ACLs"
+                         f"{' (the S3 default since April 2023)' if 'OwnershipControls' in defaulted else ''}")
+    if not conflicts:
+        return None
+    return f"AccessControl {acl} asks for public access, but {' and '.join(conflicts)}, so S3 rejects the bucket at create time"
 
 
 def _convert(convert: Callable[[dict[str, Any], str | None], Any], resolved: dict[str, Any],
@@ -217,16 +311,21 @@ def _convert(convert: Callable[[dict[str, Any], str | None], Any], resolved: dic
     (a string where a mapping belongs, a mapping where a list does): no verdict from a guess."""
     try:
         return convert(resolved, name)
+    except _Deciding as deciding:
+        present = "/".join(key for key in keys if key in resolved)
+        return Unresolved(f"{present}: {deciding.unresolved.reason}")
     except (AttributeError, TypeError, KeyError, ValueError):
         shapes = ", ".join(f"{key} is {type(resolved[key]).__name__}" for key in keys if key in resolved)
-        return Unresolved(f"{'/'.join(keys)} has an unexpected shape ({shapes}); CloudFormation would reject it")
+        present = "/".join(key for key in keys if key in resolved) or "/".join(keys)
+        return Unresolved(f"{present} has an unexpected shape ({shapes}); CloudFormation would reject it")
 
 
-def _unresolved_destination_only(resolved: dict[str, Any]) -> bool:
+def _logging_partly_known(resolved: dict[str, Any]) -> bool:
+    """LoggingConfiguration is there (so logging is on) with only its destination or prefix unresolved."""
     config = resolved.get("LoggingConfiguration")
-    if not isinstance(config, dict) or not isinstance(config.get("DestinationBucketName"), Unresolved):
+    if not isinstance(config, dict) or first_unresolved(config) is None:
         return False
-    return first_unresolved({k: v for k, v in config.items() if k != "DestinationBucketName"}) is None
+    return first_unresolved({k: v for k, v in config.items() if k not in ("DestinationBucketName", "LogFilePrefix")}) is None
 
 
 

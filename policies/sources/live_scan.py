@@ -18,7 +18,7 @@ from typing import Any
 
 from policies.config import PostureSettings
 from policies.model import BUCKET_RESOURCE_TYPE
-from policies.registry import PolicyDef, load_policies
+from policies.registry import PolicyDef, policies_for
 from policies.runner import Finding, ResourceRef, Subject, evaluate
 from policies.sources.live import DEFAULT_WORKERS, AccountScan, ScanStats, collect
 from policies.sources.live_clients import (
@@ -35,6 +35,7 @@ from policies.sources.live_org import (
     list_organization_accounts,
     organization_targets,
 )
+from policies.suppression_tags import tag_suppressions
 
 
 def subject_of(resource: dict[str, Any]) -> Subject:
@@ -42,8 +43,9 @@ def subject_of(resource: dict[str, Any]) -> Subject:
     arn = resource.get("Arn") or resource.get("TrailARN")
     name = arn or resource.get("ResourceId") or resource["Name"]
     region = resource.get("Region") or resource.get("HomeRegion")
+    tags = resource.get("Tags") if isinstance(resource.get("Tags"), dict) else None
     ref = ResourceRef(id=name, source="live", name=resource.get("Name"), arn=arn, region=region,
-                      account=resource.get("AccountId"))
+                      account=resource.get("AccountId"), suppressions=tag_suppressions(tags, name))
     return Subject(resource, ref)
 
 
@@ -56,7 +58,7 @@ class LiveScanRequest:
     endpoint_url: str | None = None
     workers: int = DEFAULT_WORKERS
     settings: PostureSettings = field(default_factory=PostureSettings)
-    policies: list[PolicyDef] | None = None  # default: built-ins + settings.policy_dirs
+    policies: list[PolicyDef] | None = None  # default: the settings' pack, built-ins + settings.policy_dirs
     # Organization scans: every ACTIVE account, each through the role `role_name` in it.
     organization: bool = False
     role_name: str | None = None
@@ -106,12 +108,12 @@ def organization_accounts(request: LiveScanRequest, endpoint: str | None,
 
 
 def run_live_scan(request: LiveScanRequest, on_bucket: Callable[[int], None] | None = None) -> LiveScanResult:
-    """Collect every account's buckets and trails, then judge them with every enabled policy.
+    """Collect every account's buckets and trails, then judge them with the settings' pack (or `request.policies`).
 
     An account that cannot be scanned is reported as UNKNOWN (`result.accounts` says why); raises
     `LiveSourceError` when no account can be scanned at all, or the organization cannot be listed.
     """
-    policies = request.policies if request.policies is not None else load_policies(request.settings.policy_dirs)
+    policies = request.policies if request.policies is not None else policies_for(request.settings)
     endpoint = resolve_endpoint(request.endpoint_url)
     stats = ScanStats()
     settings = request.settings

@@ -9,43 +9,40 @@ settings CloudFormation cannot express (MFA delete, the account's Block Public A
 marked not-applicable.
 
 Suppressions may be written on the resource, e.g. in CDK
-`bucket.node.default_child.add_metadata("bucketwatch", {"suppressions": [{"id": ..., "reason": ...}]})`.
+`bucket.node.default_child.add_metadata("bucketwatch", {"suppressions": [{"id": ..., "reason": ...}]})`,
+or as CDK acknowledgements (`Validations.of(c).acknowledge(...)`); see `cfn_cdk`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detectors.common.errors import UserError
-from policies.config import MIN_REASON, PostureSettings
+from policies.config import PostureSettings
 from policies.coverage import trail_coverage
 from policies.helpers import CannotDecide
-from policies.model import UNKNOWN, mark_unknown
+from policies.model import (
+    BUCKET_POLICY_RESOURCE_TYPE,
+    NOT_APPLICABLE,
+    PARTIAL,
+    UNDETERMINED_KEY,
+    UNKNOWN,
+    mark_unknown,
+)
 from policies.runner import ResourceRef, Subject
+from policies.sources.cfn_cdk import Acknowledgements, metadata_suppressions, source_location
 from policies.sources.cfn_load import Template, load_paths
-from policies.sources.cfn_resolve import Resolver, Unresolved, first_unresolved
+from policies.sources.cfn_resolve import NO_VALUE, Resolver, Unresolved, first_unresolved
 from policies.sources.cfn_resources import bucket_from_properties, trail_from_properties
+from policies.sources.cfn_worlds import World, enumerate_worlds
 from policies.sources.live_trails import selectors_coverage
 
 BUCKET_TYPE = "AWS::S3::Bucket"
 BUCKET_POLICY_TYPE = "AWS::S3::BucketPolicy"
 TRAIL_TYPE = "AWS::CloudTrail::Trail"
-
-
-def _suppressions(resource: dict[str, Any], where: str) -> list[dict[str, str]]:
-    entries = ((resource.get("Metadata") or {}).get("bucketwatch") or {}).get("suppressions") or []
-    if not isinstance(entries, list):
-        raise UserError(f"{where}: Metadata.bucketwatch.suppressions must be a list of {{id, reason}}")
-    found = []
-    for entry in entries:
-        reason = str((entry or {}).get("reason") or "").strip()
-        if not isinstance(entry, dict) or not entry.get("id") or len(reason) < MIN_REASON:
-            raise UserError(f"{where}: each suppression needs an id and a reason of at least {MIN_REASON} characters")
-        found.append({"id": str(entry["id"]), "reason": reason})
-    return found
 
 
 def _display_path(path: Path) -> str:
@@ -54,6 +51,24 @@ def _display_path(path: Path) -> str:
     except ValueError:
         return str(path)
     return str(path.resolve()) if relative.startswith("..") else relative
+
+
+@dataclass
+class _Definition:
+    """One resource of one template, as the assembly goes through them."""
+
+    template: Template
+    logical_id: str
+    resource: dict[str, Any]
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        props = self.resource.get("Properties")
+        return props if isinstance(props, dict) else {}
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return id(self.template), self.logical_id
 
 
 class _Assembly:
@@ -65,11 +80,15 @@ class _Assembly:
         self.resolvers: dict[int, Resolver] = {}
         self.buckets: list[Subject] = []
         self.trails: list[Subject] = []
-        self.by_name: dict[str, dict[str, Any]] = {}
+        self.policies: list[Subject] = []  # bucket policies of buckets outside the templates
+        self.by_name: dict[str, _Definition] = {}
         # Buckets whose name is only known at deploy time, by (template, logical id): a Ref to
         # one resolves to the token "${LogicalId}", which only means something in its template.
-        self.by_token: dict[tuple[int, str], dict[str, Any]] = {}
-        self.template_of: dict[int, int] = {}  # id(bucket) → id(its template)
+        self.by_token: dict[tuple[int, str], _Definition] = {}
+        self.subject_of: dict[tuple[int, str], Subject] = {}  # bucket definition key -> its subject
+        self.template_of: dict[int, Template] = {}  # id(bucket resource) -> its template
+        self.acknowledgements = Acknowledgements()
+        self._shown: dict[int, str] = {}  # id(template) -> its path as reports show it
 
     def resolver(self, template: Template) -> Resolver:
         key = id(template)
@@ -83,22 +102,33 @@ class _Assembly:
         return self.resolvers[key]
 
     def _bucket_name(self, template: Template, logical_id: str, resource: dict[str, Any]) -> Any:
-        explicit = (resource.get("Properties") or {}).get("BucketName")
+        props = resource.get("Properties")
+        explicit = props.get("BucketName") if isinstance(props, dict) else None
         if explicit is None:
-            # CloudFormation generates "<stack>-<logicalid>-<random>", lowercase, never with periods.
-            return f"{template.stack.replace('/', '-')}-{logical_id}-generated".lower()
+            return _generated_name(template, logical_id)
         bare = Resolver(template, {}, parent=self.resolver(template.parent) if template.parent else None)
         return bare.resolve(explicit)
 
-    def _ref(self, template: Template, logical_id: str, resource: dict[str, Any]) -> ResourceRef:
-        metadata = resource.get("Metadata") or {}
+    def _ref(self, definition: _Definition) -> ResourceRef:
+        template, logical_id, resource = definition.template, definition.logical_id, definition.resource
+        metadata = resource.get("Metadata") if isinstance(resource.get("Metadata"), dict) else {}
+        path = metadata.get("aws:cdk:path") or template.construct_paths.get(logical_id)
+        construct_path = path if isinstance(path, str) else None
+        resource_id = f"{template.stack}/{logical_id}"
+        source = source_location(template, construct_path)
         return ResourceRef(
-            id=f"{template.stack}/{logical_id}", source="template", logical_id=logical_id,
-            construct_path=metadata.get("aws:cdk:path") or template.construct_paths.get(logical_id), stack=template.stack,
-            file=_display_path(template.path), line=template.line_of(logical_id),
+            id=resource_id, source="template", logical_id=logical_id, construct_path=construct_path,
+            stack=template.stack, file=self._shown_path(template), line=template.line_of(logical_id),
             region=template.region, account=template.account,
-            suppressions=_suppressions(resource, f"{template.path}: {logical_id}"),
+            source_file=source[0] if source else None, source_line=source[1] if source else None,
+            suppressions=[*metadata_suppressions(resource, f"{template.path}: {logical_id}", resource_id),
+                          *self.acknowledgements.for_path(template, construct_path)],
         )
+
+    def _shown_path(self, template: Template) -> str:
+        if id(template) not in self._shown:
+            self._shown[id(template)] = _display_path(template.path)
+        return self._shown[id(template)]
 
     def share_exports(self) -> None:
         """Outputs with Export names, so Fn::ImportValue between stacks resolves (CDK cross-stack refs)."""
@@ -106,76 +136,186 @@ class _Assembly:
         for template in self.templates:
             resolver = self.resolver(template)
             resolver.exports = exports
-            for output in (template.body.get("Outputs") or {}).values():
-                name = resolver.resolve(((output or {}).get("Export") or {}).get("Name"))
-                value = resolver.resolve((output or {}).get("Value"))
+            outputs = template.body.get("Outputs")
+            for output in (outputs.values() if isinstance(outputs, dict) else ()):
+                if not isinstance(output, dict) or not isinstance(output.get("Export"), dict):
+                    continue
+                name = resolver.resolve(output["Export"].get("Name"))
+                value = resolver.resolve(output.get("Value"))
                 if isinstance(name, str) and first_unresolved(value) is None:
                     exports[name] = value
 
     def collect(self) -> list[Subject]:
-        policies: list[tuple[Template, str, dict[str, Any]]] = []
         self.share_exports()
+        buckets: list[_Definition] = []
+        policies: list[_Definition] = []
         for template in self.templates:
             resolver = self.resolver(template)
             for logical_id, resource in template.resources.items():
                 if not isinstance(resource, dict) or self._condition_false(resource, resolver):
                     continue
-                kind, props = resource.get("Type"), resource.get("Properties") or {}
+                definition = _Definition(template, logical_id, resource)
+                kind = resource.get("Type")
                 if kind == BUCKET_TYPE:
-                    self._add_bucket(template, logical_id, resource, props, resolver)
+                    buckets.append(definition)
+                    self._index(definition)
                 elif kind == TRAIL_TYPE:
-                    trail = trail_from_properties(logical_id, props, template, resolver)
-                    ref = self._ref(template, logical_id, resource)
-                    ref.name, ref.arn = trail["Name"], trail["TrailARN"]
-                    self.trails.append(Subject(trail, ref))
+                    self._add_trail(definition)
                 elif kind == BUCKET_POLICY_TYPE:
-                    policies.append((template, logical_id, props))
-        self._attach_policies(policies)
+                    policies.append(definition)
+        attached, maybe = self._policy_targets(policies)
+        for definition in buckets:
+            self._add_bucket(definition, attached.get(definition.key, []), maybe.get(definition.key, []))
         for subject in self.buckets:
-            self._attach_logging_target(subject.resource)
-            self._attach_trails(subject.resource)
-        return self.buckets + self.trails
+            for _, bucket in subject.worlds():
+                self._attach_logging_target(bucket)
+                self._attach_trails(bucket)
+        return self.buckets + self.policies + self.trails
 
     @staticmethod
     def _condition_false(resource: dict[str, Any], resolver: Resolver) -> bool:
         condition = resource.get("Condition")
         return bool(condition) and resolver.condition(condition) is False
 
-    def _add_bucket(self, template: Template, logical_id: str, resource: dict[str, Any],
-                    props: dict[str, Any], resolver: Resolver) -> None:
-        name = resolver.bucket_names.get(logical_id) or resolver.unresolved_names.get(logical_id)
-        bucket = bucket_from_properties(name, props, resolver, resolver.pseudo("AWS::AccountId"),
-                                        resolver.pseudo("AWS::Region"), self.settings.template_assume_aws_defaults)
-        bucket["Policy"] = None
-        ref = self._ref(template, logical_id, resource)
-        ref.name, ref.arn = bucket.get("Name"), bucket.get("Arn")
-        self.buckets.append(Subject(bucket, ref))
-        self.template_of[id(bucket)] = id(template)
-        if bucket.get("Name"):
-            self.by_name[bucket["Name"]] = bucket
+    def _index(self, definition: _Definition) -> None:
+        resolver = self.resolver(definition.template)
+        name = resolver.bucket_names.get(definition.logical_id)
+        if name:
+            self.by_name[name] = definition
         else:
-            self.by_token[(id(template), "${" + logical_id + "}")] = bucket
+            self.by_token[(id(definition.template), "${" + definition.logical_id + "}")] = definition
 
-    def _attach_policies(self, policies: list[tuple[Template, str, dict[str, Any]]]) -> None:
-        for template, logical_id, props in policies:
-            resolver = self.resolver(template)
-            target = resolver.resolve(props.get("Bucket"))
-            if not isinstance(target, str):
-                reason = target.reason if isinstance(target, Unresolved) else "Bucket is not a string"
-                for subject in self.buckets:  # it may belong to any bucket without a known policy
-                    if subject.ref.file == _display_path(template.path) and not subject.resource.get("Policy"):
-                        mark_unknown(subject.resource, "Policy", f"BucketPolicy {logical_id} targets an unresolvable bucket: {reason}")
+    def _find_bucket(self, template: Template, name: Any) -> _Definition | None:
+        if not isinstance(name, str):
+            return None
+        return self.by_name.get(name) or self.by_token.get((id(template), name))
+
+    def _add_trail(self, definition: _Definition) -> None:
+        template = definition.template
+        # Inside a resource with a Condition, that condition holds.
+        resolver = self.resolver(template).in_world(None, holds=_own_condition(definition.resource))
+        trail = trail_from_properties(definition.logical_id, definition.properties, template, resolver)
+        ref = self._ref(definition)
+        ref.name, ref.arn = trail["Name"], trail["TrailARN"]
+        self.trails.append(Subject(trail, ref))
+
+    # -- buckets, in every world they can deploy as ------------------------------------------------
+
+    def _add_bucket(self, definition: _Definition, policies: list[_Definition], maybe: list[str]) -> None:
+        template = definition.template
+
+        def build(world: World) -> dict[str, Any] | None:
+            resolver = _resolver_within(self.resolver(template), definition.resource, world)
+            if resolver is None:
+                return None  # the bucket does not exist in this world
+            bucket = own_bucket(definition, resolver, self.settings)
+            self._attach_policies(bucket, policies, maybe, world)
+            return bucket
+
+        variants = [(world.described(), bucket) for world, bucket in enumerate_worlds(build) if bucket is not None]
+        if not variants:
+            return
+        ref = self._ref(definition)
+        ref.name, ref.arn = variants[0][1].get("Name"), variants[0][1].get("Arn")
+        subject = Subject(variants[0][1], ref, variants if len(variants) > 1 else None)
+        self.buckets.append(subject)
+        self.subject_of[definition.key] = subject
+        for _, bucket in variants:
+            self.template_of[id(bucket)] = template
+
+    def _policy_targets(self, policies: list[_Definition]) -> tuple[dict[tuple[int, str], list[_Definition]],
+                                                                      dict[tuple[int, str], list[str]]]:
+        """Bucket definition -> the BucketPolicy resources attached to it, and -> reasons why a
+        policy whose target is only known at deploy time may be attached to it. A policy on a
+        bucket outside the templates becomes a subject of its own."""
+        attached: dict[tuple[int, str], list[_Definition]] = {}
+        maybe: dict[tuple[int, str], list[str]] = {}
+        for policy in policies:
+            resolver = self.resolver(policy.template).in_world(None, holds=_own_condition(policy.resource))
+            raw_target = policy.properties.get("Bucket")
+            target = resolver.resolve(raw_target)
+            bucket = self._find_bucket(policy.template, target) or self._same_expression(policy.template, raw_target)
+            if bucket is not None:
+                attached.setdefault(bucket.key, []).append(policy)
                 continue
-            bucket = self.by_name.get(target) or self.by_token.get((id(template), target))
-            if bucket is None:
-                continue  # a bucket defined elsewhere
-            document = _policy_document(resolver.resolve(props.get("PolicyDocument")))
-            if (blocked := first_unresolved(document)) is not None:
-                mark_unknown(bucket, "Policy", f"BucketPolicy {logical_id}: {blocked.reason}")
-            elif bucket.get("Policy"):
-                mark_unknown(bucket, "Policy", f"several BucketPolicy resources target {target}; only one can apply")
-            elif "Policy" not in bucket[UNKNOWN]:
-                bucket["Policy"] = json.dumps(document)
+            if isinstance(target, str):
+                self._add_external_policy(policy, target, None)
+                continue
+            reason = target.reason if isinstance(target, Unresolved) else "Bucket is not a string"
+            self._add_external_policy(policy, None, reason)
+            for candidate in self._candidates(policy.template):
+                maybe.setdefault(candidate.key, []).append(
+                    f"BucketPolicy {policy.logical_id} targets a bucket only known at deploy time ({reason}), "
+                    "which may be this one")
+        return attached, maybe
+
+    def _same_expression(self, template: Template, raw_target: Any) -> _Definition | None:
+        """The bucket whose BucketName is written exactly as the policy's Bucket (both the same
+        parameter, say): the same bucket, whatever the value is at deploy time."""
+        if raw_target is None:
+            return None
+        for logical_id, resource in template.resources.items():
+            props = resource.get("Properties") if isinstance(resource, dict) else None
+            if resource.get("Type") == BUCKET_TYPE and isinstance(props, dict) and props.get("BucketName") == raw_target:
+                return self.by_token.get((id(template), "${" + logical_id + "}")) or self._find_bucket(
+                    template, self.resolver(template).bucket_names.get(logical_id))
+        return None
+
+    def _candidates(self, template: Template) -> list[_Definition]:
+        """Buckets of `template` a deploy-time bucket name could designate: those with a
+        BucketName (a generated name is random, so no parameter can name it in advance)."""
+        found = []
+        for definition in [*self.by_name.values(), *self.by_token.values()]:
+            props = definition.properties
+            if definition.template is template and "BucketName" in props:
+                found.append(definition)
+        return found
+
+    def _attach_policies(self, bucket: dict[str, Any], policies: list[_Definition], maybe: list[str],
+                         world: World) -> None:
+        documents = []
+        for policy in policies:
+            resolver = _resolver_within(self.resolver(policy.template), policy.resource, world)
+            if resolver is not None:
+                documents.append((policy.logical_id, _policy_document(resolver.resolve(policy.properties.get("PolicyDocument")))))
+        if len(documents) > 1:
+            mark_unknown(bucket, "Policy", f"several BucketPolicy resources ({', '.join(d[0] for d in documents)}) target "
+                                           "this bucket; only one can apply")
+        elif documents:
+            set_policy(bucket, *documents[0])
+        elif maybe:
+            mark_unknown(bucket, "Policy", maybe[0])
+        else:
+            bucket["Policy"] = None
+
+    def _add_external_policy(self, policy: _Definition, name: str | None, reason: str | None) -> None:
+        """A bucket policy whose bucket is not in the templates: the policy-only checks judge it."""
+        template = policy.template
+        base = self.resolver(template)
+
+        def build(world: World) -> dict[str, Any] | None:
+            resolver = _resolver_within(base, policy.resource, world)
+            if resolver is None:
+                return None
+            resource = {"ResourceType": BUCKET_POLICY_RESOURCE_TYPE, "Name": name, UNKNOWN: {}, NOT_APPLICABLE: {},
+                        "Arn": f"arn:aws:s3:::{name}" if name else None,
+                        "AccountId": base.pseudo("AWS::AccountId"), "Region": base.pseudo("AWS::Region")}
+            if name is None:
+                mark_unknown(resource, ["Name", "Arn"], f"Bucket: {reason}")
+            set_policy(resource, policy.logical_id,
+                       _policy_document(resolver.resolve(policy.properties.get("PolicyDocument"))))
+            return resource
+
+        variants = [(world.described(), resource) for world, resource in enumerate_worlds(build) if resource is not None]
+        if not variants:
+            return
+        ref = self._ref(policy)
+        ref.name, ref.arn = name, variants[0][1]["Arn"]
+        ref.context = (f"bucket policy of bucket {name}, which is not in the checked templates" if name else
+                       f"bucket policy of a bucket only known at deploy time ({reason})")
+        self.policies.append(Subject(variants[0][1], ref, variants if len(variants) > 1 else None))
+
+    # -- what one bucket's judgement needs from other resources ------------------------------------
 
     def _attach_logging_target(self, bucket: dict[str, Any]) -> None:
         logging = bucket.get("LoggingPolicy")
@@ -185,18 +325,21 @@ class _Assembly:
             bucket["LoggingTarget"] = None
             return
         name = logging.get("TargetBucket")
-        target = None
-        if isinstance(name, str):
-            target = self.by_name.get(name) or self.by_token.get((self.template_of[id(bucket)], name))
+        definition = self._find_bucket(self.template_of[id(bucket)], name)
+        target = self.subject_of.get(definition.key) if definition else None
         if target is None:
-            mark_unknown(bucket, "LoggingTarget", f"target bucket {name} is not defined in the checked templates")
+            shown = name if isinstance(name, str) else "(name not known)"
+            mark_unknown(bucket, "LoggingTarget", f"target bucket {shown} is not defined in the checked templates")
             return
-        needed = ("Region", "EncryptionRules", "ObjectLockConfiguration")
-        unknown = [f"{f}: {target[UNKNOWN][f]}" for f in needed if f in target[UNKNOWN]]
-        if unknown:
-            mark_unknown(bucket, "LoggingTarget", f"target bucket {name}: {'; '.join(unknown)}")
-            return
-        bucket["LoggingTarget"] = {"Name": name, "Exists": True, **{f: target.get(f) for f in needed}}
+        fields: dict[str, Any] = {}
+        for field in ("Region", "EncryptionRules", "ObjectLockConfiguration"):
+            value, problem = _agreed(target, field)
+            if problem:
+                mark_unknown(bucket, "LoggingTarget", f"target bucket {target.ref.name or name}: {field}: {problem}")
+                return
+            fields[field] = value
+        self_logging = any(variant is bucket for _, variant in target.worlds())
+        bucket["LoggingTarget"] = {"Name": target.ref.name or name, "Exists": True, "Self": self_logging, **fields}
 
     def _attach_trails(self, bucket: dict[str, Any]) -> None:
         name = bucket.get("Name")
@@ -220,6 +363,89 @@ class _Assembly:
                          "`bucketwatch scan` decides, or set posture.synth_trails_complete")
 
 
+def _generated_name(template: Template, logical_id: str) -> str:
+    # CloudFormation generates "<stack>-<logicalid>-<random>", lowercase, never with periods.
+    return f"{template.stack.replace('/', '-')}-{logical_id}-generated".lower()
+
+
+def _own_condition(resource: dict[str, Any]) -> tuple[str, ...]:
+    condition = resource.get("Condition")
+    return (condition,) if isinstance(condition, str) else ()
+
+
+def _resolver_within(base: Resolver, resource: dict[str, Any], world: World) -> Resolver | None:
+    """`base` in `world`, inside `resource`: None when its Condition is false in this world;
+    when the world cannot decide that condition (too many choices), the condition holds."""
+    resolver = base.in_world(world)
+    condition = resource.get("Condition")
+    if not isinstance(condition, str):
+        return resolver
+    exists = resolver.condition(condition)
+    if exists is False:
+        return None
+    return resolver if exists is True else base.in_world(world, holds=(condition,))
+
+
+def _agreed(subject: Subject, field: str) -> tuple[Any, str | None]:
+    """The value of `field` on every world of `subject`, or why there is no single one."""
+    values = []
+    for _, resource in subject.worlds():
+        if field in resource[UNKNOWN]:
+            return None, resource[UNKNOWN][field]
+        values.append(resource.get(field))
+    if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1:
+        return None, "differs between the ways the template can deploy"
+    return values[0], None
+
+
+def own_bucket(definition: _Definition, resolver: Resolver, settings: PostureSettings) -> dict[str, Any]:
+    """The bucket from its own properties, resolved by `resolver` (one world)."""
+    logical_id = definition.logical_id
+    name = resolver.bucket_names.get(logical_id) or resolver.unresolved_names.get(logical_id)
+    if isinstance(name, Unresolved) and resolver.world is not None:  # this world may decide it
+        chosen = resolver.resolve(definition.properties.get("BucketName"))
+        name = _generated_name(definition.template, logical_id) if chosen is NO_VALUE else \
+            chosen if isinstance(chosen, str) else name
+    return bucket_from_properties(name, definition.properties, resolver, resolver.pseudo("AWS::AccountId"),
+                                  resolver.pseudo("AWS::Region"), settings.template_assume_aws_defaults,
+                                  self_name="${" + logical_id + "}")
+
+
+def own_bucket_variants(template: Template, resolver: Resolver, logical_id: str, resource: dict[str, Any],
+                        settings: PostureSettings) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """The bucket from its own properties in every world it can deploy as (the checkov adapter's view)."""
+    definition = _Definition(template, logical_id, resource)
+
+    def build(world: World) -> dict[str, Any] | None:
+        within = _resolver_within(resolver, resource, world)
+        return own_bucket(definition, within, settings) if within is not None else None
+
+    return [(world.described(), bucket) for world, bucket in enumerate_worlds(build) if bucket is not None]
+
+
+def set_policy(resource: dict[str, Any], logical_id: str, document: Any) -> None:
+    """Put a bucket policy on `resource` as the S3 API returns it (a JSON string). Parts only known
+    at deploy time become undetermined markers (`Partial`), so statements that settle a verdict
+    on their own still do; a document that is unusable as a whole makes the field unknown."""
+    if isinstance(document, Unresolved):
+        mark_unknown(resource, "Policy", f"BucketPolicy {logical_id}: {document.reason}")
+        return
+    blocked = first_unresolved(document)
+    resource["Policy"] = json.dumps(document if blocked is None else _marked(document, logical_id))
+    if blocked is not None:
+        resource.setdefault(PARTIAL, {})["Policy"] = f"BucketPolicy {logical_id}: {blocked.reason}"
+
+
+def _marked(value: Any, logical_id: str) -> Any:
+    if isinstance(value, Unresolved):
+        return {UNDETERMINED_KEY: f"BucketPolicy {logical_id}: {value.reason}"}
+    if isinstance(value, dict):
+        return {key: _marked(item, logical_id) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_marked(item, logical_id) for item in value]
+    return value
+
+
 def _policy_document(document: Any) -> Any:
     """The policy as a mapping: CloudFormation also takes a JSON-typed property as a JSON string
     (e.g. from a parameter or a Fn::Sub over a whole document); any other shape is Unresolved."""
@@ -233,9 +459,16 @@ def _policy_document(document: Any) -> Any:
     return Unresolved(f"PolicyDocument is a {type(document).__name__}, not a policy document")
 
 
-def collect_template_subjects(paths: list[str | Path], settings: PostureSettings | None = None) -> list[Subject]:
-    """Buckets and trails from the templates / cdk.out directories at `paths`."""
-    return _Assembly(load_paths(paths), settings or PostureSettings()).collect()
+def collect_template_subjects(paths: list[str | Path], settings: PostureSettings | None = None,
+                              acknowledgements: dict[str, dict[str, str]] | None = None) -> list[Subject]:
+    """Buckets, trails and bucket policies of buckets elsewhere, from the templates / cdk.out
+    directories at `paths`; `acknowledgements` adds CDK acknowledgements the assembly does not
+    record (on a Stage or the App: construct path -> {rule id: reason})."""
+    templates = load_paths(paths)
+    for template in templates:
+        for path, rules in (acknowledgements or {}).items():
+            template.acknowledgements.setdefault(path.strip("/"), {}).update(rules)
+    return _Assembly(templates, settings or PostureSettings()).collect()
 
 
 def resolvers_for(templates: list[Template]) -> dict[Path, Resolver]:

@@ -103,6 +103,8 @@ BUCKETS: tuple[BucketSpec, ...] = (
     BucketSpec("agr-all-actions", statements=("all_actions",), enforce_ssl=True),
     BucketSpec("agr-pab-partial", block_public=(True, True, False, False), ownership="BucketOwnerPreferred"),
     BucketSpec("agr-object-lock", object_lock_days=30, versioning="Enabled", encryption="AES256"),
+    # Object Lock turns versioning on by itself (no VersioningConfiguration in the template).
+    BucketSpec("agr-lock-only", object_lock_days=30, encryption="AES256"),
     BucketSpec("agr-kms-log-target", encryption="aws:kms", versioning="Enabled"),
     BucketSpec("agr-logs-to-kms", log_to="agr-kms-log-target", encryption="AES256"),
     BucketSpec("agr-lock-log-target", object_lock_days=7, versioning="Enabled"),

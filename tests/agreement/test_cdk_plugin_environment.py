@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gate_support import synth_gated
 
 pytestmark = pytest.mark.xdist_group("cdk-plugin")
 
@@ -43,13 +44,7 @@ def _synth(outdir: Path):
     stage = cdk.Stage(app, "Prod")
     _shared_bucket(cdk.Stack(stage, "Partner", env=cdk.Environment(account=OWN, region="eu-west-1")))
     _shared_bucket(cdk.Stack(app, "Anywhere"))  # environment-agnostic: deployed into any account
-    plugin = BucketwatchValidationPlugin(fail_on="high")
-    cdk.Validations.of(app).add_plugins(plugin)
-    try:
-        app.synth()
-    except Exception as error:  # jsii raises the plugins' verdict as a plain Exception
-        return plugin, error
-    return plugin, None
+    return synth_gated(app, BucketwatchValidationPlugin(fail_on="high"))
 
 
 @pytest.fixture(scope="module")

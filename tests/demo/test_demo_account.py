@@ -105,7 +105,10 @@ def test_a_log_object_the_handler_cannot_read_stops_the_demo_and_stays_queued(pr
     n = p.names
     good = f"AWSLogs/{n.account_id}/CloudTrail/{n.region}/2026/05/12/{n.account_id}_CloudTrail_{n.region}_20260512T1005Z_a.json.gz"
     clients.s3.put_object(Bucket=n.trail_bucket, Key=good, Body=gzip.compress(b'{"Records": []}'))
-    clients.s3.put_object(Bucket=n.trail_bucket, Key=good.replace("_a.json", "_b.json"), Body=b"\x1f\x8b not gzip")
+    # Announced, then gone before the detector reads it: the handler cannot read it.
+    gone = good.replace("_a.json", "_b.json")
+    clients.s3.put_object(Bucket=n.trail_bucket, Key=gone, Body=gzip.compress(b'{"Records": []}'))
+    clients.s3.delete_object(Bucket=n.trail_bucket, Key=gone)
     driver = DetectorDriver(clients, p)
     with handler_environment(p, None), pytest.raises(DemoError, match="reported 1 failed messages"):
         driver.drain()

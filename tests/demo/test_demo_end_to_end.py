@@ -90,8 +90,6 @@ EXPECTED_FAILURES = {
         "BW.S3.AclsDisabled", "BW.S3.Encryption", "BW.S3.EncryptionKMS", "BW.S3.LifecycleConfiguration",
         "BW.S3.Logging", "BW.S3.MonitoringCoverage", "BW.S3.PublicAccessBlock", "BW.S3.PublicAccessBlockAll",
         "BW.S3.SecureAccess", "BW.S3.Versioning")),
-    # The access-log bucket cannot log to itself; with the trail stopped it is not covered.
-    (ACCESS_LOGS, "BW.S3.MonitoringCoverage"),
     # The trail: stopped by the attacker, and records write data events only (reads are covered
     # by server access logs, a cost choice the policy rightly flags).
     (TRAIL, "BW.CloudTrail.Logging"),
@@ -132,14 +130,20 @@ def test_exactly_the_posture_failures_the_account_implies(demo: DemoResult) -> N
     assert not [r for r in demo.posture if r["status"] == "UNKNOWN"]
     assert all(r["remediation"] and r["reason"] for r in demo.posture_failures)  # every FAIL names its fix
     suppressed = {(resource_name(r), r["policy"]) for r in demo.posture if r["status"] == "SUPPRESSED"}
-    # The demo config's written exceptions (bucketwatch/demo/posture.py), each hiding a real FAIL:
-    # nobody enables MFA delete, Object Lock only on backups, and the access-log bucket's two.
+    # Written exceptions, each hiding a real FAIL: the team's (bucketwatch/demo/posture.py: nobody
+    # enables MFA delete, Object Lock only on backups), and those the monitoring's own buckets carry
+    # as tags, as the deployed stack writes them (infra/waivers.py): the access-log bucket cannot
+    # log to itself, use SSE-KMS or Object Lock, and the trail leaves it out on purpose.
     assert suppressed == {
         *((bucket, "BW.S3.MFADelete") for bucket in ALL_BUCKETS),
         *((bucket, "BW.S3.ObjectLock") for bucket in ALL_BUCKETS if bucket != BACKUPS),
         (ACCESS_LOGS, "BW.S3.Logging"),
         (ACCESS_LOGS, "BW.S3.EncryptionKMS"),
+        (ACCESS_LOGS, "BW.S3.MonitoringCoverage"),
     }
+    tagged = {r["policy"] for r in demo.posture if r["status"] == "SUPPRESSED" and resource_name(r) == ACCESS_LOGS
+              and r["suppression"]["origin"] == "resource metadata"}
+    assert tagged == {"BW.S3.Logging", "BW.S3.EncryptionKMS", "BW.S3.MonitoringCoverage", "BW.S3.ObjectLock"}
     assert all(r["verdict"] == "FAIL" and len(r["suppression"]["reason"]) >= 10
                for r in demo.posture if r["status"] == "SUPPRESSED")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bucketwatch.cli import main
+from detectors.lake import open_lake
+from detectors.lake.ingest import quarantine_entries
 
 SAMPLES = Path(__file__).resolve().parents[2] / "detectors" / "samples"
 ATTACKER = "arn:aws:iam::111122223333:user/leaked-ci"
@@ -58,7 +61,7 @@ def detected(tmp_path_factory):
 
 def test_exactly_the_story_alerts(detected):
     code, alerts, _ = detected
-    assert code == 0
+    assert code == 3  # completed; the samples' one truncated access-log line was quarantined
     assert {(a["rule_id"], a["dedup"]): a["event_count"] for a in alerts} == EXPECTED
     assert len(alerts) == len(EXPECTED)
     assert all(a["status"] == "created" and a["kind"] == "detection" for a in alerts)
@@ -86,15 +89,16 @@ def test_lake_holds_logs_and_rule_matches(detected):
     assert sum(m["p_rule_id"] == "Bucketwatch.S3.MassGetObject" for m in access) == 120
     logs = pq.read_table(lake / "panther_logs" / "aws_s3serveraccess")
     assert logs.num_rows == 38 + 22 + 131  # finance + web + archive lines; one truncated line quarantined
-    quarantine = (lake / "_quarantine" / "quarantine.jsonl").read_text().splitlines()
-    assert len(quarantine) == 1
+    (entry,) = quarantine_entries(lake)
+    assert entry["source"].endswith("customer-archive/2024-05-14-11-00-00-A7B3C9D1E5F20468")
+    assert entry["raw"].endswith(" customer-archive") and entry["reason"].startswith("truncated")
 
 
 def test_without_config_the_configured_detections_stay_off(tmp_path, capsys):
     code = main(["detect", str(SAMPLES / "logs"), "--no-lake", "--alerts", str(tmp_path / "a.jsonl"),
                  "--fail-on-alert"])
     rules = {json.loads(line)["rule_id"] for line in (tmp_path / "a.jsonl").read_text().splitlines()}
-    assert code == 3
+    assert code == 1  # findings: alerts with --fail-on-alert (before the quarantined line's 3)
     assert "AWS.S3.ServerAccess.UnknownRequester" not in rules and "AWS.S3.ServerAccess.IPWhitelist" not in rules
     assert "Bucketwatch.S3.MassGetObject" not in rules  # 120 < the default threshold of 500
     out = capsys.readouterr()
@@ -116,16 +120,70 @@ def test_a_user_pack_overrides_a_builtin_rule_and_adds_its_own(tmp_path):
     code = main(["detect", str(SAMPLES / "logs"), "--no-lake", "--quiet", "--rules", str(pack),
                  "--alerts", str(tmp_path / "a.jsonl")])
     alerts = {json.loads(line)["rule_id"]: json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()}
-    assert code == 0
+    assert code == 3
     assert "Bucketwatch.S3.BucketMadePublic" not in alerts
     assert alerts["Acme.LeakedCI"]["severity"] == "Critical" and alerts["Acme.LeakedCI"]["event_count"] == 67
 
 
-def test_state_file_carries_alerts_across_runs(tmp_path):
-    args = [str(SAMPLES / "logs" / "cloudtrail"), "--no-lake", "--quiet", "--state", str(tmp_path / "s.sqlite")]
-    main(["detect", *args, "--alerts", str(tmp_path / "first.jsonl")])
-    main(["detect", *args, "--alerts", str(tmp_path / "second.jsonl")])
-    first = [json.loads(x) for x in (tmp_path / "first.jsonl").read_text().splitlines()]
-    second = [json.loads(x) for x in (tmp_path / "second.jsonl").read_text().splitlines()]
-    assert {a["status"] for a in first} == {"created"} and {a["status"] for a in second} == {"updated"}
+def test_state_file_counts_each_event_once_across_runs(tmp_path):
+    """The same logs again change no count (exactly once); new events update the same alerts."""
+    trail = next((SAMPLES / "logs" / "cloudtrail").rglob("*.json.gz"))
+    state = str(tmp_path / "s.sqlite")
+
+    def run(folder, name):
+        main(["detect", str(folder), "--no-lake", "--quiet", "--state", state, "--alerts", str(tmp_path / name)])
+        return [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]
+
+    first = run(trail, "first.jsonl")
+    assert first and {a["status"] for a in first} == {"created"}
+    assert run(trail, "again.jsonl") == []  # the same records: already counted
+    records = json.loads(gzip.decompress(trail.read_bytes()))["Records"]
+    more = tmp_path / "more" / trail.name
+    more.parent.mkdir()
+    more.write_bytes(gzip.compress(json.dumps({"Records": [dict(r, eventID=f"{r.get('eventID')}-2")
+                                                          for r in records]}).encode()))
+    second = run(more, "second.jsonl")
+    assert {a["status"] for a in second} == {"updated"}
     assert {a["alert_id"] for a in first} == {a["alert_id"] for a in second}
+    by_id = {a["alert_id"]: a["event_count"] for a in first}
+    assert all(a["event_count"] == 2 * by_id[a["alert_id"]] for a in second)
+
+
+def test_no_lake_writes_nothing_into_the_lake(tmp_path):
+    lake = tmp_path / "lake"
+    code = main(["detect", str(SAMPLES / "logs"), "--no-lake", "--lake", str(lake), "--quiet",
+                 "--quarantine", str(tmp_path / "q.jsonl")])
+    assert code == 3 and not lake.exists()
+    assert len((tmp_path / "q.jsonl").read_text().splitlines()) == 1
+
+
+def test_detect_again_writes_no_duplicate_rows(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    args = ["detect", str(SAMPLES / "logs"), "--lake", str(lake), "--quiet"]
+    main(args)
+    first = capsys.readouterr().err
+    assert "records in = 267 rows written + 0 duplicates skipped + 1 quarantined" in first
+    main(args)
+    again = capsys.readouterr().err
+    assert "records in = 0 rows written + 267 duplicates skipped + 1 quarantined" in again
+    con = open_lake(lake)
+    for table in ("aws_s3serveraccess", "aws_cloudtrail"):
+        count, distinct = con.execute(f"SELECT count(*), count(DISTINCT p_row_id) FROM panther_logs.{table}").fetchone()
+        assert count == distinct
+    assert sum(con.execute(f"SELECT count(*) FROM panther_logs.{t}").fetchone()[0]
+               for t in ("aws_s3serveraccess", "aws_cloudtrail")) == 267
+    assert len(list(quarantine_entries(lake))) == 1
+
+
+def test_detect_with_workers_raises_the_same_alerts_and_writes_the_same_lake(tmp_path, detected):
+    lake = detected[2]
+    code = main(["detect", str(SAMPLES / "logs"), "--config", str(SAMPLES / "bucketwatch.yml"), "--workers", "2",
+                 "--lake", str(tmp_path / "lake"), "--alerts", str(tmp_path / "alerts.jsonl"), "--quiet"])
+    again = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert code == 3
+    assert {(a["rule_id"], a["dedup"]): a["event_count"] for a in again} == EXPECTED
+    sql = "SELECT p_row_id FROM panther_logs.{} ORDER BY 1"
+    for table in ("aws_s3serveraccess", "aws_cloudtrail"):
+        assert open_lake(tmp_path / "lake").execute(sql.format(table)).fetchall() == \
+            open_lake(lake).execute(sql.format(table)).fetchall()
+    assert len(list(quarantine_entries(tmp_path / "lake"))) == 1

@@ -16,6 +16,7 @@ from synth_support import (
     Synthesized,
     no_credentials_env,
     offline_command,
+    org_context,
     read_templates,
 )
 
@@ -30,6 +31,19 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     app = App(outdir=str(outdir), context=TEST_CONTEXT)
     build_app(app)
     app.synth()
+    return Synthesized(outdir, read_templates(outdir))
+
+
+@pytest.fixture(scope="session")
+def org_assembly(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    from aws_cdk import App
+
+    from infra.app import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk-org")
+    app = App(outdir=str(outdir), context=org_context())
+    build_app(app)
+    app.synth()  # the gate passes, or this raises
     return Synthesized(outdir, read_templates(outdir))
 
 

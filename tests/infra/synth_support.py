@@ -4,6 +4,9 @@ Shared synthesis for the infra tests: each expensive synth runs once per session
 
 - `assembly`: the app built by `infra.app.build_app` with the light Lambda code stub, two
   deployments (us-east-1 with the trail, eu-west-1 without), validation plugins on.
+- `org_assembly`: the same for examples/organization-context.json (central 999999999999 in
+  us-east-1; members 111111111111 us-east-1+eu-west-1, 222222222222 us-east-1,
+  333333333333 eu-west-1+ap-southeast-2).
 - `app_out`: `python app.py` as a user runs it (real Lambda bundle, default context) into a
   temporary cdk.out, with no AWS credentials in the environment.
 """
@@ -14,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,22 @@ TEST_CONTEXT = {
         ],
     },
 }
+
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*context*.json"))
+ORG_EXAMPLE = REPO_ROOT / "examples" / "organization-context.json"
+CENTRAL, CENTRAL_REGION, ORG_ID = "999999999999", "us-east-1", "o-a1b2c3d4e5"
+MEMBER_REGIONS = {"111111111111": ("us-east-1", "eu-west-1"), "222222222222": ("us-east-1",), "333333333333": ("eu-west-1", "ap-southeast-2")}
+CENTRAL_STAGE = f"Bucketwatch-{CENTRAL}-{CENTRAL_REGION}"
+MEMBER_STAGES = [f"Bucketwatch-{account}-{region}" for account, regions in MEMBER_REGIONS.items() for region in regions]
+HOME_STAGES = {account: f"Bucketwatch-{account}-{regions[0]}" for account, regions in MEMBER_REGIONS.items()}
+
+
+def org_context() -> dict[str, Any]:
+    return {
+        **json.loads(ORG_EXAMPLE.read_text()),
+        STUB_CONTEXT_KEY: "true",
+        "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    }
 
 
 def offline_command(command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -71,6 +91,36 @@ def no_credentials_env(**extra: str) -> dict[str, str]:
     return env
 
 
+
+
+@dataclass
+class CheckovRun:
+    returncode: int
+    failed: list[tuple[str, str]]  # (check id, resource)
+    skipped: list[tuple[str, str]]  # (check id, resource type), sorted
+    skip_comments: list[str]
+    passed: int
+
+
+def run_checkov(outdir: Path) -> CheckovRun:
+    """checkov's built-in CloudFormation checks over a cdk.out, as a user runs them."""
+    checkov = Path(sys.executable).with_name("checkov")
+    result = subprocess.run(
+        [str(checkov), "-d", str(outdir), "--framework", "cloudformation", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    reports = json.loads(result.stdout)
+    results = [r["results"] for r in (reports if isinstance(reports, list) else [reports])]
+    skipped = [c for r in results for c in r["skipped_checks"]]
+    return CheckovRun(
+        returncode=result.returncode,
+        failed=[(c["check_id"], c["resource"]) for r in results for c in r["failed_checks"]],
+        skipped=sorted((c["check_id"], c["resource"].split(".")[0]) for c in skipped),
+        skip_comments=[c["check_result"]["suppress_comment"] for c in skipped],
+        passed=sum(len(r["passed_checks"]) for r in results),
+    )
 
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}

@@ -30,7 +30,7 @@ def test_missing_config_file_is_a_clear_error(tmp_path) -> None:
 
 
 def test_both_functions_point_at_the_bundled_config(tmp_path) -> None:
-    deployment = {"account": "111111111111", "region": "us-east-1", "configFile": "bucketwatch.yml"}
+    deployment = {"account": "111111111111", "region": "us-east-1", "configFile": "detectors/samples/bucketwatch.yml"}
     app = App(outdir=str(tmp_path), context={**TEST_CONTEXT, "bucketwatch": {"deployments": [deployment]}})
     build_app(app, validate=False)
     app.synth()

@@ -43,7 +43,15 @@ def test_insecure_example_fails_with_exactly_the_intended_findings(tmp_path) -> 
         timeout=600,
     )
     assert result.returncode == 1, result.stderr[-3000:]
-    assert "synthesis failed as intended" in result.stderr
+    assert "Traceback" not in result.stderr and "jsii" not in result.stderr
+    # A concise summary after CDK's own report: one line per finding, then where the report is.
+    summary = result.stderr[result.stderr.index("insecure example: synthesis failed the gate"):].splitlines()
+    expected_lines = sorted(
+        f"  {rule} ({plugin}): {path}" for plugin, rules in EXPECTED.items() for rule, paths in rules.items() for path in paths
+    )
+    assert summary[0] == f"insecure example: synthesis failed the gate with {len(expected_lines)} unacknowledged finding(s):"
+    assert sorted(summary[1:-1]) == expected_lines
+    assert summary[-1] == f"insecure example: full report: {tmp_path / 'validation-report.json'}"
     report = json.loads((tmp_path / "validation-report.json").read_text())
     found = {
         plugin["pluginName"]: {

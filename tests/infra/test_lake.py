@@ -76,7 +76,7 @@ def test_table_columns_and_projection(assembly: Synthesized, home_stage: str, da
         "classification": "parquet",
         "projection.enabled": "true",
         "projection.year.type": "integer",
-        "projection.year.range": "2015,2099",
+        "projection.year.range": "2006,2099",
         "projection.month.type": "integer",
         "projection.month.range": "1,12",
         "projection.month.digits": "2",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
-from synth_support import ACCOUNT, HOME_REGION, Synthesized, render
+from synth_support import ACCOUNT, HOME_REGION, OTHER_REGION, Synthesized, render
 
 from infra.trail import DataEventScope, DataEventTrail, ReadWrite
 
@@ -37,7 +37,7 @@ def test_only_the_home_region_gets_the_trail(assembly: Synthesized, other_stage:
     assert assembly.resources(other_stage, "AWS::CloudTrail::Trail") == {}
 
 
-def test_all_bucket_selectors_exclude_the_trail_and_monitoring_buckets(assembly: Synthesized, home_stage: str) -> None:
+def test_all_bucket_selectors_exclude_exactly_the_monitorings_own_buckets(assembly: Synthesized, home_stage: str) -> None:
     selectors = only(assembly.resources(home_stage, "AWS::CloudTrail::Trail"))["Properties"]["AdvancedEventSelectors"]
     assert selectors[0] == {
         "Name": "Management events",
@@ -49,11 +49,26 @@ def test_all_bucket_selectors_exclude_the_trail_and_monitoring_buckets(assembly:
     assert "readOnly" not in fields  # read and write
     excluded = render(fields["resources.ARN"]["NotStartsWith"], assembly.templates[home_stage])
     assert "StartsWith" not in fields["resources.ARN"]
+    # Exact buckets (a trailing `/`), in both regions this account deploys to.
     assert excluded == [
-        f"arn:aws:s3:::bucketwatch-trail-{ACCOUNT}-{HOME_REGION}",
-        f"arn:aws:s3:::bucketwatch-access-logs-{ACCOUNT}-",
-        f"arn:aws:s3:::bucketwatch-lake-{ACCOUNT}-",
+        f"arn:aws:s3:::bucketwatch-trail-{ACCOUNT}-{HOME_REGION}/",
+        f"arn:aws:s3:::bucketwatch-access-logs-{ACCOUNT}-{HOME_REGION}/",
+        f"arn:aws:s3:::bucketwatch-lake-{ACCOUNT}-{HOME_REGION}/",
+        f"arn:aws:s3:::bucketwatch-access-logs-{ACCOUNT}-{OTHER_REGION}/",
+        f"arn:aws:s3:::bucketwatch-lake-{ACCOUNT}-{OTHER_REGION}/",
     ]
+
+
+@pytest.mark.parametrize("look_alike", [f"bucketwatch-lake-{ACCOUNT}-staging", f"bucketwatch-access-logs-{ACCOUNT}-{HOME_REGION}-copy"])
+def test_a_look_alike_of_an_excluded_bucket_is_still_recorded(assembly: Synthesized, home_stage: str, look_alike: str) -> None:
+    """An attacker's bucket named like the monitoring's own must not fall into the exclusions."""
+    selectors = only(assembly.resources(home_stage, "AWS::CloudTrail::Trail"))["Properties"]["AdvancedEventSelectors"]
+    fields = {f["Field"]: f for f in selectors[1]["FieldSelectors"]}
+    excluded = render(fields["resources.ARN"]["NotStartsWith"], assembly.templates[home_stage])
+    object_arn = f"arn:aws:s3:::{look_alike}/exfiltrated.csv"
+    assert not any(object_arn.startswith(prefix) for prefix in excluded)
+    own = f"arn:aws:s3:::bucketwatch-lake-{ACCOUNT}-{HOME_REGION}/panther_logs/x.parquet"
+    assert any(own.startswith(prefix) for prefix in excluded)
 
 
 def test_listed_buckets_and_prefixes_with_read_only_choice() -> None:

@@ -52,7 +52,7 @@ def test_tutorial_query_verbatim_returns_the_right_rows(generated, tmp_path):
     lake = tmp_path / "lake"
     done = run_cli("ingest", str(folder), "--lake", str(lake))
     assert done.returncode == 0, done.stderr
-    assert b"3,000 lines in = 3,000 records out + 0 quarantined" in done.stderr
+    assert b"3 files; 3,000 records in = 3,000 rows written + 0 duplicates skipped + 0 quarantined" in done.stderr
     out = run_cli("query", TUTORIAL_SQL, "--lake", str(lake), "--format", "json")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.decode().splitlines()]
@@ -88,15 +88,17 @@ def test_parse_cli_json_lines_and_quarantine_file(tmp_path):
     log.write_text(f"{AWS_DOC_LINE}\n{bad}\n{OLD_18}\n")
     quarantine = tmp_path / "q.jsonl"
     done = run_cli("parse", str(log), "--quarantine", str(quarantine))
-    assert done.returncode == 0
+    assert done.returncode == 3  # completed, something was quarantined
     records = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert [r["requestid"] for r in records] == ["3E57427F3EXAMPLE", "5D1F2B3C4A5E6F70"]
     assert records[0]["tlsVersion"] == "TLSV1.2" and records[0]["httpstatus"] == 200
     entries = [json.loads(line) for line in quarantine.read_text().splitlines()]
+    offset = len(AWS_DOC_LINE) + 1
     assert entries == [{"source": str(log), "line_number": 2, "reason": "httpstatus is not a number: '2OO'",
-                        "raw": bad, "log_type": "AWS.S3ServerAccess"}]
+                        "raw": bad, "log_type": "AWS.S3ServerAccess", "offset": offset, "size": len(bad)}]
     assert done.stderr.decode().strip().splitlines()[-1] == (
-        f"bucketwatch parse: 1 files, 3 lines in = 2 records out + 1 quarantined (see {quarantine})")
+        f"bucketwatch parse: 1 file; 3 records in = 2 records out + 0 duplicates skipped + 1 quarantined "
+        f"(see {quarantine})")
 
 
 def test_parse_reads_stdin(tmp_path):
@@ -105,16 +107,20 @@ def test_parse_reads_stdin(tmp_path):
     assert json.loads(done.stdout)["versionid"] == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
 
 
-@pytest.mark.parametrize("make", ["missing", "corrupt-gzip"])
-def test_unusable_input_is_a_one_line_error(tmp_path, make):
-    path = tmp_path / "x.gz"
-    if make == "corrupt-gzip":
-        path.write_bytes(gzip.compress(AWS_DOC_LINE.encode() * 100)[:80])
-    done = run_cli("parse", str(path))
+def test_missing_input_is_a_one_line_error_before_any_output(tmp_path):
+    done = run_cli("parse", str(tmp_path / "x.gz"))
     assert done.returncode == 2
     err = done.stderr.decode().strip()
-    assert err.startswith("bucketwatch parse: error:") and len(err.splitlines()) == 1
-    assert "Traceback" not in err
+    assert err == f"bucketwatch parse: error: no such file or directory: {tmp_path / 'x.gz'}"
+
+
+def test_corrupt_gzip_is_quarantined_and_exits_3(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(AWS_DOC_LINE.encode() * 100)[:80])
+    done = run_cli("parse", str(path))
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.decode().strip() == (
+        "bucketwatch parse: 1 file; 1 records in = 0 records out + 0 duplicates skipped + 1 quarantined")
 
 
 def test_query_formats_and_errors(tmp_path):
@@ -197,8 +203,9 @@ def test_quarantine_path_of_ingest_defaults_into_the_lake(tmp_path):
     log = tmp_path / "a.log"
     log.write_text(f"{AWS_DOC_LINE}\n{MALFORMED['json-line'][0]}\n")
     lake = tmp_path / "lake"
-    assert run_cli("ingest", str(log), "--lake", str(lake)).returncode == 0
-    entries = (lake / "_quarantine" / "quarantine.jsonl").read_text().splitlines()
+    assert run_cli("ingest", str(log), "--lake", str(lake)).returncode == 3
+    (file,) = (lake / "_quarantine").rglob("*.jsonl")
+    entries = file.read_text().splitlines()
     assert [json.loads(e)["line_number"] for e in entries] == [2]
     assert Path(lake).is_dir()
 
@@ -209,7 +216,7 @@ def test_ingest_with_workers_writes_the_same_lake(generated, tmp_path):
     assert run_cli("ingest", str(folder), "--lake", str(one)).returncode == 0
     done = run_cli("ingest", str(folder), "--lake", str(two), "--workers", "2")
     assert done.returncode == 0, done.stderr
-    assert b"3,000 lines in = 3,000 records out + 0 quarantined" in done.stderr
+    assert b"3,000 records in = 3,000 rows written + 0 duplicates skipped + 0 quarantined" in done.stderr
     files = sorted(str(p.relative_to(one)) for p in one.rglob("*.parquet"))
     assert files == sorted(str(p.relative_to(two)) for p in two.rglob("*.parquet"))
     sql = "SELECT p_row_id, bucket, time, httpstatus FROM panther_logs.aws_s3serveraccess ORDER BY p_row_id"

@@ -129,7 +129,8 @@ def test_cloudtrail_bad_records_and_files_are_quarantined(tmp_path):
     assert "eventTime missing" in reasons[(name, 2)]
     assert "expected an object" in reasons[(name, 3)]
     assert "not an ISO 8601 time" in reasons[(name, 4)]
-    assert "not valid JSON" in reasons[("broken.json", None)]
+    # the file ends inside its first record: that record is the one entry for the rest of the file
+    assert reasons[("broken.json", 1)].startswith("truncated: the text ends inside this value")
     assert run.stats.lines_in == 5 and run.stats.records_out == 1 and run.stats.quarantined == 4
 
 
@@ -185,7 +186,8 @@ def test_log_type_override(tmp_path):
     sink = MemoryQuarantine()
     run = parse_inputs([str(path)], log_type="AWS.CloudTrail", quarantine=sink)
     assert list(run) == []
-    assert run.stats.quarantined == 1 and "not valid JSON" in sink.entries[0].reason
+    assert run.stats.quarantined == 1 and sink.entries[0].reason == "not a CloudTrail log file: expected a JSON object"
+    assert (sink.entries[0].line_number, sink.entries[0].offset, sink.entries[0].size) == (None, 0, len(AWS_DOC_LINE) + 1)
 
 
 def test_row_ids_are_deterministic_and_unique(tmp_path):
@@ -211,10 +213,32 @@ def test_missing_input_fails_before_any_output(tmp_path):
         parse_inputs([str(tmp_path / "nope.log")])
 
 
-def test_corrupt_gzip_is_an_input_error(tmp_path):
-    path = _write(tmp_path / "x.gz", gzip.compress(AWS_DOC_LINE.encode() * 50)[:60])
-    with pytest.raises(InputError, match="gzip"):
-        list(parse_inputs([str(path)]))
+def test_truncated_gzip_keeps_its_good_prefix_and_quarantines_the_rest_as_one_entry(tmp_path):
+    lines = [AWS_DOC_LINE if i % 2 else OLD_18 for i in range(4000)]
+    text = ("\n".join(lines) + "\n").encode()
+    compressed = gzip.compress(text)
+    path = _write(tmp_path / "2020-05-10-12-00-00-AAAAAAAAAAAAAAAA.gz", compressed[: len(compressed) * 2 // 3])
+    later = _write(tmp_path / "2020-05-10-13-00-00-BBBBBBBBBBBBBBBB", f"{OLD_18}\n".encode())
+    sink = MemoryQuarantine()
+    run = parse_inputs([str(path), str(later)], quarantine=sink)
+    rows = sum(b.table.num_rows for b in run)
+    (entry,) = sink.entries
+    assert entry.reason.startswith("gzip data is truncated") and entry.source == str(path)
+    # everything before the entry's offset was read as whole lines; the entry starts at a line start
+    good = text[: entry.offset]
+    assert good.endswith(b"\n") and rows == good.count(b"\n") + 1  # + the line of the later file
+    assert 0 < entry.offset < len(text) and entry.line_number == good.count(b"\n") + 1
+    assert run.stats.records_in == rows + 1 and run.stats.unreadable == 0
+
+
+def test_corrupt_gzip_header_is_one_entry_and_the_run_goes_on(tmp_path):
+    bad = _write(tmp_path / "x.gz", b"\x1f\x8b\x08\x00garbage-not-gzip")
+    good = _write(tmp_path / "y.log", f"{OLD_18}\n".encode())
+    sink = MemoryQuarantine()
+    run = parse_inputs([str(bad), str(good)], quarantine=sink)
+    assert sum(b.table.num_rows for b in run) == 1
+    assert [(e.source, e.line_number, e.offset) for e in sink.entries] == [(str(bad), 1, 0)]
+    assert sink.entries[0].reason.startswith("gzip data is corrupt")
 
 
 def test_workers_give_the_same_records_in_the_same_order(tmp_path):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from detectors.parsers.cloudtrail import DocumentError, load_document, split_records
 from detectors.parsers.detect import detect_log_type, log_type_from_key
 from detectors.pipeline import parse_inputs
 from detectors.quarantine import MemoryQuarantine
@@ -100,11 +99,13 @@ def test_json_lines_of_events_are_detected_as_cloudtrail():
 
 @pytest.mark.parametrize(("data", "reason"), [
     (b"", "empty file"),
-    (b'{"Records": []}\n[1, 2]', "JSON value 2 is a list"),
-    (b'{"Records": []}{"other": 1}', "JSON value 2 of 2: JSON object has no Records list"),
+    (b'{"Records": []}\n[1, 2]', "JSON value is a list, expected an object"),
+    (b'{"Records": []}{"other": 1}', "JSON object has no Records list"),
     (b'{"detail-type": "Scheduled Event", "detail": {}}', "no Records list"),
+    (b'{"Records": {"a": 1}}', "Records is a dict, expected a list"),
+    (b'{"Records": "x"}', "Records is a str, expected a list"),
 ])
-def test_unusable_documents_say_why(data, reason):
-    with pytest.raises(DocumentError) as caught:
-        split_records(load_document(data))
-    assert reason in str(caught.value)
+def test_unusable_documents_say_why(tmp_path, data, reason):
+    events, sink, stats = _parse(tmp_path, f"{TRAIL_DIR}/bad.json", data)
+    assert events == [] and stats.quarantined == 1
+    assert reason in sink.entries[0].reason and sink.entries[0].line_number is None

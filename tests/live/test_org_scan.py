@@ -203,6 +203,36 @@ def test_role_name_from_the_config_file(world: OrgWorld, tmp_path, capsys) -> No
     assert len(json.loads(capsys.readouterr().out)["accounts"]) == 4
 
 
+def test_organization_scan_runs_the_pack_and_reviews_its_suppressions(world: OrgWorld, tmp_path, capsys) -> None:
+    """The templates branch's packs and suppression review on an organization scan: the account
+    finding is suppressed with its owner, a suppression of a policy outside the pack is reported,
+    and the accounts table still says how each account was reached."""
+    m1 = world.members["m1"]
+    config = tmp_path / "bucketwatch.yml"
+    config.write_text(
+        f"organization:\n  audit_role_name: {AUDIT_ROLE}\nposture:\n  suppressions:\n"
+        f"    - {{policy: {PAB}, resource: 'AWS::::Account:{m1}', reason: 'sandbox account, buckets block one by one',"
+        f" owner: platform-team}}\n"
+        f"    - {{policy: BW.S3.ObjectLock, reason: backups are locked by the vault instead}}\n")
+    assert main(["scan", "--organization", "--config", str(config), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["accounts"]) == 4 and report["summary"]["suppressions"] == {"total": 2, "with_problems": 1}
+    assert "BW.S3.ObjectLock" not in {r["policy"] for r in report["results"]}  # strict only; scan runs baseline
+    (suppressed,) = [r for r in report["results"] if r["status"] == "SUPPRESSED"]
+    assert (suppressed["resource"], suppressed["suppression"]["owner"]) == (f"AWS::::Account:{m1}", "platform-team")
+    problems = {u["policy"]: u["problem"] for u in report["suppressions"] if u["problem"]}
+    assert problems == {"BW.S3.ObjectLock": "BW.S3.ObjectLock is not judged in this run "
+                                            "(see the pack, --policies and --skip-policies)"}
+    main(["scan", "--organization", "--config", str(config)])
+    text = capsys.readouterr().out
+    assert "Accounts (4)" in text and f"{world.members['m2']} not scanned" in text
+    assert f"  {PAB} (FAIL, 1 resource) suppressed (config) [owner platform-team]: sandbox account" in text
+    assert "  SUPPRESSION BW.S3.ObjectLock (posture.suppressions[1]): BW.S3.ObjectLock is not judged" in text
+    main(["scan", "--organization", "--config", str(config), "--pack", "strict", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["suppressions"]["with_problems"] == 0  # strict judges Object Lock; it suppresses
+
+
 def test_accounts_are_scanned_concurrently(world: OrgWorld, monkeypatch) -> None:
     threads: set[str] = set()
     original = boto3.Session.__init__

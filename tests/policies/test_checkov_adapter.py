@@ -27,6 +27,17 @@ def test_checks_dir_command_prints_an_importable_directory(capsys) -> None:
     assert (directory / "__init__.py").is_file() and (directory / "bucketwatch_checks.py").is_file()
 
 
+def test_checks_follow_the_configured_pack() -> None:
+    from policies.checkov.adapter import checks_for
+    from policies.config import PostureSettings
+
+    default = {p.id for p in checks_for(PostureSettings())}
+    assert "BW.S3.Versioning" in default and "BW.S3.ObjectLock" not in default  # baseline
+    assert "BW.S3.ObjectLock" in {p.id for p in checks_for(PostureSettings(pack="strict"))}
+    assert {p.id for p in checks_for(PostureSettings(policies=["BW.S3.Encryption*"]))} == {
+        "BW.S3.Encryption", "BW.S3.EncryptionKMS"}
+
+
 def test_only_own_property_policies_become_checks(policies) -> None:
     chosen = {p.id for p in policies if eligible(p)}
     assert {"BW.S3.Encryption", "BW.S3.Versioning", "BW.S3.PublicRead", "BW.S3.AclsDisabled"} <= chosen
@@ -38,7 +49,10 @@ def test_only_own_property_policies_become_checks(policies) -> None:
 def _checkov(directory: Path, check_ids: list[str], cwd: Path) -> dict[tuple[str, str, str], str]:
     from policies.checkov import checks_dir
 
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "LOG_LEVEL": "WARNING"}
+    config = cwd / "strict.yml"  # every policy, so each eligible one is compared
+    config.write_text("posture:\n  pack: strict\n")
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "LOG_LEVEL": "WARNING",
+           "BUCKETWATCH_CONFIG": str(config)}
     result = subprocess.run(
         [*CHECKOV, "-d", str(directory), "--framework", "cloudformation", "--external-checks-dir", str(checks_dir()),
          "--check", ",".join(check_ids), "-o", "json", "--compact"],

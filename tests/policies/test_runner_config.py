@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,8 @@ def test_suppressions_from_config_and_metadata(policies) -> None:
     subjects = [
         _subject(new_bucket("logs", Versioning=None), id="Stack/LogBucket", logical_id="LogBucket"),
         _subject(new_bucket("data", Versioning=None), id="Stack/Data",
-                 suppressions=[{"id": "AWS.S3.Bucket.Versioning", "reason": "scratch data, rebuilt nightly"}]),
+                 suppressions=[Suppression("AWS.S3.Bucket.Versioning", "Stack/Data", "scratch data, rebuilt nightly",
+                                           origin="resource metadata")]),
         _subject(new_bucket("other", Versioning=None), id="Stack/Other"),
     ]
     settings = PostureSettings(suppressions=[Suppression("BW.S3.Vers*", "Log*", "log bucket keeps no versions")])
@@ -123,16 +125,25 @@ def test_posture_config_is_validated() -> None:
     ("section", "message"),
     [
         ({"suppressions": [{"policy": "BW.S3.Logging", "reason": "short"}]}, "at least 10 characters"),
-        ({"suppressions": [{"resource": "x", "reason": "a long enough reason"}]}, "'policy'"),
-        ({"suppressions": [{"policy": "p", "reason": "a long enough reason", "until": 1}]}, "unknown key"),
-        ({"cross_account_allowlist": ["12345"]}, "12-digit"),
+        ({"suppressions": [{"resource": "x", "reason": "a long enough reason"}]},
+         "posture.suppressions[0].policy: expected a non-empty string, got nothing"),
+        ({"suppressions": [{"policy": "p", "reason": "a long enough reason", "until": 1}]},
+         "posture.suppressions[0]: unknown key(s) until"),
+        ({"suppressions": [{"policy": "p", "reason": "a long enough reason", "expires": "soon"}]},
+         "posture.suppressions[0].expires: expected a date like 2026-12-31, got 'soon'"),
+        ({"suppressions": [{"policy": "p", "reason": "a long enough reason", "owner": 7}]},
+         "posture.suppressions[0].owner: expected a non-empty string, got 7"),
+        ({"suppressions": {"policy": "p"}}, "posture.suppressions: expected a list, got dict"),
+        ({"cross_account_allowlist": ["12345"]}, "posture.cross_account_allowlist[0]: '12345' is neither a 12-digit"),
         ({"severity_threshold": "severe"}, "severity must be one of"),
         ({"colour": "blue"}, "unknown key(s) colour"),
-        ({"synth_trails_complete": "yes"}, "true or false"),
+        ({"synth_trails_complete": "yes"}, "posture.synth_trails_complete: expected true or false, got 'yes'"),
+        ({"pack": ""}, "posture.pack: expected a non-empty string"),
+        ({"policies": "BW.S3.Logging"}, "posture.policies: expected a list, got str"),
     ],
 )
 def test_posture_config_errors(section, message) -> None:
-    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UserError, match=re.escape(message)):
         parse_posture(section)
 
 

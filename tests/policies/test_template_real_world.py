@@ -41,14 +41,18 @@ def test_mappings_conditions_and_pseudo_parameters_resolve(policies) -> None:
         "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "arn:aws:kms:${Region}:${AccountId}:alias/data"}
     assert data["LoggingPolicy"]["TargetPrefix"] == "data/"  # Select over Split
     assert "Tags" in data["Unknown"] and "Fn::GetAZs" in data["Unknown"]["Tags"]
-    assert "Versioning" in stage["Unknown"] and "parameter Stage" in stage["Unknown"]["Versioning"]
+    # Stage has AllowedValues [prod, dev]: the bucket is built once per value.
+    worlds = {facts["parameter Stage"]: bucket["Versioning"] for facts, bucket in subjects["StageBucket"].worlds()}
+    assert worlds == {"prod": "Enabled", "dev": "Suspended"}
     assert stage["EncryptionRules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     policy = json.loads(data["Policy"])
     assert policy["Statement"]["Resource"] == ["arn:aws:s3:::data-${AccountId}-${Region}/*",
                                                "arn:aws:s3:::data-${AccountId}-${Region}"]
     verdicts = _verdicts(policies, "mappings_conditions.yaml")
     assert verdicts[("DataBucket", "BW.S3.SecureAccess")][0] == "PASS"  # AWS:SecureTransport, one statement
-    assert verdicts[("StageBucket", "BW.S3.Versioning")][0] == "UNKNOWN"
+    status, reason = verdicts[("StageBucket", "BW.S3.Versioning")]
+    assert status == "UNKNOWN" and "PASS when Stage is prod; FAIL (versioning is Suspended) when Stage is dev" in reason
+    assert verdicts[("StageBucket", "BW.S3.EncryptionKMS")][0] == "PASS"  # the same in every world
 
 
 def test_policy_document_as_json_string_is_judged(policies) -> None:
@@ -147,7 +151,10 @@ def test_string_booleans_are_booleans(policies) -> None:
     assert blocked["EncryptionRules"][0]["BucketKeyEnabled"] is False  # bool("false") was True
     verdicts = _verdicts(policies, "string_booleans.json")
     assert verdicts[("Blocked", "BW.S3.PublicAccessBlockAll")][0] == "PASS"  # was FAIL: "settings off"
-    assert verdicts[("Blocked", "BW.S3.PublicRead")][0] == "PASS"  # IgnorePublicAcls makes S3 ignore the ACL
+    # AccessControl PublicRead with Block Public Access on: the template asks for public access,
+    # and S3 would reject the bucket (issue 13, point 2).
+    status, reason = verdicts[("Blocked", "BW.S3.PublicRead")]
+    assert status == "FAIL" and "READ to AllUsers" in reason and "Block Public Access is not turned off" in reason
     status, reason = verdicts[("Open", "BW.S3.PublicAccessBlockAll")]  # "yes" is no CloudFormation Boolean
     assert status == "UNKNOWN" and "unexpected shape" in reason
 

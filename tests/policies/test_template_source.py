@@ -55,8 +55,10 @@ def test_yaml_template_assembles_policy_logging_and_conditions(policies) -> None
 
 def test_unresolvable_values_give_unknown_not_a_guess(policies) -> None:
     verdicts = _verdicts(policies, [TEMPLATES / "short_form.yaml"])
-    status, reason = verdicts[("LogBucket", "BW.S3.Versioning")]
-    assert status == "UNKNOWN" and "parameter Env is given at deploy time" in reason
+    status, reason = verdicts[("LogBucket", "BW.S3.Versioning")]  # !If [IsProd, Enabled, Suspended]
+    assert status == "UNKNOWN" and reason == (
+        "depends on condition IsProd (parameter Env is given at deploy time): PASS when IsProd is true; "
+        "FAIL (versioning is Suspended) when IsProd is false")
     status, reason = _verdicts(policies, [TEMPLATES / "secure.json"])[("AccessLogs", "BW.S3.LifecycleConfiguration")]
     assert status == "UNKNOWN" and "LogRetentionDays" in reason
 

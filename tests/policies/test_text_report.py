@@ -65,7 +65,7 @@ def test_accounts_from_the_scan_say_how_each_was_reached(policies) -> None:
     findings = [finding(policies, "BW.S3.Versioning", "a", account="111111111111"),
                 finding(policies, "BW.S3.AccountPublicAccessBlock", "acct", status="UNKNOWN", account="333333333333",
                         reason="account not scanned: cannot assume role x: AccessDenied")]
-    lines = render_text(findings, "info", accounts).splitlines()
+    lines = render_text(findings, "info", accounts=accounts).splitlines()
     table = lines[lines.index("Accounts (2)") + 1:lines.index("Accounts (2)") + 6]
     assert table[2].split() == ["111111111111", "prod", "1", "1", "0", "role", "arn:aws:iam::111111111111:role/A"]
     assert table[3].split()[:5] == ["333333333333", "lab", "1", "0", "1"] and "NOT SCANNED" in table[3]

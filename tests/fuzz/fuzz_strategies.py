@@ -1,0 +1,89 @@
+"""Inputs for the fuzz suite: any bytes, and valid logs broken in the ways real files break
+(bytes changed, cut, joined, gzip cut short, JSON of any shape where records belong)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+SAMPLES = Path(__file__).resolve().parents[2] / "detectors" / "samples" / "logs"
+ACCESS_TEXT = next((SAMPLES / "s3-access" / "finance-reports").iterdir()).read_bytes()
+TRAIL_RECORDS = json.loads(gzip.decompress(next((SAMPLES / "cloudtrail").rglob("*.json.gz")).read_bytes()))["Records"]
+ACCESS_LINES = ACCESS_TEXT.splitlines()
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+event_times = st.one_of(
+    st.sampled_from(["2024-05-14T09:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                     "2005-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "2024-02-30T00:00:00Z", "", "yesterday"]),
+    st.datetimes().map(lambda d: d.isoformat()),
+    json_values,
+)
+
+
+@st.composite
+def trail_records(draw) -> str:
+    """One element of Records as JSON text: a real record, altered, or any JSON value."""
+    kind = draw(st.sampled_from(["real", "changed", "any", "deep", "escape"]))
+    if kind == "any":
+        return json.dumps(draw(json_values))
+    record = dict(draw(st.sampled_from(TRAIL_RECORDS)))
+    if kind == "changed":
+        record[draw(st.sampled_from([*sorted(record), "eventTime"]))] = draw(json_values)
+        record["eventTime"] = draw(event_times)
+    text = json.dumps(record)
+    if kind == "deep":
+        depth = draw(st.integers(100, 3000))
+        text = text[:-1] + ', "x": ' + "[" * depth + "]" * depth + "}"
+    if kind == "escape":
+        text = text.replace('"eventName": "', '"eventName": "' + draw(st.sampled_from(["\\ud800", "\\udfff", "\\u0000"])), 1)
+    return text
+
+
+def mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """Apply (position, how many bytes to drop, bytes to insert) edits."""
+    for position, drop, insert in edits:
+        at = position % (len(data) + 1)
+        data = data[:at] + insert + data[at + drop:]
+    return data
+
+
+edits = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 8), st.binary(max_size=6)), max_size=6)
+
+
+@st.composite
+def access_log_bytes(draw) -> bytes:
+    lines = draw(st.lists(st.sampled_from(ACCESS_LINES), min_size=1, max_size=12))
+    data = b"\n".join(lines) + draw(st.sampled_from([b"\n", b"", b"\r\n", b"\n\n"]))
+    return mutate(data, draw(edits))
+
+
+@st.composite
+def trail_bytes(draw) -> bytes:
+    records = draw(st.lists(trail_records(), max_size=6))
+    text = '{"Records": [' + ", ".join(records) + "]}"
+    layout = draw(st.sampled_from(["one", "joined", "lines", "envelope"]))
+    if layout == "joined":
+        text += text
+    elif layout == "lines":
+        text = "\n".join(records)
+    elif layout == "envelope":
+        text = json.dumps({"detail-type": "AWS API Call via CloudTrail", "detail": json.loads(records[0])
+                           if records and records[0].startswith("{") and len(records[0]) < 5000 else {}})
+    return mutate(text.encode("utf-8", "surrogatepass"), draw(edits))
+
+
+@st.composite
+def any_log_bytes(draw) -> bytes:
+    data = draw(st.one_of(st.binary(max_size=3000), access_log_bytes(), trail_bytes()))
+    if draw(st.booleans()):
+        data = gzip.compress(data)
+        if draw(st.booleans()):
+            data = data[: draw(st.integers(0, len(data)))]
+    return data

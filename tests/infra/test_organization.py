@@ -1,0 +1,198 @@
+"""The organization app as a whole: its stages, one posture scan for the organization, the
+environment contract of the central Lambdas, and properties every template must have (service
+grants scoped to their source, alarm topics CloudWatch may publish to)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from synth_support import CENTRAL, CENTRAL_STAGE, MEMBER_REGIONS, MEMBER_STAGES, ORG_ID, Synthesized, render
+
+from detectors.common.organization import ENVIRONMENT_VARIABLE, parse_organization
+from infra.detector import DETECTOR_HANDLER
+from infra.posture import POSTURE_HANDLER
+
+pytestmark = pytest.mark.xdist_group("infra")
+ACCOUNTS = [CENTRAL, *MEMBER_REGIONS]
+RESOURCE_POLICIES = {
+    "AWS::S3::BucketPolicy": "PolicyDocument",
+    "AWS::SNS::TopicPolicy": "PolicyDocument",
+    "AWS::SQS::QueuePolicy": "PolicyDocument",
+    "AWS::KMS::Key": "KeyPolicy",
+}
+SOURCE_KEYS = {"aws:SourceArn", "aws:SourceAccount", "aws:SourceOrgID"}
+
+
+def functions(assembly: Synthesized, handler: str) -> list[tuple[str, str, dict]]:
+    return [
+        (stage, k, v) for stage in assembly.templates
+        for k, v in assembly.resources(stage, "AWS::Lambda::Function").items() if v["Properties"]["Handler"] == handler
+    ]
+
+
+def test_one_central_stage_then_one_stage_per_member_region(org_assembly: Synthesized) -> None:
+    assert sorted(org_assembly.templates) == sorted([CENTRAL_STAGE, *MEMBER_STAGES])
+    manifest = json.loads((org_assembly.outdir / f"assembly-{CENTRAL_STAGE}" / "manifest.json").read_text())
+    stacks = [a["displayName"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+    assert stacks == [f"{CENTRAL_STAGE}/Central"]
+    for stage in MEMBER_STAGES:
+        manifest = json.loads((org_assembly.outdir / f"assembly-{stage}" / "manifest.json").read_text())
+        stacks = [a["displayName"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+        assert stacks == [f"{stage}/Member"]
+
+
+def test_one_posture_scanner_for_the_whole_organization(org_assembly: Synthesized) -> None:
+    ((stage, _, scanner),) = functions(org_assembly, POSTURE_HANDLER)
+    assert stage == CENTRAL_STAGE
+    (rule,) = [r for r in org_assembly.resources(CENTRAL_STAGE, "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
+    assert rule["Properties"]["ScheduleExpression"] == "cron(0 6 * * ? *)"
+    env = scanner["Properties"]["Environment"]["Variables"]
+    organization = parse_organization(json.loads(env[ENVIRONMENT_VARIABLE]), ENVIRONMENT_VARIABLE)
+    # Every account exactly once: each member is scanned once per schedule, the center too.
+    assert list(organization.accounts) == ACCOUNTS
+    assert (organization.organization_id, organization.audit_role_name) == (ORG_ID, "BucketwatchAudit")
+    assert organization.trusted_accounts == ("444455556666",)
+    assert "SCAN_REGIONS" not in env  # no scanRegions: every bucket's region
+
+
+def test_central_scanner_may_assume_exactly_the_members_audit_roles(org_assembly: Synthesized) -> None:
+    ((_, _, scanner),) = functions(org_assembly, POSTURE_HANDLER)
+    role_id = scanner["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = org_assembly.templates[CENTRAL_STAGE]["Resources"][role_id]["Properties"]
+    assert role["RoleName"] == "bucketwatch-posture-scanner"  # what the audit roles trust
+    statements = [
+        s for p in org_assembly.resources(CENTRAL_STAGE, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in render(p["Properties"]["PolicyDocument"]["Statement"], org_assembly.templates[CENTRAL_STAGE])
+    ]
+    assume = [s for s in statements if "sts:AssumeRole" in str(s["Action"])]
+    assert assume == [{
+        "Action": "sts:AssumeRole",
+        "Effect": "Allow",
+        "Resource": sorted(f"arn:aws:iam::{a}:role/BucketwatchAudit" for a in MEMBER_REGIONS),
+        "Sid": "AssumeMemberAuditRoles",
+    }]
+
+
+def test_posture_handler_reads_the_central_environment_as_one_scan_of_every_account(
+    org_assembly: Synthesized, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract with policies/posture_handler.py: what the stack sets is what the handler
+    needs to scan the organization, and the roles it will assume are the ones the stack lets it."""
+    from policies.posture_handler import _settings, scan_request
+    from policies.sources.live_org import role_arn
+
+    ((_, _, scanner),) = functions(org_assembly, POSTURE_HANDLER)
+    env = scanner["Properties"]["Environment"]["Variables"]
+    monkeypatch.delenv("BUCKETWATCH_CONFIG", raising=False)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, env[ENVIRONMENT_VARIABLE])
+    request = scan_request(_settings(), None)
+    assert request.organization is True
+    assert request.organization_accounts == ACCOUNTS
+    role_id = scanner["Properties"]["Role"]["Fn::GetAtt"][0]
+    assumable = next(
+        s["Resource"] for p in org_assembly.resources(CENTRAL_STAGE, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in render(p["Properties"]["PolicyDocument"]["Statement"], org_assembly.templates[CENTRAL_STAGE])
+        if s.get("Sid") == "AssumeMemberAuditRoles"
+    )
+    assert request.role_name is not None
+    assert assumable == sorted(role_arn("aws", account, request.role_name) for account in ACCOUNTS if account != CENTRAL)
+
+
+def test_central_detector_knows_the_organization(org_assembly: Synthesized) -> None:
+    ((stage, _, detector),) = functions(org_assembly, DETECTOR_HANDLER)
+    assert stage == CENTRAL_STAGE
+    env = detector["Properties"]["Environment"]["Variables"]
+    assert parse_organization(json.loads(env[ENVIRONMENT_VARIABLE])).accounts == tuple(ACCOUNTS)
+    assert detector["Properties"]["ReservedConcurrentExecutions"] == 10  # the example's central override
+
+
+def test_central_lake_has_every_table(org_assembly: Synthesized) -> None:
+    template = Template.from_json(org_assembly.templates[CENTRAL_STAGE])
+    template.resource_count_is("AWS::Glue::Database", 4)
+    template.resource_count_is("AWS::Glue::Table", 8)
+    template.resource_count_is("AWS::Athena::WorkGroup", 1)
+
+
+@pytest.mark.parametrize(("database", "table"), [("panther_logs", "aws_s3serveraccess"), ("panther_logs", "aws_cloudtrail"),
+                                                 ("panther_rule_matches", "aws_s3serveraccess"), ("bucketwatch", "posture_findings")])
+def test_central_lake_tables_say_which_account_and_region(org_assembly: Synthesized, database: str, table: str) -> None:
+    """Every member's rows land in one table; p_account_id and p_region tell them apart in WHERE and GROUP BY."""
+    Template.from_json(org_assembly.templates[CENTRAL_STAGE]).has_resource_properties(
+        "AWS::Glue::Table",
+        {
+            "DatabaseName": database,
+            "TableInput": Match.object_like({
+                "Name": table,
+                "Parameters": Match.object_like({"projection.enabled": "true"}),
+                "StorageDescriptor": Match.object_like({"Columns": Match.array_with([
+                    {"Name": "p_account_id", "Type": "string"}, {"Name": "p_region", "Type": "string"},
+                ])}),
+            }),
+        },
+    )
+
+
+def test_single_account_stages_scan_each_account_once(assembly: Synthesized) -> None:
+    """Two stages of one account used to scan every region twice and alert to two topics."""
+    assert [stage for stage, _, _ in functions(assembly, POSTURE_HANDLER)] == ["Bucketwatch-111111111111-us-east-1"]
+    assert len(functions(assembly, DETECTOR_HANDLER)) == 2  # detection stays per region
+
+
+def service_grants(template: dict):
+    for logical_id, resource in template["Resources"].items():
+        document = resource.get("Properties", {}).get(RESOURCE_POLICIES.get(resource["Type"], ""))
+        for statement in (document or {}).get("Statement", []):
+            principal = statement.get("Principal")
+            if statement["Effect"] == "Allow" and isinstance(principal, dict) and "Service" in principal:
+                yield logical_id, statement
+
+
+@pytest.mark.parametrize("which", ["assembly", "org_assembly"])
+def test_every_service_grant_names_its_source(which: str, request: pytest.FixtureRequest) -> None:
+    """No confused deputy: a service may act on our bucket, key, topic or queue only for our
+    trail, alarm, rule, bucket or account (CloudWatch Logs: for our log groups)."""
+    assembly: Synthesized = request.getfixturevalue(which)
+    found = 0
+    for stage, template in assembly.templates.items():
+        for logical_id, statement in service_grants(template):
+            found += 1
+            keys = {key for clause in statement.get("Condition", {}).values() for key in clause}
+            if statement["Principal"]["Service"] == {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]} \
+                    or str(statement["Principal"]["Service"]).startswith("logs."):
+                assert keys == {"kms:EncryptionContext:aws:logs:arn"}, (stage, logical_id, statement)
+            else:
+                assert keys & SOURCE_KEYS, (stage, logical_id, statement)
+            if "cloudtrail.amazonaws.com" in str(statement["Principal"]):
+                assert "aws:SourceArn" in keys, (stage, logical_id, statement)
+    assert found >= 8
+
+
+@pytest.mark.parametrize("which", ["assembly", "org_assembly"])
+def test_every_topic_an_alarm_notifies_lets_cloudwatch_publish(which: str, request: pytest.FixtureRequest) -> None:
+    assembly: Synthesized = request.getfixturevalue(which)
+    notified = 0
+    for stage, template in assembly.templates.items():
+        for alarm in assembly.resources(stage, "AWS::CloudWatch::Alarm").values():
+            for action in alarm["Properties"].get("AlarmActions", []):
+                notified += 1
+                topic_id = action["Ref"]
+                policy = next(p for p in assembly.resources(stage, "AWS::SNS::TopicPolicy").values() if action in p["Properties"]["Topics"])
+                (grant,) = [s for s in render(policy["Properties"]["PolicyDocument"]["Statement"], template)
+                            if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+                assert grant["Action"] == "sns:Publish" and grant["Effect"] == "Allow"
+                account = stage.split("-")[1]
+                region = "-".join(stage.split("-")[2:])
+                assert grant["Condition"] == {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:*"},
+                }
+                # The topic is encrypted: CloudWatch needs the data key too.
+                key_id = template["Resources"][topic_id]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+                key_grants = [s for s in template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+                              if "cloudwatch.amazonaws.com" in str(s.get("Principal"))]
+                assert key_grants and all(s["Condition"] == {"StringEquals": {"aws:SourceAccount": account}} for s in key_grants)
+                assert {"kms:GenerateDataKey*", "kms:Decrypt"} <= {a for s in key_grants for a in s["Action"]}
+    assert notified >= 4
