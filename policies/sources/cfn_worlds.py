@@ -10,7 +10,8 @@ they disagree.
 Worlds are found lazily: a build that meets an unassigned choice records it as pending (its
 value is `Unresolved` for that build), and the build is repeated once per option of the first
 pending choice. Only choices a resource actually depends on multiply its worlds; past
-`MAX_WORLDS` the remaining choices stay unresolved (UNKNOWN, naming them).
+`MAX_WORLDS` the remaining choices stay unresolved (UNKNOWN, naming them). A build that meets a
+choice it will be split on stops there: the rest of it would be thrown away.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class _Other:
 OTHER = _Other()
 
 
+class _Split(Exception):
+    """Out of a build, at the first unassigned choice when the enumeration will split on it."""
+
+
 @dataclass
 class World:
     """One assignment of deploy-time choices, and what a build learned while using it."""
@@ -45,6 +50,7 @@ class World:
     trail: list[str] = field(default_factory=list)  # why each choice used so far is one, in order
     because: dict[str, list[str]] = field(default_factory=dict)  # fact -> why it was a deploy-time choice
     impossible: bool = False  # the template cannot deploy this way (a FindInMap with no entry for it)
+    splittable: int = 0  # a first unassigned choice with at most this many options ends the build (_Split)
 
     def choose(self, key: Hashable, options: list[Any], unresolved: Any) -> Any:
         """The option this world assigns to `key`, or `unresolved` (and `key` becomes pending)."""
@@ -52,6 +58,9 @@ class World:
             self.consumed += 1
             self.trail.append(getattr(unresolved, "reason", str(unresolved)))
             return options[self.assignment[key]]
+        if not self.pending and not self.impossible and len(options) <= self.splittable:
+            self.pending[key] = len(options)
+            raise _Split
         self.pending.setdefault(key, len(options))
         return unresolved
 
@@ -73,8 +82,11 @@ def enumerate_worlds(build: Callable[[World], T], limit: int = MAX_WORLDS) -> li
     todo: deque[dict[Hashable, int]] = deque([{}])
     while todo:
         assignment = todo.popleft()
-        world = World(assignment)
-        result = build(world)
+        world = World(assignment, splittable=limit - len(done) - len(todo))
+        try:
+            result = build(world)
+        except _Split:  # split just below, as the build's first pending choice
+            result = None  # type: ignore[assignment]
         if world.impossible:
             continue
         if world.pending:
