@@ -59,9 +59,6 @@ def panther_time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond * 1000:09d}"
 
 
-_TIME_FIELDS = ("time", "p_event_time", "p_parse_time")
-
-
 @dataclass
 class ParsedBatch:
     log_type: str          # a registered log type's name (detectors.logtypes), e.g. "AWS.CloudTrail"
@@ -74,9 +71,10 @@ class ParsedBatch:
         """Events as rules see them, in order.
 
         Batches with `records` (CloudTrail): the original record, whole, plus the p_ fields. Others
-        (S3 access): the row with DESIGN field names; absent (null) fields are left out and times
-        are Panther text (`2020-02-14 00:53:48.000000000`).
+        (S3 access): the row with DESIGN field names; absent (null) fields are left out. Timestamp
+        columns read as Panther text (`2020-02-14 00:53:48.000000000`).
         """
+        times = {f.name for f in self.table.schema if pa.types.is_timestamp(f.type)}
         if self.records is not None:
             p_columns = {name: self.table[name].to_pylist() for name in self.table.column_names
                          if name.startswith("p_")}
@@ -84,7 +82,7 @@ class ParsedBatch:
                 event = dict(record)
                 for name, values in p_columns.items():
                     value = values[i]
-                    event[name] = panther_time(value) if name in _TIME_FIELDS else value
+                    event[name] = panther_time(value) if name in times else value
                 yield event
             return
         for row in self.table.to_pylist():
@@ -92,7 +90,7 @@ class ParsedBatch:
             for name, value in row.items():
                 if value is None:
                     continue
-                event[name] = panther_time(value) if name in _TIME_FIELDS else value
+                event[name] = panther_time(value) if name in times else value
             yield event
 
 
@@ -197,6 +195,11 @@ class Reader:
     def progress(self, lines: int, quarantined: int) -> None:
         if self.on_lines:
             self.on_lines(lines, quarantined)
+
+    def content(self, data: bytes) -> None:
+        """Note bytes read, in order: the input's content digest (how the lake's manifest tells a
+        changed file) chains them."""
+        self.result._chain.update(hashlib.sha256(data).digest())
 
 
 def parse_stream(stream: Any, source: str, log_type: str = AUTO, quarantine: QuarantineSink | None = None,
