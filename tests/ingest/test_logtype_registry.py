@@ -181,6 +181,48 @@ def test_a_registered_type_lands_in_the_lake_and_its_views(badges: logtypes.LogT
     assert con.execute(f"SELECT COUNT(*) FROM {DB_RULE_MATCHES}.toy_badges").fetchone() == (0,)
 
 
+VAULT_RULE_SPEC = """AnalysisType: rule
+Filename: toy_vault_badge.py
+RuleID: "Toy.VaultBadge"
+Enabled: true
+LogTypes: [Toy.Badges]
+Severity: High
+Tests:
+  - Name: vault
+    ExpectedResult: true
+    Log: {"badgeTime": "2024-05-14 11:30:00", "holder": "bob", "door": "vault", "readerIp": "10.0.0.6"}
+  - Name: lab
+    ExpectedResult: false
+    Log: {"badgeTime": "2024-05-14 10:01:00", "holder": "alice", "door": "lab", "readerIp": "10.0.0.5"}
+"""
+VAULT_RULE = """def rule(event):
+    return event.get("door") == "vault"
+
+
+def title(event):
+    return f"{event.udm('actor_user')} badged into the vault"
+"""
+
+
+def test_rules_run_on_a_registered_type_and_their_matches_land_in_its_table(badges: logtypes.LogType,
+                                                                              tmp_path: Path) -> None:
+    from bucketwatch.cli import main
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "toy_vault_badge.yml").write_text(VAULT_RULE_SPEC)
+    (rules / "toy_vault_badge.py").write_text(VAULT_RULE)
+    assert main(["test", str(rules)]) == 0  # Panther-style tests: the type guessed from the event's shape
+    lake, alerts = tmp_path / "lake", tmp_path / "alerts.jsonl"
+    code = main(["detect", str(_badge_file(tmp_path)), "--rules", str(rules), "--lake", str(lake),
+                 "--alerts", str(alerts), "--quiet"])
+    assert code == 3  # two lines were quarantined
+    raised = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert [(a["rule_id"], a["title"]) for a in raised] == [("Toy.VaultBadge", "bob badged into the vault")]
+    matches = open_lake(lake).execute(f"SELECT holder, p_rule_id FROM {DB_RULE_MATCHES}.toy_badges").fetchall()
+    assert matches == [("bob", "Toy.VaultBadge")]
+
+
 def test_an_empty_lake_has_the_registered_type_s_tables(badges: logtypes.LogType, tmp_path: Path) -> None:
     con = open_lake(tmp_path / "empty")
     columns = [row[0] for row in con.execute(f"DESCRIBE {DB_LOGS}.toy_badges").fetchall()]
