@@ -1,5 +1,8 @@
 """Field names and Arrow schemas of the lake tables (the shared data contract).
 
+Which log types and tables exist is the log-type registry's (detectors/logtypes): `LOG_TYPES`,
+`TABLE_OF_LOG_TYPE` and `SCHEMA_OF_LOG_TYPE` below are live views of it.
+
 Every producer (parsers, the detection engine writing rule matches, the posture scanner) and
 every consumer (DuckDB views, the Glue tables in infra/) takes its columns from here.
 
