@@ -27,7 +27,7 @@ import pyarrow as pa
 from detectors import logtypes
 from detectors.parsers import cloudtrail
 from detectors.parsers.cloudtrail import DigestSkipped, Problem, TrailReader, TrailRecord, clean_text
-from detectors.parsers.detect import detect_log_type, log_type_from_key
+from detectors.parsers.detect import log_type_from_content, log_type_from_key
 from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES
 from detectors.parsers.origin import cloudtrail_key_origin, cloudtrail_record_origin
 from detectors.parsers.pfields import add_s3_access_p_fields, cloudtrail_indicators, row_ids
@@ -214,16 +214,15 @@ def parse_stream(stream: Any, source: str, log_type: str = AUTO, quarantine: Qua
     stats = stats if stats is not None else ParseStats()
     result = result if result is not None else SourceResult()
     stats.files += 1
-    if log_type == AUTO:
-        from_key = log_type_from_key(source)
-        if from_key is not None and from_key not in logtypes.NAMES:  # a skipped kind (digest files)
-            stats.digests_skipped += 1
-            result.log_type = from_key
-            return
+    from_key = log_type_from_key(source) if log_type == AUTO else None
+    if from_key is not None and from_key not in logtypes.NAMES:  # a skipped kind (digest files)
+        stats.digests_skipped += 1
+        result.log_type = from_key
+        return
     logical = stream if isinstance(stream, LogicalStream) else LogicalStream(stream, source)
     begin = logical.offset  # a resumed file's stream is already past its verified prefix
     head = read_fully(logical, HEAD_BYTES)
-    kind = log_type if log_type != AUTO else detect_log_type(source, head)
+    kind = log_type if log_type != AUTO else from_key or log_type_from_content(head)
     result.log_type = kind
     owner = logtypes.get(kind)  # a skipped kind found in the content is handed to its owner's parser
     reader = Reader(source, owner.name, quarantine, stats, result, max_record_bytes, on_lines, sniffed=log_type == AUTO)

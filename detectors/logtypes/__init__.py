@@ -61,16 +61,28 @@ class LogType:
 
 _types: dict[str, LogType] = {}   # every type, in order (filled on the first look-up)
 _builtin_names: frozenset[str] = frozenset()
-_sniffing: list[LogType] = []   # sniffing_order(), kept (every untyped Panther test event asks)
+_sniffing: tuple[LogType, ...] = ()   # sniffing_order(), kept (every untyped Panther test event asks)
+_loading = False
 
 
 def _registry() -> dict[str, LogType]:
-    global _builtin_names
+    global _builtin_names, _loading
     if not _builtin_names:
-        loaded = [importlib.import_module(name).LOG_TYPE for name in BUILTIN_MODULES]
+        if _loading:  # a built-in module (or one it imports) looked a type up while being imported
+            raise RuntimeError("the log-type registry was used while its built-in modules were being imported")
+        _loading = True
+        try:
+            loaded = [importlib.import_module(name).LOG_TYPE for name in BUILTIN_MODULES]
+        finally:
+            _loading = False
         _types.update((log_type.name, log_type) for log_type in loaded)
         _builtin_names = frozenset(t.name for t in loaded)
     return _types
+
+
+def _changed() -> None:
+    global _sniffing
+    _sniffing = ()
 
 
 def register(log_type: LogType) -> LogType:
@@ -81,7 +93,7 @@ def register(log_type: LogType) -> LogType:
     if log_type.catch_all and any(t.catch_all for t in known.values()):
         raise ValueError(f"log type {log_type.name!r}: only one log type can be the catch-all")
     known[log_type.name] = log_type
-    _sniffing.clear()
+    _changed()
     return log_type
 
 
@@ -90,7 +102,7 @@ def unregister(name: str) -> None:
     if name not in _registry() or name in _builtin_names:
         return
     del _types[name]
-    _sniffing.clear()
+    _changed()
 
 
 def all_types() -> list[LogType]:
@@ -115,11 +127,12 @@ def find(name: str | None) -> LogType | None:
     return next((t for t in known.values() if name in t.skipped), None)
 
 
-def sniffing_order() -> list[LogType]:
+def sniffing_order() -> tuple[LogType, ...]:
     """The types in the order they are asked: registration order, the catch-all last."""
+    global _sniffing
     if not _sniffing:
         types = all_types()
-        _sniffing.extend([t for t in types if not t.catch_all] + [t for t in types if t.catch_all])
+        _sniffing = (*(t for t in types if not t.catch_all), *(t for t in types if t.catch_all))
     return _sniffing
 
 
