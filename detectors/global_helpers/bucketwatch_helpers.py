@@ -28,10 +28,9 @@ from detectors.engine.vector import (  # noqa: F401  (re-exported for rules)
     starts,
     text,
 )
-from detectors.schema import LOG_TYPE_CLOUDTRAIL, LOG_TYPE_S3
 
-CLOUDTRAIL = LOG_TYPE_CLOUDTRAIL
-S3_ACCESS = LOG_TYPE_S3
+CLOUDTRAIL = "AWS.CloudTrail"
+S3_ACCESS = "AWS.S3ServerAccess"
 
 # REST.<VERB>.<RESOURCE> in access logs -> CloudTrail eventName, for the object calls rules use.
 ACCESS_LOG_OPERATIONS = {
