@@ -168,6 +168,11 @@ class _Attribute(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         return getattr(_registry()[name], self._attribute)
 
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        # Without Mapping.get's KeyError round trip: event.udm() asks once per call.
+        found = (_types if _builtin_names else _registry()).get(name)
+        return default if found is None else getattr(found, self._attribute)
+
     def __iter__(self) -> Iterator[str]:
         return iter(tuple(_registry()))
 
