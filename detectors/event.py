@@ -10,11 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from detectors import logtypes
 from detectors.global_helpers.panther_base_helpers import deep_get
-
-LOG_TYPE_S3 = "AWS.S3ServerAccess"
-LOG_TYPE_CLOUDTRAIL = "AWS.CloudTrail"
-
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -107,41 +104,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _cloudtrail_actor_user(event: PantherEvent) -> str | None:
-    """The human-meaningful actor of a CloudTrail record (Panther's data model semantics)."""
-    identity = event.get("userIdentity") or {}
-    kind = identity.get("type")
-    if kind == "Root":
-        return identity.get("userName") or identity.get("accountId") or "root"
-    if kind in ("AssumedRole", "FederatedUser"):
-        issuer = identity.deep_get("sessionContext", "sessionIssuer", "userName")
-        if issuer:
-            return issuer
-    if kind == "AWSService":
-        return identity.get("invokedBy")
-    if identity.get("userName"):
-        return identity.get("userName")
-    arn = identity.get("arn")
-    return arn.split("/")[-1] if isinstance(arn, str) and "/" in arn else arn
-
-
-# Standard data model fields per log type: a path (tuple of keys) or a function of the event.
-DATA_MODELS: dict[str, dict[str, Any]] = {
-    LOG_TYPE_S3: {
-        "http_status": ("httpstatus",),
-        "source_ip": ("remoteip",),
-        "user_agent": ("useragent",),
-        "actor_user": ("requester",),
-    },
-    LOG_TYPE_CLOUDTRAIL: {
-        "actor_user": _cloudtrail_actor_user,
-        "source_ip": ("sourceIPAddress",),
-        "user_agent": ("userAgent",),
-        "event_type": ("eventName",),
-        "user_account_id": ("userIdentity", "accountId"),
-        "user_arn": ("userIdentity", "arn"),
-    },
-}
+# Standard data model fields per log type (each log type's `data_model`, detectors/logtypes):
+# a path (tuple of keys) or a function of the event.
+DATA_MODELS = logtypes.DATA_MODELS
 
 
 class PantherEvent(ImmutableCaseInsensitiveDict):
@@ -167,9 +132,9 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
 
 
 def guess_log_type(data: Mapping[str, Any]) -> str | None:
-    """Panther test logs often omit p_log_type; their shape tells the two types apart."""
-    if "eventName" in data or "eventSource" in data or "userIdentity" in data:
-        return LOG_TYPE_CLOUDTRAIL
-    if "operation" in data or "remoteip" in data or "bucket" in data or "requester" in data:
-        return LOG_TYPE_S3
+    """Panther test logs often omit p_log_type; their shape tells the log types apart (asked in
+    the registry's sniffing order: the catch-all, access logs, last)."""
+    for log_type in logtypes.sniffing_order():
+        if log_type.looks_like is not None and log_type.looks_like(data):
+            return log_type.name
     return None

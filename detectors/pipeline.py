@@ -24,15 +24,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from detectors import logtypes
 from detectors.parsers import cloudtrail
 from detectors.parsers.cloudtrail import DigestSkipped, Problem, TrailReader, TrailRecord, clean_text
-from detectors.parsers.detect import CLOUDTRAIL_DIGEST, detect_log_type, log_type_from_key
+from detectors.parsers.detect import log_type_from_content, log_type_from_key
 from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES
 from detectors.parsers.origin import cloudtrail_key_origin, cloudtrail_record_origin
 from detectors.parsers.pfields import add_s3_access_p_fields, cloudtrail_indicators, row_ids
 from detectors.parsers.s3_access import parse_chunk
 from detectors.quarantine import QuarantineEntry, QuarantineSink
-from detectors.schema import CLOUDTRAIL_SCHEMA, LOG_TYPE_CLOUDTRAIL, LOG_TYPE_S3, LOG_TYPES, S3_ACCESS_SCHEMA
+from detectors.schema import CLOUDTRAIL_SCHEMA, LOG_TYPE_CLOUDTRAIL, LOG_TYPE_S3, S3_ACCESS_SCHEMA
 from detectors.sources import (
     InputError,
     InputObject,
@@ -58,32 +59,30 @@ def panther_time(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond * 1000:09d}"
 
 
-_TIME_FIELDS = ("time", "p_event_time", "p_parse_time")
-
-
 @dataclass
 class ParsedBatch:
-    log_type: str          # "AWS.S3ServerAccess" | "AWS.CloudTrail"
+    log_type: str          # a registered log type's name (detectors.logtypes), e.g. "AWS.CloudTrail"
     source: str            # object key / file path the rows came from
-    table: pa.Table        # lake columns (detectors.schema), p_ fields included
-    records: list[dict[str, Any]] | None = field(default=None, repr=False)  # CloudTrail originals
+    table: pa.Table        # lake columns (the log type's schema), p_ fields included
+    records: list[dict[str, Any]] | None = field(default=None, repr=False)  # originals (CloudTrail)
     raw_chars: int = 0     # size of the records' text (memory accounting for CloudTrail batches)
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Events as rules see them, in order.
 
-        S3 access: the row with DESIGN field names; absent (null) fields are left out and times are
-        Panther text (`2020-02-14 00:53:48.000000000`). CloudTrail: the original record, whole,
-        plus the p_ fields.
+        Batches with `records` (CloudTrail): the original record, whole, plus the p_ fields. Others
+        (S3 access): the row with DESIGN field names; absent (null) fields are left out. Timestamp
+        columns read as Panther text (`2020-02-14 00:53:48.000000000`).
         """
-        if self.log_type == LOG_TYPE_CLOUDTRAIL and self.records is not None:
+        times = {f.name for f in self.table.schema if pa.types.is_timestamp(f.type)}
+        if self.records is not None:
             p_columns = {name: self.table[name].to_pylist() for name in self.table.column_names
                          if name.startswith("p_")}
             for i, record in enumerate(self.records):
                 event = dict(record)
                 for name, values in p_columns.items():
                     value = values[i]
-                    event[name] = panther_time(value) if name in _TIME_FIELDS else value
+                    event[name] = panther_time(value) if name in times else value
                 yield event
             return
         for row in self.table.to_pylist():
@@ -91,7 +90,7 @@ class ParsedBatch:
             for name, value in row.items():
                 if value is None:
                     continue
-                event[name] = panther_time(value) if name in _TIME_FIELDS else value
+                event[name] = panther_time(value) if name in times else value
             yield event
 
 
@@ -142,8 +141,8 @@ class SourceResult:
 
 
 def _check_log_type(log_type: str) -> None:
-    if log_type != AUTO and log_type not in LOG_TYPES:
-        raise ValueError(f"unknown log type {log_type!r}: use auto, {', '.join(LOG_TYPES)}")
+    if log_type != AUTO and log_type not in logtypes.NAMES:
+        raise ValueError(f"unknown log type {log_type!r}: use auto, {', '.join(logtypes.NAMES)}")
 
 
 class _Replay:
@@ -164,14 +163,17 @@ class _Replay:
         return self._stream.read(size)
 
 
-class _Reader:
-    """One input being parsed: counts, quarantine entries (raw text within the budget) and the
-    content digest chain."""
+class Reader:
+    """One input being parsed, as a log type's `parse` sees it: counts, quarantine entries (raw
+    text within the budget) and the content digest chain. `sniffed`: the log type was recognised,
+    not forced (a forced CloudTrail type parses a digest file as a bad record)."""
 
     def __init__(self, source: str, log_type: str, quarantine: QuarantineSink | None, stats: ParseStats,
-                 result: SourceResult, max_record_bytes: int, on_lines: Callable[[int, int], None] | None) -> None:
+                 result: SourceResult, max_record_bytes: int, on_lines: Callable[[int, int], None] | None,
+                 sniffed: bool = True) -> None:
         self.source = source
         self.log_type = log_type
+        self.sniffed = sniffed
         self.quarantine = quarantine
         self.stats = stats
         self.result = result
@@ -194,6 +196,11 @@ class _Reader:
         if self.on_lines:
             self.on_lines(lines, quarantined)
 
+    def content(self, data: bytes) -> None:
+        """Note bytes read, in order: the input's content digest (how the lake's manifest tells a
+        changed file) chains them."""
+        self.result._chain.update(hashlib.sha256(data).digest())
+
 
 def parse_stream(stream: Any, source: str, log_type: str = AUTO, quarantine: QuarantineSink | None = None,
                  stats: ParseStats | None = None, on_lines: Callable[[int, int], None] | None = None, *,
@@ -207,21 +214,19 @@ def parse_stream(stream: Any, source: str, log_type: str = AUTO, quarantine: Qua
     stats = stats if stats is not None else ParseStats()
     result = result if result is not None else SourceResult()
     stats.files += 1
-    if log_type == AUTO and log_type_from_key(source) == CLOUDTRAIL_DIGEST:
+    from_key = log_type_from_key(source) if log_type == AUTO else None
+    if from_key is not None and from_key not in logtypes.NAMES:  # a skipped kind (digest files)
         stats.digests_skipped += 1
-        result.log_type = CLOUDTRAIL_DIGEST
+        result.log_type = from_key
         return
     logical = stream if isinstance(stream, LogicalStream) else LogicalStream(stream, source)
     begin = logical.offset  # a resumed file's stream is already past its verified prefix
     head = read_fully(logical, HEAD_BYTES)
-    kind = log_type if log_type != AUTO else detect_log_type(source, head)
+    kind = log_type if log_type != AUTO else from_key or log_type_from_content(head)
     result.log_type = kind
-    reader = _Reader(source, LOG_TYPE_CLOUDTRAIL if kind == CLOUDTRAIL_DIGEST else kind, quarantine, stats, result,
-                     max_record_bytes, on_lines)
-    if kind == LOG_TYPE_S3:
-        yield from _parse_access(_Replay(head, logical), reader)
-    else:
-        yield from _parse_cloudtrail(_Replay(head, logical), reader, allow_digest=log_type == AUTO)
+    owner = logtypes.get(kind)  # a skipped kind found in the content is handed to its owner's parser
+    reader = Reader(source, owner.name, quarantine, stats, result, max_record_bytes, on_lines, sniffed=log_type == AUTO)
+    yield from owner.parse(_Replay(head, logical), reader)
     result.end = result.start + logical.offset - begin
 
 
@@ -234,7 +239,8 @@ def _line_bounds(data: bytes, newlines: np.ndarray, index: int) -> tuple[int, in
     return start, end
 
 
-def _parse_access(stream: Any, reader: _Reader) -> Iterator[ParsedBatch]:
+def parse_access_log(stream: Any, reader: Reader) -> Iterator[ParsedBatch]:
+    """AWS.S3ServerAccess's `parse`: line chunks through the vectorized parser."""
     result = reader.result
     line_no = result.first_line
     last_byte_newline = True
@@ -264,7 +270,7 @@ def _parse_access(stream: Any, reader: _Reader) -> Iterator[ParsedBatch]:
     result.ends_newline = last_byte_newline and result.complete
 
 
-def _access_chunk(item: LineChunk, first_line: int, reader: _Reader) -> tuple[ParsedBatch | None, int]:
+def _access_chunk(item: LineChunk, first_line: int, reader: Reader) -> tuple[ParsedBatch | None, int]:
     """The chunk's rows (None if it has none) and its number of lines (empty ones included)."""
     parsed = parse_chunk(item.data, reader.max_record_bytes)
     newlines = np.flatnonzero(np.frombuffer(item.data, dtype=np.uint8) == 10) if parsed.rejected else None
@@ -305,8 +311,10 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _parse_cloudtrail(stream: Any, reader: _Reader, allow_digest: bool) -> Iterator[ParsedBatch]:
-    trail = TrailReader(stream, reader.max_record_bytes, allow_digest=allow_digest)
+def parse_cloudtrail_file(stream: Any, reader: Reader) -> Iterator[ParsedBatch]:
+    """AWS.CloudTrail's `parse`: records streamed one by one (a digest file is skipped when the
+    type was sniffed, and a bad record when it was forced)."""
+    trail = TrailReader(stream, reader.max_record_bytes, allow_digest=reader.sniffed)
     pending: list[TrailRecord] = []
     chars = 0
     parse_time = _now()
@@ -331,7 +339,7 @@ def _parse_cloudtrail(stream: Any, reader: _Reader, allow_digest: bool) -> Itera
     reader.result.ends_newline = False  # a CloudTrail file is never resumed: a changed one is read again whole
 
 
-def _trail_batch(pending: list[TrailRecord], region: bytes, reader: _Reader, parse_time: datetime,
+def _trail_batch(pending: list[TrailRecord], region: bytes, reader: Reader, parse_time: datetime,
                  chars: int) -> ParsedBatch:
     reader.result._chain.update(region)
     digest = hashlib.sha256(region)

@@ -1,5 +1,8 @@
 """Field names and Arrow schemas of the lake tables (the shared data contract).
 
+Which log types and tables exist is the log-type registry's (detectors/logtypes): `LOG_TYPES`,
+`TABLE_OF_LOG_TYPE` and `SCHEMA_OF_LOG_TYPE` below are live views of it.
+
 Every producer (parsers, the detection engine writing rule matches, the posture scanner) and
 every consumer (DuckDB views, the Glue tables in infra/) takes its columns from here.
 
@@ -19,20 +22,22 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from detectors import logtypes
+
+# The built-in log types' names; each is declared (table, schema, parser, sniffer, data model) by
+# its module in detectors/logtypes/.
 LOG_TYPE_S3 = "AWS.S3ServerAccess"
 LOG_TYPE_CLOUDTRAIL = "AWS.CloudTrail"
-LOG_TYPES = (LOG_TYPE_S3, LOG_TYPE_CLOUDTRAIL)
+# Every registered log type's name, table and schema: live views of the registry, in its order.
+LOG_TYPES = logtypes.NAMES
+TABLE_OF_LOG_TYPE = logtypes.TABLES
+SCHEMA_OF_LOG_TYPE = logtypes.SCHEMAS
 
 DB_LOGS = "panther_logs"
 DB_RULE_MATCHES = "panther_rule_matches"
 DB_VIEWS = "panther_views"
 DB_BUCKETWATCH = "bucketwatch"
 
-# Table name of each log type inside panther_logs / panther_rule_matches.
-TABLE_OF_LOG_TYPE = {
-    LOG_TYPE_S3: "aws_s3serveraccess",
-    LOG_TYPE_CLOUDTRAIL: "aws_cloudtrail",
-}
 PARTITION_COLUMNS = ("year", "month", "day", "hour")
 # Years the lake's partitions cover (first, last): S3 server access logs exist since 2006, and the
 # Glue tables' partition projection (infra/lake.py) is generated from this range. Events dated
@@ -172,11 +177,6 @@ CLOUDTRAIL_SCHEMA = pa.schema(
         *P_FIELDS,
     ]
 )
-
-SCHEMA_OF_LOG_TYPE = {
-    LOG_TYPE_S3: S3_ACCESS_SCHEMA,
-    LOG_TYPE_CLOUDTRAIL: CLOUDTRAIL_SCHEMA,
-}
 
 # --- rule matches (panther_rule_matches.<table>) ---------------------------------------------
 

@@ -21,7 +21,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from detectors import schema
+from detectors import logtypes, schema
 from infra.buckets import monitoring_bucket, retention_rule
 from infra.naming import LAKE_BUCKET_PREFIX, regional_bucket_name
 from policies.posture_handler import FINDINGS_TABLE, POSTURE_FINDINGS_SCHEMA
@@ -43,11 +43,13 @@ class LakeTable:
 
 
 def lake_tables(extra: Sequence[LakeTable] = ()) -> list[LakeTable]:
-    """Every lake table: each log type in panther_logs and panther_rule_matches, plus `extra`."""
+    """Every lake table: each registered log type (detectors.logtypes) in panther_logs and
+    panther_rule_matches, plus `extra`."""
     tables = []
-    for log_type, table in schema.TABLE_OF_LOG_TYPE.items():
-        tables.append(LakeTable(schema.DB_LOGS, table, _columns(schema.SCHEMA_OF_LOG_TYPE[log_type])))
-        tables.append(LakeTable(schema.DB_RULE_MATCHES, table, _columns(schema.rule_matches_schema(log_type))))
+    for log_type in logtypes.all_types():
+        tables.append(LakeTable(schema.DB_LOGS, log_type.table, _columns(log_type.schema)))
+        tables.append(LakeTable(schema.DB_RULE_MATCHES, log_type.table,
+                                _columns(schema.rule_matches_schema(log_type.name))))
     return [*tables, *extra]
 
 
@@ -201,7 +203,7 @@ class Lake(Construct):
         ]
         sql = " UNION ALL ".join(
             f"SELECT {', '.join(column for column, _ in columns)} FROM {schema.DB_LOGS}.{table}"
-            for table in schema.TABLE_OF_LOG_TYPE.values()
+            for table in _log_tables()
         )
         view = glue.CfnTable(
             self,
@@ -221,9 +223,13 @@ class Lake(Construct):
             ),
         )
         view.add_resource_dependency(self._database(schema.DB_VIEWS))
-        for table in schema.TABLE_OF_LOG_TYPE.values():
+        for table in _log_tables():
             view.add_resource_dependency(self.tables[f"{schema.DB_LOGS}.{table}"])
         return view
+
+
+def _log_tables() -> list[str]:
+    return [log_type.table for log_type in logtypes.all_types()]
 
 
 def _glue_type_of(column: str) -> str:

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from detectors import logtypes
 from detectors.correlation.evaluate import Signal
 from detectors.engine.evaluate import parse_time
 from detectors.engine.rules import Rule
 from detectors.event import PantherEvent
-from detectors.parsers.cloudtrail import from_row
 from detectors.schema import (
     DB_RULE_MATCHES,
-    LOG_TYPE_CLOUDTRAIL,
     LOG_TYPES,
     PARTITION_COLUMNS,
     TABLE_OF_LOG_TYPE,
@@ -102,13 +101,15 @@ def row_signal(row: Mapping[str, Any], log_type: str, rules_by_id: Mapping[str, 
 
 
 def lake_record(row: Mapping[str, Any], log_type: str) -> dict[str, Any]:
-    """A lake row as the event its rule saw: CloudTrail's nested JSON parsed back; access-log
-    rows without their null fields (as parsed events omit them). Column names are the schema's
-    (Athena, like Glue, returns them lower-cased: `useridentity`)."""
+    """A lake row as the event its rule saw: its log type's `event_from_row` (CloudTrail's nested
+    JSON parsed back); otherwise (access logs) the row without its null fields (as parsed events
+    omit them). Column names are the schema's (Athena, like Glue, returns them lower-cased:
+    `useridentity`)."""
     names = _column_names(log_type)
     row = {names.get(str(name).lower(), name): value for name, value in row.items()}
-    if log_type == LOG_TYPE_CLOUDTRAIL:
-        return from_row(dict(row))
+    owner = logtypes.find(log_type)
+    if owner is not None and owner.event_from_row is not None:
+        return owner.event_from_row(dict(row))
     return {k: v for k, v in row.items() if v is not None and k not in PARTITION_COLUMNS}
 
 

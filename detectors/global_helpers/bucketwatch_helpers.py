@@ -16,6 +16,7 @@ from typing import Any
 from panther_base_helpers import pattern_match
 
 from detectors import config as _config
+from detectors import logtypes as _logtypes
 from detectors.common.organization import OrganizationSettings
 from detectors.engine.vector import (  # noqa: F401  (re-exported for rules)
     blank,
@@ -145,7 +146,9 @@ def is_cloudtrail_bucket(bucket: str | None) -> bool:
 
 
 def s3_access(event: Mapping[str, Any]) -> S3Access | None:
-    """The request view of an access-log record or an S3 CloudTrail call (None otherwise).
+    """The request view of an access-log record or an S3 CloudTrail call (None otherwise: also
+    for the events of any other registered log type, which are not S3 requests). An event of an
+    unregistered type (a scheduled query's rows) is read as an access-log record.
 
     Computed once per event and kept in the event's memo: several rules ask for it.
     """
@@ -155,6 +158,8 @@ def s3_access(event: Mapping[str, Any]) -> S3Access | None:
     log_type = getattr(event, "log_type", None) or event.get("p_log_type")
     if log_type == CLOUDTRAIL or (log_type is None and "eventName" in event):
         access = _from_cloudtrail(event)
+    elif log_type != S3_ACCESS and log_type in _logtypes.NAMES:
+        access = None
     else:
         access = _from_access_log(event)
     if memo is not None:

@@ -40,6 +40,7 @@ from detectors.schema import (
     PARTITION_COLUMNS,
 )
 
+CLOUDTRAIL_DIGEST = "CloudTrail.Digest"  # pseudo log type of digest files: recognised and skipped
 DIGEST_KEYS = frozenset({"digestStartTime", "digestEndTime", "digestS3Bucket", "previousDigestSignature"})
 READ_BLOCK = 1024 * 1024
 _COMPACT_AT = 1024 * 1024
