@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         columns = [d[0] for d in result.description] if result.description else []
         rows = result.fetchall() if result.description else []
     except duckdb.Error as exc:
-        raise UserError(str(exc).strip().replace("\n", " "), exit_code=1) from None
+        raise UserError(str(exc).strip().replace("\n", " ")) from None  # a bad query is bad usage: exit 2
     out = sys.stdout
     if args.format == "json":
         for row in rows:

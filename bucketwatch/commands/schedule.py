@@ -28,7 +28,7 @@ from detectors.sql.macros import parse_utc
 
 DEFAULT_STATE = Path(".bucketwatch") / "state.sqlite"
 ALERTS_EXIT_CODE = exitcodes.FINDINGS  # the one exit-code table (detectors/common/exitcodes.py)
-FAILED_EXIT_CODE = 1
+FAILED_EXIT_CODE = exitcodes.UNUSABLE  # a query that failed: not everything could be done, as an unreadable input
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -137,11 +137,11 @@ def test_query_formats_and_errors(tmp_path):
                   "--lake", str(lake), "--format", "json").stdout.decode().splitlines()
     assert [json.loads(x)["p_any_ip_addresses"] for x in ips] == [["192.0.2.3"], ["203.0.113.9"]]
     bad = run_cli("query", "SELEC 1", "--lake", str(lake))
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # usage (detectors/common/exitcodes.py)
     assert bad.stderr.decode().startswith("bucketwatch query: error: Parser Error")
     assert "Traceback" not in bad.stderr.decode()
     missing = run_cli("query", "SELECT nope FROM panther_logs.aws_s3serveraccess", "--lake", str(lake))
-    assert missing.returncode == 1 and "nope" in missing.stderr.decode()
+    assert missing.returncode == 2 and "nope" in missing.stderr.decode()
 
 
 def test_query_on_a_mistyped_lake_is_an_error_not_zero_rows(tmp_path):
