@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
             check_athena(text)
         print(text)
         return 0
+    sql = sql_to_run(args)  # a query that does not parse is reported as such, lake or no lake
     if not args.lake.is_dir():  # a mistyped --lake is an error, not an empty lake answering 0 rows
         raise UserError(f"lake not found: {args.lake} (write one with `bucketwatch ingest ... --lake {args.lake}`)")
-    sql = sql_to_run(args)
     if args.show_sql:
         print(sql, file=sys.stderr)
     con = open_lake(args.lake)
