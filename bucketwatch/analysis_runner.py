@@ -36,6 +36,7 @@ from unittest import mock
 
 from detectors.common.errors import UserError
 from detectors.common.organization import parse_organization
+from detectors.common.words import plural
 from detectors.config import DetectionSettings, activated
 from detectors.correlation.evaluate import evaluate, signals_from_rule_outputs
 from detectors.correlation.spec import CorrelationRule, correlation_from_spec, load_correlation_rules
@@ -319,7 +320,7 @@ def format_report(report: TestReport, verbose: bool = False) -> list[str]:
                 lines.append(f"         {'PASS' if o.passed else 'FAIL'} {o.name}{': ' + o.detail if o.detail else ''}")
     if report.not_implemented:
         lines.append("Not implemented (Panther ids without a Bucketwatch implementation; not failures):")
-        lines += [f"  - {kind} {item_id} ({n} tests)" for kind, item_id, n in sorted(report.not_implemented)]
+        lines += [f"  - {kind} {item_id} ({plural(n, 'test')})" for kind, item_id, n in sorted(report.not_implemented)]
     if report.skipped:
         lines.append("Skipped (kinds Bucketwatch does not run):")
         lines += [f"  - {item_id}: {why}" for item_id, why in sorted(report.skipped)]

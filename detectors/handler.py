@@ -50,7 +50,7 @@ from urllib.parse import unquote_plus
 
 from detectors.config import DetectionSettings, load_detection_settings
 from detectors.engine.routing import alert_publisher, load_routing, topics_from_environment
-from detectors.engine.rules import load_rules
+from detectors.engine.rules import check_rule_overrides, load_rules
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import SNSSink
 from detectors.engine.stores import MARKER_TTL_S, DynamoDBStore
@@ -204,6 +204,7 @@ def _rules(settings: DetectionSettings) -> list[Any]:
     key = repr(settings)
     if key not in _RULES:
         _RULES.clear()
+        check_rule_overrides(settings)  # a misspelled id fails every invocation loudly
         _RULES[key] = load_rules(settings=settings, only_enabled=True)
     return _RULES[key]
 

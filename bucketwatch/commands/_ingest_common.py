@@ -13,6 +13,7 @@ from typing import IO
 from detectors.common import exitcodes
 from detectors.common.config_file import load_config
 from detectors.common.errors import UserError
+from detectors.common.words import plural
 from detectors.lake.ingest import IngestReport
 from detectors.parsers.limits import max_record_bytes
 from detectors.pipeline import AUTO, ParseStats
@@ -69,10 +70,24 @@ def input_errors() -> Iterator[None]:
 
 def files_text(stats: ParseStats, sources: int | None = None) -> str:
     count = stats.files if sources is None else sources
-    text = f"{count:,} file{'' if count == 1 else 's'}"
+    text = plural(count, "file")
     if stats.digests_skipped:
-        text += f" ({stats.digests_skipped:,} CloudTrail digest file{'s' if stats.digests_skipped > 1 else ''} skipped)"
+        text += f" ({plural(stats.digests_skipped, 'CloudTrail digest file')} skipped)"
     return text
+
+
+def invariant_text(records_in: int, out: int, out_label: str, duplicates: int, quarantined: int,
+                   holds: bool = True) -> str:
+    """`N records in = N rows written + N duplicates skipped + N quarantined`, counted nouns right
+    ("1 record in = 1 row written"); `out_label` is "row written" or "record out"."""
+    noun, _, rest = out_label.partition(" ")
+    return (f"{plural(records_in, 'record')} in {'=' if holds else '!='} {plural(out, noun)} {rest} + "
+            f"{plural(duplicates, 'duplicate')} skipped + {quarantined:,} quarantined")
+
+
+def lake_invariant(report: IngestReport) -> str:
+    return invariant_text(report.stats.records_in, report.rows_written, "row written", report.duplicates,
+                          report.quarantine_written, report.holds())
 
 
 def report_text(report: IngestReport) -> str:
@@ -89,7 +104,7 @@ def report_text(report: IngestReport) -> str:
     text = files_text(report.stats, report.sources)
     if notes:
         text += " (" + "; ".join(notes) + ")"
-    return f"{text}; {report.invariant()}"
+    return f"{text}; {lake_invariant(report)}"
 
 
 def report_details(command: str, report: IngestReport) -> None:
@@ -100,16 +115,16 @@ def report_details(command: str, report: IngestReport) -> None:
     for name, reason in report.failures:
         print(f"bucketwatch {command}: warning: {name}: {reason}", file=sys.stderr)
     if report.recovered:
-        print(f"bucketwatch {command}: completed {report.recovered} commit(s) an interrupted run had started",
+        print(f"bucketwatch {command}: completed {plural(report.recovered, 'commit')} an interrupted run had started",
               file=sys.stderr)
 
 
 def without_lake_summary(command: str, stats: ParseStats, out_label: str, out: int, quarantined: int,
                          quarantine_path: str | None) -> str:
     """The summary of a run that writes no lake (parse, detect --no-lake), its invariant checked."""
-    invariant = (f"{stats.records_in:,} records in = {out:,} {out_label} + 0 duplicates skipped + "
-                 f"{quarantined:,} quarantined")
-    check_invariant(command, stats.records_in == out + quarantined, invariant)
+    holds = stats.records_in == out + quarantined
+    invariant = invariant_text(stats.records_in, out, out_label, 0, quarantined, holds)
+    check_invariant(command, holds, invariant)
     where = f" (see {quarantine_path})" if quarantine_path and quarantined else ""
     return f"{files_text(stats)}; {invariant}{where}"
 

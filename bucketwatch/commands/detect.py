@@ -8,13 +8,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bucketwatch.commands._alerts import emit_alerts
+from bucketwatch.commands._alerts import (
+    add_min_severity_argument,
+    alerts_text,
+    at_or_above,
+    emit_alerts,
+    min_severity,
+)
 from bucketwatch.commands._ingest_common import (
     add_input_arguments,
     add_lake_argument,
     check_invariant,
     exit_code,
     input_errors,
+    lake_invariant,
     optional_output,
     print_summary,
     record_limit,
@@ -25,10 +32,11 @@ from bucketwatch.commands._ingest_common import (
 from bucketwatch.progress import Progress
 from detectors.baseline.access_errors import with_baseline
 from detectors.baseline.trail_buckets import with_trail_buckets
+from detectors.common.words import plural
 from detectors.config import load_detection_settings
-from detectors.engine.evaluate import rule_error_lines, severity_counts
+from detectors.engine.evaluate import rule_error_lines
 from detectors.engine.routing import load_routing
-from detectors.engine.rules import load_rules
+from detectors.engine.rules import check_rule_overrides, load_rules
 from detectors.engine.session import DetectionSession
 from detectors.engine.stores import MemoryStore, SQLiteStore
 from detectors.lake import LakeWriter
@@ -61,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"also write this run's quarantine entries to PATH (with the lake they are kept in "
                              f"<lake>/{QUARANTINE_DIR}/; with --no-lake only there)")
     parser.add_argument("--fail-on-alert", action="store_true",
-                        help="exit with code 1 (findings) when any alert was raised")
+                        help="exit with code 1 (findings) when any alert at or above --min-severity was raised")
+    add_min_severity_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print alerts on stdout")
     parser.set_defaults(func=run)
 
@@ -70,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_detection_settings(args.config)
     routing = load_routing(args.config)
     limit = record_limit(args)
+    check_rule_overrides(settings, args.rules)  # a misspelled rule id is an error, not a silent no-op
     rules = load_rules(args.rules, settings=settings, only_enabled=True)
+    floor = min_severity(args)
     settings = with_baseline(settings, args.lake, rules)  # read even with --no-lake: reading is not writing
     settings = with_trail_buckets(settings, args.lake, rules)
     store = SQLiteStore(args.state) if args.state else MemoryStore()
@@ -84,17 +95,16 @@ def run(args: argparse.Namespace) -> int:
             summary, unusable, quarantined = _without_lake(args, session, progress, limit, stack)
         else:
             summary, unusable, quarantined = _with_lake(args, session, progress, limit, stack)
-    alerts = session.engine.alert_messages()
+    raised = session.engine.alert_messages()
+    alerts = at_or_above(raised, floor)  # the rule matches of every alert are in the lake already
     emit_alerts(alerts, args, routing, "detect")
     for line in rule_error_lines(session.engine):
         print(f"bucketwatch detect: warning: {line}", file=sys.stderr)
-    counts = severity_counts(alerts)
-    by_severity = ", ".join(f"{n} {s}" for s, n in counts.most_common())
-    matches = "" if writer is None else f" ({session.match_rows:,} rule-match rows)"
+    matches = "" if writer is None else f" ({plural(session.match_rows, 'rule-match row')})"
     baseline = sum(len(groups) for groups in settings.group_thresholds.values())
-    learned = f"; baseline thresholds for {baseline} alert group(s)" if baseline else ""
-    print_summary("detect", f"{summary}; {len(session.engine.rules)} rules; {len(alerts)} alerts"
-                            f"{' (' + by_severity + ')' if by_severity else ''}{matches}{learned}")
+    learned = f"; baseline thresholds for {plural(baseline, 'alert group')}" if baseline else ""
+    print_summary("detect", f"{summary}; {plural(len(session.engine.rules), 'rule')}; "
+                            f"{alerts_text(alerts, len(raised), floor)}{matches}{learned}")
     return exit_code(unusable=unusable, quarantined=quarantined, findings=args.fail_on_alert and bool(alerts))
 
 
@@ -107,7 +117,7 @@ def _with_lake(args: argparse.Namespace, session: DetectionSession, progress: An
         report = lake.run(objects, args.log_type, args.workers, reread=True, on_batch=session.process,
                           progress=progress)
         session.finish()
-    check_invariant("detect", report.holds(), report.invariant())
+    check_invariant("detect", report.holds(), lake_invariant(report))
     where = f" (see {args.lake / QUARANTINE_DIR})" if report.quarantine_written else ""
     report_details("detect", report)
     return (f"{report_text(report)}; lake {args.lake}{where}", report.stats.unreadable > 0,
@@ -130,5 +140,5 @@ def _without_lake(args: argparse.Namespace, session: DetectionSession, progress:
         process(batch)
     session.finish()
     stats = parse_run.stats
-    summary = without_lake_summary("detect", stats, "records evaluated", evaluated, quarantine.count, args.quarantine)
+    summary = without_lake_summary("detect", stats, "record evaluated", evaluated, quarantine.count, args.quarantine)
     return f"{summary}; no lake", stats.unreadable > 0, quarantine.count > 0

@@ -11,6 +11,7 @@ from bucketwatch.commands._ingest_common import (
     check_invariant,
     exit_code,
     input_errors,
+    lake_invariant,
     optional_output,
     print_summary,
     record_limit,
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         stack.enter_context(input_errors())
         progress = stack.enter_context(Progress("ingest"))
         report = ingest_inputs(args.inputs, args.lake, args.log_type, copy, progress, args.workers, limit)
-    check_invariant("ingest", report.holds(), report.invariant())
+    check_invariant("ingest", report.holds(), lake_invariant(report))
     where = f" (see {args.lake / QUARANTINE_DIR})" if report.quarantine_written else ""
     print_summary("ingest", f"{report_text(report)}; lake {args.lake}{where}")
     report_details("ingest", report)

@@ -47,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
                 file.close()
     out.flush()
     stats = run_.stats
-    print_summary("parse", without_lake_summary("parse", stats, "records out", printed, quarantine.count,
+    print_summary("parse", without_lake_summary("parse", stats, "record out", printed, quarantine.count,
                                                 args.quarantine))
     return exit_code(unusable=stats.unreadable > 0, quarantined=quarantine.count > 0)

@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
             check_athena(text)
         print(text)
         return 0
-    sql = sql_to_run(args)
+    sql = sql_to_run(args)  # a query that does not parse is reported as such, lake or no lake
+    if not args.lake.is_dir():  # a mistyped --lake is an error, not an empty lake answering 0 rows
+        raise UserError(f"lake not found: {args.lake} (write one with `bucketwatch ingest ... --lake {args.lake}`)")
     if args.show_sql:
         print(sql, file=sys.stderr)
     con = open_lake(args.lake)
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         columns = [d[0] for d in result.description] if result.description else []
         rows = result.fetchall() if result.description else []
     except duckdb.Error as exc:
-        raise UserError(str(exc).strip().replace("\n", " "), exit_code=1) from None
+        raise UserError(str(exc).strip().replace("\n", " ")) from None  # a bad query is bad usage: exit 2
     out = sys.stdout
     if args.format == "json":
         for row in rows:

@@ -7,12 +7,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from bucketwatch.commands._alerts import emit_alerts
+from bucketwatch.commands._alerts import (
+    add_min_severity_argument,
+    alerts_text,
+    at_or_above,
+    emit_alerts,
+    min_severity,
+)
 from bucketwatch.commands._ingest_common import add_lake_argument
 from bucketwatch.commands._now import add_now_argument, now_from
 from detectors.common import exitcodes
 from detectors.common.config_file import load_config
-from detectors.engine.evaluate import severity_counts
+from detectors.common.words import plural
 from detectors.engine.routing import load_routing
 from detectors.engine.stores import SQLiteStore
 from detectors.scheduled.scheduler import LocalScheduler, ScheduleReport
@@ -22,7 +28,7 @@ from detectors.sql.macros import parse_utc
 
 DEFAULT_STATE = Path(".bucketwatch") / "state.sqlite"
 ALERTS_EXIT_CODE = exitcodes.FINDINGS  # the one exit-code table (detectors/common/exitcodes.py)
-FAILED_EXIT_CODE = 1
+FAILED_EXIT_CODE = exitcodes.UNUSABLE  # a query that failed: not everything could be done, as an unreadable input
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             help="run only this query name or correlation rule id; repeatable")
     run_parser.add_argument("--alerts", metavar="PATH", help="also append new alerts as JSON lines to PATH")
     run_parser.add_argument("--fail-on-alert", action="store_true",
-                            help=f"exit with code {ALERTS_EXIT_CODE} when a new alert was raised")
+                            help=f"exit with code {ALERTS_EXIT_CODE} when a new alert at or above --min-severity "
+                                 "was raised")
+    add_min_severity_argument(run_parser)
     run_parser.add_argument("-q", "--quiet", action="store_true", help="do not print alerts on stdout")
     run_parser.set_defaults(func=run)
     list_parser.set_defaults(func=show)
@@ -63,10 +71,12 @@ def _scheduler(args: argparse.Namespace) -> LocalScheduler:
 
 
 def run(args: argparse.Namespace) -> int:
+    floor = min_severity(args)
     scheduler = _scheduler(args)
     since = parse_utc(args.since, "--since") if args.since else None
     report = scheduler.run(now_from(args), since=since, only=args.only)
-    emit_alerts(report.alerts, args, load_routing(args.config), "schedule")
+    alerts = at_or_above(report.alerts, floor)
+    emit_alerts(alerts, args, load_routing(args.config), "schedule")
     for line in report.warnings:
         print(f"bucketwatch schedule: warning: {line}", file=sys.stderr)
     for failed in report.errors:
@@ -74,21 +84,19 @@ def run(args: argparse.Namespace) -> int:
               f"{failed.at:%Y-%m-%dT%H:%M:%SZ}: {failed.error}", file=sys.stderr)
     for name, count in report.skipped_ticks.items():
         print(f"bucketwatch schedule: warning: {name}: {count} older runs skipped (catch-up limit)", file=sys.stderr)
-    print(f"bucketwatch schedule: {_summary(report)}; state {args.state}", file=sys.stderr)
+    print(f"bucketwatch schedule: {_summary(report, alerts, floor)}; state {args.state}", file=sys.stderr)
     if report.errors:
         return FAILED_EXIT_CODE
-    return ALERTS_EXIT_CODE if args.fail_on_alert and report.alerts else 0
+    return ALERTS_EXIT_CODE if args.fail_on_alert and alerts else 0
 
 
-def _summary(report: ScheduleReport) -> str:
+def _summary(report: ScheduleReport, alerts: list, floor: str) -> str:
     queries = [r for r in report.runs if r.item.kind == "query"]
     correlations = [r for r in report.runs if r.item.kind == "correlation"]
-    counts = severity_counts(report.alerts)
-    by_severity = ", ".join(f"{n} {s}" for s, n in counts.most_common())
-    return (f"{len(queries)} query run(s) ({sum(r.rows for r in queries):,} rows), "
-            f"{len(correlations)} correlation run(s) ({sum(r.matches for r in correlations)} match(es)); "
-            f"{len(report.alerts)} new alert(s){' (' + by_severity + ')' if by_severity else ''}, "
-            f"{report.updated} updated")
+    return (f"{plural(len(queries), 'query run')} ({plural(sum(r.rows for r in queries), 'row')}), "
+            f"{plural(len(correlations), 'correlation run')} "
+            f"({plural(sum(r.matches for r in correlations), 'match')}); "
+            f"{alerts_text(alerts, len(report.alerts), floor, 'new alert')}, {report.updated:,} updated")
 
 
 def show(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from bucketwatch.reporting.results import (
     result_account,
     severity_rank,
 )
+from detectors.common.words import plural
 
 NEXT_STEPS = (
     ("Every account's S3 activity in the one central lake",
@@ -119,19 +120,19 @@ def _posture_block(result: OrgDemoResult) -> list[str]:
         by_bucket = failures_by_bucket(own)
         scan = scans.get(account, {})
         failed = sum(len(v) for v in by_bucket.values())
-        reach = f"not scanned: {scan['error']}" if scan.get("error") else f"{scan.get('buckets', 0)} buckets scanned"
+        reach = f"not scanned: {scan['error']}" if scan.get("error") else f"{plural(scan.get('buckets', 0), 'bucket')} scanned"
         where = f" on {_count(len(by_bucket), 'resource')}" if failed else ""
         lines.append(f"  {result.label(account)}: {_count(failed, 'failure')}{where} ({reach})")
         for bucket, results in by_bucket.items():
             lines += failure_lines(bucket, results, "    ")
     strays = [r for r in result.posture if result_account(r) == NO_ACCOUNT]
     if strays:
-        lines.append(f"  (account unknown: {len(strays)} results)")
+        lines.append(f"  (account unknown: {plural(len(strays), 'result')})")
     return lines + posture_footnotes(result.posture)
 
 
 def _count(n: int, noun: str) -> str:
-    return f"no {noun}s" if n == 0 else f"{n} {noun}" + ("" if n == 1 else "s")
+    return plural(n, noun) if n else "no " + plural(n, noun).partition(" ")[2]
 
 
 # -- HTML -----------------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ def _scan_text(scan: dict[str, Any] | None) -> str:
         return "not scanned"
     if scan.get("error"):
         return f"not scanned: {scan['error']}"
-    return f"{scan['buckets']} buckets, {scan['trails']} trails"
+    return f"{plural(scan['buckets'], 'bucket')}, {plural(scan['trails'], 'trail')}"
 
 
 def _story(result: OrgDemoResult) -> str:

@@ -20,6 +20,7 @@ from bucketwatch.reporting.results import (  # noqa: F401  (re-exported for the 
     severity_rank,
 )
 from detectors.common.table import cell_text, format_table
+from detectors.common.words import plural
 
 
 @dataclass
@@ -102,7 +103,7 @@ def render_text(result: DemoResult) -> str:
         lines.extend(alert_line(alert, "    ") for alert in group)
     add("")
     failures = result.failures_by_bucket()
-    add(f"Posture failures ({len(result.posture_failures)}) on {len(failures)} resources, by bucket:")
+    add(f"Posture failures ({len(result.posture_failures)}) on {plural(len(failures), 'resource')}, by bucket:")
     for bucket, results in failures.items():
         lines.extend(failure_lines(bucket, results, "  "))
     lines.extend(posture_footnotes(result.posture))
@@ -167,7 +168,7 @@ def _table(columns: list[str], rows: list[tuple[Any, ...]], indent: str = "") ->
 
 
 def _events(count: Any) -> str:
-    return f"{count} event" if count == 1 else f"{count} events"
+    return plural(count, "event")
 
 
 def _span(first: Any, last: Any) -> str:

@@ -41,6 +41,7 @@ from bucketwatch.localaws import MotoServer
 from bucketwatch.progress import Progress
 from detectors.common.config_file import read_config_file
 from detectors.common.errors import UserError
+from detectors.common.words import plural
 
 # The tutorial's query (DESIGN.md), verbatim.
 TUTORIAL_SQL = (
@@ -146,7 +147,7 @@ def _run(server: MotoServer, options: DemoOptions, out_dir: Path, stages: Stages
     collect_detections(clients, provisioned, result, stages)
     provisioner.harden_monitoring_buckets()
     result.posture = posture_scan(server.endpoint_url, read_config_file(config_path)["posture"])
-    stages.say(f"posture scan: {len(result.posture)} verdicts, {len(result.posture_failures)} failures")
+    stages.say(f"posture scan: {plural(len(result.posture), 'verdict')}, {plural(len(result.posture_failures), 'failure')}")
     result.query_sql = TUTORIAL_SQL
     result.query_columns, result.query_rows = run_query(result.lake_dir, TUTORIAL_SQL)
     for name, data in (("alerts.json", result.alerts), ("posture.json", result.posture)):

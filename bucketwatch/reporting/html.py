@@ -25,6 +25,7 @@ from bucketwatch.reporting.results import (
     result_account,
     severity_rank,
 )
+from detectors.common.words import plural
 
 SEVERITY_COLORS = {"Critical": "#7f1d1d", "High": "#dc2626", "Medium": "#f97316", "Low": "#eab308",
                    "Info": "#60a5fa"}
@@ -239,7 +240,7 @@ def query_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{escape('NULL' if v is None else str(v))}</td>" for v in row) + "</tr>"
                    for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table><p>{len(rows)} rows</p>"
+    return f"<table><tr>{head}</tr>{body}</table><p>{plural(len(rows), 'row')}</p>"
 
 
 # -- charts ----------------------------------------------------------------------------------

@@ -9,5 +9,6 @@ higher one, so the Lambda bundle and the synth-time gate never pull in the comma
 - ``validate``: the one validator style for configuration (errors name the key path).
 - ``version``:  the package version.
 - ``exitcodes``: the one exit-code table of every command.
+- ``table`` / ``words``: the one table printer, and counted nouns ("1 file", "2 files").
 - ``config_file`` / ``organization`` / ``yamlsafe``: the config file schema and its loader.
 """

@@ -13,7 +13,7 @@ group once per batch, so the store sees one read and one write per group, not pe
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -500,7 +500,3 @@ def _jsonable(value: Any) -> Any:
 
 def rule_error_lines(engine: Engine) -> list[str]:
     return [f"rule {e.rule_id} raised {e.error} on {e.count} event(s)" for e in engine.errors.values()]
-
-
-def severity_counts(messages: Iterable[Mapping[str, Any]]) -> Counter[str]:
-    return Counter(m["severity"] for m in messages)

@@ -8,6 +8,7 @@ rule runs - vectorized on Arrow tables - so rules that cannot match cost nothing
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import re
 import sys
@@ -191,3 +192,41 @@ def override_changes(item_id: str, settings: DetectionSettings | None,
     values = {"enabled": override.enabled, "severity": override.severity or None,
               "threshold": override.threshold or None, "dedup_minutes": override.dedup_period_minutes or None}
     return {name: values[name] for name in fields if values[name] is not None}
+
+
+# What `detections.rules.<id>` may name: an override applies to each of these kinds.
+OVERRIDABLE_TYPES = frozenset({"rule", "scheduled_rule", "correlation_rule"})
+
+
+def analysis_ids(dirs: Iterable[str | Path] = (), include_builtin: bool = True) -> set[str]:
+    """The ids of every rule, scheduled rule and correlation rule of the built-in directories and
+    `dirs` (from their specs: no rule module is imported)."""
+    from detectors.correlation.spec import BUILTIN_CORRELATION_DIR
+    from detectors.scheduled.queries import BUILTIN_QUERIES_DIR
+
+    builtin = [BUILTIN_RULES_DIR, BUILTIN_QUERIES_DIR, BUILTIN_CORRELATION_DIR] if include_builtin else []
+    ids: set[str] = set()
+    for directory in [*builtin, *(Path(d) for d in dirs)]:
+        if not directory.is_dir():
+            continue  # loading the rules reports a missing directory
+        for _, spec in iter_specs(directory):
+            if spec.get("AnalysisType") in OVERRIDABLE_TYPES and spec.get("RuleID"):
+                ids.add(str(spec["RuleID"]))
+    return ids
+
+
+def check_rule_overrides(settings: DetectionSettings | None, dirs: Iterable[str | Path] = (),
+                         include_builtin: bool = True) -> None:
+    """A `detections.rules.<id>` that names no rule (a typo would otherwise leave the rule as it
+    was, silently) is a UserError suggesting the closest id. Rule ids are known only once the
+    packs are known, so this runs where rules are loaded (detect, schedule, the Lambdas)."""
+    names = list(settings.rules) if settings else []
+    if not names:
+        return
+    known = analysis_ids(dirs, include_builtin)
+    for name in names:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise UserError(f"detections.rules.{name}: no rule, scheduled rule or correlation rule has this id{hint}")

@@ -14,7 +14,7 @@ import pyarrow as pa
 from detectors.config import DetectionSettings, activate
 from detectors.engine.batches import evaluate_batch, write_rule_matches
 from detectors.engine.evaluate import Engine, FlushResult
-from detectors.engine.rules import Rule, load_rules
+from detectors.engine.rules import Rule, check_rule_overrides, load_rules
 from detectors.engine.stores import DedupStore
 from detectors.lake.ingest import ObjectBuffer
 from detectors.lake.writer import row_ids_digest
@@ -44,6 +44,7 @@ class DetectionSession:
                on_created: Any = None) -> DetectionSession:
         activate(settings)  # rules read their configured lists through bucketwatch_helpers.settings()
         if rules is None:
+            check_rule_overrides(settings, rule_dirs)
             rules = load_rules(rule_dirs, settings=settings, only_enabled=True)
         return cls(engine=Engine(rules, store, on_created=on_created, group_thresholds=settings.group_thresholds),
                    writer=writer)

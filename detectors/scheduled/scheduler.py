@@ -25,7 +25,7 @@ from detectors.correlation.alerting import engine_rule, log_type_of
 from detectors.correlation.run import run_correlation
 from detectors.correlation.spec import CorrelationRule, load_correlation_rules
 from detectors.engine.evaluate import Engine, rule_error_lines
-from detectors.engine.rules import Rule, load_rules, override_changes
+from detectors.engine.rules import Rule, check_rule_overrides, load_rules, override_changes
 from detectors.engine.stores import DedupStore
 from detectors.scheduled.queries import ScheduledQuery, load_queries
 from detectors.scheduled.results import write_result_table
@@ -88,6 +88,7 @@ class LocalScheduler:
         settings = settings or DetectionSettings()
         activate(settings)  # rules read their configured lists through bucketwatch_helpers.settings()
         rule_dirs = list(rule_dirs)
+        check_rule_overrides(settings, rule_dirs)
         self.detection_rules = {r.id: r for r in load_rules(rule_dirs, settings=settings)}
         self.scheduled_rules, self.queries, self.correlations = _scheduled(rule_dirs, settings)
         engine_rules: list[Rule] = [*self.scheduled_rules, *(engine_rule(c) for c in self.correlations)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from detectors.common.severity import SEVERITIES, severity_rank
 from detectors.common.table import format_table
+from detectors.common.words import plural as _plural
 from policies.runner import (
     FAIL,
     NOT_APPLICABLE,
@@ -57,10 +58,6 @@ def _badness(failures: Sequence[Finding]) -> tuple[int, ...]:
     problem outranks any number of Medium ones)."""
     counts = Counter(f.severity for f in failures)
     return tuple(-counts[s] for s in reversed(SEVERITIES))
-
-
-def _plural(count: int, word: str, plural: str = "") -> str:
-    return f"{count:,} {word if count == 1 else plural or word + 's'}"
 
 
 def _headline(summary: dict[str, Any], accounts: set[str]) -> list[str]:
@@ -223,7 +220,8 @@ def render_text(findings: Sequence[Finding], threshold: str, suppressions: Seque
         *_suppressed_section(by_status[SUPPRESSED]),
         *_suppression_problems(suppressions),
         "",
-        f"{summary['results']} results for {summary['resources']} resources and {summary['policies']} policies: "
+        f"{_plural(summary['results'], 'result')} for {_plural(summary['resources'], 'resource')} and "
+        f"{_plural(summary['policies'], 'policy')}: "
         + ", ".join(f"{counts[s]} {s}" for s in (FAIL, UNKNOWN, SUPPRESSED, NOT_APPLICABLE, PASS)),
         _verdict(summary),
     ]

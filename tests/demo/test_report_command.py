@@ -68,7 +68,8 @@ def test_report_renders_in_headless_chromium(lake: Path, tmp_path: Path) -> None
     out = tmp_path / "report.html"
     result = _cli("report", "--lake", str(lake), "--output", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "posture failures" in result.stderr
+    # One failure: only the latest scan of the account counts (counted in the singular).
+    assert f"bucketwatch report: {len(load_report(lake).alerts)} alerts, 1 posture failure ->" in result.stderr
     probe = """JSON.stringify({
       accounts: Array.from(document.querySelectorAll('#accounts td code')).map(c => c.textContent),
       bars: document.querySelectorAll('#alerts-over-time rect.bar').length,
@@ -97,3 +98,18 @@ def test_lake_rows_become_the_events_rules_saw() -> None:
     assert lake_row_event(LOG_TYPE_CLOUDTRAIL, row) == {
         "eventName": "PutBucketPolicy", "userIdentity": {"type": "IAMUser"}, "requestParameters": "not json",
         "newField": 1, "p_event_time": "2024-05-14 09:30:00.000000000"}
+
+
+def test_min_severity_leaves_out_lower_alerts_and_posture_results(lake: Path, tmp_path: Path) -> None:
+    every = _cli("report", "--lake", str(lake), "--output", str(tmp_path / "all.html"), cwd=tmp_path)
+    high = _cli("report", "--lake", str(lake), "--output", str(tmp_path / "high.html"), "--min-severity", "high",
+                cwd=tmp_path)
+    assert every.returncode == high.returncode == 0, high.stderr
+    severities = {a["severity"] for a in load_report(lake).alerts}
+    assert {"High", "Info"} <= severities  # the samples have both, so the filter has something to leave out
+    high_alerts = sum(1 for a in load_report(lake).alerts if a["severity"] in ("High", "Critical"))
+    assert f"bucketwatch report: {high_alerts} alerts, 1 posture failure ->" in high.stderr
+    page = (tmp_path / "high.html").read_text()
+    assert "High and above" in page and "BW.S3.PublicRead" in page  # the High failure stays
+    assert "AWS.S3.ServerAccess.Error" in (tmp_path / "all.html").read_text()
+    assert "AWS.S3.ServerAccess.Error" not in page  # an Info alert

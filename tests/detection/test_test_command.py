@@ -70,7 +70,7 @@ def test_pack_ids_we_lack_are_not_implemented_not_failed(tmp_path, capsys):
                                 "Severity: Low\nTests:\n  - Name: t\n    ExpectedResult: true\n    Log: {}\n")
     code = main(["test", str(write_pack(tmp_path)), "--panther-pack", str(pack)])
     out = capsys.readouterr().out
-    assert "  - rule Panther.Unknown (1 tests)" in out
+    assert "  - rule Panther.Unknown (1 test)" in out
     assert out.strip().splitlines()[-1] == "3 passed, 1 failed" and code == 1
 
 

@@ -120,7 +120,7 @@ def test_corrupt_gzip_is_quarantined_and_exits_3(tmp_path):
     done = run_cli("parse", str(path))
     assert done.returncode == 3, done.stderr
     assert done.stderr.decode().strip() == (
-        "bucketwatch parse: 1 file; 1 records in = 0 records out + 0 duplicates skipped + 1 quarantined")
+        "bucketwatch parse: 1 file; 1 record in = 0 records out + 0 duplicates skipped + 1 quarantined")
 
 
 def test_query_formats_and_errors(tmp_path):
@@ -137,11 +137,18 @@ def test_query_formats_and_errors(tmp_path):
                   "--lake", str(lake), "--format", "json").stdout.decode().splitlines()
     assert [json.loads(x)["p_any_ip_addresses"] for x in ips] == [["192.0.2.3"], ["203.0.113.9"]]
     bad = run_cli("query", "SELEC 1", "--lake", str(lake))
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # usage (detectors/common/exitcodes.py)
     assert bad.stderr.decode().startswith("bucketwatch query: error: Parser Error")
     assert "Traceback" not in bad.stderr.decode()
     missing = run_cli("query", "SELECT nope FROM panther_logs.aws_s3serveraccess", "--lake", str(lake))
-    assert missing.returncode == 1 and "nope" in missing.stderr.decode()
+    assert missing.returncode == 2 and "nope" in missing.stderr.decode()
+
+
+def test_query_on_a_mistyped_lake_is_an_error_not_zero_rows(tmp_path):
+    done = run_cli("query", "SELECT count(*) FROM panther_logs.aws_s3serveraccess", "--lake", str(tmp_path / "typo"))
+    assert done.returncode == 2 and done.stdout == b""
+    assert done.stderr.decode().strip() == (f"bucketwatch query: error: lake not found: {tmp_path / 'typo'} "
+                                            f"(write one with `bucketwatch ingest ... --lake {tmp_path / 'typo'}`)")
 
 
 def test_default_lake_folder_is_under_the_current_directory(tmp_path):

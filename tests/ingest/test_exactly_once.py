@@ -20,7 +20,7 @@ from test_s3_access_parser import AWS_DOC_LINE, OLD_18
 from detectors.lake import open_lake
 from detectors.lake.ingest import quarantine_entries
 
-INVARIANT = re.compile(r"([\d,]+) records in = ([\d,]+) rows written \+ ([\d,]+) duplicates skipped \+ "
+INVARIANT = re.compile(r"([\d,]+) records? in = ([\d,]+) rows? written \+ ([\d,]+) duplicates? skipped \+ "
                        r"([\d,]+) quarantined")
 BAD = "not an access log line"
 

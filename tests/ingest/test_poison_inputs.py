@@ -105,7 +105,7 @@ def test_access_log_times_outside_the_lake_are_quarantined_not_partitioned(tmp_p
                  "\n".join([year_0, AWS_DOC_LINE, year_1, year_2005, year_2100]).encode() + b"\n")
     lake = tmp_path / "lake"
     done = run_cli("ingest", str(path), "--lake", str(lake))
-    assert done.returncode == 3 and b"5 records in = 1 rows written + 0 duplicates skipped + 4 quarantined" in done.stderr
+    assert done.returncode == 3 and b"5 records in = 1 row written + 0 duplicates skipped + 4 quarantined" in done.stderr
     reasons = {e["line_number"]: e["reason"] for e in quarantine_entries(lake)}
     assert reasons[1].startswith("invalid time")  # there is no year 0
     for line in (3, 4, 5):

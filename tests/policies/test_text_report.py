@@ -93,3 +93,17 @@ def test_the_table_printer() -> None:
         "a              1",
         "long-name  12345  [\"x\"]",
     ]
+
+
+def test_one_resource_and_one_policy_are_counted_in_the_singular(policies) -> None:
+    lines = render_text([finding(policies, "BW.S3.Versioning", "lonely")], "info").splitlines()
+    assert lines[0] == "Bucketwatch posture: 1 result for 1 resource and 1 policy"
+    assert "1 result for 1 resource and 1 policy: 1 FAIL, 0 UNKNOWN, 0 SUPPRESSED, 0 NOT_APPLICABLE, 0 PASS" in lines
+
+
+def test_counted_nouns() -> None:
+    from detectors.common.words import plural
+
+    assert [plural(n, "file") for n in (0, 1, 2, 1234)] == ["0 files", "1 file", "2 files", "1,234 files"]
+    assert plural(2, "policy") == "2 policies" and plural(3, "correlation match") == "3 correlation matches"
+    assert plural(2, "query run") == "2 query runs" and plural(2, "person", "people") == "2 people"

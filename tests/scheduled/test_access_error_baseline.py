@@ -70,7 +70,7 @@ def test_baseline_query_result_and_thresholds(tmp_path, capsys):
     write_access_log(tmp_path / "today", BUCKET, today(25), "2024-05-14-12-00-00-0A1B2C3D4E5F6071")
     assert main(["detect", str(tmp_path / "today"), "--lake", str(lake), "--alerts", str(tmp_path / "a.jsonl"),
                  "-q"]) == 0
-    assert "baseline thresholds for 1 alert group(s)" in capsys.readouterr().err
+    assert "baseline thresholds for 1 alert group" in capsys.readouterr().err
     raised = access_error_alerts(tmp_path / "a.jsonl")
     assert set(raised) == {f"{BUCKET}:{NEWCOMER}:AccessDenied", f"{BUCKET}:{PROBER}:AccessDenied"}
 
