@@ -23,6 +23,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from detectors import logtypes
+from detectors.parsers import limits
 
 # The built-in log types' names; each is declared (table, schema, parser, sniffer, data model) by
 # its module in detectors/logtypes/.
@@ -39,10 +40,7 @@ DB_VIEWS = "panther_views"
 DB_BUCKETWATCH = "bucketwatch"
 
 PARTITION_COLUMNS = ("year", "month", "day", "hour")
-# Years the lake's partitions cover (first, last): S3 server access logs exist since 2006, and the
-# Glue tables' partition projection (infra/lake.py) is generated from this range. Events dated
-# outside it are quarantined with a reason instead of landing in partitions no query can see.
-LAKE_YEARS = (2006, 2099)
+LAKE_YEARS = limits.LAKE_YEARS  # re-exported: infra/lake.py's partition projection reads it here
 
 TIMESTAMP = pa.timestamp("ms")
 STRING_LIST = pa.list_(pa.string())

@@ -1,8 +1,28 @@
-"""The detection engine: rule loading, pre-filters, evaluation, dedup/threshold, stores, sinks."""
+"""The detection engine: rule loading, pre-filters, evaluation, dedup/threshold, stores, sinks.
 
-from detectors.engine.evaluate import Engine, FlushResult, alert_message
-from detectors.engine.rules import BUILTIN_RULES_DIR, Rule, load_rules
-from detectors.engine.stores import DynamoDBStore, MemoryStore, SQLiteStore
+The names below load on first use: `detectors.engine.routing` is read by every command's config
+validation (`bucketwatch check` too), which must not pay for pyarrow."""
 
-__all__ = ["BUILTIN_RULES_DIR", "DynamoDBStore", "Engine", "FlushResult", "MemoryStore", "Rule",
-           "SQLiteStore", "alert_message", "load_rules"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Engine": "detectors.engine.evaluate",
+    "FlushResult": "detectors.engine.evaluate",
+    "alert_message": "detectors.engine.evaluate",
+    "BUILTIN_RULES_DIR": "detectors.engine.rules",
+    "Rule": "detectors.engine.rules",
+    "load_rules": "detectors.engine.rules",
+    "DynamoDBStore": "detectors.engine.stores",
+    "MemoryStore": "detectors.engine.stores",
+    "SQLiteStore": "detectors.engine.stores",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,7 +1,23 @@
-"""Log parsers: S3 server access logs (vectorized, with a precise per-line fallback) and CloudTrail."""
+"""Log parsers: S3 server access logs (vectorized, with a precise per-line fallback) and CloudTrail.
 
-from detectors.parsers.detect import detect_log_type
-from detectors.parsers.s3_access_format import format_access_log_line
-from detectors.parsers.s3_access_line import LineError, parse_access_line
+The names below load on first use: `detectors.parsers.limits` is read by every command's config
+validation (`bucketwatch check` too), which must not pay for pyarrow."""
 
-__all__ = ["LineError", "detect_log_type", "format_access_log_line", "parse_access_line"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "detect_log_type": "detectors.parsers.detect",
+    "format_access_log_line": "detectors.parsers.s3_access_format",
+    "LineError": "detectors.parsers.s3_access_line",
+    "parse_access_line": "detectors.parsers.s3_access_line",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from detectors.common import validate
-from detectors.schema import LAKE_YEARS
 
 DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024
 MIN_MAX_RECORD_BYTES = 1024
@@ -22,6 +21,12 @@ MAX_MAX_RECORD_BYTES = 256 * 1024 * 1024
 # Deeper CloudTrail records are quarantined: real ones nest about 10 levels; Python's JSON
 # parser and encoder recurse, so a record nested near its limit could not be written or printed.
 MAX_DEPTH = 128
+
+# Years the lake's partitions cover (first, last): S3 server access logs exist since 2006, and the
+# Glue tables' partition projection (infra/lake.py) is generated from this range. Events dated
+# outside it are quarantined with a reason instead of landing in partitions no query can see.
+# Defined here, not in detectors.schema, so config validation does not import pyarrow.
+LAKE_YEARS = (2006, 2099)
 
 LAKE_START = datetime(LAKE_YEARS[0], 1, 1)
 LAKE_END = datetime(LAKE_YEARS[1] + 1, 1, 1)  # exclusive
