@@ -62,7 +62,9 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
     for name in ALERT_FIELDS:
         field = schema.field(name)
         rows = rows.append_column(field, pa.array(values[name], field.type).take(owner))
-    return rows.select(schema.names).cast(schema)
+    # One chunk: the lake writer gathers the rows around each hour boundary with a `take`, and a
+    # take from a many-chunk table (one chunk per parsed object) concatenates every chunk first.
+    return rows.select(schema.names).cast(schema).combine_chunks()
 
 
 ALERT_FIELDS = ("p_rule_id", "p_alert_id", "p_rule_severity", "p_alert_creation_time", "p_alert_update_time",
