@@ -131,6 +131,7 @@ class Declared:
         return rows, encoded.texts(rows, self.dedup_fields, derivations, self.sep)
 
 
+COUNTING_LIMIT = 1 << 20  # combined codes up to this are counted (bincount), larger ones sorted
 _LAST: list[Any] = [None, None]  # (table, its _Encoded): every declared rule of a batch asks
 
 
@@ -167,13 +168,20 @@ class _Encoded:
             return codes, [(v,) for v in values] + [(None,)]
         parts = [self.codes((name,)) for name in columns]
         combined = np.zeros(self.table.num_rows, dtype=np.int64)
+        size = 1
         for codes, values in parts:
-            combined = combined * len(values) + codes
-            if len(combined) and combined.max() > 2**40:  # keep the product of counts bounded
-                combined = np.unique(combined, return_inverse=True)[1].reshape(-1)
-        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+            combined, size = combined * len(values) + codes, size * len(values)
+            if size > COUNTING_LIMIT:  # keep the code space small: renumber the combinations seen
+                present, combined = np.unique(combined, return_inverse=True)
+                combined, size = combined.reshape(-1), len(present)
+        # The combinations present, without sorting the rows: a count per possible code.
+        present = np.flatnonzero(np.bincount(combined, minlength=size))
+        number = np.zeros(size, dtype=np.int64)
+        number[present] = np.arange(len(present))
+        first = np.zeros(len(present), dtype=np.int64)
+        first[number[combined][::-1]] = np.arange(len(combined))[::-1]  # a row of each combination
         distinct = [tuple(values[codes[row]][0] for codes, values in parts) for row in first.tolist()]
-        return inverse.reshape(-1).astype(np.int64), distinct
+        return number[combined], distinct
 
     def _values(self, fields: Sequence[str], derivations: Mapping[str, Derivation]) -> tuple[
             np.ndarray, list[list[Any]]]:
@@ -195,6 +203,5 @@ class _Encoded:
         if not len(rows):
             return []
         codes, values = self._values(fields, derivations)
-        used, inverse = np.unique(codes[rows], return_inverse=True)
-        strings = pa.array([sep.join(str(v) for v in values[code]) for code in used.tolist()], pa.string())
-        return strings.take(pa.array(inverse.reshape(-1)))
+        strings = pa.array([sep.join(str(v) for v in field_values) for field_values in values], pa.string())
+        return strings.take(pa.array(codes[rows]))
