@@ -30,6 +30,7 @@ Two traffic profiles, same generator (bench/gen_access_logs.py), same line forma
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -122,8 +123,12 @@ def generate(profile: str, lines: int, objects: int, seed: int) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     rng = random.Random(seed + 1)
-    gen_access_logs.SPAN_SECONDS = objects * 3600  # one hour of lines per object
-    produced = gen_access_logs.generate(lines, seed)
+    span = objects * 3600  # one hour of lines per object
+    if "span_seconds" in inspect.signature(gen_access_logs.generate).parameters:
+        produced = gen_access_logs.generate(lines, seed, span_seconds=span)
+    else:  # the generator of before it took the span as an argument
+        gen_access_logs.SPAN_SECONDS = span
+        produced = gen_access_logs.generate(lines, seed)
     per_object = -(-lines // objects)
     for i in range(objects):
         count = max(0, min(per_object, lines - i * per_object))
