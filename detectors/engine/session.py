@@ -101,7 +101,7 @@ def collector_paused() -> Iterator[None]:
 
     A batch allocates many small objects that hold no cycles (matches, windows, sample dicts, row
     views); each time enough of them pile up the collector walks the live objects again, every
-    stored alert state and sample among them: ~18% of the engine's CPU time on the benchmark
+    stored alert state and sample among them: 10-18% of the engine's CPU time on the benchmark
     (bench/bench_detect.py, busy traffic). Reference counting frees these objects either way; a
     cycle made meanwhile is collected at the next collection after the batch."""
     if not gc.isenabled():
