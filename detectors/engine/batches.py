@@ -37,7 +37,6 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
     small array per alert change. Rows are in batch order (a row matched by several alerts
     repeats, alert by alert), so the lake writer cuts hours as slices of long runs."""
     parts: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
     values: dict[str, list[Any]] = {name: [] for name in ALERT_FIELDS}
     for rule, change in result.changes:
         refs = _refs(change.matches)
@@ -50,36 +49,27 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
         values["p_alert_creation_time"].append(_utc(state.alert_created))
         values["p_alert_update_time"].append(_utc(state.alert_updated))
         values["p_rule_tags"].append(list(rule.tags))
-        owners.append(np.full(len(refs), len(parts), dtype=np.int64))
         parts.append(refs)
     if not parts:
         return None
-    indices, owner = np.concatenate(parts), np.concatenate(owners)
+    indices = np.concatenate(parts)
+    owner = np.repeat(np.arange(len(parts)), [len(refs) for refs in parts])  # the change each row is for
     order = np.argsort(indices, kind="stable")
     indices, owner = indices[order], pa.array(owner[order])
-    rows = _take_ascending(batch.table, indices)
+    # One take from the whole (many-chunk) table gives one chunk: the lake writer gathers the rows
+    # around each hour boundary with a `take`, and a take from a many-chunk table concatenates
+    # every chunk first (pyarrow 26: 0.04 s for 22,500 of 100,000 rows, vs 0.13 s taking per
+    # record batch and combining the chunks after).
+    rows = batch.table.take(pa.array(indices))
     schema = rule_matches_schema(batch.log_type)
     for name in ALERT_FIELDS:
         field = schema.field(name)
         rows = rows.append_column(field, pa.array(values[name], field.type).take(owner))
-    return rows.select(schema.names).cast(schema)
+    return rows.select(schema.names).cast(schema).combine_chunks()  # already one chunk: no copy
 
 
 ALERT_FIELDS = ("p_rule_id", "p_alert_id", "p_rule_severity", "p_alert_creation_time", "p_alert_update_time",
                 "p_rule_tags")
-
-
-def _take_ascending(table: pa.Table, indices: np.ndarray) -> pa.Table:
-    """`table.take(indices)` for ascending indices, one take per record batch: a take from the
-    combined (many-chunk) table is ~40% slower on the benchmark's 100,000-row batches."""
-    pieces: list[pa.RecordBatch] = []
-    start = 0
-    for part in table.to_batches():
-        low, high = np.searchsorted(indices, [start, start + part.num_rows]).tolist()
-        if high > low:
-            pieces.append(part.take(pa.array(indices[low:high] - start)))
-        start += part.num_rows
-    return pa.Table.from_batches(pieces, schema=table.schema)
 
 
 def _refs(matches: list[Any]) -> np.ndarray:

@@ -8,6 +8,7 @@ the rows with numpy, so only rows that may match become Python events.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -78,8 +79,9 @@ def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
     """Rows whose address is outside the networks configured for their bucket.
 
     `networks_for(bucket)` gives a NetworkSet-like object (`.networks`, `in`) or None (bucket not
-    covered: never outside). IPv4 is checked with integer masks over the whole column; other
-    addresses (IPv6) are decided once per distinct value.
+    covered: never outside). IPv4 is checked with integer masks over the whole column, IPv6 with
+    masks over the two 64-bit halves of each distinct address (parsed once per batch); anything
+    that is neither (junk) is outside, as `ip not in networks` says.
     """
     buckets, ips = column_ci(table, bucket_column), column_ci(table, ip_column)
     if buckets is None or ips is None:
@@ -93,7 +95,7 @@ def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
     distinct_has = np.append(np.asarray(pc.not_equal(distinct, "").to_numpy(zero_copy_only=False), dtype=bool), False)
     v4, has_ip = distinct_v4[ip_codes], distinct_has[ip_codes]
     result = np.zeros(table.num_rows, dtype=bool)
-    distinct_texts: list[Any] | None = None
+    v6: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     for code, bucket in [*enumerate(bucket_values), (-1, None)]:
         allowed = networks_for(bucket)
         if allowed is None:
@@ -104,14 +106,41 @@ def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
             if net.version == 4:
                 inside |= (v4 & int(net.netmask)) == int(net.network_address)
         result |= rows & (v4 >= 0) & ~inside
-        others = np.flatnonzero(rows & (v4 < 0))
-        if len(others):
-            distinct_texts = distinct_texts if distinct_texts is not None else distinct.to_pylist()
-            codes = np.unique(ip_codes[others])
-            outside = np.zeros(len(distinct_texts) + 1, dtype=bool)
-            outside[codes] = [distinct_texts[c] not in allowed for c in codes.tolist()]
-            result[others] = outside[ip_codes[others]]
+        others = rows & (v4 < 0)
+        if others.any():
+            v6 = v6 if v6 is not None else _ipv6_halves(distinct, distinct_v4 < 0)
+            result |= others & ~_inside_v6(v6, allowed.networks)[ip_codes]
     return pa.chunked_array([pa.array(result)])
+
+
+def _ipv6_halves(distinct: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(high 64 bits, low 64 bits, parsed) of each distinct address that is not IPv4, plus one
+    slot at the end for code -1 (null); what cannot be parsed as IPv6 is left unparsed."""
+    texts = distinct.to_pylist()
+    packed = bytearray(16 * (len(texts) + 1))
+    parsed = np.zeros(len(texts) + 1, dtype=bool)
+    for position in np.flatnonzero(candidates[:-1]).tolist():
+        text = texts[position]
+        try:
+            packed[16 * position: 16 * position + 16] = socket.inet_pton(socket.AF_INET6, text)
+        except (OSError, ValueError, TypeError):
+            continue
+        parsed[position] = True
+    halves = np.frombuffer(bytes(packed), dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    return halves[:, 0], halves[:, 1], parsed
+
+
+def _inside_v6(v6: tuple[np.ndarray, np.ndarray, np.ndarray], networks: Sequence[Any]) -> np.ndarray:
+    high, low, parsed = v6
+    inside = np.zeros(len(parsed), dtype=bool)
+    for net in networks:
+        if net.version != 6:
+            continue
+        mask, address = int(net.netmask), int(net.network_address)
+        mask_high, mask_low = np.uint64(mask >> 64), np.uint64(mask & (2**64 - 1))
+        net_high, net_low = np.uint64(address >> 64), np.uint64(address & (2**64 - 1))
+        inside |= ((high & mask_high) == net_high) & ((low & mask_low) == net_low)
+    return inside & parsed
 
 
 # --- exact vectorized matching (`match_table` hooks) ---------------------------------------------

@@ -10,7 +10,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from panther_base_helpers import pattern_match
@@ -18,6 +18,7 @@ from panther_base_helpers import pattern_match
 from detectors import config as _config
 from detectors import logtypes as _logtypes
 from detectors.common.organization import OrganizationSettings
+from detectors.engine.declared import Condition, Declared, holds, where  # noqa: F401  (re-exported for rules)
 from detectors.engine.vector import (  # noqa: F401  (re-exported for rules)
     blank,
     column_ci,
@@ -79,6 +80,19 @@ class S3Access:
     tls: bool | None  # None when the record cannot tell
     user_agent: str | None
     internal: bool  # S3's own or another AWS service's request, not a client's
+    anonymous: bool = False  # not signed by any AWS identity
+
+    @property
+    def object_call(self) -> bool:
+        return self.operation in OBJECT_EVENT_NAMES
+
+    @property
+    def principal_label(self) -> str:
+        return self.principal or "anonymous"
+
+    @property
+    def bucket_label(self) -> str:
+        return self.bucket or "<unknown bucket>"
 
 
 def settings() -> _config.DetectionSettings:
@@ -167,6 +181,47 @@ def s3_access(event: Mapping[str, Any]) -> S3Access | None:
     return access
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _status(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def _tls(version: Any, cipher: Any, authentication: Any, host: Any) -> bool | None:
+    if version or cipher:
+        return True
+    # '-' in the cipher suite column means plain HTTP, but only lines that have the column can
+    # say so: old 18-20 field lines end before it. The later authentication type and host
+    # header columns show that the line has it.
+    if authentication or host:
+        return False
+    return None
+
+
+# Every S3Access field of an access-log record: (its columns, the function of their values). The
+# row view below and the vectorized form of declared rules (`s3_match`) both derive from this.
+ACCESS_LOG_FIELDS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "raw_operation": (("operation",), _same),
+    "operation": (("operation",), lambda op: ACCESS_LOG_OPERATIONS.get(op or "")),
+    # S3.* operations are S3's own work (lifecycle, replication, delete markers).
+    "internal": (("operation",), lambda op: (op or "").startswith("S3.")),
+    "object_call": (("operation",), lambda op: pattern_match(op, "REST.*.OBJECT")),
+    "bucket": (("bucket",), _same),
+    "bucket_label": (("bucket",), lambda bucket: bucket or "<unknown bucket>"),
+    "key": (("key",), _same),
+    "principal": (("requester",), _same),
+    "principal_label": (("requester",), lambda requester: requester or "anonymous"),
+    "anonymous": (("requester",), lambda requester: not requester),
+    "ip": (("remoteip",), _same),
+    "error": (("errorcode",), _same),
+    "http_status": (("httpstatus",), _status),
+    "tls": (("tlsVersion", "ciphersuite", "authenticationtype", "hostheader"), _tls),
+    "user_agent": (("useragent",), _same),
+}
+
+
 class _AccessLogRequest:
     """S3Access for an access-log record, reading each field only when a rule asks for it
     (most rules look at three or four of them, on every candidate row)."""
@@ -176,58 +231,13 @@ class _AccessLogRequest:
     def __init__(self, event: Mapping[str, Any]) -> None:
         self._event = event
 
-    @cached_property
-    def raw_operation(self) -> str | None:
-        return self._event.get("operation")
-
-    @cached_property
-    def operation(self) -> str | None:
-        return ACCESS_LOG_OPERATIONS.get(self.raw_operation or "")
-
-    @cached_property
-    def internal(self) -> bool:
-        # S3.* operations are S3's own work (lifecycle, replication, delete markers).
-        return (self.raw_operation or "").startswith("S3.")
-
-    @cached_property
-    def bucket(self) -> str | None:
-        return self._event.get("bucket")
-
-    @cached_property
-    def key(self) -> str | None:
-        return self._event.get("key")
-
-    @cached_property
-    def principal(self) -> str | None:
-        return self._event.get("requester")
-
-    @cached_property
-    def ip(self) -> str | None:
-        return self._event.get("remoteip")
-
-    @cached_property
-    def error(self) -> str | None:
-        return self._event.get("errorcode")
-
-    @cached_property
-    def http_status(self) -> int | None:
-        status = self._event.get("httpstatus")
-        return int(status) if isinstance(status, int | str) and str(status).isdigit() else None
-
-    @cached_property
-    def tls(self) -> bool | None:
-        if self._event.get("tlsVersion") or self._event.get("ciphersuite"):
-            return True
-        # '-' in the cipher suite column means plain HTTP, but only lines that have the column
-        # can say so: old 18-20 field lines end before it. The later authentication type and
-        # host header columns show that the line has it.
-        if self._event.get("authenticationtype") or self._event.get("hostheader"):
-            return False
-        return None
-
-    @cached_property
-    def user_agent(self) -> str | None:
-        return self._event.get("useragent")
+    def __getattr__(self, name: str) -> Any:
+        derivation = ACCESS_LOG_FIELDS.get(name)
+        if derivation is None:
+            raise AttributeError(name)
+        columns, derive = derivation
+        value = self.__dict__[name] = derive(*(self._event.get(column) for column in columns))
+        return value
 
 
 def _from_access_log(event: Mapping[str, Any]) -> S3Access:
@@ -254,6 +264,8 @@ def _from_cloudtrail(event: Mapping[str, Any]) -> S3Access | None:
         tls=_cloudtrail_tls(event),
         user_agent=event.get("userAgent"),
         internal=identity.get("type") == "AWSService" or not _looks_like_ip(source_ip),
+        # CloudTrail records anonymous callers with this placeholder account id.
+        anonymous=identity.get("accountId") == "ANONYMOUS_PRINCIPAL",
     )
 
 
@@ -289,14 +301,14 @@ def is_public_ip(value: str | None) -> bool:
     return bool(ip and ip.is_global)
 
 
-def _ip_int(text: str) -> tuple[int, int] | None:
+def _ip_int(address: str) -> tuple[int, int] | None:
     """(version, integer) of an address; inet_pton is ~10x faster than ipaddress for this."""
     try:
-        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
     except OSError:
         pass
     try:
-        return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big")
     except OSError:
         return None
 
@@ -355,40 +367,11 @@ def principal_label(access: S3Access) -> str:
     return access.principal or "anonymous"
 
 
-_LAST_COLUMNS: list[Any] = [None, None]  # (table, its columns): every hook of a batch asks
-
-
-def access_log_columns(table: Any) -> dict[str, Any]:
-    """Columns the access-log `match_table` hooks share, shaped like S3Access fields (computed
-    once per batch: tables are immutable, so the last table's columns are reused)."""
-    if _LAST_COLUMNS[0] is table:
-        return _LAST_COLUMNS[1]
-    columns = _access_log_columns(table)
-    _LAST_COLUMNS[:] = [table, columns]
-    return columns
-
-
-def _access_log_columns(table: Any) -> dict[str, Any]:
-    import pyarrow.compute as pc
-
-    requester = text(table, "requester")
-    operation = text(table, "operation")
-    return {
-        # Dedup parts are taken for the matched rows by several hooks: one chunk each, since a
-        # take from a many-chunk column concatenates the chunks every time.
-        "bucket": _one_chunk(text(table, "bucket", "None")),  # f"{access.bucket}" of a missing bucket
-        "operation": operation,
-        "internal": starts(operation, "S3."),
-        "no_error": blank(text(table, "errorcode")),
-        "principal": _one_chunk(pc.if_else(blank(requester), "anonymous", requester)),
-        "anonymous": blank(requester),
-    }
-
-
-def _one_chunk(column: Any) -> Any:
-    import pyarrow as pa
-
-    return column if column.num_chunks <= 1 else pa.chunked_array([column.combine_chunks()])
+def s3_match(*conditions: Condition, dedup: tuple[str, ...]) -> Declared:
+    """A rule over S3 requests declared once (detectors.engine.declared): conditions on S3Access
+    fields give `rule(event)` for access logs and CloudTrail alike, and the exact vectorized
+    `match_table` for access-log batches; `dedup` names the fields joined by ':'."""
+    return Declared(*conditions, dedup=dedup, view=s3_access, columns={S3_ACCESS: ACCESS_LOG_FIELDS})
 
 
 def s3_call_succeeded(event: Mapping[str, Any], *event_names: str) -> bool:

@@ -1,54 +1,28 @@
 """Access errors (HTTP 400/403/405) on object operations: probing, broken or revoked access."""
 
-import pyarrow as pa
-import pyarrow.compute as pc
-from bucketwatch_helpers import (
-    OBJECT_EVENT_NAMES,
-    access_log_columns,
-    blank,
-    column_ci,
-    joined,
-    matched,
-    principal_label,
-    s3_access,
-    settings,
-    starts,
-    text,
-)
-from panther_base_helpers import pattern_match
+from bucketwatch_helpers import principal_label, s3_access, s3_match, settings, where
 
 MONITORED_STATUS = {400, 403, 405}
 
+# Declared once: rule() and the vectorized match_table() are both derived from it.
+MATCH = s3_match(
+    where("internal").is_(False),
+    where("error").present(),
+    # AWS's own delivery agents retry with stale signatures all the time: not a client's error.
+    where("user_agent").not_starts_with("aws-internal"),
+    # REST.*.OBJECT in access logs, an object call's eventName in CloudTrail.
+    where("object_call").is_(True),
+    where("http_status").one_of(*MONITORED_STATUS),
+    dedup=("bucket", "principal_label", "error"),
+)
+
 
 def rule(event):
-    access = s3_access(event)
-    if access is None or access.internal or not access.error:
-        return False
-    # AWS's own delivery agents retry with stale signatures all the time: not a client's error.
-    if (access.user_agent or "").startswith("aws-internal"):
-        return False
-    if access.log_type == "AWS.CloudTrail":
-        object_call = access.operation in OBJECT_EVENT_NAMES
-    else:
-        object_call = pattern_match(access.raw_operation, "REST.*.OBJECT")
-    return object_call and access.http_status in MONITORED_STATUS
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    c = access_log_columns(table)
-    error = text(table, "errorcode")
-    status = column_ci(table, "httpstatus")
-    if status is None:
-        return None
-    status = pc.cast(status, pa.int64())
-    mask = pc.and_(pc.invert(blank(error)), pc.invert(c["internal"]))
-    mask = pc.and_(mask, pc.invert(starts(text(table, "useragent"), "aws-internal")))
-    mask = pc.and_(mask, pc.fill_null(pc.match_substring_regex(c["operation"], r"^REST\..*\.OBJECT$"), False))
-    mask = pc.and_(mask, pc.fill_null(pc.is_in(status, value_set=pa.array(sorted(MONITORED_STATUS))), False))
-    return matched(mask, joined(c["bucket"], c["principal"], pc.fill_null(error, "None")))
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -58,8 +32,7 @@ def title(event):
 
 
 def dedup(event):
-    access = s3_access(event)
-    return f"{access.bucket}:{principal_label(access)}:{access.error}"
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

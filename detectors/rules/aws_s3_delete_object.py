@@ -1,25 +1,24 @@
 """Mass deletion: many objects deleted from one bucket by one principal (threshold 50/hour)."""
 
-import pyarrow as pa
-import pyarrow.compute as pc
-from bucketwatch_helpers import access_log_columns, joined, matched, principal_label, s3_access
+from bucketwatch_helpers import principal_label, s3_access, s3_match, where
 
 DELETE_OPERATIONS = {"DeleteObject"}  # BATCH.DELETE.OBJECT (one per key of a DeleteObjects) maps here too
 
+# Declared once: rule() and the vectorized match_table() are both derived from it.
+MATCH = s3_match(
+    where("internal").is_(False),
+    where("error").blank(),
+    where("operation").one_of(*DELETE_OPERATIONS),
+    dedup=("bucket", "principal_label"),
+)
+
 
 def rule(event):
-    access = s3_access(event)
-    return (access is not None and not access.internal and not access.error
-            and access.operation in DELETE_OPERATIONS)
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    c = access_log_columns(table)
-    deletes = pc.is_in(c["operation"], value_set=pa.array(["REST.DELETE.OBJECT", "BATCH.DELETE.OBJECT"]))
-    return matched(pc.and_(pc.fill_null(deletes, False), c["no_error"]), joined(c["bucket"], c["principal"]))
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -28,8 +27,7 @@ def title(event):
 
 
 def dedup(event):
-    access = s3_access(event)
-    return f"{access.bucket}:{principal_label(access)}"
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

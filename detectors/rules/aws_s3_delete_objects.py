@@ -1,22 +1,23 @@
 """A multi-object delete (DeleteObjects) on a bucket: many keys gone in one request."""
 
-import pyarrow.compute as pc
-from bucketwatch_helpers import access_log_columns, joined, matched, principal_label, s3_access
+from bucketwatch_helpers import principal_label, s3_access, s3_match, where
+
+# Declared once: rule() and the vectorized match_table() are both derived from it (the access
+# log's REST.POST.MULTI_OBJECT_DELETE is DeleteObjects through ACCESS_LOG_OPERATIONS).
+MATCH = s3_match(
+    where("internal").is_(False),
+    where("error").blank(),
+    where("operation").one_of("DeleteObjects"),
+    dedup=("bucket", "principal_label"),
+)
 
 
 def rule(event):
-    access = s3_access(event)
-    return (access is not None and not access.internal and not access.error
-            and access.operation == "DeleteObjects")
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    c = access_log_columns(table)
-    mask = pc.and_(pc.equal(c["operation"], "REST.POST.MULTI_OBJECT_DELETE"), c["no_error"])
-    return matched(mask, joined(c["bucket"], c["principal"]))
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -25,8 +26,7 @@ def title(event):
 
 
 def dedup(event):
-    access = s3_access(event)
-    return f"{access.bucket}:{principal_label(access)}"
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

@@ -5,39 +5,28 @@ before that column cannot tell, and are not judged. CloudTrail cannot tell eithe
 tlsDetails out for plain HTTP and for many other reasons, so the rule does not read it.
 """
 
-import pyarrow.compute as pc
-from bucketwatch_helpers import (
-    access_log_columns,
-    blank,
-    matched,
-    principal_label,
-    s3_access,
-    starts,
-    text,
+from bucketwatch_helpers import principal_label, s3_access, s3_match, where
+
+# Declared once: rule() and the vectorized match_table() are both derived from it.
+MATCH = s3_match(
+    where("internal").is_(False),
+    # Website endpoints only speak HTTP; that is a hosting choice, not an insecure client.
+    where("raw_operation").not_starts_with("WEBSITE."),
+    where("tls").is_(False),  # None (the record cannot tell) is not judged
+    # One alert per bucket, as Panther's rule (its title names only the bucket): the fix is the
+    # bucket's policy (deny aws:SecureTransport false). Per principal, a bucket that takes some
+    # plain HTTP from each of its clients raised one alert per client every 12 hours: 363 Low
+    # alerts in 150,000 generated lines (docs/detection.md, "Alert volume").
+    dedup=("bucket",),
 )
 
 
 def rule(event):
-    access = s3_access(event)
-    if access is None or access.internal:
-        return False
-    # Website endpoints only speak HTTP; that is a hosting choice, not an insecure client.
-    if (access.raw_operation or "").startswith("WEBSITE."):
-        return False
-    return access.tls is False
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    c = access_log_columns(table)
-    no_tls = pc.and_(blank(text(table, "tlsVersion")), blank(text(table, "ciphersuite")))
-    # Only lines long enough to have the cipher suite column (see s3_access(...).tls).
-    has_column = pc.invert(pc.and_(blank(text(table, "authenticationtype")), blank(text(table, "hostheader"))))
-    no_tls = pc.and_(no_tls, has_column)
-    client = pc.invert(pc.or_(c["internal"], starts(c["operation"], "WEBSITE.")))
-    return matched(pc.and_(no_tls, client), c["bucket"])
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -46,11 +35,7 @@ def title(event):
 
 
 def dedup(event):
-    # One alert per bucket, as Panther's rule (its title names only the bucket): the fix is the
-    # bucket's policy (deny aws:SecureTransport false). Per principal, a bucket that takes some
-    # plain HTTP from each of its clients raised one alert per client every 12 hours: 363 Low
-    # alerts in 150,000 generated lines (docs/detection.md, "Alert volume").
-    return f"{s3_access(event).bucket}"  # "None" when absent, as the vectorized form
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

@@ -1,29 +1,22 @@
 """Anonymous (unauthenticated) requests to a bucket."""
 
-import pyarrow.compute as pc
-from bucketwatch_helpers import access_log_columns, blank, matched, s3_access, text
+from bucketwatch_helpers import s3_access, s3_match, where
 
-ANONYMOUS_ACCOUNT = "ANONYMOUS_PRINCIPAL"
+# Declared once: rule() and the vectorized match_table() are both derived from it. `anonymous`:
+# no requester in an access log; CloudTrail's placeholder account ANONYMOUS_PRINCIPAL.
+MATCH = s3_match(
+    where("internal").is_(False),
+    where("anonymous").is_(True),
+    dedup=("bucket_label",),
+)
 
 
 def rule(event):
-    access = s3_access(event)
-    if access is None or access.internal:
-        return False
-    if access.log_type == "AWS.CloudTrail":
-        # CloudTrail records anonymous callers with this placeholder account id.
-        return event.deep_get("userIdentity", "accountId") == ANONYMOUS_ACCOUNT
-    return not access.principal
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    c = access_log_columns(table)
-    raw = text(table, "bucket")
-    bucket = pc.if_else(blank(raw), "<unknown bucket>", raw)
-    return matched(pc.and_(c["anonymous"], pc.invert(c["internal"])), bucket)
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -32,7 +25,7 @@ def title(event):
 
 
 def dedup(event):
-    return s3_access(event).bucket or "<unknown bucket>"
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

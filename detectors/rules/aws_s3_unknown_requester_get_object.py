@@ -1,16 +1,14 @@
 """Reads of a bucket by a principal outside its known-good list (bucket -> principal globs)."""
 
-import pyarrow.compute as pc
 from bucketwatch_helpers import (
-    access_log_columns,
     any_glob,
     cached_for_settings,
-    joined,
-    matched,
+    holds,
     principal_label,
-    rows_where,
     s3_access,
+    s3_match,
     settings,
+    where,
 )
 
 
@@ -23,40 +21,33 @@ def _allowed_principals(bucket):
     return allowed
 
 
-def rule(event):
-    access = s3_access(event)
-    if access is None or access.internal or access.error or access.operation != "GetObject":
-        return False
-    bucket = access.bucket or ""
+def unknown_principal(bucket, principal):
+    """The bucket has a known-good list (detections.known_good_access) and it does not name the principal."""
+    bucket = bucket or ""
     allowed = cached_for_settings("known_good", bucket, lambda: _allowed_principals(bucket))
     if allowed is None:
         return False
-    return not cached_for_settings("known_good_principal", f"{bucket}\x00{access.principal}",
-                                   lambda: any_glob(access.principal, allowed))
+    return not cached_for_settings("known_good_principal", f"{bucket}\x00{principal}",
+                                   lambda: any_glob(principal, allowed))
 
 
-def prefilter_table(table, log_type):
-    """Rows that may match, decided once per distinct (bucket, requester) of an access-log batch."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
+# Declared once: rule() and the vectorized match_table() are both derived from it (the
+# known-good check runs once per distinct bucket and requester of a batch).
+MATCH = s3_match(
+    where("internal").is_(False),
+    where("error").blank(),
+    where("operation").one_of("GetObject"),
+    holds(("bucket", "principal"), unknown_principal, "principal outside the bucket's known-good list"),
+    dedup=("bucket", "principal_label"),
+)
 
-    def unknown(bucket, requester):
-        allowed = cached_for_settings("known_good", bucket or "", lambda: _allowed_principals(bucket or ""))
-        return allowed is not None and not any_glob(requester, allowed)
 
-    return rows_where(table, ("bucket", "requester"), unknown)
+def rule(event):
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    unknown = prefilter_table(table, log_type)
-    if unknown is None:
-        return None
-    c = access_log_columns(table)
-    reads = pc.and_(pc.equal(c["operation"], "REST.GET.OBJECT"), c["no_error"])
-    return matched(pc.and_(reads, unknown), joined(c["bucket"], c["principal"]))
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -65,8 +56,7 @@ def title(event):
 
 
 def dedup(event):
-    access = s3_access(event)
-    return f"{access.bucket}:{principal_label(access)}"
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

@@ -1,22 +1,22 @@
 """Exfiltration: one principal downloads many objects from one bucket (threshold per hour)."""
 
-import pyarrow.compute as pc
-from bucketwatch_helpers import access_log_columns, joined, matched, principal_label, s3_access
+from bucketwatch_helpers import principal_label, s3_access, s3_match, where
+
+# Declared once: rule() and the vectorized match_table() are both derived from it.
+MATCH = s3_match(
+    where("internal").is_(False),
+    where("error").blank(),
+    where("operation").one_of("GetObject"),
+    dedup=("bucket", "principal_label"),
+)
 
 
 def rule(event):
-    access = s3_access(event)
-    return (access is not None and not access.internal and not access.error
-            and access.operation == "GetObject")
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    c = access_log_columns(table)
-    mask = pc.and_(pc.equal(c["operation"], "REST.GET.OBJECT"), c["no_error"])
-    return matched(mask, joined(c["bucket"], c["principal"]))
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -25,8 +25,7 @@ def title(event):
 
 
 def dedup(event):
-    access = s3_access(event)
-    return f"{access.bucket}:{principal_label(access)}"
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

@@ -5,27 +5,25 @@ note arrives, whatever the note is called (Bucketwatch.S3.BulkDeletionThenUpload
 Bucketwatch.S3.MultiObjectDeleteThenUpload). Its matches go to panther_rule_matches only.
 """
 
-import pyarrow as pa
-import pyarrow.compute as pc
-from bucketwatch_helpers import access_log_columns, joined, matched, principal_label, s3_access
+from bucketwatch_helpers import principal_label, s3_access, s3_match, where
 
 UPLOADS = {"PutObject", "PostObject", "CopyObject", "CompleteMultipartUpload"}
-UPLOAD_OPERATIONS = ["REST.PUT.OBJECT", "REST.POST.OBJECT", "REST.COPY.OBJECT", "REST.POST.UPLOAD"]
+
+# Declared once: rule() and the vectorized match_table() are both derived from it.
+MATCH = s3_match(
+    where("internal").is_(False),
+    where("error").blank(),
+    where("operation").one_of(*UPLOADS),
+    dedup=("bucket", "principal_label"),
+)
 
 
 def rule(event):
-    access = s3_access(event)
-    return (access is not None and not access.internal and not access.error
-            and access.operation in UPLOADS)
+    return MATCH.rule(event)
 
 
 def match_table(table, log_type):
-    """Exact vectorized rule()/dedup() for access-log batches (None: use rule() per event)."""
-    if log_type != "AWS.S3ServerAccess":
-        return None
-    c = access_log_columns(table)
-    uploads = pc.fill_null(pc.is_in(c["operation"], value_set=pa.array(UPLOAD_OPERATIONS)), False)
-    return matched(pc.and_(uploads, c["no_error"]), joined(c["bucket"], c["principal"]))
+    return MATCH.match_table(table, log_type)
 
 
 def title(event):
@@ -34,8 +32,7 @@ def title(event):
 
 
 def dedup(event):
-    access = s3_access(event)
-    return f"{access.bucket}:{principal_label(access)}"
+    return MATCH.dedup(event)
 
 
 def alert_context(event):

@@ -182,3 +182,35 @@ def test_arrow_formatted_times_equal_panther_time():
         column = pa.chunked_array([pa.array(values, pa.timestamp(unit))])
         assert panther_times(column) == [panther_time(v) for v in column.to_pylist()]
     assert panther_times(pa.chunked_array([pa.array(values, pa.timestamp("ms"))]))[0] == "2020-02-14 00:53:48.123000000"
+
+
+def test_outside_networks_equals_networkset_membership_for_any_address():
+    """The vectorized IPv4/IPv6 masks say what `ip not in NetworkSet(...)` says, address by address
+    (compressed and full IPv6, IPv4-mapped, zone ids, junk), for v4-only, v6-only and mixed lists."""
+    import ipaddress
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from detectors.engine.rules import ensure_helpers_importable
+    from detectors.engine.vector import outside_networks
+
+    ensure_helpers_importable()
+    from bucketwatch_helpers import NetworkSet
+
+    v6 = st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
+    near = st.integers(0, 2**80 - 1).map(lambda n: str(ipaddress.IPv6Address((0x20010DB8 << 96) + n)))
+    v4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
+    odd = st.sampled_from([None, "", "::ffff:10.0.0.1", "fe80::1%eth0", "2001:DB8::1", "2001:0db8:0000::0001",
+                           "999.1.1.1", "10.0.0", "not an ip", "::", "::1", "10.1.2.3"])
+    lists = [["10.0.0.0/8", "2001:db8::/32"], ["2001:db8:1::/48", "::ffff:0:0/96"], ["0.0.0.0/0"], ["::/0"]]
+
+    @settings(max_examples=60, deadline=None)
+    @given(addresses=st.lists(st.one_of(v6, near, v4, odd), min_size=1, max_size=30), which=st.integers(0, 3))
+    def check(addresses, which):
+        allowed = NetworkSet([ipaddress.ip_network(n) for n in lists[which]])
+        table = pa.table({"bucket": ["b"] * len(addresses), "remoteip": pa.array(addresses, pa.string())})
+        mask = outside_networks(table, "bucket", "remoteip", lambda bucket: allowed)
+        assert mask.to_pylist() == [bool(ip) and ip not in allowed for ip in addresses]
+
+    check()
