@@ -18,8 +18,10 @@ large share of the work); the parent only commits, in input order.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,28 +48,108 @@ from detectors.sources import CHUNK_BYTES, InputError, InputObject, Limited, Log
 FLUSH_ROWS = 100_000
 
 
-class ObjectBuffer:
-    """Collects one input object's rows per table and partition and writes each partition once:
-    one file per partition per object instead of one per chunk (log files span few hours, chunks
-    are small). Each batch is split into partitions as it arrives (contiguous arrays, cheap);
-    the pieces are written together. Flushes early past FLUSH_ROWS so memory stays bounded;
-    chunking is deterministic, so the file names (digests of the row ids) are too."""
+class _Spill:
+    """An object's rows set aside on disk, sorted by partition: one Arrow IPC file per spill and
+    log type, one record batch per partition. Read back one partition at a time."""
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, folder: Path | None) -> None:
+        self._temporary = None if folder is not None else tempfile.TemporaryDirectory(prefix="bucketwatch-spill-")
+        self.folder = Path(self._temporary.name) if self._temporary is not None else folder
+        self.index: dict[tuple[str, str], list[tuple[Path, int]]] = {}
+        self.count = 0
+        self._files: dict[Path, Any] = {}
+        self._readers: dict[Path, Any] = {}
+
+    def add(self, log_type: str, partitions: Iterable[tuple[str, pa.Table]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"spill-{self.count:05d}.arrow"
+        self.count += 1
+        writer = None
+        number = 0
+        with pa.OSFile(str(path), "wb") as sink:
+            for partition, rows in partitions:
+                if writer is None:
+                    writer = pa.ipc.new_file(sink, rows.schema)
+                for batch in rows.to_batches():
+                    writer.write_batch(batch)
+                    self.index.setdefault((log_type, partition), []).append((path, number))
+                    number += 1
+            if writer is not None:
+                writer.close()
+
+    def pieces(self, key: tuple[str, str]) -> Iterator[pa.Table]:
+        """A partition's rows in input order, one spilled piece at a time."""
+        for path, number in self.index.get(key, []):
+            if path not in self._readers:
+                self._files[path] = pa.OSFile(str(path), "rb")  # read, not mapped: RSS holds one piece
+                self._readers[path] = pa.ipc.open_file(self._files[path])
+            yield pa.Table.from_batches([self._readers[path].get_batch(number)])
+
+    def close(self) -> None:
+        self._readers.clear()
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
+        for path in {p for entries in self.index.values() for p, _ in entries}:
+            path.unlink(missing_ok=True)
+        if self._temporary is not None:
+            self._temporary.cleanup()
+        self.index.clear()
+
+
+class ObjectBuffer:
+    """Collects one input object's rows and writes each partition once: one file per partition
+    per object (about FILE_ROWS rows at most), however the object's rows are ordered in time.
+
+    Batches are kept as they arrive. Past FLUSH_ROWS rows (memory stays bounded), the buffered rows
+    are sorted by partition (`partition_tables`: zero-copy slices for time-ordered rows, one sort
+    for rows in no time order) and spilled to disk (`_Spill`); `flush()` writes every partition's
+    pieces, spilled and buffered, into its file. An object that fits in FLUSH_ROWS is never
+    spilled. Chunking is deterministic, so the pieces and the file names (digests of the row ids)
+    are too."""
+
+    def __init__(self, writer: Any, spill_folder: Path | None = None, flush_rows: int = FLUSH_ROWS) -> None:
         self.writer = writer
-        self.pending: dict[tuple[str, str], list[pa.Table]] = {}
+        self.spill_folder = spill_folder
+        self.flush_rows = flush_rows
+        self.pending: dict[str, list[pa.Table]] = {}
         self.rows = 0
+        self._spill: _Spill | None = None
 
     def add(self, batch: ParsedBatch) -> None:
-        for partition, rows in partition_tables(batch.table):
-            self.pending.setdefault((batch.log_type, partition), []).append(rows)
+        if not batch.table.num_rows:
+            return
+        self.pending.setdefault(batch.log_type, []).append(batch.table)
         self.rows += batch.table.num_rows
-        if self.rows >= FLUSH_ROWS:
-            self.flush()
+        if self.rows >= self.flush_rows:
+            self._spill_pending()
+
+    def _partitions(self) -> Iterator[tuple[str, Iterator[tuple[str, pa.Table]]]]:
+        for log_type, tables in sorted(self.pending.items()):
+            yield log_type, partition_tables(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
+
+    def _spill_pending(self) -> None:
+        if self._spill is None:
+            self._spill = _Spill(self.spill_folder)
+        for log_type, partitions in self._partitions():
+            self._spill.add(log_type, partitions)
+        self.pending.clear()
+        self.rows = 0
 
     def flush(self) -> None:
-        for (log_type, partition), pieces in sorted(self.pending.items()):
-            self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], partition, pa.concat_tables(pieces))
+        if self._spill is None:
+            for log_type, partitions in self._partitions():
+                for partition, rows in partitions:
+                    self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], partition, rows)
+        else:
+            spill, self._spill = self._spill, None
+            try:
+                memory = {(log_type, p): rows for log_type, partitions in self._partitions() for p, rows in partitions}
+                for key in sorted(set(spill.index) | set(memory)):
+                    pieces = itertools.chain(spill.pieces(key), [memory[key]] if key in memory else [])
+                    self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[key[0]], key[1], pieces)
+            finally:
+                spill.close()
         self.pending.clear()
         self.rows = 0
 
@@ -79,9 +161,8 @@ class StagingWriter(LakeWriter):
         super().__init__(staging)
         self.staged: list[StagedFile] = []
 
-    def write_partition(self, database: str, table: str, partition: str, rows: pa.Table) -> None:
-        super().write_partition(database, table, partition, rows)
-        self.staged.append(StagedFile(self.last_written, rows.num_rows))
+    def on_written(self) -> None:
+        self.staged.append(StagedFile(self.last_written, self.last_rows))
 
 
 class StagedQuarantine:
@@ -182,7 +263,7 @@ def stage_source(task: Task, on_batch: Callable[[ParsedBatch], None] | None = No
                 stream, raw = None, None
         log_type = task.previous.log_type if resumed and task.previous else task.log_type
         quarantine = StagedQuarantine(staging, _quarantine_name(task.sid or "stdin", result.start))
-        buffer = ObjectBuffer(writer)
+        buffer = ObjectBuffer(writer, staging / "_spill")
         for batch in parse_object(task.obj, log_type or AUTO, quarantine, stats, on_lines,
                                   max_record_bytes=task.max_record_bytes, result=result, stream=stream):
             if ship:
@@ -316,7 +397,7 @@ class LakeIngest:
     @staticmethod
     def _stage_shipped(staged: Staged, on_batch: Callable[[ParsedBatch], None]) -> None:
         writer = StagingWriter(Path(staged.task.staging))
-        buffer = ObjectBuffer(writer)
+        buffer = ObjectBuffer(writer, Path(staged.task.staging) / "_spill")
         for log_type, source, data, records in staged.shipped:
             batch = ParsedBatch(log_type, source, pa.ipc.open_stream(data).read_all(), records=records)
             buffer.add(batch)
