@@ -3,9 +3,9 @@
 A chunk of complete lines is parsed without a Python loop over lines:
 
 1. numpy finds every newline, quote and space in the chunk's bytes. A line of the common shape has
-   exactly 6 quotes, 9 spaces before the first one (the head fields; the bracketed time holds one),
-   7 spaces between the request-URI and the referrer, `" "` between referrer and user agent, and
-   1..10 space-led fields after the user agent. From those positions every field's byte range is
+   9 spaces before the first quote (the head fields; the bracketed time holds one), 7 spaces between
+   the request-URI and the referrer, `" "` between referrer and user agent, the user agent up to
+   the line's last quote (raw quotes inside it are its own), and 1..10 space-led fields after it. From those positions every field's byte range is
    computed with array arithmetic.
 2. The ranges become one Arrow string array over the chunk's own bytes (no copy: field, gap,
    field, gap, ... as consecutive offsets), and each column is a single `take` from it; `-` becomes
@@ -13,8 +13,8 @@ A chunk of complete lines is parsed without a Python loop over lines:
 3. Times are decoded from their fixed-width bytes with numpy (every range checked, no strptime);
    numbers are cast once per column; IPs are checked with one regex per column.
 
-Lines that do not have that shape (raw quotes inside quoted fields, bare `-` for a quoted field,
-unknown trailing fields) and every malformed line go to the per-line parser (`s3_access_line`),
+Lines that do not have that shape (raw quotes inside the request-URI or referrer, bare `-` for a
+quoted field, unknown trailing fields) and every malformed line go to the per-line parser (`s3_access_line`),
 which either parses them or says precisely why they are not records. Output keeps input order.
 """
 
@@ -179,9 +179,13 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     q_count = np.diff(np.append(q_first, len(quotes)))
     s_first = np.searchsorted(spaces, starts)
     s_next = np.searchsorted(spaces, ends)  # spaces inside the line (trailing blanks are cut off)
-    rows = np.flatnonzero((ends > starts) & (q_count == 6) & (s_next - s_first >= 18))
+    rows = np.flatnonzero((ends > starts) & (q_count >= 6) & (s_next - s_first >= 18))
     last_space = len(spaces) - 1
-    q = quotes[np.minimum(q_first[rows, None] + np.arange(6), len(quotes) - 1)]
+    # The first five quotes open and close the request-URI and the referrer and open the user
+    # agent; the user agent closes at the line's last quote (raw quotes inside it are kept, as the
+    # line parser keeps them). Quotes anywhere else break the shape checks below.
+    q = quotes[np.minimum(q_first[rows, None] + np.array([0, 1, 2, 3, 4, 4]), len(quotes) - 1)]
+    q[:, 5] = quotes[q_first[rows] + q_count[rows] - 1]
     head = spaces[np.minimum(s_first[rows, None] + np.arange(9), last_space)]
     m_first = np.searchsorted(spaces, q[:, 1])
     middle = spaces[np.minimum(m_first[:, None] + np.arange(7), last_space)]
