@@ -155,14 +155,27 @@ class ObjectBuffer:
 
 
 class StagingWriter(LakeWriter):
-    """A LakeWriter into a source's staging folder that remembers what it wrote."""
+    """A LakeWriter into a source's staging folder that remembers what it wrote. Files are staged
+    flat (`<n>.parquet`; the commit moves each to its place in the lake): no folder tree per source."""
 
     def __init__(self, staging: Path) -> None:
         super().__init__(staging)
         self.staged: list[StagedFile] = []
+        self._made = False
+        self._staged_as = ""
+
+    def _temporary(self, folder: str, name: str) -> Path:
+        if not self._made:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._made = True
+        return self.root / name
+
+    def _target(self, folder: str, name: str) -> Path:
+        self._staged_as = f"{self.files_written:06d}.parquet"
+        return self.root / self._staged_as
 
     def on_written(self) -> None:
-        self.staged.append(StagedFile(self.last_written, self.last_rows))
+        self.staged.append(StagedFile(self.last_written, self.last_rows, staged_as=self._staged_as))
 
 
 class StagedQuarantine:

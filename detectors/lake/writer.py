@@ -234,7 +234,7 @@ class LakeWriter:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.files_written = 0
-        self.last_written = ""  # path of the last file, relative to the root
+        self.last_written = ""  # path of the last file in the lake, relative to the root
         self.last_rows = 0
 
     def write(self, database: str, table: str, data: pa.Table, time_column: str = "p_event_time") -> None:
@@ -246,32 +246,38 @@ class LakeWriter:
     def write_partition(self, database: str, table: str, partition: str, rows: pa.Table | Iterable[pa.Table]) -> None:
         """Rows already known to belong to one partition (`year=.../month=.../day=.../hour=...`):
         a table (one file), or pieces of tables with p_row_id, read as they are written."""
-        folder = self.root / table_path(database, table) / partition
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = f"{table_path(database, table)}/{partition}"
         if isinstance(rows, pa.Table):
-            self._place(folder, file_name(rows), rows.num_rows, lambda temporary: write_parquet(rows, temporary))
+            name = file_name(rows)
+            temporary = self._temporary(folder, f".{name}.{os.getpid()}.tmp")
+            write_parquet(rows, temporary)
+            self._place(folder, name, rows.num_rows, temporary)
             return
 
         def new_file() -> PieceFile:
-            return PieceFile(str(folder / f".part-{os.getpid()}-{self.files_written}.tmp"))
+            return PieceFile(str(self._temporary(folder, f".part-{os.getpid()}-{self.files_written}.tmp")))
 
         def finish(done: PieceFile) -> None:
-            self._place(folder, done.close(), done.rows, None, Path(done.sink))
+            self._place(folder, done.close(), done.rows, Path(done.sink))
 
         write_pieces(rows, new_file, finish)
 
-    def _place(self, folder: Path, name: str, rows: int, write: Any, temporary: Path | None = None) -> None:
-        """Write (or take the written `temporary`) and move it to its name: atomic, readers never
-        see half a file."""
-        target = folder / name
-        if temporary is None:
-            temporary = folder / f".{name}.{os.getpid()}.tmp"
-            write(temporary)
-        os.replace(temporary, target)
+    def _temporary(self, folder: str, name: str) -> Path:
+        """Where a file is written before it has its place: beside it (a rename within a folder)."""
+        where = self.root / folder
+        where.mkdir(parents=True, exist_ok=True)
+        return where / name
+
+    def _place(self, folder: str, name: str, rows: int, temporary: Path) -> None:
+        """Move the written file to its name: atomic, readers never see half a file."""
+        os.replace(temporary, self._target(folder, name))
         self.files_written += 1
-        self.last_written = target.relative_to(self.root).as_posix()
+        self.last_written = f"{folder}/{name}"
         self.last_rows = rows
         self.on_written()
+
+    def _target(self, folder: str, name: str) -> Path:
+        return self.root / folder / name
 
     def on_written(self) -> None:
         """Called after each file (subclasses record what was written)."""
