@@ -30,7 +30,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from detectors.lake.manifest import QUARANTINE_DIR, Manifest, Segment, SourceRecord, StagedFile, source_id
-from detectors.lake.writer import LakeWriter, partition_tables
+from detectors.lake.writer import LakeWriter, partition_keys, partition_path, partition_tables
 from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES
 from detectors.pipeline import (
     AUTO,
@@ -56,14 +56,16 @@ class _Spill:
         self._temporary = None if folder is not None else tempfile.TemporaryDirectory(prefix="bucketwatch-spill-")
         self.folder = Path(self._temporary.name) if self._temporary is not None else folder
         self.index: dict[tuple[str, str], list[tuple[Path, int]]] = {}
-        self.count = 0
+        self.paths: list[Path] = []
         self._files: dict[Path, Any] = {}
         self._readers: dict[Path, Any] = {}
 
-    def add(self, log_type: str, partitions: Iterable[tuple[str, pa.Table]]) -> None:
+    def add(self, log_type: str, partitions: list[tuple[str, pa.Table]]) -> None:
+        if not partitions:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"spill-{self.count:05d}.arrow"
-        self.count += 1
+        path = self.folder / f"spill-{len(self.paths):05d}.arrow"
+        self.paths.append(path)
         writer = None
         number = 0
         with pa.OSFile(str(path), "wb") as sink:
@@ -90,7 +92,7 @@ class _Spill:
         for file in self._files.values():
             file.close()
         self._files.clear()
-        for path in {p for entries in self.index.values() for p, _ in entries}:
+        for path in self.paths:
             path.unlink(missing_ok=True)
         if self._temporary is not None:
             self._temporary.cleanup()
@@ -99,14 +101,17 @@ class _Spill:
 
 class ObjectBuffer:
     """Collects one input object's rows and writes each partition once: one file per partition
-    per object (about FILE_ROWS rows at most), however the object's rows are ordered in time.
+    per object (of FILE_ROWS rows at most), however the object's rows are ordered in time.
 
     Batches are kept as they arrive. Past FLUSH_ROWS rows (memory stays bounded), the buffered rows
-    are sorted by partition (`partition_tables`: zero-copy slices for time-ordered rows, one sort
-    for rows in no time order) and spilled to disk (`_Spill`); `flush()` writes every partition's
-    pieces, spilled and buffered, into its file. An object that fits in FLUSH_ROWS is never
-    spilled. Chunking is deterministic, so the pieces and the file names (digests of the row ids)
-    are too."""
+    are split by partition (`partition_tables`: zero-copy slices for time-ordered rows, one sort
+    for rows in no time order). Partitions older than every row among the latest quarter of them
+    look complete (time-ordered logs move on): they are written now. The others may grow: they are spilled to disk (`_Spill`)
+    and written with the rest of their rows, into one file, when they look complete at a later
+    spill or when the object ends (`flush()`). An object of at most FLUSH_ROWS rows is never
+    spilled; an archive in no time order is spilled and each partition written once at the end.
+    Rows of a partition that was written already and comes back later go to another file. Chunking
+    is deterministic, so the pieces and the file names (digests of the row ids) are too."""
 
     def __init__(self, writer: Any, spill_folder: Path | None = None, flush_rows: int = FLUSH_ROWS) -> None:
         self.writer = writer
@@ -122,33 +127,60 @@ class ObjectBuffer:
         self.pending.setdefault(batch.log_type, []).append(batch.table)
         self.rows += batch.table.num_rows
         if self.rows >= self.flush_rows:
-            self._spill_pending()
+            self._spill_pending(self._frontier())
+
+    def _frontier(self) -> dict[str, str]:
+        """Per log type, the earliest partition among the latest quarter of the buffered rows:
+        partitions before it look complete (time-ordered logs have moved on); in an archive in no
+        time order the latest rows reach back to its start, so nothing does."""
+        frontier = {}
+        for log_type, tables in self.pending.items():
+            seen, earliest = 0, None
+            for table in reversed(tables):
+                first = int(partition_keys(table).min())
+                earliest = first if earliest is None else min(earliest, first)
+                seen += table.num_rows
+                if seen * 4 >= self.flush_rows:
+                    break
+            frontier[log_type] = partition_path(earliest)
+        return frontier
 
     def _partitions(self) -> Iterator[tuple[str, Iterator[tuple[str, pa.Table]]]]:
         for log_type, tables in sorted(self.pending.items()):
             yield log_type, partition_tables(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
-    def _spill_pending(self) -> None:
+    def _spill_pending(self, frontier: dict[str, str]) -> None:
         if self._spill is None:
             self._spill = _Spill(self.spill_folder)
+        spill = self._spill
         for log_type, partitions in self._partitions():
-            self._spill.add(log_type, partitions)
+            kept = []
+            for partition, rows in partitions:
+                if partition >= frontier[log_type]:  # zero-padded paths sort in time order
+                    kept.append((partition, rows))
+                else:
+                    self._write((log_type, partition), rows, spill)
+            spill.add(log_type, kept)
         self.pending.clear()
         self.rows = 0
 
+    def _write(self, key: tuple[str, str], rows: pa.Table | None, spill: _Spill | None) -> None:
+        """A partition's rows, with its spilled ones before them, into its file."""
+        log_type, partition = key
+        if spill is not None and key in spill.index:
+            rows = itertools.chain(spill.pieces(key), [rows] if rows is not None else [])
+        self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], partition, rows)
+        if spill is not None:
+            spill.index.pop(key, None)
+
     def flush(self) -> None:
-        if self._spill is None:
-            for log_type, partitions in self._partitions():
-                for partition, rows in partitions:
-                    self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], partition, rows)
-        else:
-            spill, self._spill = self._spill, None
-            try:
-                memory = {(log_type, p): rows for log_type, partitions in self._partitions() for p, rows in partitions}
-                for key in sorted(set(spill.index) | set(memory)):
-                    pieces = itertools.chain(spill.pieces(key), [memory[key]] if key in memory else [])
-                    self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[key[0]], key[1], pieces)
-            finally:
+        spill, self._spill = self._spill, None
+        try:
+            memory = {(log_type, p): rows for log_type, partitions in self._partitions() for p, rows in partitions}
+            for key in sorted(set(spill.index if spill is not None else ()) | set(memory)):
+                self._write(key, memory.get(key), spill)
+        finally:
+            if spill is not None:
                 spill.close()
         self.pending.clear()
         self.rows = 0

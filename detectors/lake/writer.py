@@ -88,7 +88,7 @@ def partition_tables(table: pa.Table, time_column: str = "p_event_time",
     run_keys = keys[run_starts]
     for key in np.unique(run_keys).tolist():
         mine = np.flatnonzero(run_keys == key)
-        yield _partition_path(key), _runs_table(table, run_starts[mine].tolist(), run_ends[mine].tolist())
+        yield partition_path(key), _runs_table(table, run_starts[mine].tolist(), run_ends[mine].tolist())
 
 
 def _runs_table(table: pa.Table, starts: list[int], ends: list[int]) -> pa.Table:
@@ -97,15 +97,31 @@ def _runs_table(table: pa.Table, starts: list[int], ends: list[int]) -> pa.Table
     gathered: list[np.ndarray] = []
     for start, end in zip(starts, ends, strict=True):
         if end - start < MIN_SLICE_ROWS:
-            gathered.append(np.arange(start, end, dtype=np.int32))
+            gathered.append(np.arange(start, end, dtype=np.int64))
             continue
         if gathered:
-            pieces.append(table.take(pa.array(np.concatenate(gathered))))
+            pieces.append(_take_rows(table, np.concatenate(gathered)))
             gathered = []
         pieces.append(table.slice(start, end - start))
     if gathered:
-        pieces.append(table.take(pa.array(np.concatenate(gathered))))
+        pieces.append(_take_rows(table, np.concatenate(gathered)))
     return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+
+
+def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """Rows (ascending) of a table, taken chunk by chunk: a take on a table of many chunks would
+    first join each column's chunks into one array (a copy of everything for a few rows)."""
+    batches = table.to_batches()
+    if len(batches) <= 1:
+        return table.take(pa.array(rows.astype(np.int32)))
+    bounds = np.cumsum([0, *(b.num_rows for b in batches)])
+    first, last = np.searchsorted(bounds, [rows[0], rows[-1]], side="right") - 1
+    taken = []
+    for number in range(int(first), int(last) + 1):
+        lo, hi = np.searchsorted(rows, bounds[number : number + 2])
+        if hi > lo:
+            taken.append(batches[number].take(pa.array((rows[lo:hi] - bounds[number]).astype(np.int32))))
+    return pa.Table.from_batches(taken, schema=table.schema)
 
 
 def _sorted_partitions(table: pa.Table, keys: np.ndarray) -> Iterator[tuple[str, pa.Table]]:
@@ -118,10 +134,10 @@ def _sorted_partitions(table: pa.Table, keys: np.ndarray) -> Iterator[tuple[str,
     # Taken column by column from the chunks: memory holds the rows twice, not three times.
     ordered = table.take(pa.array(order.astype(np.int32)))
     for start, end in zip(starts, ends, strict=True):
-        yield _partition_path(int(sorted_keys[start])), ordered.slice(start, end - start)
+        yield partition_path(int(sorted_keys[start])), ordered.slice(start, end - start)
 
 
-def _partition_path(key: int) -> str:
+def partition_path(key: int) -> str:
     year, rest = divmod(key, 1_000_000)
     month, rest = divmod(rest, 10_000)
     day, hour = divmod(rest, 100)
