@@ -11,10 +11,16 @@
         AWS.S3.ServerAccess.Error: {threshold: 10, dedup_period_minutes: 60}
         Bucketwatch.S3.MassGetObject: {threshold: 500}
         AWS.S3.ServerAccess.Unauthenticated: {enabled: true}
+      cloudtrail_buckets: ["org-trail-logs"]   # buckets known to hold CloudTrail logs
 
 Configuring `known_good_access` or `ip_allowlist` enables the rule that uses it. Without them,
 those rules stay disabled and carry Panther's example values only so their tests can run.
 Errors name the offending key path, e.g. `detections.ip_allowlist[1].cidrs[0]`.
+
+Which buckets hold CloudTrail logs (`DetectionSettings.cloudtrail_buckets`, read by
+AWS.CloudTrail.ShortLifecycle through `bucketwatch_helpers.is_cloudtrail_bucket`) comes from this
+section's `cloudtrail_buckets`, the deployed stack's BUCKETWATCH_TRAIL_BUCKETS (its own trail's
+bucket), and the lake (detectors.baseline.trail_buckets); the rules add the trails they see.
 
 Rules also see the organization (`DetectionSettings.organization`: the config file's
 `organization:` section plus the deployed stack's BUCKETWATCH_ORGANIZATION, see
@@ -24,6 +30,9 @@ Rules also see the organization (`DetectionSettings.organization`: the config fi
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,6 +44,8 @@ from detectors.common.severity import parse_severity
 
 KNOWN_GOOD_RULE = "AWS.S3.ServerAccess.UnknownRequester"
 IP_ALLOWLIST_RULE = "AWS.S3.ServerAccess.IPWhitelist"
+TRAIL_BUCKETS_VARIABLE = "BUCKETWATCH_TRAIL_BUCKETS"  # set by infra for the Lambdas: a JSON list
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -85,6 +96,8 @@ class DetectionSettings:
     # Not from the config file: per rule id and dedup string, a threshold learned from the lake
     # (the AccessError baseline of detectors.baseline.access_errors); empty = the rules' own.
     group_thresholds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # Buckets known to hold CloudTrail logs (config, the deployed stack's trail, the lake).
+    cloudtrail_buckets: tuple[str, ...] = ()
 
 
 _active = DetectionSettings()
@@ -117,14 +130,29 @@ def load_detection_settings(path: str | None) -> DetectionSettings:
     from detectors.common.config_file import load_config
 
     config = load_config(path)
-    return replace(config.detections, organization=organization_from_environment(config.organization))
+    settings = config.detections
+    buckets = (*settings.cloudtrail_buckets, *trail_buckets_from_environment())
+    return replace(settings, organization=organization_from_environment(config.organization),
+                   cloudtrail_buckets=tuple(dict.fromkeys(buckets)))
+
+
+def trail_buckets_from_environment() -> list[str]:
+    """BUCKETWATCH_TRAIL_BUCKETS: the deployed stack's trail bucket(s), a JSON list of names."""
+    text = os.environ.get(TRAIL_BUCKETS_VARIABLE)
+    if not text:
+        return []
+    try:
+        names = json.loads(text)
+    except ValueError:
+        raise UserError(f"{TRAIL_BUCKETS_VARIABLE}: expected a JSON list of bucket names, got {text[:80]!r}") from None
+    return _bucket_names(names, TRAIL_BUCKETS_VARIABLE)
 
 
 def parse_detections(section: Mapping[str, Any] | None) -> DetectionSettings:
     """Validate the raw `detections:` mapping; raises UserError naming the bad key."""
     section = section or {}
     _expect_mapping(section, "detections")
-    allowed = {"known_good_access", "ip_allowlist", "rules"}
+    allowed = {"known_good_access", "ip_allowlist", "rules", "cloudtrail_buckets"}
     _reject_unknown(section, allowed, "detections")
     overrides = _parse_rules(section.get("rules"), "detections.rules")
     known_good = EXAMPLE_KNOWN_GOOD
@@ -135,7 +163,18 @@ def parse_detections(section: Mapping[str, Any] | None) -> DetectionSettings:
     if "ip_allowlist" in section:
         allowlist = _parse_allowlist(section["ip_allowlist"], "detections.ip_allowlist")
         overrides.setdefault(IP_ALLOWLIST_RULE, RuleOverride(enabled=True))
-    return DetectionSettings(known_good_access=known_good, ip_allowlist=allowlist, rules=overrides)
+    buckets = _bucket_names(section.get("cloudtrail_buckets", []), "detections.cloudtrail_buckets")
+    return DetectionSettings(known_good_access=known_good, ip_allowlist=allowlist, rules=overrides,
+                             cloudtrail_buckets=tuple(buckets))
+
+
+def _bucket_names(value: Any, path: str) -> list[str]:
+    names = _expect_list(value, path)
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not BUCKET_NAME.match(name):
+            raise UserError(f"{path}[{i}]: expected an S3 bucket name (3-63 lower-case letters, digits, "
+                            f"dots and hyphens), got {name!r}")
+    return list(dict.fromkeys(names))
 
 
 def _parse_known_good(value: Any, path: str) -> tuple[KnownGoodAccess, ...]:

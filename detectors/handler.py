@@ -5,7 +5,8 @@ envelope in the body, or raw). Environment (set by infra/detector.py):
   ALERTS_TOPIC_ARN   SNS topic for alerts (one JSON message per new alert)
   PROCESSED_BUCKET   lake bucket (same layout as the local lake)
   DEDUP_TABLE        DynamoDB table (pk S, TTL expires_at) for dedup state and markers
-  BUCKETWATCH_CONFIG optional path of the config file (its detections: and ingest: sections)
+  BUCKETWATCH_CONFIG optional path of the config file (its detections:, ingest: and alerts: sections)
+  BUCKETWATCH_ALERT_TOPICS  optional JSON {destination: topic ARN}: routed alerts go there too
 
 Failing loudly, never silently:
 - A message that is not a usable S3 notification (not JSON, empty, null, no Records, a record
@@ -48,7 +49,7 @@ from typing import IO, Any
 from urllib.parse import unquote_plus
 
 from detectors.config import DetectionSettings, load_detection_settings
-from detectors.engine.evaluate import alert_message
+from detectors.engine.routing import alert_publisher, load_routing, topics_from_environment
 from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
 from detectors.engine.sinks import SNSSink
@@ -212,13 +213,14 @@ def process(refs: list[ObjectRef], s3: Any, sns: Any, dynamodb: Any,
             config: tuple[DetectionSettings, IngestSettings] | None = None) -> Outcome:
     settings, ingest = config or (load_settings(), load_ingest_settings())
     topic = os.environ["ALERTS_TOPIC_ARN"]
-    sink = SNSSink(topic, sns)
+    routed = alert_publisher(SNSSink(topic, sns, topics_from_environment()),
+                             load_routing(os.environ.get("BUCKETWATCH_CONFIG") or None))
     store = DynamoDBStore(os.environ["DEDUP_TABLE"], dynamodb)
     outcome = Outcome()
 
     def publish(rule: Any, state: Any) -> None:
         try:
-            sink.emit([alert_message(rule, state, created=True)])
+            routed(rule, state)
         except Exception as exc:
             raise SharedOutputError(f"publishing an alert to {topic} failed: {exc}") from exc
         outcome.alerts_published += 1

@@ -25,8 +25,9 @@ from infra.config import ConfigError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Our code: handlers live in detectors/ and policies/; bucketwatch/ holds shared glue.
 OUR_PACKAGES = ("detectors", "policies", "bucketwatch")
-# Third-party pure-Python packages the runtime lacks (import name).
-VENDORED_PACKAGES = ("yaml",)
+# Third-party pure-Python packages the runtime lacks (import name): PyYAML for specs and config,
+# sqlglot for the scheduled Lambda's Snowflake -> Athena SQL.
+VENDORED_PACKAGES = ("yaml", "sqlglot")
 SKIPPED_SUFFIXES = (".pyc", ".so", ".pyd", ".dylib")
 SKIPPED_DIRS = ("__pycache__", "tests", "demo")
 

@@ -40,6 +40,7 @@ from detectors.common import validate
 from detectors.common.config_file import load_config
 from detectors.common.errors import UserError
 from detectors.common.organization import OrganizationSettings
+from detectors.common.severity import parse_severity
 from infra.naming import MONITORING_BUCKET_NAME
 from infra.trail import DataEventScope, ReadWrite
 
@@ -58,11 +59,17 @@ STAGE_SETTINGS = (
     "pyarrowLayerArns",
     "configFile",
     "objectLockDays",
+    "scheduledAnalysis",
+    "notifier",
 )
 DEPLOYMENT_KEYS = ("account", "region", *STAGE_SETTINGS)
 MEMBER_KEYS = ("account", "regions", "trail", "dataEvents")
 ORGANIZATION_KEYS = ("id", "central", "members", "auditRoleName", "trustedAccounts")
 DATA_EVENT_KEYS = ("buckets", "readWrite", "waiverReason")
+NOTIFIER_KEYS = ("secretArn", "parameterName", "keyArn", "destination", "minSeverity")
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+PARAMETER_NAME = re.compile(r"^/?[\w.\-/]{1,1011}$")
+KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[\w-]+$")
 DEFAULT_AUDIT_ROLE_NAME = "BucketwatchAudit"
 MIN_WAIVER_REASON = 20  # infra.waivers.Waiver's minimum
 LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:(?P<region>[a-z0-9-]+):\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
@@ -83,6 +90,17 @@ class DataEvents:
 
 
 @dataclass(frozen=True)
+class Notifier:
+    """The webhook notifier: where its URL is kept, which topic it reads, from which severity."""
+
+    secret_arn: str | None = None
+    parameter_name: str | None = None
+    key_arn: str | None = None
+    destination: str | None = None  # None: the alerts topic (every alert)
+    min_severity: str = "Info"
+
+
+@dataclass(frozen=True)
 class Deployment:
     """One stage with Lambdas: a single-account stage, or the organization's central stage."""
 
@@ -98,6 +116,8 @@ class Deployment:
     pyarrow_layer_arn: str | None = None
     config_file: str | None = None
     object_lock_days: int | None = None
+    scheduled_analysis: bool = True
+    notifier: Notifier | None = None
     # Every region of this account in the app: its trail excludes the monitoring's buckets there.
     account_regions: tuple[str, ...] = ()
 
@@ -245,6 +265,7 @@ def _deployment(values: Mapping[str, Any], where: str) -> Deployment:
 
 def _stage_settings(values: Mapping[str, Any], where: str, region: str | None) -> dict[str, Any]:
     lock = validate.optional(values, "objectLockDays", _days, where, None)
+    config_file = validate.optional(values, "configFile", _config_file, where, None)
     return {
         "trail": validate.optional(values, "trail", validate.boolean, where, True),
         "data_events": validate.optional(values, "dataEvents", _data_events, where, DataEvents()),
@@ -256,8 +277,10 @@ def _stage_settings(values: Mapping[str, Any], where: str, region: str | None) -
         ),
         "detector_memory_mb": validate.optional(values, "detectorMemoryMb", _memory, where, 1024),
         "pyarrow_layer_arn": _pyarrow_layer_arn(values, where, region),
-        "config_file": validate.optional(values, "configFile", _config_file, where, None),
+        "config_file": config_file,
         "object_lock_days": lock,
+        "scheduled_analysis": validate.optional(values, "scheduledAnalysis", validate.boolean, where, True),
+        "notifier": validate.optional(values, "notifier", lambda v, w: _notifier(v, w, config_file), where, None),
     }
 
 
@@ -455,6 +478,36 @@ def _layer_arns(value: Any, where: str) -> dict[str, str]:
         if layer_region != region:
             raise validate.fail(f"{where}.{region}", f"the layer ARN is in {layer_region}; layers are regional")
     return checked
+
+
+def _notifier(value: Any, where: str, config_file: str | None) -> Notifier:
+    values = validate.section(value, NOTIFIER_KEYS, where)
+    secret = validate.optional(values, "secretArn", lambda v, w: _matching(v, w, SECRET_ARN, "a Secrets Manager secret ARN"),
+                               where, None)
+    parameter = validate.optional(values, "parameterName",
+                                  lambda v, w: _matching(v, w, PARAMETER_NAME, "an SSM parameter name"), where, None)
+    if (secret is None) == (parameter is None):
+        raise validate.fail(where, "give exactly one of secretArn (Secrets Manager) and parameterName (SSM SecureString): "
+                                   "where the webhook URL is kept, never the URL itself")
+    destination = validate.optional(values, "destination", validate.string, where, None)
+    if destination is not None:
+        names = load_config(config_file).alerts.names if config_file else ()
+        if destination not in names:
+            raise validate.fail(f"{where}.destination", f"{destination!r} is not a destination of the config file's "
+                                                        f"alerts: section ({', '.join(names) or 'it has none'})")
+    return Notifier(
+        secret_arn=secret, parameter_name=parameter,
+        key_arn=validate.optional(values, "keyArn", lambda v, w: _matching(v, w, KEY_ARN, "a KMS key ARN"), where, None),
+        destination=destination,
+        min_severity=validate.optional(values, "minSeverity", parse_severity, where, "Info"),
+    )
+
+
+def _matching(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
+    text = validate.string(value, where)
+    if not pattern.match(text):
+        raise validate.fail(where, f"expected {what}, got {text!r}")
+    return text
 
 
 def _config_file(value: Any, where: str) -> str:

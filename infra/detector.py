@@ -75,6 +75,23 @@ class MonitoringKey(Construct):
         )
 
 
+def state_table(scope: Construct, construct_id: str, *, key: kms.IKey,
+                removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> dynamodb.Table:
+    """A table of versioned JSON items (`pk` string, TTL `expires_at`): the dedup and scheduler
+    stores (detectors/engine/stores.py, detectors/scheduled/state.py). On-demand, PITR, the stack's key."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        time_to_live_attribute="expires_at",
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryption_key=key,
+        removal_policy=removal_policy,
+    )
+
+
 def allow_alarm_notifications(topic: sns.Topic) -> None:
     """Let CloudWatch alarms of this account and region publish to `topic` (an SNS topic policy
     with only the TLS deny silently drops every alarm notification)."""
@@ -139,19 +156,7 @@ class DetectorPipeline(Construct):
             self, "AlertsTopic", display_name="Bucketwatch alerts", master_key=key, enforce_ssl=True
         )
         allow_alarm_notifications(self.alerts_topic)
-        self.dedup_table = dynamodb.Table(
-            self,
-            "DedupTable",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute="expires_at",
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            removal_policy=removal_policy,
-        )
+        self.dedup_table = state_table(self, "DedupTable", key=key, removal_policy=removal_policy)
         environment = {
             "ALERTS_TOPIC_ARN": self.alerts_topic.topic_arn,
             "PROCESSED_BUCKET": processed_bucket.bucket_name,

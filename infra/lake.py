@@ -126,6 +126,28 @@ class Lake(Construct):
             ),
         )
 
+    @property
+    def workgroup_name(self) -> str:
+        return WORKGROUP_NAME
+
+    @property
+    def workgroup_arn(self) -> str:
+        return Stack.of(self).format_arn(service="athena", resource="workgroup", resource_name=WORKGROUP_NAME)
+
+    def catalog_arns(self) -> list[str]:
+        """The Glue catalog, the lake's databases and every table and view in them, by exact name:
+        what reading the lake through Athena needs, and nothing else of the account's catalog."""
+        stack = Stack.of(self)
+        arns = [stack.format_arn(service="glue", resource="catalog")]
+        arns += [stack.format_arn(service="glue", resource="database", resource_name=name) for name in sorted(self.databases)]
+        names = sorted({*self.tables, *(f"{schema.DB_VIEWS}.{view}" for view in self.views)})
+        arns += [stack.format_arn(service="glue", resource="table", resource_name=name.replace(".", "/")) for name in names]
+        return arns
+
+    def table_prefixes(self) -> list[str]:
+        """The bucket prefixes of the lake's databases (`panther_logs/`, ...): where tables' files are."""
+        return [f"{name}/" for name in sorted(self.databases) if name != schema.DB_VIEWS]
+
     def table_location(self, database: str, table: str) -> str:
         return self.bucket.s3_url_for_object(schema.table_path(database, table)) + "/"
 

@@ -7,15 +7,22 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.config import TRAIL_BUCKETS_VARIABLE
+from detectors.engine.routing import TOPICS_VARIABLE, load_routing
 from infra.access_logs import AccessLogBucket
 from infra.archive import LogArchive
 from infra.bundling import BUNDLED_CONFIG_NAME, lambda_code
 from infra.config import Deployment, Organization
+from infra.destinations import AlertDestinations
 from infra.detector import TOPIC_PUBLISHERS, DetectorPipeline, MonitoringKey
+from infra.function import MonitoredFunction
 from infra.lake import Lake
 from infra.logging_aspect import AccessLoggingAspect
 from infra.naming import ACCESS_LOG_BUCKET_PREFIX, LAKE_BUCKET_PREFIX, bucket_name
+from infra.notifier import WebhookNotifier, WebhookSource
 from infra.posture import PostureScanner
+from infra.scheduler import ScheduledAnalysis, scheduled_items
 from infra.trail import DataEventTrail
 from infra.waivers import Waiver, narrowed_data_events
 
@@ -65,6 +72,14 @@ class BucketwatchStack(Stack):
         self.archive = self._log_archive()
         self.trail = self._data_event_trail() if deployment.trail else None
         self.posture = self._posture_scanner() if deployment.posture else None
+        self.destinations = AlertDestinations(self, "AlertDestinations", routing=load_routing(deployment.config_file),
+                                              key=self.key)
+        self._route_alerts(self.detector.monitored)
+        trail_buckets = self._trail_log_buckets()
+        if trail_buckets:  # ShortLifecycle knows these hold CloudTrail logs (docs/detection.md)
+            self.detector.function.add_environment(TRAIL_BUCKETS_VARIABLE, self.to_json_string(trail_buckets))
+        self.scheduler = self._scheduled_analysis() if deployment.scheduled_analysis else None
+        self.notifier = self._webhook_notifier() if deployment.notifier else None
 
     # --- hooks -------------------------------------------------------------------------------
 
@@ -106,7 +121,54 @@ class BucketwatchStack(Stack):
             **organization_props,
         )
 
+    def _scheduled_analysis(self) -> ScheduledAnalysis:
+        organization = self._organization_json()
+        return ScheduledAnalysis(
+            self,
+            "Scheduler",
+            code=self.code,
+            key=self.key,
+            lake=self.lake,
+            items=scheduled_items(self.deployment.config_file),
+            alerts_topic=self.detector.alerts_topic,
+            dedup_table=self.detector.dedup_table,
+            destination_topics=self.destinations.topics,
+            layers=self.layers,
+            config_file=self.config_path,
+            environment={ORGANIZATION_VARIABLE: organization} if organization else None,
+        )
+
+    def _webhook_notifier(self) -> WebhookNotifier:
+        settings = self.deployment.notifier
+        assert settings is not None
+        topic = self.destinations.topics[settings.destination] if settings.destination else self.detector.alerts_topic
+        return WebhookNotifier(
+            self,
+            "Notifier",
+            code=self.code,
+            key=self.key,
+            topic=topic,
+            source=WebhookSource(settings.secret_arn, settings.parameter_name, settings.key_arn),
+            min_severity=settings.min_severity,
+            alarm_topic=self.detector.alerts_topic,
+        )
+
     # --- helpers -----------------------------------------------------------------------------
+
+    def _route_alerts(self, function: MonitoredFunction) -> None:
+        """Let a function that publishes alerts reach the destinations' topics too."""
+        topics = self.destinations.environment()
+        if topics:
+            function.function.add_environment(TOPICS_VARIABLE, topics)
+            self.destinations.grant_publish(function.role)
+
+    def _trail_log_buckets(self) -> list[str]:
+        """The buckets this stack's trails deliver to: the archive, or the trail's own bucket."""
+        if self.archive is not None:
+            return [self.archive.bucket.bucket_name]
+        if self.trail is not None and self.trail.bucket is not None:
+            return [self.trail.bucket.bucket_name]
+        return []
 
     def own_bucket_names(self) -> list[str]:
         """The exact names of this account's access-log and lake buckets in every region it deploys

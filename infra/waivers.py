@@ -98,6 +98,11 @@ POSTURE_READS_EVERY_BUCKET = Waiver(
     "The posture scan judges every bucket and trail in the account by design: its role has only "
     "configuration reads (Get/List/Describe, no object access), some of which IAM only grants on '*'.",
 )
+SCHEDULED_QUERIES_READ_THE_LAKE = Waiver(
+    "Scheduled queries run in Athena with the caller's permissions: Athena reads every file of a "
+    "table's partitions (keys chosen by event time) and writes query results under the workgroup's "
+    "results prefix; the role reads only the lake's table prefixes and writes only the results prefix.",
+)
 
 REPLICATION_OBJECTS = Waiver(
     "S3 replication copies whatever objects log delivery writes (keys chosen by S3: prefix, account, "

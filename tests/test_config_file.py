@@ -29,7 +29,7 @@ def test_sections_default_to_empty(tmp_path: Path) -> None:
     path = tmp_path / "c.yml"
     path.write_text("posture:\n  allowed_accounts: ['111122223333']\n")
     assert read_config_file(path) == {"detections": {}, "posture": {"allowed_accounts": ["111122223333"]},
-                                      "organization": {}, "ingest": {}}
+                                      "organization": {}, "ingest": {}, "alerts": {}}
     assert read_config_file(None) == {}
 
 

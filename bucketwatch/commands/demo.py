@@ -10,7 +10,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="run all of Bucketwatch locally on a generated account and attack (no AWS account)",
         description="Starts a local AWS endpoint (moto), provisions a demo account, replays a day of S3 "
                     "traffic with an attack, runs the detections, the posture scan and the tutorial's SQL, "
-                    "and writes an HTML report.")
+                    "and writes an HTML report. With --organization: AWS Organizations with a central "
+                    "security account and three members, every member's logs in one central lake, and a "
+                    "report by account.")
     from bucketwatch.demo.cli import add_arguments
 
     add_arguments(parser)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bucketwatch.commands._alerts import emit_alerts
 from bucketwatch.commands._ingest_common import (
     add_input_arguments,
     add_lake_argument,
@@ -23,11 +24,12 @@ from bucketwatch.commands._ingest_common import (
 )
 from bucketwatch.progress import Progress
 from detectors.baseline.access_errors import with_baseline
+from detectors.baseline.trail_buckets import with_trail_buckets
 from detectors.config import load_detection_settings
 from detectors.engine.evaluate import rule_error_lines, severity_counts
+from detectors.engine.routing import load_routing
 from detectors.engine.rules import load_rules
 from detectors.engine.session import DetectionSession
-from detectors.engine.sinks import JsonLinesSink, TerminalSink
 from detectors.engine.stores import MemoryStore, SQLiteStore
 from detectors.lake import LakeWriter
 from detectors.lake.ingest import LakeIngest
@@ -66,9 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_detection_settings(args.config)
+    routing = load_routing(args.config)
     limit = record_limit(args)
     rules = load_rules(args.rules, settings=settings, only_enabled=True)
     settings = with_baseline(settings, args.lake, rules)  # read even with --no-lake: reading is not writing
+    settings = with_trail_buckets(settings, args.lake, rules)
     store = SQLiteStore(args.state) if args.state else MemoryStore()
     writer = None if args.no_lake else LakeWriter(args.lake)
     session = DetectionSession.create(settings, store, writer, rules=rules)
@@ -81,10 +85,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             summary, unusable, quarantined = _with_lake(args, session, progress, limit, stack)
     alerts = session.engine.alert_messages()
-    if not args.quiet:
-        TerminalSink(sys.stdout).emit(alerts)
-    if args.alerts:
-        JsonLinesSink(args.alerts).emit(alerts)
+    emit_alerts(alerts, args, routing, "detect")
     for line in rule_error_lines(session.engine):
         print(f"bucketwatch detect: warning: {line}", file=sys.stderr)
     counts = severity_counts(alerts)

@@ -7,12 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from bucketwatch.commands._alerts import emit_alerts
 from bucketwatch.commands._ingest_common import add_lake_argument
 from bucketwatch.commands._now import add_now_argument, now_from
 from detectors.common import exitcodes
 from detectors.common.config_file import load_config
 from detectors.engine.evaluate import severity_counts
-from detectors.engine.sinks import JsonLinesSink, TerminalSink
+from detectors.engine.routing import load_routing
 from detectors.engine.stores import SQLiteStore
 from detectors.scheduled.scheduler import LocalScheduler, ScheduleReport
 from detectors.scheduled.state import SQLiteStateStore
@@ -65,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
     scheduler = _scheduler(args)
     since = parse_utc(args.since, "--since") if args.since else None
     report = scheduler.run(now_from(args), since=since, only=args.only)
-    if not args.quiet:
-        TerminalSink(sys.stdout).emit(report.alerts)
-    if args.alerts:
-        JsonLinesSink(args.alerts).emit(report.alerts)
+    emit_alerts(report.alerts, args, load_routing(args.config), "schedule")
     for line in report.warnings:
         print(f"bucketwatch schedule: warning: {line}", file=sys.stderr)
     for failed in report.errors:

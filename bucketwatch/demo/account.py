@@ -18,6 +18,7 @@ from infra.waivers import (
     ACCESS_LOG_BUCKET_SSE_S3,
     ACCESS_LOG_BUCKET_UNRECORDED,
     OBJECT_LOCK_OPT_IN,
+    Waiver,
 )
 from policies.suppression_tags import suppression_tags
 
@@ -55,11 +56,12 @@ class DemoNames:
     alerts_queue: str = "bucketwatch-alerts-inbox"
     dedup_table: str = "bucketwatch-dedup"
     app_buckets: tuple[str, ...] = APP_BUCKETS
+    logged_app_buckets: tuple[str, ...] = LOGGED_BUCKETS
 
     @property
     def logged_buckets(self) -> tuple[str, ...]:
         """Every bucket whose server access logs go to the access-log bucket at the start."""
-        return (*LOGGED_BUCKETS, self.trail_bucket, self.processed_bucket)
+        return (*self.logged_app_buckets, self.trail_bucket, self.processed_bucket)
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
@@ -177,39 +179,63 @@ class Provisioner:
     # -- Bucketwatch's own resources ---------------------------------------------------------
     def monitoring(self) -> None:
         n = self.names
-        s3, sns = self.c.s3, self.c.sns
         key_arn = self._key("bucketwatch", "Bucketwatch trail and lake")
-        for bucket in (n.access_log_bucket, n.trail_bucket, n.processed_bucket):
-            s3.create_bucket(Bucket=bucket)
-            s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
-            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-            s3.put_bucket_ownership_controls(
-                Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
-            self._expire_after(bucket, 365)
-        # Access-log delivery supports only SSE-S3 on the target bucket; the others use the key.
-        s3.put_bucket_encryption(Bucket=n.access_log_bucket, ServerSideEncryptionConfiguration=SSE_S3)
-        for bucket in (n.trail_bucket, n.processed_bucket):
-            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_sse_kms(key_arn))
         self.out.extra["monitoring_key_arn"] = key_arn
+        self.monitoring_buckets(trail_key=key_arn, lake_key=key_arn, trail_policy=_trail_bucket_policy(n))
+        self._notify(n.trail_bucket, {"cloudtrail": f"AWSLogs/{n.account_id}/CloudTrail/"})
+
+    def monitoring_buckets(self, trail_key: str, lake_key: str, trail_policy: dict[str, Any]) -> None:
+        """The access-log, trail and lake buckets as the stack builds them (with their written
+        exceptions as tags), the topics, queues and table, and the access-log notifications."""
+        n, s3 = self.names, self.c.s3
+        for bucket in (n.access_log_bucket, n.trail_bucket, n.processed_bucket):
+            self._monitoring_bucket(bucket)
+        # Access-log delivery supports only SSE-S3 on the target bucket; the others use a key.
+        s3.put_bucket_encryption(Bucket=n.access_log_bucket, ServerSideEncryptionConfiguration=SSE_S3)
+        s3.put_bucket_encryption(Bucket=n.trail_bucket, ServerSideEncryptionConfiguration=_sse_kms(trail_key))
+        s3.put_bucket_encryption(Bucket=n.processed_bucket, ServerSideEncryptionConfiguration=_sse_kms(lake_key))
         s3.put_bucket_policy(Bucket=n.access_log_bucket, Policy=json.dumps(_logging_delivery_policy(n)))
-        s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(_trail_bucket_policy(n)))
-        # The stack's written exceptions, as the deployed buckets carry them (tags the scan reads).
-        for bucket, waivers in ((n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS),
-                                (n.trail_bucket, (OBJECT_LOCK_OPT_IN,)), (n.processed_bucket, (OBJECT_LOCK_OPT_IN,))):
-            tags = {k: v for waiver in waivers for k, v in suppression_tags(waiver.bucketwatch, waiver.reason).items()}
-            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        s3.put_bucket_policy(Bucket=n.trail_bucket, Policy=json.dumps(trail_policy))
+        self._carry_waivers(n.access_log_bucket, ACCESS_LOG_BUCKET_WAIVERS)
+        for bucket in (n.trail_bucket, n.processed_bucket):
+            self._carry_waivers(bucket, (OBJECT_LOCK_OPT_IN,))
         # The trail bucket and the processed bucket log to the regional access-log bucket; the
         # access-log bucket cannot log to itself.
         for bucket in (n.trail_bucket, n.processed_bucket):
             self._enable_access_logging(bucket)
+        self.detector_plumbing()
+        self._notify(n.access_log_bucket, {
+            source: f"{n.access_log_prefix(source)}{n.account_id}/" for source in n.logged_buckets})
 
+    def _carry_waivers(self, bucket: str, waivers: tuple[Waiver, ...]) -> None:
+        """The stack's written exceptions, as the deployed bucket carries them (tags the scan reads)."""
+        tags = {k: v for waiver in waivers for k, v in suppression_tags(waiver.bucketwatch, waiver.reason).items()}
+        self.c.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+    def _create_bucket(self, bucket: str) -> None:
+        """A bucket in the clients' region (outside us-east-1 S3 wants the region named)."""
+        region = self.c.region
+        options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        self.c.s3.create_bucket(Bucket=bucket, **options)
+
+    def _monitoring_bucket(self, bucket: str) -> None:
+        """Created as every monitoring bucket is: public access blocked, versioned, ACLs off, 365 days."""
+        s3 = self.c.s3
+        self._create_bucket(bucket)
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_ownership_controls(
+            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+        self._expire_after(bucket, 365)
+
+    def detector_plumbing(self) -> None:
+        """The notification and alerts topics, a queue on each (the Lambda's event source, and
+        where the demo reads alerts back), and the dedup table."""
+        n, sns = self.names, self.c.sns
         self.out.notification_topic_arn = sns.create_topic(Name=n.notification_topic)["TopicArn"]
         self.out.alerts_topic_arn = sns.create_topic(Name=n.alerts_topic)["TopicArn"]
         self.out.detector_queue_url = self._subscribed_queue(n.detector_queue, self.out.notification_topic_arn)
         self.out.alerts_queue_url = self._subscribed_queue(n.alerts_queue, self.out.alerts_topic_arn)
-        self._notify(n.trail_bucket, {"cloudtrail": f"AWSLogs/{n.account_id}/CloudTrail/"})
-        self._notify(n.access_log_bucket, {
-            source: f"{n.access_log_prefix(source)}{n.account_id}/" for source in n.logged_buckets})
         self.c.dynamodb.create_table(
             TableName=n.dedup_table,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -234,7 +260,8 @@ class Provisioner:
         }]})
 
     def _notify(self, bucket: str, prefixes: dict[str, str]) -> None:
-        """Object-created notifications to the notification topic, one per log prefix.
+        """Object-created notifications to the notification topic, one per log prefix ("": every
+        new object).
 
         The prefixes cover the PartitionedPrefix layout (`<prefix><account>/...`) and CloudTrail's
         `AWSLogs/<account>/CloudTrail/`; moto writes placeholder access logs of its own for API
@@ -246,7 +273,7 @@ class Provisioner:
                 "Id": f"bucketwatch-{name}",
                 "TopicArn": self.out.notification_topic_arn,
                 "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                **({"Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}} if prefix else {}),
             } for name, prefix in prefixes.items()]},
         )
 
@@ -290,7 +317,7 @@ class Provisioner:
         key_arn = self._key("acme-data", "acme application data")
         self.out.extra["data_key_arn"] = key_arn
         for bucket in APP_BUCKETS:
-            s3.create_bucket(Bucket=bucket)
+            self._create_bucket(bucket)
             s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
                 {"Key": "owner", "Value": "platform-team"},
                 {"Key": "data-classification", "Value": "restricted" if bucket == CUSTOMER_DATA else "internal"},

@@ -13,7 +13,7 @@ import gzip
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,18 +67,20 @@ def access_log_objects(story: Story, rng: random.Random) -> list[LogObject]:
 
 
 def cloudtrail_objects(story: Story, rng: random.Random) -> list[LogObject]:
+    """A multi-region trail writes one file per region and five minutes, named by the region the
+    events happened in."""
     names = story.names
-    batches: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+    batches: dict[tuple[datetime, str], list[dict[str, Any]]] = defaultdict(list)
     for record in story.cloudtrail:
         when = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        batches[_window(when, CLOUDTRAIL_WINDOW)].append(record)
+        batches[(_window(when, CLOUDTRAIL_WINDOW), record.get("awsRegion") or names.region)].append(record)
     objects = []
-    for start, records in sorted(batches.items()):
+    for (start, region), records in sorted(batches.items()):
         delivered = start + CLOUDTRAIL_WINDOW + timedelta(seconds=rng.randrange(30, 240))
         stamp = delivered.strftime("%Y%m%dT%H%MZ")
         unique = "".join(rng.choice(_ALNUM) for _ in range(16))
-        key = (f"AWSLogs/{names.account_id}/CloudTrail/{names.region}/{start.strftime('%Y/%m/%d')}/"
-               f"{names.account_id}_CloudTrail_{names.region}_{stamp}_{unique}.json.gz")
+        key = (f"AWSLogs/{names.account_id}/CloudTrail/{region}/{start.strftime('%Y/%m/%d')}/"
+               f"{names.account_id}_CloudTrail_{region}_{stamp}_{unique}.json.gz")
         # mtime=0: the same story gives byte-identical files.
         body = gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode(), mtime=0)
         objects.append(LogObject(delivered, names.trail_bucket, key, body, "AWS.CloudTrail", len(records)))
@@ -102,11 +104,12 @@ def timeline(story: Story, seed: int) -> list[Step]:
     return sorted(steps, key=lambda s: (s.at, s.obj.key if s.obj else ""))
 
 
-def chunks(steps: list[Step], size: timedelta) -> Iterator[list[Step]]:
-    """Steps grouped by wall-clock slot: the demo drains the detector queue after each slot."""
+def chunks(steps: Sequence[Any], size: timedelta) -> Iterator[list[Any]]:
+    """Steps (anything with `.at`) grouped by wall-clock slot: the demo drains the detector queue
+    after each slot."""
     if not steps:
         return
-    current: list[Step] = []
+    current: list[Any] = []
     slot = _window(steps[0].at, size)
     for step in steps:
         if step.at >= slot + size:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from html import escape
 
-from bucketwatch.demo.report import NEXT_STEPS, DemoResult
+from bucketwatch.demo.report import NEXT_STEPS, Counts, DemoResult
 from bucketwatch.reporting.html import ReportView, query_table, render_report, section
 
 
 def render_html(result: DemoResult, title: str = "Bucketwatch demo report") -> str:
     c = result.counts
-    reconciled = (f'<p class="{"ok" if c.reconciled else "bad"}">Lines written = records + quarantined: '
-                  f"{c.lines_written:,} = {c.records:,} + {c.quarantined} "
-                  f"{'(reconciled)' if c.reconciled else '(DOES NOT RECONCILE)'}</p>")
+    reconciled = reconciliation(c, "Lines written = records + quarantined")
     view = ReportView(
         title=title,
         subtitle=f"Local AWS endpoint {result.endpoint} \u00b7 run took {result.seconds:.1f}s",
@@ -34,6 +32,13 @@ def render_html(result: DemoResult, title: str = "Bucketwatch demo report") -> s
         ],
     )
     return render_report(view)
+
+
+def reconciliation(c: Counts, equation: str) -> str:
+    """`<equation>: 1,298 = 1,296 + 2 (reconciled)`, green when it holds, red when it does not."""
+    return (f'<p class="{"ok" if c.reconciled else "bad"}">{escape(equation)}: '
+            f"{c.lines_written:,} = {c.records:,} + {c.quarantined} "
+            f"{'(reconciled)' if c.reconciled else '(DOES NOT RECONCILE)'}</p>")
 
 
 def _story(result: DemoResult) -> str:

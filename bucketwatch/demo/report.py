@@ -89,12 +89,8 @@ NEXT_STEPS = (
 def render_text(result: DemoResult) -> str:
     lines: list[str] = []
     add = lines.append
-    c = result.counts
     add("")
-    add(f"Bucketwatch demo: {c.objects} log objects, {c.lines_written:,} lines written "
-        f"({c.access_log_lines:,} access-log lines, {c.cloudtrail_records:,} CloudTrail records) -> "
-        f"{c.records:,} records + {c.quarantined} quarantined"
-        f"{'' if c.reconciled else '  !! DOES NOT RECONCILE'}")
+    add(f"Bucketwatch demo: {counts_text(result.counts)}")
     add("")
     alerts = sorted(result.detection_alerts, key=lambda a: (severity_rank(a.get("severity")), alert_rule(a)))
     add(f"Alerts ({len(alerts)}), read back from the alerts topic's queue:")
@@ -103,40 +99,64 @@ def render_text(result: DemoResult) -> str:
         if not group:
             continue
         add(f"  {severity.upper()} ({len(group)})")
-        for alert in group:
-            count = alert.get("event_count")
-            when = _span(alert.get("first_seen"), alert.get("last_seen"))
-            facts = ", ".join(x for x in (_events(count) if count else "", when) if x)
-            add(f"    {alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{facts}]" if facts else ""))
+        lines.extend(alert_line(alert, "    ") for alert in group)
     add("")
     failures = result.failures_by_bucket()
     add(f"Posture failures ({len(result.posture_failures)}) on {len(failures)} resources, by bucket:")
     for bucket, results in failures.items():
-        ranked = sorted(results, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy"))))
-        # \x00 keeps a policy and its severity on one line; it becomes a space after wrapping.
-        items = ", ".join(f"{r.get('policy')}\x00[{r.get('severity', '?')}]" for r in ranked)
-        wrapped = textwrap.wrap(f"{bucket} ({len(results)}): {items}", width=110, initial_indent="  ",
-                                subsequent_indent="      ", break_on_hyphens=False)
-        lines.extend(line.replace("\x00", " ") for line in wrapped)
-    suppressed = [r for r in result.posture if r.get("status") == "SUPPRESSED"]
-    add(f"  ({len(suppressed)} more suppressed with a written reason; reasons and fixes: in the HTML report)")
-    unknown = [r for r in result.posture if r.get("status") == "UNKNOWN"]
-    if unknown:
-        add(f"  ({len(unknown)} UNKNOWN verdicts: the scanner could not decide; see the HTML report)")
+        lines.extend(failure_lines(bucket, results, "  "))
+    lines.extend(posture_footnotes(result.posture))
     add("")
     add("The tutorial's query on the local lake:")
     add(f"  {result.query_sql}")
     add(_table(result.query_columns, result.query_rows, indent="  "))
     add("")
-    add("What to run next:")
-    for label, command in NEXT_STEPS:
-        add(f"  {label}:")
-        add(f"    {command.format(lake=result.lake_dir)}")
-    add("")
-    if result.html_path:
-        add(f"HTML report: {result.html_path}")
-    add(f"Done in {result.seconds:.1f}s.")
+    lines.extend(closing_lines(result, NEXT_STEPS))
     return "\n".join(lines)
+
+
+def counts_text(c: Counts) -> str:
+    return (f"{c.objects} log objects, {c.lines_written:,} lines written ({c.access_log_lines:,} access-log lines, "
+            f"{c.cloudtrail_records:,} CloudTrail records) -> {c.records:,} records + {c.quarantined} quarantined"
+            f"{'' if c.reconciled else '  !! DOES NOT RECONCILE'}")
+
+
+def alert_line(alert: dict[str, Any], indent: str, prefix: str = "") -> str:
+    """`<rule> <title>  [<n> events, <span>]`: one alert on one line."""
+    count = alert.get("event_count")
+    when = _span(alert.get("first_seen"), alert.get("last_seen"))
+    facts = ", ".join(x for x in (_events(count) if count else "", when) if x)
+    return f"{indent}{prefix}{alert_rule(alert):<44} {alert.get('title', '')}" + (f"  [{facts}]" if facts else "")
+
+
+def failure_lines(bucket: str, results: list[dict[str, Any]], indent: str) -> list[str]:
+    """`<bucket> (<n>): <policy> [<severity>], ...`, worst first, wrapped at 110 columns."""
+    ranked = sorted(results, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy"))))
+    # \x00 keeps a policy and its severity on one line; it becomes a space after wrapping.
+    items = ", ".join(f"{r.get('policy')}\x00[{r.get('severity', '?')}]" for r in ranked)
+    wrapped = textwrap.wrap(f"{bucket} ({len(results)}): {items}", width=110, initial_indent=indent,
+                            subsequent_indent=indent + "    ", break_on_hyphens=False)
+    return [line.replace("\x00", " ") for line in wrapped]
+
+
+def posture_footnotes(posture: list[dict[str, Any]], indent: str = "  ") -> list[str]:
+    suppressed = [r for r in posture if r.get("status") == "SUPPRESSED"]
+    notes = [f"{indent}({len(suppressed)} more suppressed with a written reason; reasons and fixes: in the HTML report)"]
+    unknown = [r for r in posture if r.get("status") == "UNKNOWN"]
+    if unknown:
+        notes.append(f"{indent}({len(unknown)} UNKNOWN verdicts: the scanner could not decide; see the HTML report)")
+    return notes
+
+
+def closing_lines(result: DemoResult, next_steps: tuple[tuple[str, str], ...]) -> list[str]:
+    lines = ["What to run next:"]
+    for label, command in next_steps:
+        lines += [f"  {label}:", f"    {command.format(lake=result.lake_dir)}"]
+    lines.append("")
+    if result.html_path:
+        lines.append(f"HTML report: {result.html_path}")
+    lines.append(f"Done in {result.seconds:.1f}s.")
+    return lines
 
 
 def _table(columns: list[str], rows: list[tuple[Any, ...]], indent: str = "") -> str:

@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +23,7 @@ import yaml
 
 from bucketwatch.demo.account import BACKUPS, CUSTOMER_DATA, Provisioned, Provisioner
 from bucketwatch.demo.clients import Clients
-from bucketwatch.demo.delivery import Deliverer, chunks, timeline
+from bucketwatch.demo.delivery import Deliverer, LogObject, chunks, timeline
 from bucketwatch.demo.detection import (
     DetectorDriver,
     handler_environment,
@@ -59,6 +59,7 @@ class DemoOptions:
     stream: TextIO | None = None  # where stage messages go (stderr by default)
     progress: bool | None = None  # None: only on a terminal
     quiet: bool = False  # no stage messages
+    organization: bool = False  # a central security account and three members (org_run.py)
 
 
 class Stages:
@@ -97,13 +98,19 @@ def run_demo(options: DemoOptions) -> DemoResult:
     show = stream.isatty() if options.progress is None else options.progress
     stages = Stages(stream, enabled=not options.quiet)
     out_dir = prepare_out_dir(options.out_dir.resolve())
+    run, html, text = _run, render_html, render_text
+    if options.organization:
+        from bucketwatch.demo.org_report import render_org_html, render_org_text
+        from bucketwatch.demo.org_run import run_organization
+
+        run, html, text = run_organization, render_org_html, render_org_text
     with sigterm_as_interrupt(), MotoServer() as server, local_aws(server.endpoint_url):
         stages.say(f"local AWS endpoint (moto) on {server.endpoint_url}")
-        result = _run(server, options, out_dir, stages, show)
+        result = run(server, options, out_dir, stages, show)
     result.seconds = time.monotonic() - stages.started
     result.html_path = out_dir / "report.html"
-    result.html_path.write_text(render_html(result), encoding="utf-8")
-    (out_dir / "report.txt").write_text(render_text(result) + "\n", encoding="utf-8")
+    result.html_path.write_text(html(result), encoding="utf-8")
+    (out_dir / "report.txt").write_text(text(result) + "\n", encoding="utf-8")
     return result
 
 
@@ -162,39 +169,53 @@ def collect_detections(clients: Clients, provisioned: Provisioned, result: DemoR
     complete_alerts(result.alerts, final_event_counts(result.lake_dir))
 
 
-def complete_alerts(alerts: list[dict[str, Any]], totals: dict[str, tuple[int, Any]]) -> None:
+def complete_alerts(alerts: list[dict[str, Any]], totals: dict[str, AlertTotals]) -> None:
     """Each alert's event count and last event time as of the end of the story (see
-    `final_event_counts`); the count at publication is kept as `published_event_count`."""
+    `final_event_counts`), and the account and region its events came from (the rows'
+    p_account_id / p_region); the count at publication is kept as `published_event_count`."""
     for alert in alerts:
         if str(alert.get("alert_id")) not in totals:
             continue
-        count, last = totals[str(alert["alert_id"])]
+        found = totals[str(alert["alert_id"])]
         alert["published_event_count"] = alert.get("event_count")
-        alert["event_count"] = count
+        alert["event_count"] = found.count
+        last = found.last_seen
         alert["last_seen"] = last.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(last, "strftime") else last
+        alert["account_id"] = ", ".join(found.accounts) or None
+        alert["region"] = ", ".join(found.regions) or None
 
 
 def deliver_and_detect(clients: Clients, provisioned: Provisioned, story: Story, seed: int, counts: Counts,
                        stages: Stages, show: bool) -> None:
     steps = timeline(story, seed)
-    objects = [s.obj for s in steps if s.obj is not None]
-    counts.objects = len(objects)
-    counts.access_log_lines = sum(o.lines for o in objects if o.log_type == "AWS.S3ServerAccess")
-    counts.cloudtrail_records = sum(o.lines for o in objects if o.log_type == "AWS.CloudTrail")
+    tally(counts, [s.obj for s in steps if s.obj is not None])
     stages.say(f"story: {counts.objects} log objects ({counts.access_log_lines:,} access-log lines, "
                f"{counts.cloudtrail_records:,} CloudTrail records) and {len(story.changes)} attacker changes; "
                "the detector handler runs on every notification")
-    deliverer = Deliverer(clients)
     driver = DetectorDriver(clients, provisioned)
-    progress = Progress("detector notifications", "messages", enabled=show)
-    for group in chunks(steps, DRAIN_EVERY):
-        for step in group:
-            deliverer.run(step)
-        driver.drain(on_batch=_advance(progress, driver))
-    progress.close()
+    deliver_in_slots(steps, Deliverer(clients).run, driver, show)
     extra = driver.run.messages - counts.objects  # S3 sends a test event when notifications are set up
     stages.say(f"detector handler: {driver.run.invocations} invocations for {driver.run.messages} notifications "
                f"({counts.objects} log objects, {extra} S3 test events)")
+
+
+def tally(counts: Counts, objects: list[LogObject]) -> None:
+    """What the story writes: objects, access-log lines, CloudTrail records."""
+    counts.objects = len(objects)
+    counts.access_log_lines = sum(o.lines for o in objects if o.log_type == "AWS.S3ServerAccess")
+    counts.cloudtrail_records = sum(o.lines for o in objects if o.log_type == "AWS.CloudTrail")
+
+
+def deliver_in_slots(steps: Sequence[Any], deliver: Callable[[Any], None], driver: DetectorDriver,
+                     show: bool) -> None:
+    """Deliver the steps slot by slot of story time (DRAIN_EVERY), draining the detector queue
+    after each slot as Lambda's poller would; `steps` have `.at` (delivery.Step or alike)."""
+    progress = Progress("detector notifications", "messages", enabled=show)
+    for group in chunks(steps, DRAIN_EVERY):
+        for step in group:
+            deliver(step)
+        driver.drain(on_batch=_advance(progress, driver))
+    progress.close()
 
 
 def _advance(progress: Progress, driver: DetectorDriver) -> Callable[[int], None]:
@@ -248,14 +269,25 @@ def lake_counts(lake_dir: Path) -> tuple[int, int]:
     return int(rows[0][0]), quarantined
 
 
-def final_event_counts(lake_dir: Path) -> dict[str, tuple[int, Any]]:
-    """(matched events, last event time) per alert id, from the rule-match tables.
+@dataclass(frozen=True)
+class AlertTotals:
+    count: int
+    last_seen: Any
+    accounts: tuple[str, ...]  # p_account_id of the alert's events (usually one)
+    regions: tuple[str, ...]
+
+
+def final_event_counts(lake_dir: Path) -> dict[str, AlertTotals]:
+    """Matched events, last event time, accounts and regions per alert id, from the rule-match tables.
 
     The alerts topic carries each alert once, when it is created (at its threshold); the lake's
     rule matches hold every event that matched afterwards too.
     """
-    matches = " UNION ALL ".join(f"SELECT p_alert_id, p_event_time FROM panther_rule_matches.{table}"
+    matches = " UNION ALL ".join(f"SELECT p_alert_id, p_event_time, p_account_id, p_region "
+                                 f"FROM panther_rule_matches.{table}"
                                  for table in ("aws_s3serveraccess", "aws_cloudtrail"))
-    _, rows = run_query(lake_dir, f"SELECT p_alert_id, COUNT(*), MAX(p_event_time) FROM ({matches}) "
-                                  "GROUP BY p_alert_id")
-    return {str(alert_id): (int(n), last) for alert_id, n, last in rows}
+    _, rows = run_query(lake_dir, "SELECT p_alert_id, COUNT(*), MAX(p_event_time), "
+                                  "list_sort(list_distinct(list(p_account_id))), list_sort(list_distinct(list(p_region))) "
+                                  f"FROM ({matches}) GROUP BY p_alert_id")
+    return {str(alert_id): AlertTotals(int(n), last, tuple(accounts or ()), tuple(regions or ()))
+            for alert_id, n, last, accounts, regions in rows}

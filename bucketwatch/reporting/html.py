@@ -16,10 +16,13 @@ from typing import Any
 from bucketwatch.reporting.results import (
     SEVERITY_ORDER,
     STATUS_ORDER,
+    alert_account,
     alert_rule,
     by_account,
+    failures,
     failures_by_bucket,
     resource_name,
+    result_account,
     severity_rank,
 )
 
@@ -48,6 +51,7 @@ pre{background:#0f172a;color:#e2e8f0;padding:10px 12px;border-radius:6px;overflo
 .ok{color:#16a34a} .bad{color:#dc2626}
 svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
 details{margin:2px 0} summary{cursor:pointer;color:#334155}
+article.account{border-top:1px solid #e2e8f0;padding-top:8px;margin-top:12px} article.account h3{font-size:15px;margin:4px 0 8px}
 """
 
 
@@ -64,6 +68,7 @@ class ReportView:
     window: tuple[datetime, datetime] | None = None
     markers: list[tuple[datetime, str]] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
+    account_names: dict[str, str] = field(default_factory=dict)  # account id -> a name people know
 
 
 def render_report(view: ReportView) -> str:
@@ -79,8 +84,9 @@ def render_report(view: ReportView) -> str:
         "".join(view.summary_notes),
         "</section>",
         '<section id="accounts"><h2>By account</h2>',
-        accounts_table(view.alerts, view.posture),
+        accounts_table(view.alerts, view.posture, view.account_names),
         "</section>",
+        per_account_section(view.alerts, view.posture, view.account_names),
         '<section id="alerts-over-time"><h2>Alerts over time</h2>',
         alerts_over_time_svg(view.alerts, window=view.window, markers=view.markers),
         "</section>",
@@ -138,26 +144,79 @@ def _alert_details(alert: dict[str, Any]) -> str:
     return f"<details><summary>details</summary>{''.join(parts)}</details>" if parts else ""
 
 
-def accounts_table(alerts: list[dict[str, Any]], results: list[dict[str, Any]]) -> str:
+def accounts_table(alerts: list[dict[str, Any]], results: list[dict[str, Any]],
+                   names: dict[str, str] | None = None) -> str:
     rows = by_account(alerts, results)
     if not rows:
         return "<p>Nothing to report.</p>"
+    names = names or {}
 
     def counts(counter: Counter[str]) -> str:
         return ", ".join(f"{counter[s]} {s}" for s in SEVERITY_ORDER if counter.get(s)) or "none"
 
+    def name(account: str) -> str:
+        return f"<td>{escape(names.get(account, ''))}</td>" if names else ""
+
     body = "".join(
-        f"<tr><td><code>{escape(r['account'])}</code></td><td>{escape(counts(r['alerts']))}</td>"
+        f"<tr><td><code>{escape(r['account'])}</code></td>{name(r['account'])}<td>{escape(counts(r['alerts']))}</td>"
         f"<td>{len(r['resources'])}</td><td>{escape(counts(r['failures']))}</td><td>{r['unknown']}</td></tr>"
         for r in rows)
-    return ("<table><tr><th>Account</th><th>Alerts</th><th>Resources judged</th><th>Posture failures</th>"
+    head = "<th>Account</th>" + ("<th>Name</th>" if names else "")
+    return (f"<table><tr>{head}<th>Alerts</th><th>Resources judged</th><th>Posture failures</th>"
             f"<th>Unknown</th></tr>{body}</table>")
+
+
+def per_account_section(alerts: list[dict[str, Any]], results: list[dict[str, Any]],
+                        names: dict[str, str] | None = None) -> str:
+    """With more than one account: each account's alerts and posture failures (and UNKNOWNs)."""
+    rows = by_account(alerts, results)
+    if len(rows) < 2:
+        return ""
+    names = names or {}
+    blocks = []
+    for row in rows:
+        account = row["account"]
+        own_alerts = [a for a in alerts if alert_account(a) == account]
+        own_results = [r for r in results if result_account(r) == account]
+        label = f"{names[account]} ({account})" if account in names else account
+        blocks.append(
+            f'<article class="account" id="account-{escape(account)}"><h3>{escape(label)}</h3>'
+            f"{_account_alerts(own_alerts)}{_account_posture(own_results)}</article>")
+    return section("per-account", "Per account: alerts and posture", "".join(blocks))
+
+
+def _account_alerts(alerts: list[dict[str, Any]]) -> str:
+    if not alerts:
+        return "<p>No alerts.</p>"
+    rows = sorted(alerts, key=lambda a: (severity_rank(a.get("severity")), alert_rule(a), str(a.get("title"))))
+    body = "".join(
+        f"<tr><td>{_badge(str(a.get('severity', '?')))}</td><td><code>{escape(alert_rule(a))}</code></td>"
+        f"<td>{escape(str(a.get('title', '')))}</td><td>{escape(str(a.get('event_count', '')))}</td>"
+        f"<td class=t>{escape(_short_time(a.get('first_seen')))}</td></tr>" for a in rows)
+    return ('<table class="account-alerts"><tr><th>Severity</th><th>Rule</th><th>Title</th><th>Events</th>'
+            f"<th>First seen</th></tr>{body}</table>")
+
+
+def _account_posture(results: list[dict[str, Any]]) -> str:
+    failed = sorted(failures(results), key=lambda r: (severity_rank(r.get("severity")), resource_name(r),
+                                                      str(r.get("policy"))))
+    unknown = [r for r in results if r.get("status") == "UNKNOWN"]
+    if not results:
+        return "<p>No posture results.</p>"
+    if not failed and not unknown:
+        return f"<p>Posture: {len(results)} verdict{'' if len(results) == 1 else 's'}, no failures.</p>"
+    body = "".join(
+        f"<tr><td>{escape(resource_name(r))}</td><td>{_badge(str(r.get('severity', '?')))}</td>"
+        f"<td><code>{escape(str(r.get('policy')))}</code></td><td>{escape(str(r.get('status')))}</td>"
+        f"<td>{escape(str(r.get('reason', '')))}</td></tr>" for r in [*failed, *unknown])
+    return ('<table class="account-posture"><tr><th>Resource</th><th>Severity</th><th>Policy</th><th>Verdict</th>'
+            f"<th>Reason</th></tr>{body}</table>")
 
 
 def failures_table(results: list[dict[str, Any]]) -> str:
     rows = []
-    for bucket, failures in failures_by_bucket(results).items():
-        for r in sorted(failures, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy")))):
+    for bucket, failed in failures_by_bucket(results).items():
+        for r in sorted(failed, key=lambda r: (severity_rank(r.get("severity")), str(r.get("policy")))):
             rows.append(f"<tr><td>{escape(bucket)}</td><td>{_badge(str(r.get('severity', '?')))}</td>"
                         f"<td><code>{escape(str(r.get('policy')))}</code></td>"
                         f"<td>{escape(str(r.get('reason', '')))}</td>"

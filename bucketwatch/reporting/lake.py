@@ -73,11 +73,18 @@ def _rules(rule_dirs: Iterable[str]) -> dict[str, Any]:
 
 
 def _alerts(log_type: str, rows: list[dict[str, Any]], rules: dict[str, Any]) -> list[dict[str, Any]]:
+    """One alert per `p_alert_id`; the matches of signal rules (CreateAlert: false) are rows for
+    correlation rules, never alerts, and are left out."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(str(row["p_alert_id"]), []).append(row)
-    return [_alert(log_type, alert_id, group, rules.get(str(group[0]["p_rule_id"])))
-            for alert_id, group in groups.items()]
+    alerts = []
+    for alert_id, group in groups.items():
+        rule = rules.get(str(group[0]["p_rule_id"]))
+        if rule is not None and not rule.create_alert:
+            continue
+        alerts.append(_alert(log_type, alert_id, group, rule))
+    return alerts
 
 
 def _alert(log_type: str, alert_id: str, rows: list[dict[str, Any]], rule: Any) -> dict[str, Any]:

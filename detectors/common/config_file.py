@@ -4,6 +4,7 @@
     posture:       # policies.config.parse_posture        (suppressions, thresholds, allowlists)
     organization:  # detectors.common.organization        (which accounts are inside)
     ingest:        # detectors.parsers.limits.parse_ingest (maximum record size)
+    alerts:        # detectors.engine.routing             (destinations, routing by severity)
 
 Every reader (the CLI, both Lambdas, and `cdk synth`, which validates the file before bundling
 it) validates the whole file with `load_config`, so a bad value anywhere fails the same way
@@ -27,6 +28,7 @@ SECTION_PARSERS: dict[str, str] = {
     "posture": "policies.config:parse_posture",
     "organization": "detectors.common.organization:parse_organization",
     "ingest": "detectors.parsers.limits:parse_ingest",
+    "alerts": "detectors.engine.routing:parse_alerts",
 }
 SECTIONS = tuple(SECTION_PARSERS)
 MAX_CONFIG_BYTES = 4 * 1024 * 1024

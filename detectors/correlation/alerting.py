@@ -17,6 +17,7 @@ from detectors.engine.rules import Rule
 
 LOG_TYPE_PREFIX = "Correlation."
 MAX_REFERENCES = 10
+SAMPLES_PER_STEP = 2  # events behind each step kept in the alert's sample (the lake has them all)
 
 
 def log_type_of(rule: CorrelationRule) -> str:
@@ -36,13 +37,14 @@ def engine_rule(rule: CorrelationRule) -> Rule:
 def match_event(match: CorrelationMatch) -> dict[str, Any]:
     rule = match.rule
     matched = dict(zip(rule.components, match.key, strict=False)) if rule.components else {}
-    steps = []
+    steps, events = [], []
     for step_match in match.steps:
         step, used = step_match.step, step_match.signals
         entry: dict[str, Any] = {"id": step.id, "rule_id": step.rule_id, "absent": step.absent, "matches": len(used)}
         if used:
             entry.update(first_seen=_iso(used[0].time), last_seen=_iso(used[-1].time),
                          p_row_ids=[s.ref for s in used[:MAX_REFERENCES] if s.ref])
+        events += [{"step": step.id, **s.record} for s in _spread(used, SAMPLES_PER_STEP) if s.record is not None]
         steps.append(entry)
     label = ", ".join(match.key) or rule.id
     return {
@@ -52,7 +54,13 @@ def match_event(match: CorrelationMatch) -> dict[str, Any]:
                         "first_seen": _iso(match.first_seen), "last_seen": _iso(match.last_seen), "steps": steps},
         "title": f"{rule.display_name} [{label}]",
         "dedup": "|".join(match.key) or rule.id,
+        "events": events,
     }
+
+
+def _spread(signals: list[Any], count: int) -> list[Any]:
+    """The first and the last of a step's signals (the start and the end of what happened)."""
+    return signals if len(signals) <= count else [signals[0], *signals[-(count - 1):]]
 
 
 def _iso(epoch: float) -> str:

@@ -43,6 +43,7 @@ class Signal:
     time: float  # epoch seconds (event time)
     values: Mapping[str, frozenset[str]] = field(default_factory=dict)  # match field -> value(s)
     ref: str | None = None  # p_row_id in the lake
+    record: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)  # the event, for samples
 
 
 @dataclass

@@ -10,6 +10,7 @@ The rows come from an executor (DuckDB locally, Athena in AWS); nothing here kno
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from detectors.schema import (
     LOG_TYPES,
     PARTITION_COLUMNS,
     TABLE_OF_LOG_TYPE,
+    rule_matches_schema,
 )
 from detectors.sql.executors import QueryExecutor
 from detectors.sql.macros import timestamp_literal
@@ -96,15 +98,23 @@ def row_signal(row: Mapping[str, Any], log_type: str, rules_by_id: Mapping[str, 
         else:
             value = event.deep_get(*name.split("."))
         values[name] = field_values(value)
-    return Signal(rule_id, time, values, str(row.get("p_row_id")))
+    return Signal(rule_id, time, values, str(row.get("p_row_id")), record=event.to_dict())
 
 
 def lake_record(row: Mapping[str, Any], log_type: str) -> dict[str, Any]:
     """A lake row as the event its rule saw: CloudTrail's nested JSON parsed back; access-log
-    rows without their null fields (as parsed events omit them)."""
+    rows without their null fields (as parsed events omit them). Column names are the schema's
+    (Athena, like Glue, returns them lower-cased: `useridentity`)."""
+    names = _column_names(log_type)
+    row = {names.get(str(name).lower(), name): value for name, value in row.items()}
     if log_type == LOG_TYPE_CLOUDTRAIL:
         return from_row(dict(row))
     return {k: v for k, v in row.items() if v is not None and k not in PARTITION_COLUMNS}
+
+
+@functools.cache
+def _column_names(log_type: str) -> dict[str, str]:
+    return {name.lower(): name for name in rule_matches_schema(log_type).names}
 
 
 def field_values(value: Any) -> frozenset[str]:

@@ -37,6 +37,7 @@ class AlertState:
     severity: str = "Info"
     context: dict[str, Any] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    destinations: list[str] | None = None  # what the rule's destinations() asked for (None: nothing)
 
     def to_json(self) -> dict[str, Any]:
         # Shallow per field (asdict's deep recursion is slow on samples); lists are copied.
@@ -68,6 +69,13 @@ class Details:
     title: str
     severity: str
     context: dict[str, Any]
+    destinations: list[str] | None = None
+
+
+def describe_window(window: AlertState, details: Details) -> None:
+    """The newest event's title, severity, context and requested destinations describe the alert."""
+    window.title, window.severity, window.context = details.title, details.severity, details.context
+    window.destinations = details.destinations
 
 
 @dataclass
@@ -144,7 +152,7 @@ def apply_matches(state: AlertState | None, rule_id: str, dedup: str, period_s: 
             # The newest event's title/severity/context describe the alert, as Panther does
             # (computed only once the window is an alert: most windows never become one).
             details = newest.details()
-            window.title, window.severity, window.context = details.title, details.severity, details.context
+            describe_window(window, details)
         if key in pending and window.alerted:
             window.alert_updated = now
             changes.append(AlertChange(state=window, created=not was_alerted[key], matches=pending[key]))
@@ -206,7 +214,7 @@ def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s:
             window.samples.extend(m.sample() for m in part.earliest(limit - len(window.samples)))
         if describe and window.alerted and (float(part.times[-1]) >= window.last_seen or not window.title):
             details = part.newest().details()
-            window.title, window.severity, window.context = details.title, details.severity, details.context
+            describe_window(window, details)
         if window.alerted:
             window.alert_updated = now
             changes.append(AlertChange(state=window, created=not was_alerted, matches=[part]))
@@ -242,7 +250,7 @@ def _single_window(state: AlertState | None, rule_id: str, dedup: str, period_s:
     if describe and window.alerted and (last >= previous_last or not window.title):
         newest = matches[times.index(last)]
         details = newest.details()
-        window.title, window.severity, window.context = details.title, details.severity, details.context
+        describe_window(window, details)
     if not window.alerted:
         return window, []
     window.alert_updated = now

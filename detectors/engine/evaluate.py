@@ -118,7 +118,8 @@ class _LazyMatch:
             engine, rule, event = self._engine, self._rule, self.sample()
             try:
                 self._details = Details(title=engine._title(rule, event), severity=engine._severity(rule, event),
-                                        context=_jsonable(rule.call("alert_context", event) or {}))
+                                        context=_jsonable(rule.call("alert_context", event) or {}),
+                                        destinations=engine._destinations(rule, event))
             except Exception as exc:
                 engine._record_error(rule, exc)
                 self._details = Details(title=rule.display_name, severity=rule.severity, context={})
@@ -281,7 +282,8 @@ class Engine:
         def describe() -> Details:
             try:
                 return Details(title=title or self._title(rule, event), severity=self._severity(rule, event),
-                               context=_jsonable(rule.call("alert_context", event) or {}))
+                               context=_jsonable(rule.call("alert_context", event) or {}),
+                               destinations=self._destinations(rule, event))
             except Exception as exc:  # a broken title() still leaves a usable alert
                 self._record_error(rule, exc)
                 return Details(title=title or rule.display_name, severity=rule.severity, context={})
@@ -300,6 +302,19 @@ class Engine:
         if dynamic and str(dynamic).upper() != "DEFAULT":
             return parse_severity(dynamic, f"rule {rule.id} severity()")
         return rule.severity
+
+    @staticmethod
+    def _destinations(rule: Rule, event: PantherEvent) -> list[str] | None:
+        """The destination names the rule's `destinations(event)` asks for (None: it does not
+        say; the routing then goes by severity)."""
+        if not rule.has("destinations"):
+            return None
+        names = rule.call("destinations", event)
+        if names is None:
+            return None
+        if isinstance(names, str) or not isinstance(names, list | tuple):
+            raise TypeError(f"destinations() must return a list of names, got {names!r}")
+        return [str(name) for name in names]
 
     def _record_error(self, rule: Rule, exc: Exception) -> None:
         key = (rule.id, type(exc).__name__)
@@ -432,6 +447,7 @@ def alert_message(rule: Rule, state: AlertState, created: bool) -> dict[str, Any
         "log_types": list(rule.log_types),
         "context": state.context,
         "samples": state.samples,
+        "rule_destinations": state.destinations,
     }
 
 

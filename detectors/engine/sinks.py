@@ -1,8 +1,11 @@
-"""Where alerts go: the terminal (for people), a JSON lines file, an SNS topic (one message each)."""
+"""Where alerts go: the terminal (for people), a JSON lines file, SNS topics (one message each:
+the alerts topic, and the topic of every destination the alert is routed to)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -10,7 +13,10 @@ from typing import Any, Protocol, TextIO
 
 from detectors.common.severity import sort_rank
 
-SNS_LIMIT = 256 * 1024
+LOG = logging.getLogger("bucketwatch.sinks")
+SNS_LIMIT = 256 * 1024  # bytes of message, subject and attributes together
+SNS_BUDGET = SNS_LIMIT - 4 * 1024  # room for the subject and the attributes
+SAMPLE_TEXT_LIMIT = 2048  # characters a sample's value keeps when samples must shrink
 
 
 class Sink(Protocol):
@@ -35,7 +41,9 @@ class TerminalSink:
             print(f"[{alert['severity'].upper():8}] {alert['rule_id']}: {title}", file=self.stream)
             span = alert["first_seen"] if alert["first_seen"] == alert["last_seen"] \
                 else f"{alert['first_seen']} .. {alert['last_seen']}"
-            print(f"           {alert['event_count']} event(s), {span}, dedup {alert['dedup']!r}", file=self.stream)
+            routed = f", to {', '.join(alert['destinations'])}" if alert.get("destinations") else ""
+            print(f"           {alert['event_count']} event(s), {span}, dedup {alert['dedup']!r}{routed}",
+                  file=self.stream)
         return count
 
 
@@ -54,29 +62,35 @@ class JsonLinesSink:
 
 
 class SNSSink:
-    """Publishes newly created alerts; updates to an alert already sent are not re-sent."""
+    """Publishes newly created alerts to the alerts topic, and to the topic of each destination
+    the alert is routed to (`alert["destinations"]`, see detectors.engine.routing); updates to an
+    alert already sent are not re-sent. A destination without a topic is logged: the alert is
+    on the alerts topic anyway."""
 
-    def __init__(self, topic_arn: str, client: Any = None) -> None:
+    def __init__(self, topic_arn: str, client: Any = None, destination_topics: Mapping[str, str] | None = None) -> None:
         import boto3
 
         self.topic_arn = topic_arn
         self.client = client or boto3.client("sns")
+        self.destination_topics = dict(destination_topics or {})
 
     def emit(self, alerts: Iterable[Mapping[str, Any]]) -> int:
         count = 0
         for alert in alerts:
             if alert.get("status") != "created":
                 continue
-            self.client.publish(
-                TopicArn=self.topic_arn,
-                Subject=_subject(alert),
-                Message=_fit(alert),
-                MessageAttributes={
-                    "kind": {"DataType": "String", "StringValue": alert.get("kind", "detection")},
-                    "severity": {"DataType": "String", "StringValue": alert["severity"]},
-                    "rule_id": {"DataType": "String", "StringValue": alert["rule_id"]},
-                },
-            )
+            message = {"Subject": _subject(alert), "Message": fit(alert), "MessageAttributes": {
+                "kind": {"DataType": "String", "StringValue": alert.get("kind", "detection")},
+                "severity": {"DataType": "String", "StringValue": alert["severity"]},
+                "rule_id": {"DataType": "String", "StringValue": alert["rule_id"]},
+            }}
+            self.client.publish(TopicArn=self.topic_arn, **message)
+            for name in alert.get("destinations") or ():
+                topic = self.destination_topics.get(name)
+                if topic is None:
+                    LOG.warning("alert %s is routed to destination %r, which has no topic", alert.get("alert_id"), name)
+                    continue
+                self.client.publish(TopicArn=topic, **message)
             count += 1
         return count
 
@@ -87,13 +101,53 @@ def _subject(alert: Mapping[str, Any]) -> str:
     return " ".join(text.split())[:100]
 
 
-def _fit(alert: Mapping[str, Any]) -> str:
-    """The JSON message, dropping samples (then context) if it would exceed SNS's size limit."""
-    body = dict(alert)
-    text = json.dumps(body, default=str)
-    for key in ("samples", "context"):
-        if len(text.encode()) <= SNS_LIMIT - 1024:
-            break
-        body[key] = f"<omitted: message over the SNS size limit; see {key} in the rule-matches lake>"
-        text = json.dumps(body, default=str)
-    return text
+def fit(alert: Mapping[str, Any], budget: int = SNS_BUDGET) -> str:
+    """The alert as JSON within `budget` bytes; the alert itself is always sent. Samples shrink
+    first (fewer of them, down to one; then their long values cut), then the context's long
+    values, then the description, runbook and title; `truncated` names what was cut. The
+    rule-matches lake keeps the whole events."""
+    body = copy.deepcopy(dict(alert))
+    cut: list[str] = []
+
+    def over() -> bool:
+        return len(_dumps({**body, "truncated": cut} if cut else body).encode()) > budget
+
+    samples = body.get("samples")
+    while over() and isinstance(samples, list) and len(samples) > 1:
+        samples.pop()
+        _mark(cut, "samples")
+    for key in ("samples", "context", "description", "runbook", "title"):
+        limit = SAMPLE_TEXT_LIMIT
+        while over() and key in body and limit >= 16:
+            shorter = _shorten(body[key], limit)
+            if shorter != body[key]:
+                body[key] = shorter
+                _mark(cut, key)
+            limit //= 4
+    for key, empty in (("samples", []), ("context", {"omitted": "too large for one message"})):
+        if over() and body.get(key) not in (None, empty):  # thousands of small values: the lake has them
+            body[key] = empty
+            _mark(cut, key)
+    if cut:
+        body["truncated"] = cut
+    return _dumps(body)
+
+
+def _mark(cut: list[str], key: str) -> None:
+    if key not in cut:
+        cut.append(key)
+
+
+def _dumps(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, default=str)
+
+
+def _shorten(value: Any, limit: int) -> Any:
+    """`value` with every string longer than `limit` characters cut (nested values too)."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + f"... <{len(value) - limit} more characters>"
+    if isinstance(value, Mapping):
+        return {k: _shorten(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_shorten(v, limit) for v in value]
+    return value

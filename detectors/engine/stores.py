@@ -173,6 +173,17 @@ RETRY_ATTEMPTS = 6
 RETRY_BASE_S = 0.2
 
 
+def versioned_put(table_name: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+    """A PutItem request that succeeds only while the item is at `version` (absent for 0)."""
+    put: dict[str, Any] = {"TableName": table_name, "Item": item}
+    if version == 0:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        put["ConditionExpression"] = "version = :v"
+        put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+    return put
+
+
 def _error_code(exc: Exception) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
@@ -211,12 +222,7 @@ class DynamoDBStore:
         item = {"pk": {"S": key}, "state": {"S": json.dumps(state.to_json(), default=str)},
                 "version": {"N": str(version + 1)}, "expires_at": {"N": str(expires_at)},
                 "rule_id": {"S": state.rule_id}, "alert_id": {"S": state.alert_id}}
-        put: dict[str, Any] = {"TableName": self.table_name, "Item": item}
-        if version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+        put = versioned_put(self.table_name, item, version)
         if contribution is None:
             return self._put_alone(put)
         marker = {"TableName": self.table_name, "ConditionExpression": "attribute_not_exists(pk)",

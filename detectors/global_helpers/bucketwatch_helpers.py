@@ -100,6 +100,50 @@ def external_account(account: str | None) -> bool:
     return True if outside is None else outside
 
 
+_TRAIL_BUCKETS_SEEN: dict[int, tuple[Any, set[str]]] = {}
+
+
+def _trail_buckets_seen() -> set[str]:
+    """Trail buckets learnt from events during this run (one set per active settings object:
+    each `detect`, Lambda invocation and rule test starts with its own)."""
+    current = settings()
+    slot = _TRAIL_BUCKETS_SEEN.get(id(current))
+    if slot is None or slot[0] is not current:
+        if len(_TRAIL_BUCKETS_SEEN) > 64:
+            _TRAIL_BUCKETS_SEEN.clear()
+        slot = (current, set())
+        _TRAIL_BUCKETS_SEEN[id(current)] = slot
+    return slot[1]
+
+
+def note_trail_bucket(event: Mapping[str, Any]) -> str | None:
+    """Learn from a CloudTrail record which bucket holds trail logs: the bucket a successful
+    CreateTrail/UpdateTrail names, and the bucket the record's own log file was read from."""
+    found = []
+    if event.get("eventSource") == "cloudtrail.amazonaws.com" and event.get("eventName") in (
+            "CreateTrail", "UpdateTrail") and not event.get("errorCode"):
+        params = event.get("requestParameters") or {}
+        response = event.get("responseElements") or {}
+        found.append(params.get("s3BucketName") or response.get("s3BucketName"))
+    source = str(event.get("p_source") or "")
+    if source.startswith("s3://"):
+        found.append(source[5:].split("/", 1)[0])
+    seen = _trail_buckets_seen()
+    seen.update(str(name) for name in found if name)
+    return next((str(name) for name in found if name), None)
+
+
+def cloudtrail_buckets() -> frozenset[str]:
+    """Buckets known to hold CloudTrail logs: configured (detections.cloudtrail_buckets), the
+    deployed stack's trail bucket, the lake's trails (detectors.baseline.trail_buckets), and
+    what `note_trail_bucket` learnt earlier in this run."""
+    return frozenset(settings().cloudtrail_buckets) | _trail_buckets_seen()
+
+
+def is_cloudtrail_bucket(bucket: str | None) -> bool:
+    return bool(bucket) and bucket in cloudtrail_buckets()
+
+
 def s3_access(event: Mapping[str, Any]) -> S3Access | None:
     """The request view of an access-log record or an S3 CloudTrail call (None otherwise).
 
@@ -166,8 +210,15 @@ class _AccessLogRequest:
         return int(status) if isinstance(status, int | str) and str(status).isdigit() else None
 
     @cached_property
-    def tls(self) -> bool:
-        return bool(self._event.get("tlsVersion") or self._event.get("ciphersuite"))
+    def tls(self) -> bool | None:
+        if self._event.get("tlsVersion") or self._event.get("ciphersuite"):
+            return True
+        # '-' in the cipher suite column means plain HTTP, but only lines that have the column
+        # can say so: old 18-20 field lines end before it. The later authentication type and
+        # host header columns show that the line has it.
+        if self._event.get("authenticationtype") or self._event.get("hostheader"):
+            return False
+        return None
 
     @cached_property
     def user_agent(self) -> str | None:
@@ -184,8 +235,6 @@ def _from_cloudtrail(event: Mapping[str, Any]) -> S3Access | None:
     params = event.get("requestParameters") or {}
     identity = event.get("userIdentity") or {}
     error = event.get("errorCode") or None
-    tls_version = (event.get("tlsDetails") or {}).get("tlsVersion")
-    cipher = (event.get("additionalEventData") or {}).get("CipherSuite")
     source_ip = event.get("sourceIPAddress")
     return S3Access(
         log_type=CLOUDTRAIL,
@@ -197,10 +246,23 @@ def _from_cloudtrail(event: Mapping[str, Any]) -> S3Access | None:
         raw_operation=event.get("eventName"),
         error=error,
         http_status=(ERROR_CODE_STATUS.get(error) if error else 200),
-        tls=bool(tls_version or cipher),
+        tls=_cloudtrail_tls(event),
         user_agent=event.get("userAgent"),
         internal=identity.get("type") == "AWSService" or not _looks_like_ip(source_ip),
     )
+
+
+def _cloudtrail_tls(event: Mapping[str, Any]) -> bool | None:
+    """True when the record shows TLS (tlsDetails, or S3's CipherSuite); otherwise unknown, never
+    False: CloudTrail leaves tlsDetails out for plain HTTP, for services that do not report it and
+    in records older than eventVersion 1.08 alike, so its absence proves nothing."""
+    details = event.get("tlsDetails")
+    if isinstance(details, Mapping) and details.get("tlsVersion"):
+        return True
+    extra = event.get("additionalEventData")
+    if isinstance(extra, Mapping) and (extra.get("CipherSuite") or extra.get("cipherSuite")):
+        return True
+    return None
 
 
 @lru_cache(maxsize=65536)

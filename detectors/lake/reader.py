@@ -8,6 +8,7 @@ come from the hive folder names as integers, so `month=5 AND day>=10` prunes fil
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import duckdb
@@ -92,11 +93,16 @@ def _files_view(con: duckdb.DuckDBPyConnection, database: str, table: str, folde
     con.execute(f"CREATE OR REPLACE VIEW {database}.{table} AS SELECT *{_null_columns(missing)} FROM {source}")
 
 
-def open_lake(root: Path | str, connection: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with views over the lake at `root` (which may not exist yet)."""
+def open_lake(root: Path | str, connection: duckdb.DuckDBPyConnection | None = None,
+              tables: Collection[tuple[str, str]] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with views over the lake at `root` (which may not exist yet).
+    `tables` ((database, table) pairs) limits the views to those, without the standard views: each
+    view reads every file footer of its table, which a startup lookup of one table need not pay."""
     root = Path(root)
     con = connection or duckdb.connect(":memory:")
     on_disk = _tables_on_disk(root)
+    if tables is not None:
+        on_disk = {key: folder for key, folder in on_disk.items() if key in tables}
     databases = {DB_LOGS, DB_RULE_MATCHES, DB_VIEWS, DB_BUCKETWATCH} | {db for db, _ in on_disk}
     for database in sorted(databases):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}")
@@ -104,9 +110,10 @@ def open_lake(root: Path | str, connection: duckdb.DuckDBPyConnection | None = N
     for (database, table), folder in on_disk.items():
         _files_view(con, database, table, folder, known.get((database, table)))
     for (database, table), schema in known.items():
-        if (database, table) not in on_disk:
+        if (database, table) not in on_disk and (tables is None or (database, table) in tables):
             _empty_view(con, database, table, schema)
-    _standard_views(con)
+    if tables is None:
+        _standard_views(con)
     return con
 
 

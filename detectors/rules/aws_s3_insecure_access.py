@@ -1,4 +1,9 @@
-"""Requests made over plain HTTP (no TLS) to S3."""
+"""Requests made over plain HTTP (no TLS) to S3, as server access logs record them.
+
+Access logs write '-' as the cipher suite of an HTTP request; lines of the older formats that end
+before that column cannot tell, and are not judged. CloudTrail cannot tell either: it leaves
+tlsDetails out for plain HTTP and for many other reasons, so the rule does not read it.
+"""
 
 import pyarrow.compute as pc
 from bucketwatch_helpers import (
@@ -29,6 +34,9 @@ def match_table(table, log_type):
         return None
     c = access_log_columns(table)
     no_tls = pc.and_(blank(text(table, "tlsVersion")), blank(text(table, "ciphersuite")))
+    # Only lines long enough to have the cipher suite column (see s3_access(...).tls).
+    has_column = pc.invert(pc.and_(blank(text(table, "authenticationtype")), blank(text(table, "hostheader"))))
+    no_tls = pc.and_(no_tls, has_column)
     client = pc.invert(pc.or_(c["internal"], starts(c["operation"], "WEBSITE.")))
     return matched(pc.and_(no_tls, client), joined(c["bucket"], c["principal"]))
 

@@ -9,7 +9,8 @@ from bucketwatch_helpers import column_ci, principal_label, s3_access
 RANSOM_NOTE = re.compile(
     r"(how[_\- ]?to[_\- ]?(decrypt|restore|recover|get[_\- ]?back)"
     r"|decrypt[_\- ]?(instructions|files|my|your)"
-    r"|ransom|files[_\- ]?(are[_\- ]?)?encrypted|your[_\- ]?files|restore[_\- ]?(my[_\- ]?)?files"
+    r"|ransom|files[_\- ]?(are[_\- ]?|were[_\- ]?|have[_\- ]?been[_\- ]?)?(encrypted|deleted|stolen)"
+    r"|your[_\- ]?files|restore[_\- ]?(my[_\- ]?)?files"
     r"|readme[_\- ]?(to|for)[_\- ]?decrypt|recovery[_\- ]?(instructions|key))",
     re.IGNORECASE,
 )

@@ -2,8 +2,8 @@
 
 Locally: one Parquet file `<lake>/<database>/<table>/result.parquet`, replaced atomically by each
 run (no partitions: it is the latest answer, not history). DuckDB sees it as `<database>.<table>`;
-rules read it through `read_result_table` (e.g. the AccessError baseline). Writing it to the
-processed bucket in AWS belongs with the scheduled Lambda.
+rules read it through `read_result_table` (e.g. the AccessError baseline). In AWS the scheduled
+Lambda keeps it at the same key of the processed bucket (`S3ResultWriter`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,31 @@ RESULT_FILE = "result.parquet"
 
 def result_path(lake_root: str | Path, database: str, table: str) -> Path:
     return Path(lake_root) / table_path(database, table) / RESULT_FILE
+
+
+def result_key(database: str, table: str) -> str:
+    return f"{table_path(database, table)}/{RESULT_FILE}"
+
+
+def result_bytes(rows: list[dict[str, Any]]) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+class S3ResultWriter:
+    """Result tables in the processed bucket, at the local lake's layout (one object, replaced by
+    each run; an empty result deletes it: no rows, no table)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client, self.bucket = client, bucket
+
+    def __call__(self, database: str, table: str, rows: list[dict[str, Any]]) -> None:
+        key = result_key(database, table)
+        if not rows:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+            return
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=result_bytes(rows))
 
 
 def write_result_table(lake_root: str | Path, database: str, table: str, rows: list[dict[str, Any]]) -> Path:

@@ -13,7 +13,7 @@ tick is not marked done).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,30 +73,34 @@ class ScheduleReport:
 
 
 class LocalScheduler:
-    def __init__(self, lake_root: str | Path, executor: QueryExecutor, state: StateStore, dedup_store: DedupStore,
-                 settings: DetectionSettings | None = None, rule_dirs: Iterable[str | Path] = ()) -> None:
-        self.lake_root = Path(lake_root)
+    """The scheduler over any engine: `executor` runs the SQL (DuckDB locally, Athena in AWS),
+    `state` and `dedup_store` keep progress and alerts (SQLite or DynamoDB), `result_writer(database,
+    table, rows)` keeps a ResultTable (default: the local lake at `lake_root`), and `on_created(rule,
+    state)` runs for each new alert before its dedup state is stored (the Lambda publishes there)."""
+
+    def __init__(self, lake_root: str | Path | None, executor: QueryExecutor, state: StateStore,
+                 dedup_store: DedupStore, settings: DetectionSettings | None = None,
+                 rule_dirs: Iterable[str | Path] = (), result_writer: Callable[..., Any] | None = None,
+                 on_created: Callable[..., None] | None = None) -> None:
+        self.lake_root = Path(lake_root) if lake_root is not None else None
+        self.write_result = result_writer or self._write_local_result
         self.executor, self.state = executor, state
         settings = settings or DetectionSettings()
         activate(settings)  # rules read their configured lists through bucketwatch_helpers.settings()
         rule_dirs = list(rule_dirs)
         self.detection_rules = {r.id: r for r in load_rules(rule_dirs, settings=settings)}
-        self.scheduled_rules = load_scheduled_rules(rule_dirs, settings=settings, only_enabled=True)
-        self.queries = [q for q in load_queries(rule_dirs) if q.enabled]
-        self.correlations = [c for c in (_override(c, settings) for c in load_correlation_rules(rule_dirs)) if c.enabled]
+        self.scheduled_rules, self.queries, self.correlations = _scheduled(rule_dirs, settings)
         engine_rules: list[Rule] = [*self.scheduled_rules, *(engine_rule(c) for c in self.correlations)]
-        self.engine = Engine(engine_rules, dedup_store)
+        self.engine = Engine(engine_rules, dedup_store, on_created=on_created)
+
+    def _write_local_result(self, database: str, table: str, rows: list[dict[str, Any]]) -> None:
+        if self.lake_root is None:
+            raise UserError(f"ResultTable {database}.{table}: no lake to keep it in")
+        write_result_table(self.lake_root, database, table, rows)
 
     # -- what runs ------------------------------------------------------------------------------
     def items(self) -> list[Item]:
-        readers: dict[str, list[str]] = {}
-        for rule in self.scheduled_rules:
-            for name in rule.log_types:
-                readers.setdefault(name, []).append(rule.id)
-        items = [Item("query", q.name, q.schedule, query=q, readers=tuple(readers.get(q.name, ())))
-                 for q in self.queries if readers.get(q.name) or q.result_table]
-        items += [Item("correlation", c.id, c.schedule, correlation=c) for c in self.correlations]
-        return items
+        return _items(self.scheduled_rules, self.queries, self.correlations)
 
     def warnings(self) -> list[str]:
         known = {q.name for q in self.queries}
@@ -158,7 +162,7 @@ class LocalScheduler:
                 result = run_query(item.query, self.executor, tick)
                 run.rows = len(result.rows)
                 if item.query.result_table:
-                    write_result_table(self.lake_root, *item.query.result_table, result.rows)
+                    self.write_result(*item.query.result_table, result.rows)
                 before = self.engine.stats.matches
                 evaluate_result(self.engine, result)
                 run.matches = self.engine.stats.matches - before
@@ -174,6 +178,32 @@ class LocalScheduler:
         except UserError as exc:
             run.error = str(exc)
         return run
+
+
+def scheduled_items(settings: DetectionSettings | None = None, rule_dirs: Iterable[str | Path] = ()) -> list[Item]:
+    """What a scheduler runs (for infra: one EventBridge schedule per item), without running it."""
+    return _items(*_scheduled(list(rule_dirs), settings or DetectionSettings()))
+
+
+def _scheduled(rule_dirs: list[str | Path], settings: DetectionSettings
+               ) -> tuple[list[Rule], list[ScheduledQuery], list[CorrelationRule]]:
+    """The enabled scheduled rules, scheduled queries and correlation rules."""
+    scheduled_rules = load_scheduled_rules(rule_dirs, settings=settings, only_enabled=True)
+    queries = [q for q in load_queries(rule_dirs) if q.enabled]
+    correlations = [c for c in (_override(c, settings) for c in load_correlation_rules(rule_dirs)) if c.enabled]
+    return scheduled_rules, queries, correlations
+
+
+def _items(scheduled_rules: list[Rule], queries: list[ScheduledQuery], correlations: list[CorrelationRule]) -> list[Item]:
+    """Queries that something reads (a scheduled rule, or their ResultTable), then correlation rules."""
+    readers: dict[str, list[str]] = {}
+    for rule in scheduled_rules:
+        for name in rule.log_types:
+            readers.setdefault(name, []).append(rule.id)
+    items = [Item("query", q.name, q.schedule, query=q, readers=tuple(readers.get(q.name, ())))
+             for q in queries if readers.get(q.name) or q.result_table]
+    items += [Item("correlation", c.id, c.schedule, correlation=c) for c in correlations]
+    return items
 
 
 def _override(rule: CorrelationRule, settings: DetectionSettings) -> CorrelationRule:

@@ -3,8 +3,8 @@
 What is kept: the last run of each scheduled query and correlation rule
 (`schedule#<name>`), and how far each correlation rule has already alerted per match key
 (`correlation#<rule id>#<key>`). SQLite on one machine (the same file as `detect --state`, its
-own table), in memory for one-shot runs; a DynamoDB implementation belongs with the AWS
-scheduled Lambda. Like the dedup stores, `put` is conditional on the version that was read, so
+own table), in memory for one-shot runs, DynamoDB for the AWS scheduled Lambda (its own table:
+`pk` string, TTL `expires_at`). Like the dedup stores, `put` is conditional on the version that was read, so
 two schedulers sharing the state cannot overwrite each other silently.
 """
 
@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from detectors.engine.stores import connect_sqlite
+from detectors.engine.stores import DynamoDBStore, connect_sqlite, versioned_put
 
 
 class StateStore(Protocol):
@@ -69,6 +69,26 @@ class SQLiteStateStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class DynamoDBStateStore(DynamoDBStore):
+    """Table with partition key `pk` (S) and TTL attribute `expires_at` (N), as infra/scheduler.py
+    deploys it; items hold the JSON document (`value`) and its `version`. The dedup store's
+    DynamoDB plumbing (retries with backoff while DynamoDB is busy, conditional puts)."""
+
+    def get(self, key: str) -> tuple[dict[str, Any] | None, int]:  # type: ignore[override]
+        item = self._call(self.client.get_item, TableName=self.table_name, Key={"pk": {"S": key}},
+                          ConsistentRead=True).get("Item")
+        if not item:
+            return None, 0
+        return json.loads(item["value"]["S"]), int(item["version"]["N"])
+
+    def put(self, key: str, value: dict[str, Any], version: int,  # type: ignore[override]
+            expires_at: int | None = None) -> bool:
+        item = {"pk": {"S": key}, "value": {"S": json.dumps(value, sort_keys=True)}, "version": {"N": str(version + 1)}}
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(expires_at)}
+        return bool(self._put_alone(versioned_put(self.table_name, item, version)))
 
 
 def update(store: StateStore, key: str, change: Any, expires_at: int | None = None, attempts: int = 8) -> dict:

@@ -31,11 +31,12 @@ class DuckDBLakeExecutor:
 
     dialect = "duckdb"
 
-    def __init__(self, lake_root: str | Path) -> None:
+    def __init__(self, lake_root: str | Path, tables: Any = None) -> None:
+        """`tables`: only these (database, table) pairs, for a quick lookup (detectors.lake.open_lake)."""
         from detectors.lake import open_lake
 
         self.lake_root = Path(lake_root)
-        self.connection = open_lake(self.lake_root)
+        self.connection = open_lake(self.lake_root, tables=tables)
 
     def run(self, sql: str, timeout_s: float | None = None) -> list[dict[str, Any]]:
         import duckdb
@@ -93,3 +94,92 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
+
+
+# Athena's result types -> Python values as DuckDB gives them (rules see the same rows).
+_ATHENA_INTEGERS = frozenset({"tinyint", "smallint", "integer", "bigint", "int"})
+_ATHENA_FLOATS = frozenset({"double", "float", "real"})
+
+
+class AthenaExecutor:
+    """Queries in the stack's Athena workgroup (results encrypted where the workgroup says), as the
+    scheduled Lambda runs them: start, wait within the timeout (then stop the query), read every
+    page of results. Values come back typed as DuckDB returns them (integers, floats, booleans,
+    timestamps in Panther's text form, JSON text for arrays/maps/rows)."""
+
+    dialect = "athena"
+
+    def __init__(self, workgroup: str, client: Any = None, poll_s: float = 1.0, clock: Any = None,
+                 sleep: Any = None) -> None:
+        import time
+
+        import boto3
+
+        self.workgroup = workgroup
+        self.client = client or boto3.client("athena")
+        self.poll_s = poll_s
+        self.clock = clock or time.monotonic
+        self.sleep = sleep or time.sleep
+
+    def run(self, sql: str, timeout_s: float | None = None) -> list[dict[str, Any]]:
+        from botocore.exceptions import ClientError
+
+        try:
+            query_id = self.client.start_query_execution(QueryString=sql, WorkGroup=self.workgroup)["QueryExecutionId"]
+            self._wait(query_id, timeout_s)
+            return self._rows(query_id)
+        except ClientError as exc:
+            raise UserError(f"Athena: {exc.response.get('Error', {}).get('Message') or exc}") from None
+
+    def _wait(self, query_id: str, timeout_s: float | None) -> None:
+        deadline = None if not timeout_s else self.clock() + timeout_s
+        while True:
+            status = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+            state = status.get("State")
+            if state == "SUCCEEDED":
+                return
+            if state in ("FAILED", "CANCELLED"):
+                raise UserError(f"Athena query {query_id} {state.lower()}: {status.get('StateChangeReason', '')}".strip())
+            if deadline is not None and self.clock() >= deadline:
+                self.client.stop_query_execution(QueryExecutionId=query_id)
+                raise UserError(f"query stopped after its timeout of {timeout_s:g} s")
+            self.sleep(self.poll_s)
+
+    def _rows(self, query_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        columns: list[tuple[str, str]] = []
+        header_skipped = False
+        for page in self.client.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+            result = page["ResultSet"]
+            if not columns:
+                columns = [(c["Name"], c.get("Type", "varchar").lower())
+                           for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])]
+            for row in result.get("Rows", []):
+                values = [cell.get("VarCharValue") for cell in row.get("Data", [])]
+                if not header_skipped:  # a SELECT's first row repeats the column names
+                    header_skipped = True
+                    if values == [name for name, _ in columns]:
+                        continue
+                rows.append({name: athena_value(value, kind) for (name, kind), value in zip(columns, values, strict=False)})
+        return rows
+
+
+def athena_value(text: str | None, kind: str) -> Any:
+    """One Athena result cell (always text, absent for NULL) as a Python value."""
+    if text is None:
+        return None
+    base = kind.split("(", 1)[0].strip()
+    if base in _ATHENA_INTEGERS:
+        return int(text)
+    if base in _ATHENA_FLOATS or base == "decimal":
+        number = float(text)
+        return int(number) if base == "decimal" and number.is_integer() else number
+    if base == "boolean":
+        return text.lower() == "true"
+    if base.startswith("timestamp"):
+        return plain(datetime.fromisoformat(text.replace(" UTC", "")))
+    if base == "array" and text.startswith("[") and text.endswith("]"):
+        # Athena writes arrays as [a, b]: items with ", " inside cannot be told apart (rare in
+        # what queries aggregate: keys, ARNs, addresses).
+        return [item for item in text[1:-1].split(", ")] if len(text) > 2 else []
+    return text

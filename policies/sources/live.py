@@ -5,10 +5,13 @@ account's role and hands its calls to the shared pool), so one account whose rol
 assumed, or whose ListBuckets is denied, becomes an account resource marked unknown with the
 reason while the others are scanned; only when no account at all can be scanned is it an error.
 
-Per account: ListBuckets, then each bucket's GetBucketLocation, then every other per-bucket call
-(``BUCKET_CALLS``) sent to the bucket's own region, all through one thread pool; the account's
-public access block (s3control) and its trails (DescribeTrails / GetEventSelectors /
-GetTrailStatus) are collected in the same pool. Finally each bucket gets two derived fields: the
+Per account: ListBuckets (which names each bucket's region on AWS; else one listing per region,
+or GetBucketLocation per bucket), then the per-bucket calls (``BUCKET_CALLS``) sent to the
+bucket's own region, all through one thread pool; a call whose answer another call's answer
+already decides is not made (``policies.sources.live_decided``: the fields get that certain
+value and the bucket's ``Decided`` map says why). The account's public access block (s3control)
+and its trails (DescribeTrails / GetEventSelectors / GetTrailStatus) are collected in the same
+pool. Finally each bucket gets two derived fields: the
 state of the bucket receiving its access logs (``LoggingTarget``) and the trails that record its
 data events (``CoveringTrails``). The account itself is one ``AWS.Account`` resource carrying
 the account-level settings (account Block Public Access), judged once per account; each bucket
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -50,10 +54,15 @@ from policies.sources.live_clients import (
     CallCounter,
     ClientFactory,
     LiveSourceError,
+    session_lock,
 )
+from policies.sources.live_decided import DECIDED, SKIP_RULES, AccountFacts, apply_decision
 from policies.sources.live_trails import selectors_coverage, trail_reaches_region
 
 DEFAULT_WORKERS = 32
+# ListBuckets page size: AWS's maximum. A paginated request (one naming MaxBuckets) is also what
+# makes AWS include each bucket's BucketRegion in the answer.
+LIST_PAGE = 10000
 # Accounts whose collection runs at once. Their API calls all go through the one worker pool;
 # a driver only assumes the role, lists the buckets and waits, so a few keep the pool busy.
 ACCOUNT_DRIVERS = 8
@@ -194,15 +203,21 @@ def call_api(client: Any, api: str, method: str, not_configured: frozenset[str] 
         return None, failure_reason(api, exc)
 
 
-def apply_call(resource: dict[str, Any], call: BucketCall, client: Any) -> None:
-    """Run one per-bucket call and set (or mark unknown) exactly the fields it fills."""
-    answer, reason = call_api(client, call.api, call.method, call.not_configured, Bucket=resource["Name"])
-    if reason:
-        mark_unknown(resource, call.fields, reason)
-        return
+def apply_call(resource: dict[str, Any], call: BucketCall, client: Any) -> str | None:
+    """Run one per-bucket call and set (or mark unknown) exactly the fields it fills; returns the
+    error code when the call was not answered (None when it was, "not configured" included)."""
+    try:
+        answer = jsonable(getattr(client, call.method)(Bucket=resource["Name"]))
+    except (ClientError, BotoCoreError) as exc:
+        code = error_code(exc)
+        if code not in call.not_configured:
+            mark_unknown(resource, call.fields, failure_reason(call.api, exc))
+            return code or "failed"
+        answer = None
     values = call.parse(answer) if answer is not None else dict.fromkeys(call.fields)
     for name in call.fields:
         resource[name] = values.get(name)
+    return None
 
 
 @dataclass
@@ -216,6 +231,8 @@ class AccountScan:
     buckets: int = 0
     trails: int = 0
     api_calls: int = 0
+    calls: Counter[str] = field(default_factory=Counter)  # by API ("GetBucketAcl", "sts:AssumeRole")
+    decided: Counter[str] = field(default_factory=Counter)  # calls not made: their answer was decided
 
     def to_dict(self) -> dict[str, Any]:
         return {"account_id": self.account_id or None, "name": self.name, "access": self.access,
@@ -229,6 +246,8 @@ class ScanStats:
     trails: int = 0
     api_calls: int = 0  # every call, the organization's listing included
     per_account: list[AccountScan] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)  # the accounts' calls by API
+    decided: Counter[str] = field(default_factory=Counter)  # calls not made, by API
 
     @property
     def not_scanned(self) -> list[AccountScan]:
@@ -247,6 +266,13 @@ class AccountCollector:
     account_id: str = ""  # expected (organization scans) or found by `identify`
     account_name: str | None = None
     partition: str = "aws"
+    # Skip calls whose answer another answer already decides (policies.sources.live_decided),
+    # and take regions from ListBuckets; False makes every call for every bucket.
+    skip_decided: bool = True
+    facts: AccountFacts = field(default_factory=AccountFacts)
+    decided: Counter[str] = field(default_factory=Counter)
+    bucket_regions: dict[str, str] = field(default_factory=dict)  # from ListBuckets' answers
+    gone: set[str] = field(default_factory=set)  # buckets answering NoSuchBucket: deleted meanwhile
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- account-wide ---------------------------------------------------------------------
@@ -263,13 +289,26 @@ class AccountCollector:
         self.partition, self.account_id = partition, found
 
     def list_buckets(self) -> list[dict[str, Any]]:
-        s3 = self.factory.client("s3")
+        """Every bucket, paginated (AWS then names each bucket's BucketRegion)."""
         try:
-            pages = s3.get_paginator("list_buckets").paginate()
-            listed = [b for page in pages for b in page.get("Buckets", [])]
+            listed = self._list(None)
         except (ClientError, BotoCoreError) as exc:
             raise LiveSourceError(f"account {self.account_id}: {failure_reason('ListBuckets', exc)}") from exc
+        self.bucket_regions.update({b["Name"]: b["BucketRegion"] for b in listed if b.get("BucketRegion")})
         return listed
+
+    def _list(self, region: str | None) -> list[dict[str, Any]]:
+        """ListBuckets' every page; with `region`, only the buckets AWS says are located there."""
+        where = {"BucketRegion": region} if region else {}
+        pages = self.factory.client("s3").get_paginator("list_buckets").paginate(
+            **where, PaginationConfig={"PageSize": LIST_PAGE})
+        return [b for page in pages for b in page.get("Buckets", [])]
+
+    def _list_region(self, region: str) -> tuple[str, set[str] | None]:
+        try:
+            return region, {b["Name"] for b in self._list(region)}
+        except (ClientError, BotoCoreError):
+            return region, None  # GetBucketLocation will tell, bucket by bucket
 
     def account_public_access_block(self) -> tuple[dict[str, Any] | None, str | None]:
         client = self.factory.client("s3control", account_id=self.account_id)
@@ -302,7 +341,45 @@ class AccountCollector:
         return True
 
     def locate(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Locate every bucket; a bucket deleted since ListBuckets (NoSuchBucket) is dropped."""
+        """Fill every bucket's Region; a bucket deleted since ListBuckets (NoSuchBucket) is dropped.
+
+        Skipping, the region comes from ListBuckets' BucketRegion (AWS names it in paginated
+        answers). Endpoints that leave it out (moto, older S3-compatible ones) are asked per region
+        instead (ListBuckets with BucketRegion=<region>: the buckets located there), when that is
+        fewer calls than one GetBucketLocation per bucket; a bucket no listing names is located
+        with GetBucketLocation. With a region filter, only its regions are listed, and a bucket
+        none of them names is certainly elsewhere: out of scope.
+        """
+        if not self.skip_decided:
+            return self._locate_each(resources)
+        unlocated = [r for r in resources if r["Name"] not in self.bucket_regions]
+        candidates = self.candidate_regions() if unlocated else []
+        complete = False
+        if len(unlocated) > len(candidates):
+            listings = [f.result() for f in [self.pool.submit(self._list_region, r) for r in candidates]]
+            complete = all(names is not None for _, names in listings)
+            for region, names in listings:
+                self.bucket_regions.update(dict.fromkeys(names or (), region))
+        ask, keep = [], []
+        for resource in resources:
+            region = self.bucket_regions.get(resource["Name"])
+            if region:
+                resource.update(Region=region, Location=region)
+                resource.setdefault(DECIDED, {}).update(dict.fromkeys(
+                    LOCATION_CALL.fields, "GetBucketLocation not called: ListBuckets named the bucket's region"))
+                keep.append(resource)
+            elif not (complete and self.regions):
+                ask.append(resource)
+        return keep + self._locate_each(ask)
+
+    def candidate_regions(self) -> list[str]:
+        """The regions a bucket may be in: the filter's, else every S3 region botocore knows."""
+        if self.regions:
+            return list(self.regions)
+        with session_lock(self.factory.session):  # sessions are not thread-safe
+            return list(self.factory.session.get_available_regions("s3", self.partition))
+
+    def _locate_each(self, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
         futures = [self.pool.submit(self._locate, r) for r in resources]
         return [r for r, future in zip(resources, futures, strict=True) if future.result()]
 
@@ -310,17 +387,26 @@ class AccountCollector:
         # A bucket whose region could not be read stays in: dropping it would hide it.
         return not self.regions or resource.get("Region") is None or resource["Region"] in self.regions
 
+    def lanes(self, calls: tuple[BucketCall, ...]) -> list[tuple[BucketCall, tuple[BucketCall, ...]]]:
+        """Each call that needs no other answer first, with the calls its answer may decide (run
+        by the same worker right after it); with skipping off, every call alone."""
+        apis = {call.api for call in calls}
+        rules = {api: rule for api, rule in SKIP_RULES.items() if self.skip_decided and rule.after in apis}
+        return [(call, tuple(c for c in calls if c.api in rules and rules[c.api].after == call.api))
+                for call in calls if call.api not in rules]
+
     def describe(self, resources: list[dict[str, Any]], calls: Iterable[BucketCall] = BUCKET_CALLS,
                  report: bool = True) -> list[Future]:
-        """Submit every call for every bucket, each to the bucket's region; return the futures."""
-        calls = tuple(calls)
-        remaining = {id(r): len(calls) for r in resources}
+        """Submit every bucket's calls, each to the bucket's region; return the futures."""
+        lanes = self.lanes(tuple(calls))
+        remaining = {id(r): len(lanes) for r in resources}
         futures = []
         for resource in resources:
             client = self.factory.client("s3", resource.get("Region"))
 
-            def task(call: BucketCall, resource: dict[str, Any] = resource, client: Any = client) -> None:
-                apply_call(resource, call, client)
+            def task(lane: tuple[BucketCall, tuple[BucketCall, ...]], resource: dict[str, Any] = resource,
+                     client: Any = client) -> None:
+                self.run_lane(resource, client, *lane)
                 if report and self.on_bucket:
                     with self._lock:
                         remaining[id(resource)] -= 1
@@ -328,8 +414,29 @@ class AccountCollector:
                     if done:
                         self.on_bucket(1)
 
-            futures.extend(self.pool.submit(task, call) for call in calls)
+            futures.extend(self.pool.submit(task, lane) for lane in lanes)
         return futures
+
+    def run_lane(self, resource: dict[str, Any], client: Any, first: BucketCall,
+                 dependents: tuple[BucketCall, ...]) -> None:
+        """`first`, then each dependent call unless `first`'s answer decided its fields."""
+        self.fetch(resource, first, client)
+        for call in dependents:
+            decision = SKIP_RULES[call.api].decide(resource, self.facts)
+            if decision is None:
+                self.fetch(resource, call, client)
+                continue
+            apply_decision(resource, decision)
+            with self._lock:
+                self.decided[call.api] += 1
+
+    def fetch(self, resource: dict[str, Any], call: BucketCall, client: Any) -> None:
+        code = apply_call(resource, call, client)
+        if code == "NoSuchBucket":
+            with self._lock:
+                self.gone.add(resource["Name"])
+        elif code is None and call.api == "GetBucketAcl":
+            self.facts.learn_acl(resource.get("Region"), resource.get("Owner"), resource.get("Grants"))
 
     # -- trails ---------------------------------------------------------------------------
     def trails(self, regions: Iterable[str]) -> tuple[list[dict[str, Any]], str | None]:
@@ -408,11 +515,17 @@ class AccountCollector:
                   if isinstance(b.get("LoggingPolicy"), dict) and b["LoggingPolicy"].get("TargetBucket")}
         extra = [new_bucket(name) for name in sorted(wanted - set(by_name))]
         for target in extra:
-            target["Exists"] = self._locate(target)
-            if not target["Exists"]:
-                target.update(Region=None, EncryptionRules=None, ObjectLockConfiguration=None)
+            region = self.bucket_regions.get(target["Name"]) if self.skip_decided else None
+            if region:  # listed, though not in scope: ListBuckets named its region
+                target.update(Region=region, Location=region, Exists=True)
+            else:
+                target["Exists"] = self._locate(target)
         located = [t for t in extra if t["Exists"] and "Region" not in t[UNKNOWN]]
         self._wait_all(self.describe(located, TARGET_CALLS, report=False))
+        for target in extra:
+            if not target["Exists"] or target["Name"] in self.gone:
+                target.update(Exists=False, Region=None, EncryptionRules=None, ObjectLockConfiguration=None)
+                target[UNKNOWN].clear()
         by_name.update({t["Name"]: t for t in extra})
         for bucket in buckets:
             self._set_logging_target(bucket, by_name)
@@ -452,6 +565,7 @@ class AccountCollector:
         account_pab = self.pool.submit(self.account_public_access_block)
         trails_future = self.pool.submit(self.trails, trail_regions)
         self._wait_all(self.describe(buckets))
+        buckets = [b for b in buckets if b["Name"] not in self.gone]  # deleted during the scan
         self.logging_targets(buckets)
         pab, pab_reason = account_pab.result()
         trails, trails_reason = trails_future.result()
@@ -487,6 +601,7 @@ class _Options:
     regions: list[str] | None
     bucket_globs: list[str] | None
     on_bucket: Callable[[int], None] | None
+    skip_decided: bool = True
 
 
 def _scan_account(account: Account, options: _Options) -> tuple[AccountScan, list[dict[str, Any]]]:
@@ -499,17 +614,19 @@ def _scan_account(account: Account, options: _Options) -> tuple[AccountScan, lis
                                 max_attempts=options.max_attempts, counter=counter)
         collector = AccountCollector(factory, options.pool, regions=options.regions,
                                      bucket_globs=options.bucket_globs, on_bucket=options.on_bucket,
-                                     account_id=account.account_id, account_name=account.name)
+                                     account_id=account.account_id, account_name=account.name,
+                                     skip_decided=options.skip_decided)
         found = collector.collect()
     except LiveSourceError as exc:
         account.account_id = account.account_id or (collector.account_id if collector else "")
         scan = AccountScan(account.account_id, account.name, account.access or account.label, error=str(exc),
-                           api_calls=counter.total)
+                           api_calls=counter.total, calls=Counter(counter.counts))
         return scan, [unreachable_account(account, str(exc))] if account.account_id else []
     account.account_id = collector.account_id
     scan = AccountScan(account.account_id, account.name, account.access, api_calls=counter.total,
                        buckets=sum(r["ResourceType"] == BUCKET_RESOURCE_TYPE for r in found),
-                       trails=sum(r["ResourceType"] == TRAIL_RESOURCE_TYPE for r in found))
+                       trails=sum(r["ResourceType"] == TRAIL_RESOURCE_TYPE for r in found),
+                       calls=Counter(counter.counts), decided=Counter(collector.decided))
     return scan, found
 
 
@@ -520,20 +637,21 @@ def resource_key(resource: dict[str, Any]) -> str:
 def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket_globs: list[str] | None = None,
             endpoint_url: str | None = None, workers: int = DEFAULT_WORKERS,
             on_bucket: Callable[[int], None] | None = None, stats: ScanStats | None = None,
-            max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[dict[str, Any]]:
+            max_attempts: int = DEFAULT_MAX_ATTEMPTS, skip_decided: bool = True) -> list[dict[str, Any]]:
     """Bucket, trail and account resources of every account, in AWS.S3.Bucket / AWS.CloudTrail /
     AWS.Account shape, in the order the accounts are given.
 
     A resource seen from several accounts (an organization trail, or one account reached through
     two roles) is reported once, as the first account saw it. An account that cannot be scanned
     is an AWS.Account resource marked unknown (see `unreachable_account`); when no account can be
-    scanned at all, LiveSourceError says why.
+    scanned at all, LiveSourceError says why. `skip_decided=False` makes every call for every
+    bucket, even those whose answer is already decided (policies.sources.live_decided).
     """
     stats = stats if stats is not None else ScanStats()
     drivers = max(1, min(len(accounts), ACCOUNT_DRIVERS))
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bucketwatch-live") as pool, \
             ThreadPoolExecutor(max_workers=drivers, thread_name_prefix="bucketwatch-account") as driver_pool:
-        options = _Options(pool, endpoint_url, workers, max_attempts, regions, bucket_globs, on_bucket)
+        options = _Options(pool, endpoint_url, workers, max_attempts, regions, bucket_globs, on_bucket, skip_decided)
         outcomes = list(driver_pool.map(lambda account: _scan_account(account, options), accounts))
     failed = [(account, scan) for account, (scan, _) in zip(accounts, outcomes, strict=True) if scan.error]
     if accounts and len(failed) == len(accounts):
@@ -549,4 +667,6 @@ def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket
         stats.buckets += sum(r["ResourceType"] == BUCKET_RESOURCE_TYPE for r in found)
         stats.trails += sum(r["ResourceType"] == TRAIL_RESOURCE_TYPE for r in found)
         stats.api_calls += scan.api_calls
+        stats.calls.update(scan.calls)
+        stats.decided.update(scan.decided)
     return resources

@@ -87,8 +87,10 @@ class CallCounter:
 
     def __call__(self, model: Any = None, **_: Any) -> None:
         name = getattr(model, "name", "unknown")
-        with self._lock:
-            self.counts[name] += 1
+        service = getattr(getattr(model, "service_model", None), "service_name", "s3")
+        # S3's own calls bare (as policies.model names them), other services' prefixed:
+        # s3control's GetPublicAccessBlock is not the bucket's.
+        self.count(name if service == "s3" else f"{service}:{name}")
 
     def count(self, name: str) -> None:
         """Count a call made by a client this counter does not watch."""
@@ -170,7 +172,7 @@ def assume_role(session: boto3.Session, role_arn: str, endpoint_url: str | None,
         sts = session.client("sts", endpoint_url=endpoint_url, config=Config(retries={"mode": "adaptive"}))
     try:
         if counter is not None:
-            counter.count("AssumeRole")
+            counter.count("sts:AssumeRole")
         creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
     except (ClientError, BotoCoreError) as exc:
         raise LiveSourceError(f"cannot assume role {role_arn}: {describe_error(exc)}") from exc

@@ -43,6 +43,7 @@ EXPECTED_ALERTS = {
     # one actor: one alert each).
     "AWS.S3.DeletePublicAccessBlock": 1,
     "Bucketwatch.S3.BucketMadePublic": 1,
+    "AWS.CloudTrail.ResourceMadePublic": 1,  # Panther's multi-service rule sees the policy too
     "AWS.S3.BucketPolicyModified": 1,
     # 10:50-11:10: anonymous downloads over plain HTTP.
     "AWS.S3.ServerAccess.Insecure": 1,
@@ -172,7 +173,7 @@ def test_the_lake_has_the_processed_bucket_layout_and_answers_the_tutorial_query
 
 def test_the_printed_report_names_what_matters_and_what_to_run_next(demo: DemoResult) -> None:
     text = render_text(demo)
-    assert "Alerts (20)" in text
+    assert "Alerts (21)" in text
     assert f"Posture failures ({len(EXPECTED_FAILURES)})" in text
     assert "-> 1,296 records + 2 quarantined" in text
     # One bucket and address in two dedup windows: two alerts, told apart by their times (UTC).
@@ -182,7 +183,7 @@ def test_the_printed_report_names_what_matters_and_what_to_run_next(demo: DemoRe
         assert command in text
     assert demo.html_path is not None and str(demo.html_path) in text
     saved = json.loads((demo.html_path.parent / "alerts.json").read_text())
-    assert len(saved) == 20
+    assert len(saved) == 21
     findings = json.loads((demo.html_path.parent / "posture.json").read_text())
     assert len([f for f in findings if f["status"] == "FAIL"]) == len(EXPECTED_FAILURES)
 

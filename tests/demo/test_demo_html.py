@@ -93,3 +93,38 @@ def test_the_probe_sees_console_errors_when_a_page_has_them(tmp_path: Path, chro
     assert report.value == 2
     assert any("bad thing" in e for e in report.errors)
     assert any("missingFunction" in e for e in report.errors)
+
+
+def test_the_per_account_section_lists_each_accounts_alerts_and_failures(tmp_path: Path, chromium: str) -> None:
+    """Several accounts: one block per account with its own alerts and failures; one account: none."""
+    from bucketwatch.reporting.html import ReportView, render_report
+
+    alerts = [{"kind": "detection", "rule_id": "R.Copy", "severity": "Medium", "title": "copied out",
+               "first_seen": "2026-05-12T10:40:00Z", "event_count": 12, "account_id": "111111111111"},
+              {"kind": "detection", "rule_id": "R.Public", "severity": "High", "title": "made <public>",
+               "first_seen": "2026-05-12T10:05:00Z", "event_count": 1, "account_id": "222222222222"}]
+    posture = [{"policy": "P.A", "resource": "arn:aws:s3:::a", "status": "FAIL", "severity": "High", "reason": "r",
+                "account_id": "222222222222"},
+               {"policy": "P.B", "resource": "arn:aws:s3:::b", "status": "UNKNOWN", "severity": "Low",
+                "reason": "GetBucketPolicy denied", "account_id": "111111111111"},
+               {"policy": "P.A", "resource": "arn:aws:s3:::c", "status": "PASS", "severity": "High", "reason": "",
+                "account_id": "333333333333"}]
+    names = {"111111111111": "payments", "222222222222": "web"}
+    path = tmp_path / "report.html"
+    path.write_text(render_report(ReportView(title="t", alerts=alerts, posture=posture, account_names=names)))
+    probe = """JSON.stringify(Array.from(document.querySelectorAll('#per-account article')).map(a => ({
+      title: a.querySelector('h3').textContent,
+      rules: Array.from(a.querySelectorAll('.account-alerts code')).map(c => c.textContent),
+      verdicts: Array.from(a.querySelectorAll('.account-posture tr')).slice(1).map(
+        tr => tr.children[2].textContent + ' ' + tr.children[3].textContent),
+      text: a.textContent})))"""
+    report = inspect_page(path, probe)
+    assert report.errors == []
+    blocks = json.loads(report.value)
+    # Worst first: web (a High alert and a High failure), payments, then the account with passes only.
+    assert [b["title"] for b in blocks] == ["web (222222222222)", "payments (111111111111)", "333333333333"]
+    assert [b["rules"] for b in blocks] == [["R.Public"], ["R.Copy"], []]
+    assert [b["verdicts"] for b in blocks] == [["P.A FAIL"], ["P.B UNKNOWN"], []]
+    assert "made <public>" in blocks[0]["text"] and "Posture: 1 verdict, no failures." in blocks[2]["text"]
+    single = render_report(ReportView(title="t", alerts=alerts[:1], posture=posture[1:2]))
+    assert 'id="per-account"' not in single

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,15 +32,20 @@ def moto_servers_on(port: str) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_an_interrupted_demo_leaves_no_moto_server_behind(tmp_path: Path, sig: signal.Signals) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "bucketwatch.demo", "--out", str(tmp_path)],
+def interrupt_demo(tmp_path: Path, sig: signal.Signals, *options: str,
+                   ready: Callable[[str], bool] | None = None) -> tuple[str, int, str]:
+    """Start the demo, wait for its endpoint line (and a later stage line `ready` accepts), send
+    `sig`; returns (the server's port, the exit code, stderr)."""
+    process = subprocess.Popen([sys.executable, "-m", "bucketwatch.demo", *options, "--out", str(tmp_path)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = process.stderr.readline()
         match = re.search(r"on http://127\.0\.0\.1:(\d+)", first)
         assert match, f"no endpoint line from the demo: {first!r}"
         port = match.group(1)
+        if ready is not None:
+            line = process.stderr.readline()
+            assert ready(line), line
         assert moto_servers_on(port), "the demo's moto server should be running now"
         process.send_signal(sig)
         _, err = process.communicate(timeout=60)
@@ -47,11 +53,17 @@ def test_an_interrupted_demo_leaves_no_moto_server_behind(tmp_path: Path, sig: s
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 130, err
-    assert "bucketwatch demo: interrupted" in err
     deadline = time.monotonic() + 5
     while moto_servers_on(port) and time.monotonic() < deadline:
         time.sleep(0.1)
+    return port, process.returncode, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_demo_leaves_no_moto_server_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    port, returncode, err = interrupt_demo(tmp_path, sig)
+    assert returncode == 130, err
+    assert "bucketwatch demo: interrupted" in err
     assert moto_servers_on(port) == []
 
 
@@ -92,4 +104,30 @@ def test_an_error_inside_the_run_stops_the_moto_server(tmp_path: Path, monkeypat
         run_module.run_demo(run_module.DemoOptions(out_dir=tmp_path, stream=messages, progress=False))
     port = re.search(r"on http://127\.0\.0\.1:(\d+)", messages.getvalue()).group(1)
     assert "provisioned" in messages.getvalue()  # it failed mid-run, with the server up
+    assert moto_servers_on(port) == []
+
+
+def test_an_interrupted_organization_demo_leaves_no_moto_server_behind(tmp_path: Path) -> None:
+    """Ctrl-C once the organization stands, while its logs are delivered: the one server stops."""
+    port, returncode, err = interrupt_demo(tmp_path, signal.SIGINT, "--organization",
+                                           ready=lambda line: "organization o-" in line and "3 members" in line)
+    assert returncode == 130, err
+    assert "bucketwatch demo: interrupted" in err and "Traceback" not in err
+    assert moto_servers_on(port) == []
+
+
+def test_an_error_inside_the_organization_run_stops_the_moto_server(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from bucketwatch.demo import org_run
+
+    def broken_story(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("organization story broke")
+
+    monkeypatch.setattr(org_run, "build_org_story", broken_story)
+    messages = io.StringIO()
+    with pytest.raises(RuntimeError, match="organization story broke"):
+        run_module.run_demo(run_module.DemoOptions(out_dir=tmp_path, stream=messages, progress=False,
+                                                   organization=True))
+    port = re.search(r"on http://127\.0\.0\.1:(\d+)", messages.getvalue()).group(1)
+    assert "organization o-" in messages.getvalue()  # it failed mid-run, with the organization built
     assert moto_servers_on(port) == []

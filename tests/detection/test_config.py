@@ -8,7 +8,7 @@ import pytest
 
 from bucketwatch.cli import main
 from detectors.common.errors import UserError
-from detectors.config import IP_ALLOWLIST_RULE, KNOWN_GOOD_RULE, parse_detections
+from detectors.config import IP_ALLOWLIST_RULE, KNOWN_GOOD_RULE, load_detection_settings, parse_detections
 
 
 def test_valid_section_becomes_typed_settings():
@@ -43,6 +43,8 @@ def test_empty_section_keeps_examples_and_rules_off():
     ({"rules": {"X": {"severity": "urgent"}}}, "detections.rules.X.severity: severity must be one of"),
     ({"rules": {"X": {"enabled": "yes"}}}, "detections.rules.X.enabled: expected true or false"),
     ({"alerts": {}}, "detections: unknown key(s) alerts"),
+    ({"cloudtrail_buckets": "audit-logs"}, "detections.cloudtrail_buckets: expected a list"),
+    ({"cloudtrail_buckets": ["Audit_Logs"]}, "detections.cloudtrail_buckets[0]: expected an S3 bucket name"),
 ])
 def test_bad_values_are_named(section, message):
     with pytest.raises(UserError) as info:
@@ -60,3 +62,24 @@ def test_detect_reports_bad_config_in_one_line(tmp_path, capsys):
     assert code == 2
     assert "bucketwatch detect: error: detections.ip_allowlist[0].cidrs[0]: 'banana' is not an IP network" in err
     assert "Traceback" not in err
+
+
+def test_trail_buckets_from_config_and_the_deployed_stack(tmp_path, monkeypatch):
+    config = tmp_path / "bw.yml"
+    config.write_text("detections:\n  cloudtrail_buckets: [audit-logs, org-trail-logs]\n")
+    monkeypatch.setenv("BUCKETWATCH_TRAIL_BUCKETS", '["stack-trail-111122223333", "audit-logs"]')
+    assert load_detection_settings(str(config)).cloudtrail_buckets == (
+        "audit-logs", "org-trail-logs", "stack-trail-111122223333")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("audit-logs", "BUCKETWATCH_TRAIL_BUCKETS: expected a JSON list of bucket names, got 'audit-logs'"),
+    ('["ok-bucket", "x"]', "BUCKETWATCH_TRAIL_BUCKETS[1]: expected an S3 bucket name"),
+])
+def test_a_bad_trail_bucket_variable_is_one_line(tmp_path, monkeypatch, capsys, value, message):
+    monkeypatch.setenv("BUCKETWATCH_TRAIL_BUCKETS", value)
+    log = tmp_path / "empty.log"
+    log.write_text("")
+    assert main(["detect", str(log), "--no-lake"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

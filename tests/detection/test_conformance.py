@@ -18,7 +18,19 @@ def test_panther_pack_passes_for_every_core_rule(conformance_dir):
     assert sum(o.id in CORE_IDS for o in panther) == 75
     not_implemented = {item_id for _, item_id, _ in report.not_implemented}
     assert not (CORE_IDS & not_implemented)
-    assert "AWS.CloudTrail.ResourceMadePublic" in not_implemented
+    assert "AWS.CloudTrail.SecurityConfigurationChange" in not_implemented
+
+
+def test_the_related_rules_issue_12_asked_for_pass_panthers_cases(conformance_dir):
+    """ResourceMadePublic (every service's policies) and ShortLifecycle (with Panther's mocks of
+    is_cloudtrail_bucket) run against our implementations and pass all of Panther's cases."""
+    report = run_all(panther_pack=conformance_dir)
+    cases: dict[str, list[bool]] = {}
+    for o in report.outcomes:
+        if o.source == "panther" and o.kind == "rule":
+            cases.setdefault(o.id, []).append(o.passed)
+    assert cases["AWS.CloudTrail.ResourceMadePublic"] == [True] * 14
+    assert cases["AWS.CloudTrail.ShortLifecycle"] == [True] * 5
 
 
 def test_panther_pack_runs_every_kind_skipping_none(conformance_dir):

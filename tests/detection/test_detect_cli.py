@@ -37,6 +37,7 @@ EXPECTED = {
     ("AWS.S3.DeletePublicAccessBlock",
      f"Public access block removed from S3 bucket [customer-archive] by [{ATTACKER}]"): 1,
     ("Bucketwatch.S3.BucketMadePublic", "customer-archive"): 1,
+    ("AWS.CloudTrail.ResourceMadePublic", "s3.amazonaws.com:customer-archive"): 1,  # Panther's view of it
     ("AWS.S3.BucketPolicyModified", f"customer-archive:{ATTACKER}"): 1,
     # 09:40 120 downloads (threshold 100 in the samples' config).
     ("Bucketwatch.S3.MassGetObject", f"customer-archive:{ATTACKER}"): 120,

@@ -20,7 +20,7 @@ CLOUDTRAIL_ALERTS = {
     "AWS.S3.SecurityControlDisabling", "Bucketwatch.CloudTrail.LoggingTampered", "Bucketwatch.S3.BucketMadePublic",
     "AWS.S3.CopyObjectWithClientSideEncryption", "AWS.S3.DeletePublicAccessBlock", "AWS.S3.RansomwareNoteUpload",
     "AWS.S3.DisableBucketLogging", "AWS.S3.DisableMfaDelete", "AWS.S3.SuspendVersioning",
-    "AWS.S3.BucketPolicyModified", "AWS.S3.DeleteObjects",
+    "AWS.S3.BucketPolicyModified", "AWS.S3.DeleteObjects", "AWS.CloudTrail.ResourceMadePublic",
 }
 ACCESS_ALERTS = {"AWS.S3.ServerAccess.Error"}
 

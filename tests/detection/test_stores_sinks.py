@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from detectors.engine.alerts import AlertState
-from detectors.engine.sinks import JsonLinesSink, SNSSink, TerminalSink
+from detectors.engine.sinks import JsonLinesSink, SNSSink, TerminalSink, fit
 from detectors.engine.stores import DynamoDBStore, SQLiteStore
 
 
@@ -78,7 +78,8 @@ def test_sns_sink_publishes_one_json_message_per_new_alert(aws_endpoint):
     assert envelope["MessageAttributes"]["severity"]["Value"] == "High"
 
 
-def test_sns_sink_drops_samples_from_oversized_messages(aws_endpoint):
+def test_sns_sink_truncates_samples_of_oversized_messages(aws_endpoint):
+    """Five 100 KB samples: SNS takes at most 256 KB, so samples shrink (never the alert)."""
     sns = boto3.client("sns", region_name="us-east-1")
     topic = sns.create_topic(Name="alerts")["TopicArn"]
     captured = []
@@ -88,10 +89,28 @@ def test_sns_sink_drops_samples_from_oversized_messages(aws_endpoint):
             captured.append(kwargs)
             return sns.publish(**kwargs)
 
-    big = {**ALERT, "samples": [{"blob": "x" * 100_000}] * 3}
-    SNSSink(topic, Recorder()).emit([big])
-    message = json.loads(captured[0]["Message"])
-    assert message["samples"].startswith("<omitted") and message["rule_id"] == "R"
+    big = {**ALERT, "samples": [{"eventName": "PutObject", "blob": "x" * 100_000, "n": i} for i in range(5)],
+           "runbook": "Revoke the key.", "context": {"bucket": "b"}}
+    assert SNSSink(topic, Recorder()).emit([big]) == 1
+    text = captured[0]["Message"]
+    message = json.loads(text)
+    assert len(text.encode()) <= 252 * 1024 and message["truncated"] == ["samples"]
+    # As many whole samples as fit (two of 100 KB), the alert's own fields untouched.
+    assert [s["n"] for s in message["samples"]] == [0, 1] and message["samples"][0]["blob"] == "x" * 100_000
+    assert {k: message[k] for k in ("rule_id", "title", "runbook", "context", "first_seen", "last_seen")} == \
+        {k: big[k] for k in ("rule_id", "title", "runbook", "context", "first_seen", "last_seen")}
+
+
+def test_one_huge_sample_is_cut_not_dropped():
+    one = {**ALERT, "samples": [{"eventName": "PutBucketPolicy", "policy": "y" * 400_000, "bucketName": "b"}]}
+    message = json.loads(fit(one))
+    sample = message["samples"][0]
+    assert sample["eventName"] == "PutBucketPolicy" and sample["bucketName"] == "b"
+    assert sample["policy"].startswith("y" * 2048) and sample["policy"].endswith("<397952 more characters>")
+    huge_context = {**ALERT, "samples": [], "context": {f"k{i}": i for i in range(40_000)}}
+    message = json.loads(fit(huge_context))
+    assert message["context"] == {"omitted": "too large for one message"} and message["truncated"] == ["context"]
+    assert message["title"] == ALERT["title"]
 
 
 def test_json_lines_and_terminal_sinks(tmp_path):

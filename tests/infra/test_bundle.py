@@ -29,13 +29,13 @@ def test_missing_config_file_is_a_clear_error(tmp_path) -> None:
         build_bundle(tmp_path / "build", config_file=tmp_path / "nope.yml")
 
 
-def test_both_functions_point_at_the_bundled_config(tmp_path) -> None:
+def test_every_function_points_at_the_bundled_config(tmp_path) -> None:
     deployment = {"account": "111111111111", "region": "us-east-1", "configFile": "detectors/samples/bucketwatch.yml"}
     app = App(outdir=str(tmp_path), context={**TEST_CONTEXT, "bucketwatch": {"deployments": [deployment]}})
     build_app(app, validate=False)
     app.synth()
     (template,) = read_templates(tmp_path).values()
     functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 2
+    assert len(functions) == 3  # detector, posture scanner, scheduled analysis
     for function in functions:
         assert function["Properties"]["Environment"]["Variables"]["BUCKETWATCH_CONFIG"] == "bucketwatch.yml"

@@ -116,8 +116,8 @@ BAD = [
      f"{W}.deployments[0].region: 'eu-wset-1' is not a known AWS region; did you mean eu-west-1?"),
     ({"deployments": [{"regoin": "us-east-1"}]},
      f"{W}.deployments[0]: unknown key(s) regoin (did you mean region?); expected account, configFile, dataEvents, "
-     "detectorMemoryMb, detectorReservedConcurrency, objectLockDays, posture, postureSchedule, pyarrowLayerArn, "
-     "pyarrowLayerArns, region, scanRegions, trail"),
+     "detectorMemoryMb, detectorReservedConcurrency, notifier, objectLockDays, posture, postureSchedule, pyarrowLayerArn, "
+     "pyarrowLayerArns, region, scanRegions, scheduledAnalysis, trail"),
     ({"deployments": {"account": "111111111111"}}, f"{W}.deployments: expected a list, got dict"),
     ({"defaults": {"dataEvents": {"readWrite": "both"}}},
      f"{W}.defaults.dataEvents.readWrite: 'both' is not one of all, read, write"),

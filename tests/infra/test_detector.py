@@ -36,7 +36,7 @@ def role_statements(assembly: Synthesized, stage: str, role_id: str) -> list[dic
 def test_detector_as_a_template_spec(assembly: Synthesized, home_stage: str) -> None:
     template = Template.from_json(assembly.templates[home_stage])
     template.resource_count_is("AWS::SNS::Topic", 2)
-    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    template.resource_count_is("AWS::DynamoDB::Table", 2)  # the dedup table, and the scheduler's state table
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -84,10 +84,10 @@ def test_detector_function_settings(assembly: Synthesized, home_stage: str) -> N
     assert props["ReservedConcurrentExecutions"] == 5
     assert props["MemorySize"] == 1024 and props["Timeout"] == 300
     env = props["Environment"]["Variables"]
-    assert set(env) == {"ALERTS_TOPIC_ARN", "PROCESSED_BUCKET", "DEDUP_TABLE"}
+    assert set(env) == {"ALERTS_TOPIC_ARN", "PROCESSED_BUCKET", "DEDUP_TABLE", "BUCKETWATCH_TRAIL_BUCKETS"}
     assert env["ALERTS_TOPIC_ARN"] == {"Ref": by_display_name(assembly, home_stage, "alerts")}
     assert render(env["PROCESSED_BUCKET"], template) == f"bucketwatch-lake-{ACCOUNT}-{HOME_REGION}"
-    assert env["DEDUP_TABLE"] == {"Ref": next(iter(assembly.resources(home_stage, "AWS::DynamoDB::Table")))}
+    assert env["DEDUP_TABLE"] == {"Ref": dedup_table(assembly, home_stage)[0]}
     assert "KmsKeyArn" in props
     assert props["Layers"] == [{"Ref": "PyarrowLayerArn"}]  # no layer ARN in context: asked at deploy
     dlq = props["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
@@ -129,8 +129,12 @@ def test_alarms_on_errors_and_dead_letters_notify_the_alerts_topic(assembly: Syn
     assert depth["Threshold"] == 1 and depth["AlarmActions"] == [alerts]
 
 
+def dedup_table(assembly: Synthesized, stage: str) -> tuple[str, dict]:
+    return next((k, v) for k, v in assembly.resources(stage, "AWS::DynamoDB::Table").items() if k.startswith("DetectorDedup"))
+
+
 def test_dedup_table_contract(assembly: Synthesized, home_stage: str) -> None:
-    (table,) = assembly.resources(home_stage, "AWS::DynamoDB::Table").values()
+    _, table = dedup_table(assembly, home_stage)
     props = table["Properties"]
     assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]

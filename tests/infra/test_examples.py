@@ -65,10 +65,10 @@ def test_organization_passes_checkov_with_only_the_written_waivers(org_out: Path
     assert checkov.failed == []
     assert checkov.returncode == 0
     assert checkov.passed > 100
-    # Central: two functions and their dead-letter queues, its access-log bucket; each of the five
-    # member regions: its access-log bucket.
+    # Central: three functions (detector, posture, scheduled analysis) and their dead-letter queues,
+    # its access-log bucket; each of the five member regions: its access-log bucket.
     assert checkov.skipped == sorted(
-        [("CKV_AWS_117", "AWS::Lambda::Function")] * 2 + [("CKV_AWS_27", "AWS::SQS::Queue")] * 2
+        [("CKV_AWS_117", "AWS::Lambda::Function")] * 3 + [("CKV_AWS_27", "AWS::SQS::Queue")] * 3
         + [("CKV_AWS_18", "AWS::S3::Bucket")] * 6
     )
     reasons = {w.reason for w in vars(waivers).values() if isinstance(w, waivers.Waiver)}

@@ -46,7 +46,8 @@ def test_one_central_stage_then_one_stage_per_member_region(org_assembly: Synthe
 def test_one_posture_scanner_for_the_whole_organization(org_assembly: Synthesized) -> None:
     ((stage, _, scanner),) = functions(org_assembly, POSTURE_HANDLER)
     assert stage == CENTRAL_STAGE
-    (rule,) = [r for r in org_assembly.resources(CENTRAL_STAGE, "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
+    (rule,) = [r for k, r in org_assembly.resources(CENTRAL_STAGE, "AWS::Events::Rule").items()
+               if "ScheduleExpression" in r["Properties"] and k.startswith("Posture")]
     assert rule["Properties"]["ScheduleExpression"] == "cron(0 6 * * ? *)"
     env = scanner["Properties"]["Environment"]["Variables"]
     organization = parse_organization(json.loads(env[ENVIRONMENT_VARIABLE]), ENVIRONMENT_VARIABLE)

@@ -51,7 +51,7 @@ def test_scanner_as_a_template_spec(assembly: Synthesized, home_stage: str) -> N
 
 def test_schedule_invokes_the_scanner_with_retries_and_dlq(assembly: Synthesized, home_stage: str) -> None:
     function_id, function = scanner(assembly, home_stage)
-    (rule,) = assembly.resources(home_stage, "AWS::Events::Rule").values()
+    (rule,) = [r for k, r in assembly.resources(home_stage, "AWS::Events::Rule").items() if k.startswith("Posture")]
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 day)"
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}

@@ -66,11 +66,21 @@ def test_accounts_say_how_they_were_reached_and_what_each_cost(world: OrgWorld) 
     assert by_id[world.members["m2"]].error.startswith(f"cannot assume role {world.role_arn('m2')}: AccessDenied")
     assert result.stats.accounts == 3 and [a.account_id for a in result.stats.not_scanned] == [world.members["m2"]]
     # Calls per account: AssumeRole, GetCallerIdentity, ListBuckets, s3control, one DescribeTrails per
-    # region holding buckets (plus the default region), and 12 per bucket; m2 stops at AssumeRole.
+    # region holding buckets (plus the default region), and per bucket the 12 calls less those
+    # whose answer is decided: no bucket is versioned (no GetObjectLockConfiguration), only the
+    # shared bucket has a policy (GetBucketPolicyStatus for it alone); m2 stops at AssumeRole.
     regions = {a: {r for b, (owner, r) in world.buckets.items() if owner == a} | {"us-east-1"} for a in by_id}
+
+    def bucket_calls(bucket: str) -> int:
+        return BUCKET_CALLS - 1 - (bucket != world.shared)
+
     for account, scan in by_id.items():
-        expected = 1 if scan.error else 4 + len(regions[account]) + BUCKET_CALLS * len(world.buckets_of(account))
+        per_bucket = sum(bucket_calls(b) for b in world.buckets_of(account))
+        expected = 1 if scan.error else 4 + len(regions[account]) + per_bucket
         assert scan.api_calls == expected, (scan, expected)
+        if not scan.error:
+            assert scan.decided == {"GetObjectLockConfiguration": len(world.buckets_of(account)),
+                                    "GetBucketPolicyStatus": len(world.buckets_of(account) - {world.shared})}
     # The organization's listing: GetCallerIdentity and one ListAccounts page.
     assert result.stats.api_calls == sum(a.api_calls for a in result.accounts) + 2
 
