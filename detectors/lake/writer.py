@@ -167,15 +167,25 @@ def file_name(rows: pa.Table) -> str:
     return f"part-{digest.hexdigest()}.parquet"
 
 
-def _parquet_options(names: list[str]) -> dict[str, Any]:
-    return {"compression": COMPRESSION, "compression_level": COMPRESSION_LEVEL,
+# Files this small (the few lines of a delivered object past an hour boundary: about half of the
+# files of S3's delivery shape) are compressed with Snappy: zstd's fixed cost per column chunk
+# (~0.6 ms a file, half of such a file's write) buys them almost nothing (10 rows: 11.8 KB with
+# zstd, 12.0 KB with Snappy; 50 rows: 16.1 vs 18.6 KB). Every Parquet reader reads both.
+SMALL_FILE_ROWS = 100
+
+
+def _parquet_options(names: list[str], rows: int | None = None) -> dict[str, Any]:
+    """The lake's encoding choices; `rows`: the file's row count when known (small files: Snappy)."""
+    small = rows is not None and rows < SMALL_FILE_ROWS
+    return {"compression": "snappy" if small else COMPRESSION,
+            "compression_level": None if small else COMPRESSION_LEVEL,
             "use_dictionary": [n for n in names if n in DICTIONARY_COLUMNS],
             "write_statistics": [n for n in names if n in STATISTICS_COLUMNS]}
 
 
 def write_parquet(rows: pa.Table, where: Any) -> None:
     """One Parquet file (path or writable stream) with the lake's encoding choices."""
-    pq.write_table(rows, where, **_parquet_options(rows.column_names))
+    pq.write_table(rows, where, **_parquet_options(rows.column_names, rows.num_rows))
 
 
 def _parquet_bytes(rows: pa.Table) -> bytes:
