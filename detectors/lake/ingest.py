@@ -17,6 +17,7 @@ large share of the work); the parent only commits, in input order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -96,6 +97,9 @@ class _Spill:
             path.unlink(missing_ok=True)
         if self._temporary is not None:
             self._temporary.cleanup()
+        elif self.paths:
+            with contextlib.suppress(OSError):  # the folder is this object's alone (made when it spilled)
+                self.folder.rmdir()
         self.index.clear()
 
 
@@ -187,11 +191,14 @@ class ObjectBuffer:
 
 
 class StagingWriter(LakeWriter):
-    """A LakeWriter into a source's staging folder that remembers what it wrote. Files are staged
-    flat (`<n>.parquet`; the commit moves each to its place in the lake): no folder tree per source."""
+    """A LakeWriter into the run's staging folder that remembers what it wrote. Files are staged
+    flat, named after the source (`<prefix><n>.parquet`; the commit moves each to its place in the
+    lake): no folder per source to create and remove (two metadata operations per delivered
+    object, which a busy disk makes as slow as writing its Parquet)."""
 
-    def __init__(self, staging: Path) -> None:
+    def __init__(self, staging: Path, prefix: str) -> None:
         super().__init__(staging)
+        self.prefix = prefix
         self.staged: list[StagedFile] = []
         self._made = False
         self._staged_as = ""
@@ -200,10 +207,10 @@ class StagingWriter(LakeWriter):
         if not self._made:
             self.root.mkdir(parents=True, exist_ok=True)
             self._made = True
-        return self.root / name
+        return self.root / f"{self.prefix}{name}"
 
     def _target(self, folder: str, name: str) -> Path:
-        self._staged_as = f"{self.files_written:06d}.parquet"
+        self._staged_as = f"{self.prefix}{self.files_written:06d}.parquet"
         return self.root / self._staged_as
 
     def on_written(self) -> None:
@@ -211,17 +218,18 @@ class StagingWriter(LakeWriter):
 
 
 class StagedQuarantine:
-    """A source's quarantine entries as JSON lines in its staging folder."""
+    """A source's quarantine entries as JSON lines, staged as `<prefix>quarantine.jsonl`."""
 
-    def __init__(self, staging: Path, name: str) -> None:
+    def __init__(self, staging: Path, name: str, prefix: str) -> None:
         self.staging = staging
         self.name = name
+        self.staged_as = f"{prefix}quarantine.jsonl"
         self.count = 0
         self._file: IO[str] | None = None
 
     def add(self, entry: QuarantineEntry) -> None:
         if self._file is None:
-            path = self.staging / self.name
+            path = self.staging / self.staged_as
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w", encoding="utf-8")
         self._file.write(entry.to_json() + "\n")
@@ -232,7 +240,7 @@ class StagedQuarantine:
             return None
         self._file.close()
         self._file = None
-        return StagedFile(self.name, self.count, quarantine=True)
+        return StagedFile(self.name, self.count, quarantine=True, staged_as=self.staged_as)
 
 
 def limits_key(max_record_bytes: int) -> str:
@@ -247,7 +255,8 @@ class Task:
     sid: str | None               # None: stdin (not tracked by the manifest)
     log_type: str
     max_record_bytes: int
-    staging: str
+    staging: str                  # the run's staging folder (shared by its sources)
+    prefix: str                   # of this source's staged file names
     previous: SourceRecord | None = None
     resume: bool = False          # try to resume after the previous record's verified prefix
     fingerprint: tuple[int | None, int | None, str | None] = (None, None, None)  # size, mtime_ns, etag
@@ -293,7 +302,7 @@ def stage_source(task: Task, on_batch: Callable[[ParsedBatch], None] | None = No
     staging = Path(task.staging)
     stats, result = ParseStats(), SourceResult()
     stream, raw, resumed = None, None, False
-    writer = StagingWriter(staging)
+    writer = StagingWriter(staging, task.prefix)
     quarantine: StagedQuarantine | None = None
     shipped: list[tuple] = []
     try:
@@ -307,8 +316,8 @@ def stage_source(task: Task, on_batch: Callable[[ParsedBatch], None] | None = No
                 task.obj.close(raw)
                 stream, raw = None, None
         log_type = task.previous.log_type if resumed and task.previous else task.log_type
-        quarantine = StagedQuarantine(staging, _quarantine_name(task.sid or "stdin", result.start))
-        buffer = ObjectBuffer(writer, staging / "_spill")
+        quarantine = StagedQuarantine(staging, _quarantine_name(task.sid or "stdin", result.start), task.prefix)
+        buffer = ObjectBuffer(writer, staging / f"{task.prefix}spill")
         for batch in parse_object(task.obj, log_type or AUTO, quarantine, stats, on_lines,
                                   max_record_bytes=task.max_record_bytes, result=result, stream=stream):
             if ship:
@@ -402,13 +411,13 @@ class LakeIngest:
     # -- planning ------------------------------------------------------------------------------
     def _plan(self, obj: InputObject, log_type: str, reread: bool) -> Task | None:
         self.report.sources += 1
-        staging = self.manifest.staging_root / self.manifest.run_id / f"{self.report.sources:06d}"
+        staging, prefix = self.manifest.staging_root / self.manifest.run_id, f"{self.report.sources:06d}-"
         if obj.kind == "stdin":
-            return Task(obj, None, log_type, self.max_record_bytes, str(staging))
+            return Task(obj, None, log_type, self.max_record_bytes, str(staging), prefix)
         sid = source_id(obj.kind, obj.key)
         previous = self.manifest.get(sid)
         fingerprint = _fingerprint(obj)
-        task = Task(obj, sid, log_type, self.max_record_bytes, str(staging), previous, fingerprint=fingerprint)
+        task = Task(obj, sid, log_type, self.max_record_bytes, str(staging), prefix, previous, fingerprint=fingerprint)
         if previous is None or reread or fingerprint[0] is None:
             return task
         same_reading = previous.limits == limits_key(self.max_record_bytes) and \
@@ -441,8 +450,8 @@ class LakeIngest:
 
     @staticmethod
     def _stage_shipped(staged: Staged, on_batch: Callable[[ParsedBatch], None]) -> None:
-        writer = StagingWriter(Path(staged.task.staging))
-        buffer = ObjectBuffer(writer, Path(staged.task.staging) / "_spill")
+        writer = StagingWriter(Path(staged.task.staging), staged.task.prefix)
+        buffer = ObjectBuffer(writer, Path(staged.task.staging) / f"{staged.task.prefix}spill")
         for log_type, source, data, records in staged.shipped:
             batch = ParsedBatch(log_type, source, pa.ipc.open_stream(data).read_all(), records=records)
             buffer.add(batch)
@@ -496,9 +505,9 @@ class LakeIngest:
         the next run reads it again; its earlier output, if any, stays until then."""
         task, report = staged.task, self.report
         staging = Path(task.staging)
-        self.manifest.discard(staging)
+        self.manifest.discard(staging, task.prefix)
         sid = task.sid or "stdin-failed"
-        sink = StagedQuarantine(staging, f"{QUARANTINE_DIR}/{sid}/failed.jsonl")
+        sink = StagedQuarantine(staging, f"{QUARANTINE_DIR}/{sid}/failed.jsonl", task.prefix)
         sink.add(QuarantineEntry(task.obj.name, None, staged.result.failed or "failed", None, None))
         file = sink.close()
         done = self.manifest.commit(None, sid, [file] if file else [], keep_previous=True, staging=staging)
@@ -520,7 +529,7 @@ def _renamed(file: StagedFile, staged_sid: str | None, sid: str) -> StagedFile:
     """stdin's quarantine file is named after its content digest, known only at the end."""
     if staged_sid is not None or not file.quarantine:
         return file
-    return StagedFile(file.path.replace("/stdin/", f"/{sid}/", 1), file.rows, True, staged_as=file.path)
+    return StagedFile(file.path.replace("/stdin/", f"/{sid}/", 1), file.rows, True, staged_as=file.staged_as or file.path)
 
 
 def _fingerprint(obj: InputObject) -> tuple[int | None, int | None, str | None]:
