@@ -59,3 +59,28 @@ def test_the_chunk_parser_gives_what_the_line_parser_gives(generator):
     assert any('"' in (row["useragent"] or "") for row in rows.values())
     assert any('"' in (row["referrer"] or "") for row in rows.values())
     assert rejected
+
+
+REMOTE_IPS = ["192.0.2.3", "10.0.0.255", "2001:db8::1", "::1", "::", "fe80::1:2:3:4", "::ffff:192.0.2.1",
+              "64:ff9b::198.51.100.7", "999.0.2.3", "1.2.3", "1.2.3.4.5", "01.2.3.4", "2001:::1", "::ffff:999.1.1.1",
+              "abc", "1.2.3.4 ", "fe80::1%eth0", "2001:db8:0:0:0:0:0:0:1"]
+
+
+def test_remote_ips_are_accepted_exactly_as_the_ipaddress_module_accepts_them(generator):
+    """IPv4, plain and embedded-IPv4 IPv6 and invalid addresses mixed in one chunk (the chunk
+    parser checks IPv4 with one regex, plain IPv6 with a second, and the rest one by one): a line
+    is a row iff Python's `ipaddress` takes its address, and the line parser agrees."""
+    import ipaddress
+
+    template = next(line for _, _, line in generator.generate(50, seed=8) if line.count('"') == 6)
+    address = template.split(" ")[4]
+    lines = [template.replace(f" {address} ", f" {ip} ", 1) for ip in REMOTE_IPS * 3]
+    result = parse_chunk("\n".join(lines) + "\n")
+    rows = {row["__index"]: row["remoteip"] for row in result.table.to_pylist()}
+    for index, ip in enumerate(REMOTE_IPS * 3):
+        try:
+            valid = ipaddress.ip_address(ip) is not None and ip.strip() == ip
+        except ValueError:
+            valid = False
+        assert (rows.get(index) == ip) == valid, ip
+        assert (_reference(lines[index]) is not None) == valid, ip
