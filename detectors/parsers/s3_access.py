@@ -13,8 +13,10 @@ A chunk of complete lines is parsed without a Python loop over lines:
 3. Times are decoded from their fixed-width bytes with numpy (every range checked, no strptime);
    numbers are cast once per column; IPs are checked with one regex per column.
 
-Lines that do not have that shape (raw quotes inside the request-URI or referrer, bare `-` for a
-quoted field, unknown trailing fields) and every malformed line go to the per-line parser (`s3_access_line`),
+Raw quotes inside the request-URI are read on this path too: the URI closes at the first quote
+the line parser could close it at (`_uri_close`). Lines that do not have that shape (raw quotes
+inside the referrer, bare `-` for a quoted field, unknown trailing fields) and every malformed line
+go to the per-line parser (`s3_access_line`),
 which either parses them or says precisely why they are not records. Output keeps input order.
 """
 
@@ -170,6 +172,41 @@ def _lines(data: bytes) -> _Lines:
     return _Lines(buf, starts, ends, raw_ends)
 
 
+_SHIFTED = np.array([0, 1, 1, 1, 1, 0])  # the quotes that come after the request-URI's closing one
+
+
+def _uri_close(buf: np.ndarray, quotes: np.ndarray, first: np.ndarray, count: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per line (its first quote and quote count), which of its quotes closes the request-URI
+    (1: the second, as usual) and whether that is decided here.
+
+    The line parser takes the URI as short as possible: it closes at the first quote after which
+    the line can go on with ` status ` (digits or `-`). A quote not followed by a space and then a
+    digit or `-` cannot close it (`?q="a" HTTP/1.1`); the first quote that may is taken, and the
+    shape checks and value checks then hold the rest of the line to what the line parser would
+    read from there (else it goes to the line parser, which tries the later quotes). At most 16
+    raw quotes in a URI are looked through; lines with more go to the line parser."""
+    close = np.ones(len(first), dtype=np.int64)
+    extra = np.flatnonzero(count > 6)  # usually none or a few: only they can close later
+    if not len(extra):
+        return close, np.ones(len(first), dtype=bool)
+    decided = np.ones(len(first), dtype=bool)
+    open_rows = extra
+    for j in range(1, 18):
+        in_line = j <= count[open_rows] - 5  # room left for the referrer's and user agent's quotes
+        at = quotes[np.minimum(first[open_rows] + j, len(quotes) - 1)]
+        after = buf[np.minimum(at[:, None] + np.array([1, 2]), len(buf) - 1)]
+        may_close = (after[:, 0] == _SPACE) & (((after[:, 1] >= 48) & (after[:, 1] <= 57)) | (after[:, 1] == _DASH))
+        close[open_rows] = j
+        taken = may_close | ~in_line
+        decided[open_rows[~in_line]] = False
+        open_rows = open_rows[~taken]
+        if not len(open_rows):
+            break
+    decided[open_rows] = False
+    return close, decided
+
+
 def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(candidate line numbers, slot starts (m x slots), slot ends, tail token counts) for the
     lines that have the common shape; nothing is decided about their values yet."""
@@ -185,10 +222,13 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     s_next = np.searchsorted(spaces, ends)  # spaces inside the line (trailing blanks are cut off)
     rows = np.flatnonzero((ends > starts) & (q_count >= 6) & (s_next - s_first >= 18))
     last_space = len(spaces) - 1
-    # The first five quotes open and close the request-URI and the referrer and open the user
-    # agent; the user agent closes at the line's last quote (raw quotes inside it are kept, as the
-    # line parser keeps them). Quotes anywhere else break the shape checks below.
-    q = quotes[np.minimum(q_first[rows, None] + np.array([0, 1, 2, 3, 4, 4]), len(quotes) - 1)]
+    # The first quote opens the request-URI, which closes where the line parser closes it (raw
+    # quotes inside it are kept: `_uri_close`); the next three close it and open and close the
+    # referrer and open the user agent, which closes at the line's last quote (raw quotes inside it
+    # are kept, as the line parser keeps them). Quotes anywhere else break the shape checks below.
+    close, decided = _uri_close(buf, quotes, q_first[rows], q_count[rows])
+    q = quotes[np.minimum(q_first[rows, None] + np.array([0, 0, 1, 2, 3, 3]) + (close[:, None] * _SHIFTED),
+                          len(quotes) - 1)]
     q[:, 5] = quotes[q_first[rows] + q_count[rows] - 1]
     head = spaces[np.minimum(s_first[rows, None] + np.arange(9), last_space)]
     m_first = np.searchsorted(spaces, q[:, 1])
@@ -199,7 +239,7 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     line_end = ends[rows]
     ok = ((head[:, 8] == q[:, 0] - 1) & (middle[:, 0] == q[:, 1] + 1) & (middle[:, 6] == q[:, 2] - 1)
           & (q[:, 4] == q[:, 3] + 2) & (buf[q[:, 3] + 1] == _SPACE) & (tail[:, 0] == q[:, 5] + 1)
-          & (tail_count >= 1) & (tail_count <= _KNOWN_TAIL) & (q[:, 5] < line_end))
+          & (tail_count >= 1) & (tail_count <= _KNOWN_TAIL) & (q[:, 5] < line_end) & decided)
     if not ok.all():
         keep = np.flatnonzero(ok)
         rows, q, head, middle, tail, tail_count, line_end = (
