@@ -16,7 +16,7 @@ core (unless --workers > 1), --repeat times, interleaved (ours, duckdb, duckdb, 
 the machine is shared; it prints the medians (wall clock and CPU seconds) and the ratio
 ours/duckdb of each shape, and the load average before and after.
 - ours:   `bucketwatch ingest` (parse, validate, normalize, p_ fields, hour partitions of zstd
-          Parquet, the exactly-once manifest)
+          Parquet (Snappy for files under 100 rows), the exactly-once manifest)
 - duckdb: read lines, split on '"' and ' ', strptime, casts, write zstd Parquet partitioned by the
           UTC year/month/day/hour (PARTITION_BY, hive folders), threads=1
 `--small N` (files shape) measures our peak RSS again on N lines: flat memory means it does not grow.
