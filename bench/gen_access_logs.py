@@ -72,11 +72,12 @@ def _hex(rng: random.Random, n: int) -> str:
     return f"{rng.getrandbits(4 * n):0{n}X}"
 
 
-def generate_record(rng: random.Random, progress: float | None = None) -> dict[str, Any]:
+def generate_record(rng: random.Random, progress: float | None = None, start: datetime = START,
+                    span_seconds: int = SPAN_SECONDS) -> dict[str, Any]:
     """One record; `progress` (0..1) places it in time order across the span, as in delivered log
     files (a few seconds of jitter), else anywhere in the span."""
-    offset = rng.randrange(SPAN_SECONDS) if progress is None else int(progress * SPAN_SECONDS) + rng.randrange(30)
-    when = START + timedelta(seconds=offset)
+    offset = rng.randrange(span_seconds) if progress is None else int(progress * span_seconds) + rng.randrange(30)
+    when = start + timedelta(seconds=offset)
     bucket = rng.choice(BUCKETS)
     record: dict[str, Any] = {
         "bucketowner": OWNER, "bucket": bucket, "time": when.astimezone(rng.choice(OFFSETS)),
@@ -121,14 +122,16 @@ def _field_count(rng: random.Random) -> int:
     return rng.randrange(18, 26)
 
 
-def generate(n: int, seed: int = 7, ordered: bool = True) -> Iterator[tuple[dict[str, Any], int, str]]:
+def generate(n: int, seed: int = 7, ordered: bool = True, start: datetime = START,
+             span_seconds: int = SPAN_SECONDS) -> Iterator[tuple[dict[str, Any], int, str]]:
     """(record, field count, line) triples; the record holds what the line says (fields beyond the
-    generation's count are absent from the line, so the record drops them too)."""
+    generation's count are absent from the line, so the record drops them too). `ordered`: in time
+    order across the span (delivered objects); else each line anywhere in it (a mixed archive)."""
     rng = random.Random(seed)
     from detectors.schema import S3_ACCESS_FIELDS
 
     for i in range(n):
-        record = generate_record(rng, i / n if ordered else None)
+        record = generate_record(rng, i / n if ordered else None, start, span_seconds)
         count = _field_count(rng)
         for name in S3_ACCESS_FIELDS[count:]:
             record.pop(name, None)

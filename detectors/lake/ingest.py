@@ -17,9 +17,12 @@ large share of the work); the parent only commits, in input order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from detectors.lake.manifest import QUARANTINE_DIR, Manifest, Segment, SourceRecord, StagedFile, source_id
-from detectors.lake.writer import LakeWriter, partition_tables
+from detectors.lake.writer import LakeWriter, partition_keys, partition_path, partition_tables
 from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES
 from detectors.pipeline import (
     AUTO,
@@ -46,56 +49,187 @@ from detectors.sources import CHUNK_BYTES, InputError, InputObject, Limited, Log
 FLUSH_ROWS = 100_000
 
 
-class ObjectBuffer:
-    """Collects one input object's rows per table and partition and writes each partition once:
-    one file per partition per object instead of one per chunk (log files span few hours, chunks
-    are small). Each batch is split into partitions as it arrives (contiguous arrays, cheap);
-    the pieces are written together. Flushes early past FLUSH_ROWS so memory stays bounded;
-    chunking is deterministic, so the file names (digests of the row ids) are too."""
+class _Spill:
+    """An object's rows set aside on disk, sorted by partition: one Arrow IPC file per spill and
+    log type, one record batch per partition. Read back one partition at a time."""
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, folder: Path | None) -> None:
+        self._temporary = None if folder is not None else tempfile.TemporaryDirectory(prefix="bucketwatch-spill-")
+        self.folder = Path(self._temporary.name) if self._temporary is not None else folder
+        self.index: dict[tuple[str, str], list[tuple[Path, int]]] = {}
+        self.paths: list[Path] = []
+        self._files: dict[Path, Any] = {}
+        self._readers: dict[Path, Any] = {}
+
+    def add(self, log_type: str, partitions: list[tuple[str, pa.Table]]) -> None:
+        if not partitions:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"spill-{len(self.paths):05d}.arrow"
+        self.paths.append(path)
+        writer = None
+        number = 0
+        with pa.OSFile(str(path), "wb") as sink:
+            for partition, rows in partitions:
+                if writer is None:
+                    writer = pa.ipc.new_file(sink, rows.schema)
+                for batch in rows.to_batches():
+                    writer.write_batch(batch)
+                    self.index.setdefault((log_type, partition), []).append((path, number))
+                    number += 1
+            if writer is not None:
+                writer.close()
+
+    def pieces(self, key: tuple[str, str]) -> Iterator[pa.Table]:
+        """A partition's rows in input order, one spilled piece at a time."""
+        for path, number in self.index.get(key, []):
+            if path not in self._readers:
+                self._files[path] = pa.OSFile(str(path), "rb")  # read, not mapped: RSS holds one piece
+                self._readers[path] = pa.ipc.open_file(self._files[path])
+            yield pa.Table.from_batches([self._readers[path].get_batch(number)])
+
+    def close(self) -> None:
+        self._readers.clear()
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+        if self._temporary is not None:
+            self._temporary.cleanup()
+        elif self.paths:
+            with contextlib.suppress(OSError):  # the folder is this object's alone (made when it spilled)
+                self.folder.rmdir()
+        self.index.clear()
+
+
+class ObjectBuffer:
+    """Collects one input object's rows and writes each partition once: one file per partition
+    per object (of FILE_ROWS rows at most), however the object's rows are ordered in time.
+
+    Batches are kept as they arrive. Past FLUSH_ROWS rows (memory stays bounded), the buffered rows
+    are split by partition (`partition_tables`: zero-copy slices for time-ordered rows, one sort
+    for rows in no time order). Partitions older than every row among the latest quarter of them
+    look complete (time-ordered logs move on): they are written now. The others may grow: they are spilled to disk (`_Spill`)
+    and written with the rest of their rows, into one file, when they look complete at a later
+    spill or when the object ends (`flush()`). An object of at most FLUSH_ROWS rows is never
+    spilled; an archive in no time order is spilled and each partition written once at the end.
+    Rows of a partition that was written already and comes back later go to another file. Chunking
+    is deterministic, so the pieces and the file names (digests of the row ids) are too."""
+
+    def __init__(self, writer: Any, spill_folder: Path | None = None, flush_rows: int = FLUSH_ROWS) -> None:
         self.writer = writer
-        self.pending: dict[tuple[str, str], list[pa.Table]] = {}
+        self.spill_folder = spill_folder
+        self.flush_rows = flush_rows
+        self.pending: dict[str, list[pa.Table]] = {}
         self.rows = 0
+        self._spill: _Spill | None = None
 
     def add(self, batch: ParsedBatch) -> None:
-        for partition, rows in partition_tables(batch.table):
-            self.pending.setdefault((batch.log_type, partition), []).append(rows)
+        if not batch.table.num_rows:
+            return
+        self.pending.setdefault(batch.log_type, []).append(batch.table)
         self.rows += batch.table.num_rows
-        if self.rows >= FLUSH_ROWS:
-            self.flush()
+        if self.rows >= self.flush_rows:
+            self._spill_pending(self._frontier())
+
+    def _frontier(self) -> dict[str, str]:
+        """Per log type, the earliest partition among the latest quarter of the buffered rows:
+        partitions before it look complete (time-ordered logs have moved on); in an archive in no
+        time order the latest rows reach back to its start, so nothing does."""
+        frontier = {}
+        for log_type, tables in self.pending.items():
+            seen, earliest = 0, None
+            for table in reversed(tables):
+                first = int(partition_keys(table).min())
+                earliest = first if earliest is None else min(earliest, first)
+                seen += table.num_rows
+                if seen * 4 >= self.flush_rows:
+                    break
+            frontier[log_type] = partition_path(earliest)
+        return frontier
+
+    def _partitions(self) -> Iterator[tuple[str, Iterator[tuple[str, pa.Table]]]]:
+        for log_type, tables in sorted(self.pending.items()):
+            yield log_type, partition_tables(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
+
+    def _spill_pending(self, frontier: dict[str, str]) -> None:
+        if self._spill is None:
+            self._spill = _Spill(self.spill_folder)
+        spill = self._spill
+        for log_type, partitions in self._partitions():
+            kept = []
+            for partition, rows in partitions:
+                if partition >= frontier[log_type]:  # zero-padded paths sort in time order
+                    kept.append((partition, rows))
+                else:
+                    self._write((log_type, partition), rows, spill)
+            spill.add(log_type, kept)
+        self.pending.clear()
+        self.rows = 0
+
+    def _write(self, key: tuple[str, str], rows: pa.Table | None, spill: _Spill | None) -> None:
+        """A partition's rows, with its spilled ones before them, into its file."""
+        log_type, partition = key
+        if spill is not None and key in spill.index:
+            rows = itertools.chain(spill.pieces(key), [rows] if rows is not None else [])
+        self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], partition, rows)
+        if spill is not None:
+            spill.index.pop(key, None)
 
     def flush(self) -> None:
-        for (log_type, partition), pieces in sorted(self.pending.items()):
-            self.writer.write_partition(DB_LOGS, TABLE_OF_LOG_TYPE[log_type], partition, pa.concat_tables(pieces))
+        spill, self._spill = self._spill, None
+        try:
+            memory = {(log_type, p): rows for log_type, partitions in self._partitions() for p, rows in partitions}
+            for key in sorted(set(spill.index if spill is not None else ()) | set(memory)):
+                self._write(key, memory.get(key), spill)
+        finally:
+            if spill is not None:
+                spill.close()
         self.pending.clear()
         self.rows = 0
 
 
 class StagingWriter(LakeWriter):
-    """A LakeWriter into a source's staging folder that remembers what it wrote."""
+    """A LakeWriter into the run's staging folder that remembers what it wrote. Files are staged
+    flat, named after the source (`<prefix><n>.parquet`; the commit moves each to its place in the
+    lake): no folder per source to create and remove (two metadata operations per delivered
+    object, which a busy disk makes as slow as writing its Parquet)."""
 
-    def __init__(self, staging: Path) -> None:
+    def __init__(self, staging: Path, prefix: str) -> None:
         super().__init__(staging)
+        self.prefix = prefix
         self.staged: list[StagedFile] = []
+        self._made = False
+        self._staged_as = ""
 
-    def write_partition(self, database: str, table: str, partition: str, rows: pa.Table) -> None:
-        super().write_partition(database, table, partition, rows)
-        self.staged.append(StagedFile(self.last_written, rows.num_rows))
+    def _temporary(self, folder: str, name: str) -> Path:
+        if not self._made:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._made = True
+        return self.root / f"{self.prefix}{name}"
+
+    def _target(self, folder: str, name: str) -> Path:
+        self._staged_as = f"{self.prefix}{self.files_written:06d}.parquet"
+        return self.root / self._staged_as
+
+    def on_written(self) -> None:
+        self.staged.append(StagedFile(self.last_written, self.last_rows, staged_as=self._staged_as))
 
 
 class StagedQuarantine:
-    """A source's quarantine entries as JSON lines in its staging folder."""
+    """A source's quarantine entries as JSON lines, staged as `<prefix>quarantine.jsonl`."""
 
-    def __init__(self, staging: Path, name: str) -> None:
+    def __init__(self, staging: Path, name: str, prefix: str) -> None:
         self.staging = staging
         self.name = name
+        self.staged_as = f"{prefix}quarantine.jsonl"
         self.count = 0
         self._file: IO[str] | None = None
 
     def add(self, entry: QuarantineEntry) -> None:
         if self._file is None:
-            path = self.staging / self.name
+            path = self.staging / self.staged_as
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w", encoding="utf-8")
         self._file.write(entry.to_json() + "\n")
@@ -106,7 +240,7 @@ class StagedQuarantine:
             return None
         self._file.close()
         self._file = None
-        return StagedFile(self.name, self.count, quarantine=True)
+        return StagedFile(self.name, self.count, quarantine=True, staged_as=self.staged_as)
 
 
 def limits_key(max_record_bytes: int) -> str:
@@ -121,7 +255,8 @@ class Task:
     sid: str | None               # None: stdin (not tracked by the manifest)
     log_type: str
     max_record_bytes: int
-    staging: str
+    staging: str                  # the run's staging folder (shared by its sources)
+    prefix: str                   # of this source's staged file names
     previous: SourceRecord | None = None
     resume: bool = False          # try to resume after the previous record's verified prefix
     fingerprint: tuple[int | None, int | None, str | None] = (None, None, None)  # size, mtime_ns, etag
@@ -167,7 +302,7 @@ def stage_source(task: Task, on_batch: Callable[[ParsedBatch], None] | None = No
     staging = Path(task.staging)
     stats, result = ParseStats(), SourceResult()
     stream, raw, resumed = None, None, False
-    writer = StagingWriter(staging)
+    writer = StagingWriter(staging, task.prefix)
     quarantine: StagedQuarantine | None = None
     shipped: list[tuple] = []
     try:
@@ -181,8 +316,8 @@ def stage_source(task: Task, on_batch: Callable[[ParsedBatch], None] | None = No
                 task.obj.close(raw)
                 stream, raw = None, None
         log_type = task.previous.log_type if resumed and task.previous else task.log_type
-        quarantine = StagedQuarantine(staging, _quarantine_name(task.sid or "stdin", result.start))
-        buffer = ObjectBuffer(writer)
+        quarantine = StagedQuarantine(staging, _quarantine_name(task.sid or "stdin", result.start), task.prefix)
+        buffer = ObjectBuffer(writer, staging / f"{task.prefix}spill")
         for batch in parse_object(task.obj, log_type or AUTO, quarantine, stats, on_lines,
                                   max_record_bytes=task.max_record_bytes, result=result, stream=stream):
             if ship:
@@ -276,13 +411,13 @@ class LakeIngest:
     # -- planning ------------------------------------------------------------------------------
     def _plan(self, obj: InputObject, log_type: str, reread: bool) -> Task | None:
         self.report.sources += 1
-        staging = self.manifest.staging_root / self.manifest.run_id / f"{self.report.sources:06d}"
+        staging, prefix = self.manifest.staging_root / self.manifest.run_id, f"{self.report.sources:06d}-"
         if obj.kind == "stdin":
-            return Task(obj, None, log_type, self.max_record_bytes, str(staging))
+            return Task(obj, None, log_type, self.max_record_bytes, str(staging), prefix)
         sid = source_id(obj.kind, obj.key)
         previous = self.manifest.get(sid)
         fingerprint = _fingerprint(obj)
-        task = Task(obj, sid, log_type, self.max_record_bytes, str(staging), previous, fingerprint=fingerprint)
+        task = Task(obj, sid, log_type, self.max_record_bytes, str(staging), prefix, previous, fingerprint=fingerprint)
         if previous is None or reread or fingerprint[0] is None:
             return task
         same_reading = previous.limits == limits_key(self.max_record_bytes) and \
@@ -315,8 +450,8 @@ class LakeIngest:
 
     @staticmethod
     def _stage_shipped(staged: Staged, on_batch: Callable[[ParsedBatch], None]) -> None:
-        writer = StagingWriter(Path(staged.task.staging))
-        buffer = ObjectBuffer(writer)
+        writer = StagingWriter(Path(staged.task.staging), staged.task.prefix)
+        buffer = ObjectBuffer(writer, Path(staged.task.staging) / f"{staged.task.prefix}spill")
         for log_type, source, data, records in staged.shipped:
             batch = ParsedBatch(log_type, source, pa.ipc.open_stream(data).read_all(), records=records)
             buffer.add(batch)
@@ -370,9 +505,9 @@ class LakeIngest:
         the next run reads it again; its earlier output, if any, stays until then."""
         task, report = staged.task, self.report
         staging = Path(task.staging)
-        self.manifest.discard(staging)
+        self.manifest.discard(staging, task.prefix)
         sid = task.sid or "stdin-failed"
-        sink = StagedQuarantine(staging, f"{QUARANTINE_DIR}/{sid}/failed.jsonl")
+        sink = StagedQuarantine(staging, f"{QUARANTINE_DIR}/{sid}/failed.jsonl", task.prefix)
         sink.add(QuarantineEntry(task.obj.name, None, staged.result.failed or "failed", None, None))
         file = sink.close()
         done = self.manifest.commit(None, sid, [file] if file else [], keep_previous=True, staging=staging)
@@ -394,7 +529,7 @@ def _renamed(file: StagedFile, staged_sid: str | None, sid: str) -> StagedFile:
     """stdin's quarantine file is named after its content digest, known only at the end."""
     if staged_sid is not None or not file.quarantine:
         return file
-    return StagedFile(file.path.replace("/stdin/", f"/{sid}/", 1), file.rows, True, staged_as=file.path)
+    return StagedFile(file.path.replace("/stdin/", f"/{sid}/", 1), file.rows, True, staged_as=file.staged_as or file.path)
 
 
 def _fingerprint(obj: InputObject) -> tuple[int | None, int | None, str | None]:

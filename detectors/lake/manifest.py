@@ -8,17 +8,19 @@
 - the lake files it produced (shared ownership: a byte-identical copy of a file under another
   name produces the same file names, owned by both; a file is deleted only when no source owns it).
 
-Commits are atomic per source: its Parquet and quarantine files are written to
-`<lake>/_state/staging/<run>/<source>/`, then one SQLite transaction records the new manifest
-row, the file ownership and the list of moves and deletions; then the files are moved into place
-(`os.replace`, atomic per file) and obsolete ones deleted. A run killed before the transaction
-leaves only staging (deleted by the next run); one killed after it is rolled forward by the next
-run. One process writes a lake at a time (`<lake>/_state/lock`).
+Commits are atomic per source: its Parquet and quarantine files are written to the run's staging
+folder `<lake>/_state/staging/<run>/`, named after the source (`<n>-...`), then one SQLite
+transaction records the new manifest row, the file ownership and the list of moves and deletions;
+then the files are moved into place (`os.replace`, atomic per file), obsolete ones deleted and the
+source's staged files that were not needed (rows already in the lake) removed. A run killed before
+the transaction leaves only staging (deleted by the next run); one killed after it is rolled
+forward by the next run. One process writes a lake at a time (`<lake>/_state/lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -227,9 +229,6 @@ class Manifest:
             if r[0] is not None]
 
     # -- committing ----------------------------------------------------------------------------
-    def staging_dir(self, sid: str) -> Path:
-        return self.staging_root / self.run_id / sid
-
     def commit(self, record: SourceRecord | None, sid: str, staged: list[StagedFile], keep_previous: bool,
                staging: Path) -> CommitResult:
         """Make a source's staged files its lake output, atomically (module docstring).
@@ -267,12 +266,23 @@ class Manifest:
                             (sid, str(staging), json.dumps(moves), json.dumps(deletes)))
         result.files_moved, result.files_deleted = len(moves), len(deletes)
         self._apply(staging, moves, deletes)
+        moved = {staged_as for staged_as, _ in moves}
+        for item in staged:  # rows already in the lake: their staged copy is not needed
+            if item.move[0] not in moved:
+                with contextlib.suppress(FileNotFoundError):
+                    (staging / item.move[0]).unlink()
         self.db.execute("DELETE FROM commits WHERE source = ?", (sid,))
         return result
 
     @staticmethod
-    def discard(staging: Path) -> None:
-        shutil.rmtree(staging, ignore_errors=True)
+    def discard(staging: Path, prefix: str) -> None:
+        """Remove what a source staged (files and spill folder named `<prefix>...`)."""
+        for path in staging.glob(f"{glob.escape(prefix)}*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -297,13 +307,18 @@ class Manifest:
              record.quarantined, time.time()))
 
     def _apply(self, staging: Path, moves: list[list[str]], deletes: list[str]) -> None:
-        """Move staged files into place and delete obsolete ones; idempotent (roll-forward)."""
+        """Move staged files into place and delete obsolete ones; idempotent (roll-forward). The
+        staging folder is the run's (other sources' files may be in it): `__exit__` and the next
+        run's recovery remove it."""
         for staged_as, path in moves:
             staged, target = staging / staged_as, self.root / path
-            if staged.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(staged, target)
+            except FileNotFoundError:
+                if not staged.exists():
+                    continue  # moved already (a roll-forward)
+                target.parent.mkdir(parents=True, exist_ok=True)  # a partition's first file
                 os.replace(staged, target)
         for path in deletes:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / path).unlink()
-        shutil.rmtree(staging, ignore_errors=True)
