@@ -14,8 +14,10 @@ counted in `unreadable`, and the run goes on with the next input.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -493,6 +495,31 @@ def _parse_in_worker(obj: InputObject, log_type: str, max_record_bytes: int
     shipped = [(b.log_type, b.source, ipc_bytes(b.table), b.records)
                for b in parse_object(obj, log_type, sink, stats, max_record_bytes=max_record_bytes)]
     return shipped, stats, sink.entries
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_BLOCKS_BELOW = 32 * 1024 * 1024   # glibc's own upper bound for the mmap threshold
+_KEEP_FREE_UP_TO = 64 * 1024 * 1024
+
+
+def keep_freed_memory() -> None:
+    """Let this process's C allocator keep freed memory instead of handing it back at once.
+
+    Every chunk allocates the same few MB of arrays again (its bytes, positions, tokens, Parquet
+    buffers). glibc maps blocks over 128 KB-32 MB fresh and returns them on free (or trims them off
+    the heap top), so each chunk's arrays fault their pages in again: ~8% of `ingest`'s CPU on
+    S3's delivery shape. With blocks under 32 MB taken from the heap and the heap trimmed only past
+    64 MB free, pages are reused; peak RSS is unchanged (the same arrays, reused). Linux with
+    glibc only; elsewhere (macOS, musl) nothing changes. Forked workers inherit it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, _KEEP_BLOCKS_BELOW)
+    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREE_UP_TO)
 
 
 def parse_inputs(inputs: Sequence[str], log_type: str = AUTO, quarantine: QuarantineSink | None = None,
