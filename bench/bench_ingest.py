@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_ingest.py [--shape delivered,backfill] [--lines 600000] [--repeat 3] [--cpu 1]
     .venv/bin/python bench/bench_ingest.py --shape files --lines 1000000 --files 8 [--workers 2] [--small 250000]
     .venv/bin/python bench/bench_ingest.py --manifest-overhead 5 [--shape delivered] [--lines 600000]
+    .venv/bin/python bench/bench_ingest.py --shape delivered --baseline /tmp/base [--no-duckdb]
 
 Input shapes (generated once into bench/out/, realistic varied lines from bench/gen_access_logs.py):
 - delivered: S3's delivery shape: --objects (240) objects, each one hour of time-ordered lines
@@ -19,6 +20,8 @@ ours/duckdb of each shape, and the load average before and after.
           Parquet (Snappy for files under 100 rows), the exactly-once manifest)
 - duckdb: read lines, split on '"' and ' ', strptime, casts, write zstd Parquet partitioned by the
           UTC year/month/day/hour (PARTITION_BY, hive folders), threads=1
+`--baseline DIR` adds a third side, `base`: our `ingest` from another source tree (a commit to
+compare against, e.g. `git archive main | tar -x -C DIR`), in the same interleaved runs.
 `--small N` (files shape) measures our peak RSS again on N lines: flat memory means it does not grow.
 
 `--manifest-overhead N` measures what exactly-once costs: `bucketwatch ingest` (manifest, staging,
@@ -170,13 +173,20 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def measure(kind: str, folder: Path, workers: int, cpu: int | None) -> dict:
-    """One side in a fresh child process; pinned to core `cpu` with taskset when it runs on one."""
+def measure(kind: str, folder: Path, workers: int, cpu: int | None, baseline: Path | None = None) -> dict:
+    """One side in a fresh child process; pinned to core `cpu` with taskset when it runs on one.
+    `base` is our `ingest` from the `baseline` source tree (its own bench script and imports)."""
     one_thread = workers == 1 or kind == "duckdb"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ARROW_NUM_THREADS": "1"} if one_thread else dict(os.environ)
+    tree, script = REPO, __file__
+    if kind == "base":
+        if baseline is None:
+            raise SystemExit("the base side needs --baseline DIR")
+        tree, script, kind = baseline, str(baseline / "bench" / "bench_ingest.py"), "ours"
+        env["PYTHONPATH"] = str(baseline)
     pin = ["taskset", "-c", str(cpu)] if cpu is not None and one_thread else []
-    done = subprocess.run([*pin, sys.executable, __file__, "--child", kind, str(folder), "--workers", str(workers)],
-                          capture_output=True, text=True, env=env, cwd=REPO)
+    done = subprocess.run([*pin, sys.executable, script, "--child", kind, str(folder), "--workers", str(workers)],
+                          capture_output=True, text=True, env=env, cwd=tree)
     if done.returncode:
         raise SystemExit(f"{kind} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -202,27 +212,36 @@ def manifest_overhead(folder: Path, runs: int, cpu: int | None) -> None:
           f"without {statistics.median(wall['plain']):.2f} s")
 
 
-def compare(shape: str, folder: Path, lines: int, args: argparse.Namespace) -> tuple[float, float]:
-    """Both sides, --repeat times interleaved; prints each run and the medians; returns the ratios
-    (wall, CPU) of the medians."""
-    runs: dict[str, list[dict]] = {"ours": [], "duckdb": []}
+def compare(shape: str, folder: Path, lines: int, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """The sides (ours, duckdb, and base with --baseline), --repeat times interleaved (the order
+    rotates each run); prints each run and the medians; returns the ratios (wall, CPU) of the
+    medians: ours/duckdb and, with --baseline, ours/base (> 1: ours is faster)."""
+    sides = [kind for kind in ("ours", "base", "duckdb") if kind in args.sides]
+    runs: dict[str, list[dict]] = {kind: [] for kind in sides}
     for number in range(args.repeat):
-        for kind in ("ours", "duckdb") if number % 2 == 0 else ("duckdb", "ours"):
-            result = measure(kind, folder, args.workers if kind == "ours" else 1, args.cpu)
+        order = sides[number % len(sides):] + sides[:number % len(sides)]
+        for kind in order if number % 2 == 0 else order[::-1]:
+            workers = args.workers if kind != "duckdb" else 1
+            result = measure(kind, folder, workers, args.cpu, args.baseline)
             runs[kind].append(result)
             print(f"  {shape} run {number + 1} {kind:6}: {result['elapsed']:6.2f} s wall, {result['cpu']:6.2f} CPU-s, "
                   f"peak RSS {result['rss_mb']:4.0f} MB, Parquet {result['output_mb']:.0f} MB in {result['files']} files",
                   flush=True)
     medians = {kind: (statistics.median(r["elapsed"] for r in rs), statistics.median(r["cpu"] for r in rs))
                for kind, rs in runs.items()}
-    for kind, label in (("ours", f"ours   (workers={args.workers})"), ("duckdb", "duckdb (threads=1)")):
+    labels = {"ours": f"ours   (workers={args.workers})", "base": f"base   (workers={args.workers})",
+              "duckdb": "duckdb (threads=1)"}
+    for kind in sides:
         wall, cpu = medians[kind]
-        print(f"{shape:9} {label}: {lines / wall:>9,.0f} lines/s wall ({wall:6.2f} s), {lines / cpu:>9,.0f} lines per "
-              f"CPU-second ({cpu:6.2f} s) [medians of {args.repeat}]")
-    ratio_wall = medians["duckdb"][0] / medians["ours"][0]
-    ratio_cpu = medians["duckdb"][1] / medians["ours"][1]
-    print(f"{shape:9} ratio ours/duckdb: {ratio_wall:.2f} wall, {ratio_cpu:.2f} per CPU-second", flush=True)
-    return ratio_wall, ratio_cpu
+        print(f"{shape:9} {labels[kind]}: {lines / wall:>9,.0f} lines/s wall ({wall:6.2f} s), {lines / cpu:>9,.0f} "
+              f"lines per CPU-second ({cpu:6.2f} s) [medians of {args.repeat}]")
+    ratios = {}
+    for other in sides[1:]:
+        ratio_wall = medians[other][0] / medians["ours"][0]
+        ratio_cpu = medians[other][1] / medians["ours"][1]
+        print(f"{shape:9} ratio ours/{other}: {ratio_wall:.2f} wall, {ratio_cpu:.2f} per CPU-second", flush=True)
+        ratios[other] = (ratio_wall, ratio_cpu)
+    return ratios
 
 
 def main() -> None:
@@ -235,6 +254,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side per shape (medians are printed)")
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)),
                         help="the core both sides are pinned to (taskset -c); -1: not pinned")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also time our ingest from this source tree (e.g. `git archive main | tar -x -C DIR`), "
+                             "interleaved, and print ours/base")
+    parser.add_argument("--no-duckdb", action="store_true", help="with --baseline: ours vs base only")
     parser.add_argument("--small", type=int, default=0, help="files shape: our peak RSS again at this many lines")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--manifest-overhead", type=int, metavar="N", default=0,
@@ -245,6 +268,7 @@ def main() -> None:
         child(args.child[0], args.child[1], args.workers)
         return
     args.cpu = None if args.cpu < 0 else args.cpu
+    args.sides = ["ours", *(["base"] if args.baseline else []), *([] if args.no_duckdb and args.baseline else ["duckdb"])]
     shapes = args.shape.split(",")
     if unknown := [s for s in shapes if s not in SHAPES]:
         parser.error(f"unknown shape {unknown[0]!r}: use {', '.join(SHAPES)}")
@@ -264,8 +288,9 @@ def main() -> None:
             small = generate("files", args.small, max(1, args.files * args.small // args.lines), args.seed)
             small_rss = measure("ours", small, args.workers, args.cpu)["rss_mb"]
             print(f"flat memory: peak RSS {small_rss:.0f} MB at {args.small:,} lines")
-    for shape, (wall, cpu) in ratios.items():
-        print(f"RESULT {shape:9} ours/duckdb {wall:.2f} wall, {cpu:.2f} per CPU-second")
+    for shape, by_side in ratios.items():
+        for other, (wall, cpu) in by_side.items():
+            print(f"RESULT {shape:9} ours/{other} {wall:.2f} wall, {cpu:.2f} per CPU-second")
     print(f"load average at the end {_load()}")
 
 

@@ -95,11 +95,25 @@ class LogicalStream:
         self._pending = b""  # raw bytes read but not yet consumed
         self._done = False
         self._inflate: Any = None
-        head = self._raw_read(2)
-        self._pending = head
+        head = self._peek(2)
         if head == _GZIP_MAGIC:
             self.compressed = True
             self._inflate = zlib.decompressobj(wbits=31)
+
+    def _peek(self, size: int) -> bytes:
+        """The first bytes, left in a buffered file (peek) so that the first read is not joined
+        from them and the rest (a copy of a whole chunk); other streams keep them pending."""
+        peek = getattr(self._raw, "peek", None)
+        if peek is not None:
+            try:
+                head = peek(size)[:size]
+            except Exception as exc:  # as in _raw_read: the object could not be read at all
+                raise InputError(f"cannot read {self._source}: {type(exc).__name__}: {exc}") from None
+            if len(head) == size:
+                return head
+        # No peek, or fewer bytes so far (a short file, or a pipe: read blocks until it has them).
+        self._pending = self._raw_read(size)
+        return self._pending
 
     def _raw_read(self, size: int) -> bytes:
         try:

@@ -40,6 +40,7 @@ from detectors.pipeline import (
     SourceResult,
     _check_log_type,
     ipc_bytes,
+    keep_freed_memory,
     parse_object,
 )
 from detectors.quarantine import QuarantineEntry
@@ -549,6 +550,7 @@ def ingest_inputs(inputs: Sequence[str], root: Path, log_type: str = AUTO, quara
     missing one fails (InputError) before anything is written."""
     _check_log_type(log_type)
     objects = list(expand_inputs(inputs))
+    keep_freed_memory()
     with LakeIngest(root, max_record_bytes, quarantine_copy) as lake:
         return lake.run(objects, log_type, workers, progress=progress)
 

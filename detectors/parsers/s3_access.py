@@ -11,7 +11,7 @@ A chunk of complete lines is parsed without a Python loop over lines:
    field, gap, ... as consecutive offsets), and each column is a single `take` from it; `-` becomes
    null through the take's null mask.
 3. Times are decoded from their fixed-width bytes with numpy (every range checked, no strptime);
-   numbers are cast once per column; IPs are checked with one regex per column.
+   numbers are cast once per column; IPs are checked with array arithmetic per column (`ipcheck`).
 
 Raw quotes inside the request-URI are read on this path too: the URI closes at the first quote
 the line parser could close it at (`_uri_close`). Lines that do not have that shape (raw quotes
@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detectors.parsers.ipcheck import valid_ips
 from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES, LAKE_END_MS, LAKE_START_MS
-from detectors.parsers.pfields import is_ip_address
 from detectors.parsers.s3_access_line import LineError, parse_access_line
 from detectors.schema import S3_ACCESS_FIELDS, S3_ACCESS_INT_FIELDS, S3_ACCESS_SCHEMA, TIMESTAMP
 
@@ -37,22 +37,6 @@ from detectors.schema import S3_ACCESS_FIELDS, S3_ACCESS_INT_FIELDS, S3_ACCESS_S
 LOG_COLUMNS_SCHEMA = pa.schema([S3_ACCESS_SCHEMA.field(n) for n in (*S3_ACCESS_FIELDS, "additionalFields")])
 
 _KNOWN_TAIL = len(S3_ACCESS_FIELDS) - 17  # versionid .. sourceregion
-_IPV4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_H = "[0-9A-Fa-f]{1,4}"
-# Plain IPv6 forms (RFC 4291 text, at most one `::`): every string this matches is an address for
-# `ipaddress` too, so one regex pass settles nearly every row. Other IPv6-looking text (embedded
-# IPv4, or not an address at all) is rare and is checked with `is_ip_address` per distinct value.
-_IPV6_PLAIN = "|".join((
-    rf"(?:{_H}:){{7}}{_H}", rf"(?:{_H}:){{1,7}}:", rf"(?:{_H}:){{1,6}}:{_H}",
-    rf"(?:{_H}:){{1,5}}(?::{_H}){{1,2}}", rf"(?:{_H}:){{1,4}}(?::{_H}){{1,3}}",
-    rf"(?:{_H}:){{1,3}}(?::{_H}){{1,4}}", rf"(?:{_H}:){{1,2}}(?::{_H}){{1,5}}",
-    rf"{_H}:(?::{_H}){{1,6}}", rf":(?:(?::{_H}){{1,7}}|:)",
-))
-_IP_PLAIN = rf"^(?:{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}|{_IPV6_PLAIN})$"
-# IPv4 alone first: RE2 compiles a pattern on every call, and the IPv6 alternation costs ~0.2 ms to
-# compile, more than matching a delivered object's IPv4 addresses.
-_IPV4 = rf"^{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}$"
-
 # Token slots of a line: 9 head tokens (the time is two: "[06/Feb/2019:00:00:38" and "+0000]"),
 # request-URI, 6 middle tokens, referrer, user agent, 10 tail tokens (missing ones are empty).
 _SLOT_NAMES = (
@@ -308,24 +292,6 @@ class _SlowRows:
         self.records.append(record)
 
 
-def _valid_ips(column: pa.Array) -> np.ndarray:
-    """Per row: absent or an IP address, exactly as the line parser's `is_ip_address` decides.
-    Plain IPv4 pass with one regex pass, plain IPv6 with a second one over the rest; the few other
-    values are checked once each."""
-    ok = np.array(pc.fill_null(pc.match_substring_regex(column, _IPV4), True).to_numpy(zero_copy_only=False))
-    if ok.all():
-        return ok
-    rest = np.flatnonzero(~ok)
-    ok[rest[pc.match_substring_regex(column.take(rest), _IP_PLAIN).to_numpy(zero_copy_only=False)]] = True
-    if ok.all():
-        return ok
-    others = pc.unique(column.take(np.flatnonzero(~ok))).to_pylist()
-    valid = [text for text in others if is_ip_address(text)]
-    if valid:
-        ok |= pc.fill_null(pc.is_in(column, pa.array(valid, pa.string())), False).to_numpy(zero_copy_only=False)
-    return ok
-
-
 def _candidates(lines: _Lines) -> _Candidates:
     rows, lo, hi, tail_count = _field_bounds(lines)
     buf = lines.buf
@@ -402,7 +368,7 @@ def _assemble(data: bytes, fast: _Candidates, slow: _SlowRows) -> tuple[pa.Table
     for j, name in enumerate(_STRING_NAMES):
         column = (numbers if j < len(_INT_NAMES) else taken).slice(j * n, n)
         if name == "remoteip":
-            bad |= ~_valid_ips(column) & is_fast
+            bad |= ~valid_ips(column) & is_fast
         columns[name] = column
     if bad.any():
         return pa.table({}), np.isin(fast.rows, rows[order][bad])
