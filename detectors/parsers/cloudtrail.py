@@ -340,7 +340,7 @@ class TrailReader:
                 yield self._rest(f"truncated: the text ends inside Records after record {self.index}")
                 return True
             first = False
-            item = self._value()
+            item = self._oversize_error(self._value())
             index, self.index = self.index, self.index + 1
             yield self._problem(index, item) if item.error else self._record(index, item)
             if item.fatal:
@@ -403,7 +403,11 @@ class TrailReader:
             event = _single_event(document)
             if event is not None:
                 index, self.index = self.index, self.index + 1
-                yield self._record(index, _Value(event, item.start, item.end, item.offset, item.size), whole=False)
+                if self._oversize_error(item).error:
+                    yield self._problem(index, item)
+                else:
+                    yield self._record(index, _Value(event, item.start, item.end, item.offset, item.size),
+                                       whole=False)
                 return False
         reason = (f"Records is a {type(records).__name__}, expected a list" if "Records" in document
                   else "JSON object has no Records list: not a CloudTrail log file")
@@ -430,6 +434,14 @@ class TrailReader:
         return Problem(None, offset, size, reason, raw)
 
     # -- records ---------------------------------------------------------------------------------
+    def _oversize_error(self, item: _Value) -> _Value:
+        """A record that arrived whole in the buffer but is over the limit is quarantined as one
+        that did not (by reference): the limit must not depend on where reads fall."""
+        if not item.error and item.size > self.max_bytes:
+            item.error = f"larger than the maximum record size ({self.max_bytes:,} bytes): {item.size:,} bytes"
+            item.raw = None
+        return item
+
     def _problem(self, index: int | None, item: _Value) -> Problem:
         reason = item.error or "unusable"
         error = getattr(self.stream, "error", None)

@@ -147,6 +147,29 @@ def test_an_over_long_cloudtrail_record_is_skipped_by_reference(tmp_path):
     assert entry.offset == len('{"Records": [' + json.dumps(GOOD[0]) + ", ")
 
 
+def test_an_over_long_cloudtrail_record_read_whole_in_one_block_is_quarantined(tmp_path):
+    """The limit does not depend on where reads fall: a record over it that arrives inside one
+    read (here a 20 KB record against a 10,000-byte limit, far under the 1 MiB read block) is quarantined
+    too, in a Records array and as a single EventBridge event."""
+    big = json.dumps(dict(GET_OBJECT, requestParameters={"pad": "p" * 20_000}))
+    assert max(len(json.dumps(event)) for event in GOOD) < 10_000 < len(big)
+    sink = MemoryQuarantine()
+    text = trail_text(json.dumps(GOOD[0]), big, json.dumps(GOOD[1]))
+    batches = list(parse_stream(io.BytesIO(text.encode()), TRAIL_KEY, quarantine=sink, max_record_bytes=10_000))
+    assert [e["eventName"] for b in batches for e in b.events()] == ["PutBucketPolicy", "GetObject"]
+    (entry,) = sink.entries
+    assert (entry.line_number, entry.size, entry.raw) == (2, len(big), None)
+    assert entry.reason == f"larger than the maximum record size (10,000 bytes): {len(big):,} bytes"
+
+    envelope = json.dumps({"detail-type": "AWS API Call via CloudTrail", "detail": json.loads(big)})
+    sink = MemoryQuarantine()
+    batches = list(parse_stream(io.BytesIO(envelope.encode()), TRAIL_KEY, quarantine=sink, max_record_bytes=10_000))
+    assert sum(b.table.num_rows for b in batches) == 0
+    (entry,) = sink.entries
+    assert (entry.size, entry.raw) == (len(envelope), None)
+    assert entry.reason.startswith("larger than the maximum record size (10,000 bytes)")
+
+
 def test_the_record_limit_comes_from_the_config_file_and_is_validated(tmp_path):
     config = tmp_path / "bw.yml"
     config.write_text("ingest:\n  max_record_bytes: 10\n")
