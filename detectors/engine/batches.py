@@ -38,20 +38,29 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
     repeats, alert by alert), so the lake writer cuts hours as slices of long runs."""
     parts: list[np.ndarray] = []
     values: dict[str, list[Any]] = {name: [] for name in ALERT_FIELDS}
+    rule_of: dict[str, int] = {}  # rule id -> its number; tags are built once per rule
+    tags: list[list[str]] = []
+    when: dict[float | None, datetime | None] = {}  # epoch -> UTC time: a batch's changes share a few
     for rule, change in result.changes:
         refs = _refs(change.matches)
         if not len(refs):
             continue
         state = change.state
+        if rule.id not in rule_of:
+            rule_of[rule.id] = len(tags)
+            tags.append(list(rule.tags))
         values["p_rule_id"].append(rule.id)
         values["p_alert_id"].append(state.alert_id)
         values["p_rule_severity"].append(state.severity)
-        values["p_alert_creation_time"].append(_utc(state.alert_created))
-        values["p_alert_update_time"].append(_utc(state.alert_updated))
-        values["p_rule_tags"].append(list(rule.tags))
+        values["p_alert_creation_time"].append(state.alert_created)
+        values["p_alert_update_time"].append(state.alert_updated)
+        values["p_rule_tags"].append(rule_of[rule.id])
         parts.append(refs)
     if not parts:
         return None
+    for name in ("p_alert_creation_time", "p_alert_update_time"):
+        values[name] = [when[epoch] if epoch in when else when.setdefault(epoch, _utc(epoch))
+                        for epoch in values[name]]
     indices = np.concatenate(parts)
     owner = np.repeat(np.arange(len(parts)), [len(refs) for refs in parts])  # the change each row is for
     order = np.argsort(indices, kind="stable")
@@ -64,7 +73,11 @@ def rule_matches_table(batch: ParsedBatch, result: FlushResult) -> pa.Table | No
     schema = rule_matches_schema(batch.log_type)
     for name in ALERT_FIELDS:
         field = schema.field(name)
-        rows = rows.append_column(field, pa.array(values[name], field.type).take(owner))
+        if name == "p_rule_tags":
+            column = pa.array(tags, field.type).take(pa.array(values[name]).take(owner))
+        else:
+            column = pa.array(values[name], field.type).take(owner)
+        rows = rows.append_column(field, column)
     return rows.select(schema.names).cast(schema).combine_chunks()  # already one chunk: no copy
 
 
