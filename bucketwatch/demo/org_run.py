@@ -42,6 +42,7 @@ from bucketwatch.demo.replication import Replicator
 from bucketwatch.demo.run import DemoOptions, Stages, collect_detections, deliver_in_slots, run_query, tally
 from bucketwatch.localaws import MotoServer
 from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.common.words import plural
 
 # The central lake, by account and region: what the organization mode is for.
 LAKE_BY_ACCOUNT_SQL = (
@@ -71,8 +72,8 @@ def run_organization(server: MotoServer, options: DemoOptions, out_dir: Path, st
     collect_detections(central, world.central, result, stages)
     harden(world)
     result.posture, result.posture_accounts = organization_posture(world, config_path, server.endpoint_url)
-    stages.say(f"posture scan of {len(result.posture_accounts)} accounts: {len(result.posture)} verdicts, "
-               f"{len(result.posture_failures)} failures")
+    stages.say(f"posture scan of {plural(len(result.posture_accounts), 'account')}: "
+               f"{plural(len(result.posture), 'verdict')}, {plural(len(result.posture_failures), 'failure')}")
     result.query_sql = LAKE_BY_ACCOUNT_SQL
     result.query_columns, result.query_rows = run_query(result.lake_dir, LAKE_BY_ACCOUNT_SQL)
     for name, data in (("alerts.json", result.alerts), ("posture.json", result.posture),
