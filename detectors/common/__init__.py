@@ -10,5 +10,6 @@ higher one, so the Lambda bundle and the synth-time gate never pull in the comma
 - ``version``:  the package version.
 - ``exitcodes``: the one exit-code table of every command.
 - ``table`` / ``words``: the one table printer, and counted nouns ("1 file", "2 files").
+- ``lazy``: package exports loaded on first use (keeps pyarrow out of config validation).
 - ``config_file`` / ``organization`` / ``yamlsafe``: the config file schema and its loader.
 """

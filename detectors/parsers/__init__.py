@@ -3,10 +3,7 @@
 The names below load on first use: `detectors.parsers.limits` is read by every command's config
 validation (`bucketwatch check` too), which must not pay for pyarrow."""
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from detectors.common.lazy import lazy_getattr
 
 _EXPORTS = {
     "detect_log_type": "detectors.parsers.detect",
@@ -15,9 +12,4 @@ _EXPORTS = {
     "parse_access_line": "detectors.parsers.s3_access_line",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
