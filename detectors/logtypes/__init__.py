@@ -59,6 +59,11 @@ class LogType:
     event_from_row: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
+def has_any_key(*keys: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A `looks_like` for types whose events are recognised by any one of their own keys."""
+    return lambda data: any(key in data for key in keys)
+
+
 _types: dict[str, LogType] = {}   # every type, in order (filled on the first look-up)
 _builtin_names: frozenset[str] = frozenset()
 _sniffing: tuple[LogType, ...] = ()   # sniffing_order(), kept (every untyped Panther test event asks)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from detectors.logtypes import LogType
+from detectors.logtypes import LogType, has_any_key
 from detectors.parsers.cloudtrail import CLOUDTRAIL_DIGEST, from_row
 from detectors.pipeline import parse_cloudtrail_file
 from detectors.schema import CLOUDTRAIL_SCHEMA, LOG_TYPE_CLOUDTRAIL
@@ -15,7 +14,6 @@ from detectors.schema import CLOUDTRAIL_SCHEMA, LOG_TYPE_CLOUDTRAIL
 # (CloudTrail-Insight/ likewise: insight events are CloudTrail records, insightDetails kept in additionalFields)
 _CLOUDTRAIL_KEY = re.compile(r"(^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail(?:-Insight)?/")
 _DIGEST_KEY = re.compile(r"(^|/)AWSLogs/(?:o-[a-z0-9]+/)?\d{12}/CloudTrail-Digest/")
-_SHAPE_KEYS = ("eventName", "eventSource", "userIdentity")
 
 
 def sniff_key(key: str) -> str | None:
@@ -63,10 +61,6 @@ def actor_user(event: Any) -> str | None:
     return arn.split("/")[-1] if isinstance(arn, str) and "/" in arn else arn
 
 
-def looks_like(data: Mapping[str, Any]) -> bool:
-    return any(key in data for key in _SHAPE_KEYS)
-
-
 LOG_TYPE = LogType(
     name=LOG_TYPE_CLOUDTRAIL,
     table="aws_cloudtrail",
@@ -83,6 +77,6 @@ LOG_TYPE = LogType(
         "user_account_id": ("userIdentity", "accountId"),
         "user_arn": ("userIdentity", "arn"),
     },
-    looks_like=looks_like,
+    looks_like=has_any_key("eventName", "eventSource", "userIdentity"),
     event_from_row=from_row,
 )

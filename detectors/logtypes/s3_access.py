@@ -7,17 +7,14 @@ other kind (JSON lines included) are quarantined one by one with a reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
 
-from detectors.logtypes import LogType
+from detectors.logtypes import LogType, has_any_key
 from detectors.pipeline import parse_access_log
 from detectors.schema import LOG_TYPE_S3, S3_ACCESS_SCHEMA
 
 # SimplePrefix: <prefix>YYYY-mm-DD-HH-MM-SS-UniqueString;
 # PartitionedPrefix: <prefix><account>/<region>/<bucket>/YYYY/MM/DD/YYYY-mm-DD-HH-MM-SS-UniqueString
 _ACCESS_LOG_NAME = re.compile(r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-Za-z]{8,}$")
-_SHAPE_KEYS = ("operation", "remoteip", "bucket", "requester")
 
 
 def sniff_key(key: str) -> str | None:
@@ -25,10 +22,6 @@ def sniff_key(key: str) -> str | None:
     for suffix in (".gz", ".log", ".txt"):
         name = name.removesuffix(suffix)
     return LOG_TYPE_S3 if _ACCESS_LOG_NAME.search(name) else None
-
-
-def looks_like(data: Mapping[str, Any]) -> bool:
-    return any(key in data for key in _SHAPE_KEYS)
 
 
 LOG_TYPE = LogType(
@@ -44,5 +37,5 @@ LOG_TYPE = LogType(
         "user_agent": ("useragent",),
         "actor_user": ("requester",),
     },
-    looks_like=looks_like,
+    looks_like=has_any_key("operation", "remoteip", "bucket", "requester"),
 )
