@@ -436,10 +436,10 @@ class TrailReader:
     # -- records ---------------------------------------------------------------------------------
     def _oversize_error(self, item: _Value) -> _Value:
         """A record that arrived whole in the buffer but is over the limit is quarantined as one
-        that did not (by reference): the limit must not depend on where reads fall."""
+        that did not (by reference: `_problem` keeps no text past the limit): the limit must not
+        depend on where reads fall."""
         if not item.error and item.size > self.max_bytes:
             item.error = f"larger than the maximum record size ({self.max_bytes:,} bytes): {item.size:,} bytes"
-            item.raw = None
         return item
 
     def _problem(self, index: int | None, item: _Value) -> Problem:
