@@ -10,9 +10,11 @@ from collections import defaultdict
 from datetime import UTC
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from detectors import schema as schema_module
 from detectors.lake import writer as lake_writer
 from detectors.lake.ingest import ObjectBuffer
 from detectors.lake.writer import LakeWriter
@@ -107,7 +109,37 @@ def test_small_files_are_snappy_large_ones_zstd_and_duckdb_reads_both(generator,
     large = [rows for rows in codecs if rows >= lake_writer.SMALL_FILE_ROWS]
     assert small and large, codecs
     assert all(codecs[rows] == {"SNAPPY"} for rows in small)
-    assert all(codecs[rows] == {"ZSTD"} for rows in large)
+    # zstd for the bulk; short-vocabulary dictionary columns (operation, bucket, ...) uncompressed
+    assert all(codecs[rows] == {"ZSTD", "UNCOMPRESSED"} for rows in large)
     glob = (tmp_path / "lake" / TABLE / "**" / "*.parquet").as_posix()
     read = duckdb.sql(f"SELECT requestid FROM read_parquet('{glob}')").fetchall()
     assert sorted(r for (r,) in read) == sorted(record["requestid"] for record, _, _ in items)
+
+
+def _codec_per_leaf(schema: pa.Schema) -> dict[str, tuple[str, str]]:
+    """(top-level column, codec) per Parquet leaf of a 200-row file of this schema."""
+    sink = pa.BufferOutputStream()
+    lake_writer.write_parquet(pa.Table.from_pylist([{}] * 200, schema=schema), sink)
+    meta = pq.ParquetFile(pa.BufferReader(sink.getvalue())).metadata
+    group = meta.row_group(0)
+    return {group.column(i).path_in_schema: (group.column(i).path_in_schema.split(".")[0], group.column(i).compression)
+            for i in range(meta.num_columns)}
+
+
+@pytest.mark.parametrize("schema", [
+    *(schema_module.SCHEMA_OF_LOG_TYPE[t] for t in sorted(schema_module.SCHEMA_OF_LOG_TYPE)),
+    *(schema_module.rule_matches_schema(t) for t in sorted(schema_module.SCHEMA_OF_LOG_TYPE)),
+    pa.schema([("tags", pa.map_(pa.string(), pa.string())), ("who", pa.struct([("arn", pa.string()),
+                                                                                 ("ids", pa.list_(pa.string()))])),
+               ("bucket", pa.string())]),
+], ids=lambda s: ",".join(s.names[:2]))
+def test_every_leaf_is_compressed_but_the_short_vocabulary_columns(schema):
+    """Codecs are given per leaf path, and a leaf the writer does not name is written uncompressed:
+    every leaf of every lake table (nested ones included) must be zstd unless it is one of the
+    short-vocabulary dictionary columns."""
+    leaves = _codec_per_leaf(schema)
+    assert len(leaves) >= len(schema.names)
+    for path, (top, codec) in leaves.items():
+        expected = "UNCOMPRESSED" if top in lake_writer.UNCOMPRESSED_COLUMNS else "ZSTD"
+        assert codec == expected, (path, codec)
+    assert any(codec == "ZSTD" for _, codec in leaves.values())
