@@ -25,12 +25,14 @@ def sniff_key(key: str) -> str | None:
 
 
 def sniff_content(head: bytes) -> str | None:
-    """A JSON document is CloudTrail (or quarantined as not a trail file); JSON lines are not,
-    unless their first line is a CloudTrail event."""
+    """A JSON document is CloudTrail (or quarantined as not a trail file), as is a JSON array
+    of CloudTrail records; JSON lines are not, unless their first line is a CloudTrail event."""
     text = head.lstrip()
+    probe = text[:4096]
+    if text.startswith(b"["):  # an array of records (else not ours: the access-log parser says why)
+        return LOG_TYPE_CLOUDTRAIL if b'"eventVersion"' in probe and b'"eventTime"' in probe else None
     if not text.startswith(b"{"):
         return None
-    probe = text[:4096]
     if b'"Records"' in probe:
         return LOG_TYPE_CLOUDTRAIL
     if b'"digestStartTime"' in probe or b'"digestS3Bucket"' in probe:

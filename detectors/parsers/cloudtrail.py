@@ -1,6 +1,8 @@
 """CloudTrail log files: `{"Records": [...]}` documents (digest files are recognised, not parsed),
 also joined end to end, and single events (EventBridge's envelope or a CloudTrail Lake export,
-one document or JSON lines).
+one document or JSON lines). Also what incident responders have at hand without a trail: the
+output of `aws cloudtrail lookup-events` (Event history: `{"Events": [{"CloudTrailEvent": "<the
+record as JSON text>", ...}]}`) and a plain JSON array of records (`jq '.Records'` and exports).
 
 Records are streamed one by one (`TrailReader`): a log file is never held whole in memory. The
 reader keeps a text window over the decompressed bytes and decodes each record with the standard
@@ -47,7 +49,10 @@ _COMPACT_AT = 1024 * 1024
 
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r\ufeff]*")
-_RECORDS_HEAD = re.compile(r'\{[ \t\n\r]*"Records"[ \t\n\r]*:[ \t\n\r]*\[')
+# The start of a list of records read one by one: a trail file's Records, lookup-events' Events
+# (each holding its record as JSON text), or a document that is itself an array of records.
+_ARRAY_HEAD = re.compile(r'\{[ \t\n\r]*"(?P<key>Records|Events)"[ \t\n\r]*:[ \t\n\r]*\[|\[')
+RECORDS, EVENTS, ARRAY = "Records", "Events", "array"
 _STRUCTURAL = re.compile(r'["\[\]{}]')
 _IN_STRING = re.compile(r'["\\]')
 _SCALAR = re.compile(r'[^\s,\]}]*')
@@ -299,8 +304,9 @@ class TrailReader:
             if not char:
                 break
             documents += 1
-            if char == "{" and self._records_first():
-                done = yield from self._records_array()
+            kind = self._array_head() if char in "{[" else None
+            if kind is not None:
+                done = yield from self._records_array(kind)
             else:
                 done = yield from self._document()
             if done:
@@ -313,16 +319,18 @@ class TrailReader:
             yield Problem(None, 0, 0, "empty file: no JSON document" if not self._read_any
                           else "no JSON document, only white space", "")
 
-    def _records_first(self) -> bool:
+    def _array_head(self) -> str | None:
+        """RECORDS, EVENTS or ARRAY when the document here starts a list of records (read past
+        its `[`), else None."""
         while len(self.text) - self.pos < 64 and self._more():
             pass
-        match = _RECORDS_HEAD.match(self.text, self.pos)
+        match = _ARRAY_HEAD.match(self.text, self.pos)
         if match is None:
-            return False
+            return None
         self.pos = match.end()
-        return True
+        return match.group("key") or ARRAY
 
-    def _records_array(self) -> Iterator[TrailRecord | Problem]:
+    def _records_array(self, kind: str) -> Iterator[TrailRecord | Problem]:
         """Records one by one, then the end of the document. Returns True when nothing follows."""
         first = True
         while True:
@@ -341,17 +349,23 @@ class TrailReader:
                 return True
             first = False
             item = self._oversize_error(self._value())
+            whole = True
+            if kind == EVENTS and not item.error:
+                item, whole = _from_event_history(item)
             index, self.index = self.index, self.index + 1
-            yield self._problem(index, item) if item.error else self._record(index, item)
+            yield self._problem(index, item) if item.error else self._record(index, item, whole)
             if item.fatal:
                 self.stopped_early = True
                 return True
             self._compact()
+        if kind == ARRAY:
+            return False
         return (yield from self._document_end())
 
     def _document_end(self) -> Iterator[Problem]:
-        """After Records: `}`, or more members (read and ignored, as AWS writes none); anything
-        else ends the file. Returns True when nothing can follow."""
+        """After Records or Events: `}`, or more members (read and ignored: a trail file has none,
+        lookup-events' NextToken says nothing about the events); anything else ends the file.
+        Returns True when nothing can follow."""
         while True:
             char = self._peek()
             if char == "}":
@@ -468,6 +482,25 @@ class TrailReader:
     def _bad(self, index: int, item: _Value, reason: str, whole: bool) -> Problem:
         raw = self.text[item.start:item.end] if whole else _dumps(item.value)
         return Problem(index, item.offset, item.size, reason, clean_text(raw))
+
+
+def _from_event_history(item: _Value) -> tuple[_Value, bool]:
+    """A lookup-events item's record (its `CloudTrailEvent` JSON text, decoded), and whether the
+    item's text is the record's text (an item that is itself a record is taken as it is)."""
+    entry = item.value
+    if isinstance(entry, dict) and "CloudTrailEvent" not in entry and _is_event(entry):
+        return item, True
+    text = entry.get("CloudTrailEvent") if isinstance(entry, dict) else None
+    if not isinstance(text, str):
+        return _failed(item, "Events item without CloudTrailEvent text (expected aws cloudtrail lookup-events "
+                             "output)"), True
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        return _failed(item, f"CloudTrailEvent nested deeper than {MAX_DEPTH} levels"), True
+    except ValueError as exc:
+        return _failed(item, f"CloudTrailEvent is not valid JSON: {_short(exc)}"), True
+    return _Value(record, item.start, item.end, item.offset, item.size), False
 
 
 def _failed(item: _Value, reason: str) -> _Value:
