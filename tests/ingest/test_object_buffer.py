@@ -117,9 +117,11 @@ def test_small_files_are_snappy_large_ones_zstd_and_duckdb_reads_both(generator,
 
 
 def _codec_per_leaf(schema: pa.Schema) -> dict[str, tuple[str, str]]:
-    """(top-level column, codec) per Parquet leaf of a 200-row file of this schema."""
+    """(top-level column, codec) per Parquet leaf of a 200-row file of this schema; the file
+    reads back with exactly this schema (no Arrow schema is stored in lake files)."""
     sink = pa.BufferOutputStream()
     lake_writer.write_parquet(pa.Table.from_pylist([{}] * 200, schema=schema), sink)
+    assert pq.read_table(pa.BufferReader(sink.getvalue())).schema.equals(schema, check_metadata=False)
     meta = pq.ParquetFile(pa.BufferReader(sink.getvalue())).metadata
     group = meta.row_group(0)
     return {group.column(i).path_in_schema: (group.column(i).path_in_schema.split(".")[0], group.column(i).compression)
