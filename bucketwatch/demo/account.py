@@ -242,8 +242,7 @@ class Provisioner:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        # A new table is CREATING until it is ACTIVE (the endpoint under load has answered the
-        # next call with ResourceNotFoundException): wait, as against AWS.
+        # A new table is CREATING until it is ACTIVE in AWS: wait before configuring it.
         self.c.dynamodb.get_waiter("table_exists").wait(TableName=n.dedup_table,
                                                          WaiterConfig={"Delay": 1, "MaxAttempts": 30})
         self.c.dynamodb.update_time_to_live(

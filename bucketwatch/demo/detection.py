@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+import boto3
+
 from bucketwatch.demo.account import Provisioned
 from bucketwatch.demo.clients import Clients
 from bucketwatch.localaws import LOCAL_AWS_ENV
@@ -50,11 +52,20 @@ class DetectorRun:
 
 @contextmanager
 def environment(updates: dict[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
-    """Set `updates` and unset `remove` in os.environ for this block; all restored afterwards."""
+    """Set `updates` and unset `remove` in os.environ for this block; all restored afterwards.
+
+    boto3's default session resolves credentials once per process and keeps them, as in a Lambda
+    (one role per process). Here one process plays several accounts' functions one after the
+    other, so the default session is dropped on the way in and out: `boto3.client(...)` then reads
+    this block's credentials (another account's cached keys would see none of its resources)."""
     with patch.dict(os.environ, updates):
         for key in remove:
             os.environ.pop(key, None)
-        yield
+        boto3.DEFAULT_SESSION = None
+        try:
+            yield
+        finally:
+            boto3.DEFAULT_SESSION = None
 
 
 def local_aws(endpoint_url: str) -> Any:
