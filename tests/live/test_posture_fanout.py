@@ -29,8 +29,12 @@ from org_world import (
 )
 
 from detectors.common.organization import ENVIRONMENT_VARIABLE
-from policies.posture_fanout import worker_handler
+from policies.config import PostureSettings
+from policies.model import BUCKET_RESOURCE_TYPE, TRAIL_RESOURCE_TYPE
+from policies.posture_fanout import reported_here, worker_handler
 from policies.posture_handler import QUEUE_VARIABLE, handler
+from policies.registry import policies_for
+from policies.runner import Finding, ResourceRef
 
 LAKE = "bw-central-processed"
 PREFIX = "bucketwatch/posture_findings/"
@@ -256,3 +260,19 @@ def test_a_scan_that_fails_is_reported_for_retry(central, monkeypatch, capsys) -
 def test_the_worker_refuses_a_non_sqs_event(central) -> None:
     with pytest.raises(ValueError, match="expects an SQS event"):
         worker_handler({"source": "aws.events"}, None)
+
+
+def test_a_trail_seen_from_several_accounts_is_reported_by_one_worker() -> None:
+    """An organization trail's shadow copies appear in every member's DescribeTrails: only its
+    owner's worker reports it, or the first listed account's when the owner is not scanned."""
+    policy = policies_for(PostureSettings())[0]
+    accounts = ["111111111111", "222222222222", "333333333333"]
+
+    def seen(owner: str, kind: str = TRAIL_RESOURCE_TYPE) -> list[str]:
+        finding = Finding(policy, ResourceRef(id=f"arn:aws:cloudtrail:us-east-1:{owner}:trail/org", source="live",
+                                              account=owner), "PASS", "", "PASS", resource_type=kind)
+        return [account for account in accounts if reported_here(finding, account, accounts)]
+
+    assert seen("222222222222") == ["222222222222"]  # the owner is scanned: its worker alone
+    assert seen("999999999999") == ["111111111111"]  # the management account, not listed: the first account
+    assert seen("999999999999", BUCKET_RESOURCE_TYPE) == accounts  # buckets are only ever listed by their owner
