@@ -29,8 +29,9 @@ class CentralStack(BucketwatchStack):
     - the log archive every member's trail delivers to and every member's access-log bucket
       replicates to (also this account's own trail), feeding the detector through its
       object-created notifications;
-    - the organization's one posture scanner: role `bucketwatch-posture-scanner`, which may assume
-      each member's audit role, with the organization in `BUCKETWATCH_ORGANIZATION`;
+    - the organization's one posture scan, fanned out: the schedule sends one SQS message per
+      account; the worker, role `bucketwatch-posture-scanner`, which may assume each member's audit
+      role, scans one account per message, with the organization in `BUCKETWATCH_ORGANIZATION`;
     - the intake of the members' forwarded alarms into the alerts topic.
     """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from aws_cdk import Aws, Duration
@@ -17,12 +18,16 @@ from constructs import Construct
 from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
 from detectors.common.organization import OrganizationSettings
 from infra.function import MonitoredFunction
+from infra.posture_fanout import WORKER_CONCURRENCY, WORKER_HANDLER, PostureFanOut
 from infra.waivers import POSTURE_READS_EVERY_BUCKET, apply_waiver, iam5_resource, nag_arn
 from policies.model import BUCKET_FIELDS
+from policies.posture_handler import QUEUE_VARIABLE
 
 POSTURE_HANDLER = "policies.posture_handler.handler"
 POSTURE_LAKE_PREFIX = "bucketwatch/posture_findings/"
 SCAN_TIMEOUT = Duration.minutes(15)
+# The fan-out's scheduled run only sends one SQS message per account (ten per call).
+DISPATCH_TIMEOUT = Duration.minutes(2)
 
 # The IAM actions behind each API call the live source makes (policies/model.py BUCKET_FIELDS
 # names the call per field). A new call in the model without an entry here fails synthesis,
@@ -90,11 +95,14 @@ def read_only_statements() -> list[iam.PolicyStatement]:
 class PostureScanner(Construct):
     """An EventBridge schedule runs the live scan (`policies.posture_handler`) with a read-only role.
 
-    Alone it scans its own account. Given `organization` (the organization's accounts and the
-    audit role name) and `audit_role_arns` (that role in each member), it is the organization's one
-    scanner: the function gets `BUCKETWATCH_ORGANIZATION` (JSON: `accounts`, `audit_role_name`,
-    `id`, `trusted_accounts`) and may assume exactly those roles, nothing else in other accounts.
-    `role_name` names its role, so the members' audit roles can trust exactly it.
+    Alone it scans its own account in one invocation. Given `organization` (the organization's
+    accounts and the audit role name) and `audit_role_arns` (that role in each member), it is the
+    organization's one scanner, fanned out (infra/posture_fanout.py): the scheduled function only
+    sends one message per account to a queue; a worker function from the same code scans one
+    account per message. Both get `BUCKETWATCH_ORGANIZATION` (JSON: `accounts`, `audit_role_name`,
+    `id`, `trusted_accounts`); only the worker may assume exactly those roles, nothing else in
+    other accounts. `role_name` names the role of the function that scans, so the members' audit
+    roles can trust exactly it.
     """
 
     def __init__(
@@ -115,57 +123,49 @@ class PostureScanner(Construct):
         organization: OrganizationSettings | None = None,
         audit_role_arns: Sequence[str] = (),
         role_name: str | None = None,
+        worker_concurrency: int = WORKER_CONCURRENCY,
     ) -> None:
         super().__init__(scope, construct_id)
+        shared = {"BUCKETWATCH_CONFIG": config_file} if config_file else {}
+        if organization is not None:
+            shared[ORGANIZATION_VARIABLE] = organization.to_json()
         environment = {
             "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
             "PROCESSED_BUCKET": processed_bucket.bucket_name,
+            **({"SCAN_REGIONS": ",".join(scan_regions)} if scan_regions else {}),
+            **shared,
         }
-        if scan_regions:
-            environment["SCAN_REGIONS"] = ",".join(scan_regions)
-        if config_file:
-            environment["BUCKETWATCH_CONFIG"] = config_file
-        if organization is not None:
-            environment[ORGANIZATION_VARIABLE] = organization.to_json()
-        self.monitored = MonitoredFunction(
-            self,
-            "Scanner",
-            handler=POSTURE_HANDLER,
-            code=code,
-            key=key,
-            environment=environment,
-            layers=layers,
-            alarm_topic=alerts_topic,
-            reserved_concurrency=1,  # one scan at a time: a second would only repeat the first
-            retry_attempts=1,
-            memory_size=memory_size,
-            timeout=timeout,
-            description="Bucketwatch: scan live bucket configuration with the posture policies",
-            role_name=role_name,
+        function = functools.partial(
+            MonitoredFunction, code=code, key=key, layers=layers, alarm_topic=alerts_topic, memory_size=memory_size
         )
+        # `monitored` is the scheduled function; `scanner` the one that scans (the same one alone).
+        self.fan_out: PostureFanOut | None = None
+        if organization is None:
+            self.monitored = self.scanner = function(
+                self, "Scanner", handler=POSTURE_HANDLER, environment=environment, timeout=timeout, role_name=role_name,
+                reserved_concurrency=1,  # one scan at a time: a second would only repeat the first
+                retry_attempts=1,
+                description="Bucketwatch: scan live bucket configuration with the posture policies",
+            )
+        else:
+            # One dispatch at a time: a second would send the same messages again.
+            self.monitored = function(
+                self, "Scanner", handler=POSTURE_HANDLER, environment=shared, timeout=DISPATCH_TIMEOUT,
+                reserved_concurrency=1, retry_attempts=1,
+                description="Bucketwatch: send one posture-scan message per organization account",
+            )
+            self.scanner = function(
+                self, "Worker", handler=WORKER_HANDLER, environment=environment, timeout=timeout, role_name=role_name,
+                reserved_concurrency=worker_concurrency,
+                description="Bucketwatch: scan one organization account's live buckets with the posture policies",
+            )
+            self.fan_out = PostureFanOut(
+                self, "FanOut", dispatcher_role=self.monitored.role, worker=self.scanner, worker_timeout=timeout,
+                concurrency=worker_concurrency,
+            )
+            self.monitored.function.add_environment(QUEUE_VARIABLE, self.fan_out.queue.queue_url)
         self.function = self.monitored.function
-        role = self.monitored.role
-        for statement in read_only_statements():
-            role.add_to_policy(statement)
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WritePostureFindings",
-                actions=["s3:PutObject"],
-                resources=[processed_bucket.arn_for_objects(f"{POSTURE_LAKE_PREFIX}*")],
-            )
-        )
-        role.add_to_policy(iam.PolicyStatement(sid="PublishAlerts", actions=["sns:Publish"], resources=[alerts_topic.topic_arn]))
-        if audit_role_arns:
-            role.add_to_policy(
-                iam.PolicyStatement(sid="AssumeMemberAuditRoles", actions=["sts:AssumeRole"], resources=sorted(audit_role_arns))
-            )
-        key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
-        apply_waiver(
-            role,
-            POSTURE_READS_EVERY_BUCKET,
-            *(iam5_resource(r) for r in (S3_ANY_BUCKET_NAG, TRAIL_ANY_NAG, "*")),
-            iam5_resource(f"{nag_arn(processed_bucket)}/{POSTURE_LAKE_PREFIX}*"),
-        )
+        grant_scan(self.scanner.role, key, processed_bucket, alerts_topic, audit_role_arns)
         self.rule = events.Rule(
             self,
             "Schedule",
@@ -180,3 +180,31 @@ class PostureScanner(Construct):
                 )
             ],
         )
+
+
+def grant_scan(
+    role: iam.Role, key: kms.IKey, processed_bucket: s3.IBucket, alerts_topic: sns.ITopic, audit_role_arns: Sequence[str]
+) -> None:
+    """What the function that scans may do: read configuration, write findings, publish alerts,
+    assume exactly the members' audit roles."""
+    for statement in read_only_statements():
+        role.add_to_policy(statement)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WritePostureFindings",
+            actions=["s3:PutObject"],
+            resources=[processed_bucket.arn_for_objects(f"{POSTURE_LAKE_PREFIX}*")],
+        )
+    )
+    role.add_to_policy(iam.PolicyStatement(sid="PublishAlerts", actions=["sns:Publish"], resources=[alerts_topic.topic_arn]))
+    if audit_role_arns:
+        role.add_to_policy(
+            iam.PolicyStatement(sid="AssumeMemberAuditRoles", actions=["sts:AssumeRole"], resources=sorted(audit_role_arns))
+        )
+    key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+    apply_waiver(
+        role,
+        POSTURE_READS_EVERY_BUCKET,
+        *(iam5_resource(r) for r in (S3_ANY_BUCKET_NAG, TRAIL_ANY_NAG, "*")),
+        iam5_resource(f"{nag_arn(processed_bucket)}/{POSTURE_LAKE_PREFIX}*"),
+    )

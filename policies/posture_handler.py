@@ -12,6 +12,9 @@ Environment:
   scans every listed account once through the audit role (its own account through the role when
   it can assume it, else with its own credentials); an account whose role cannot be assumed is
   an UNKNOWN finding and the others are still scanned. Without it, its own account.
+- ``POSTURE_QUEUE_URL`` (optional, set by the central stack with ``BUCKETWATCH_ORGANIZATION``):
+  the scheduled run scans nothing itself; it sends one message per account to this queue and the
+  fan-out workers scan them, one account per invocation (``policies.posture_fanout``).
 
 Only boto3, pyarrow and pyyaml are imported (the Lambda bundle has no aws_cdk, checkov, duckdb).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,9 +36,12 @@ from detectors.lake.writer import S3LakeWriter
 from detectors.schema import DB_BUCKETWATCH
 from policies.config import PostureSettings, load_settings
 from policies.runner import FAIL, Finding, summarize
-from policies.sources.live_scan import LiveScanRequest, run_live_scan
+from policies.sources.live_scan import LiveScanRequest, LiveScanResult, run_live_scan
 
 FINDINGS_TABLE = "posture_findings"
+# Set by the central stack: the scheduled run sends one message per account to this queue
+# (policies/posture_fanout.py) instead of scanning every account itself.
+QUEUE_VARIABLE = "POSTURE_QUEUE_URL"
 _TIMESTAMP = pa.timestamp("ms")
 
 # bucketwatch.posture_findings: one row per (policy, resource) verdict of one scan.
@@ -103,20 +110,25 @@ def alert_message(finding: Finding, scan_time: datetime) -> dict[str, Any]:
     }
 
 
-SNS_BATCH = 10  # PublishBatch's limit
+BATCH = 10  # the limit of SNS PublishBatch and of SQS SendMessageBatch
+
+
+def send_batches(send: Callable[[list[dict[str, Any]]], dict[str, Any]], entries: list[dict[str, Any]],
+                 what: str) -> None:
+    """`entries` ten to a `send` call (thousands fit in the Lambda's time), each given its `Id`
+    within the call. Entries the service refuses raise, so the invocation fails and is retried."""
+    for start in range(0, len(entries), BATCH):
+        answer = send([{"Id": str(index), **entry} for index, entry in enumerate(entries[start:start + BATCH])])
+        if answer.get("Failed"):
+            raise RuntimeError(f"{what}: {len(answer['Failed'])} refused: {answer['Failed'][0]}")
 
 
 def publish_alerts(sns: Any, topic_arn: str, alerts: list[dict[str, Any]]) -> None:
-    """One SNS message per alert, sent ten to a PublishBatch call (thousands of findings fit in
-    the Lambda's time). Entries SNS refuses raise, so the scheduled run fails and is retried."""
-    for start in range(0, len(alerts), SNS_BATCH):
-        chunk = alerts[start:start + SNS_BATCH]
-        answer = sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=[
-            {"Id": str(index), "Subject": f"Bucketwatch posture: {alert['policy_id']}"[:100],
-             "Message": json.dumps(alert, default=str)}
-            for index, alert in enumerate(chunk)])
-        if answer.get("Failed"):
-            raise RuntimeError(f"SNS refused {len(answer['Failed'])} alert(s): {answer['Failed'][0]}")
+    """One SNS message per alert."""
+    entries = [{"Subject": f"Bucketwatch posture: {alert['policy_id']}"[:100], "Message": json.dumps(alert, default=str)}
+               for alert in alerts]
+    send_batches(lambda chunk: sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=chunk),
+                 entries, "SNS alerts")
 
 
 def _settings() -> PostureSettings:
@@ -124,30 +136,51 @@ def _settings() -> PostureSettings:
     return load_settings(os.environ.get("BUCKETWATCH_CONFIG") or None)
 
 
-def scan_request(settings: PostureSettings, regions: list[str] | None) -> LiveScanRequest:
-    """The whole organization when the stack says which accounts it holds, else this account."""
+def organization_scope(settings: PostureSettings) -> tuple[str, list[str]] | None:
+    """(audit role name, accounts) when the stack says which accounts the organization holds;
+    None in single-account mode (no BUCKETWATCH_ORGANIZATION)."""
     organization = settings.organization
     if not os.environ.get(ENVIRONMENT_VARIABLE):
-        return LiveScanRequest(regions=regions, settings=settings)
+        return None
     if not organization.known or not organization.audit_role_name:
         raise ValueError(f"{ENVIRONMENT_VARIABLE} must list the organization's accounts and audit_role_name")
-    return LiveScanRequest(regions=regions, settings=settings, organization=True,
-                           role_name=organization.audit_role_name,
-                           organization_accounts=list(organization.accounts))
+    return organization.audit_role_name, list(organization.accounts)
+
+
+def scan_request(settings: PostureSettings, regions: list[str] | None) -> LiveScanRequest:
+    """The whole organization when the stack says which accounts it holds, else this account."""
+    scope = organization_scope(settings)
+    if scope is None:
+        return LiveScanRequest(regions=regions, settings=settings)
+    role_name, accounts = scope
+    return LiveScanRequest(regions=regions, settings=settings, organization=True, role_name=role_name,
+                           organization_accounts=accounts)
+
+
+def scan_regions() -> list[str] | None:
+    return [r.strip() for r in os.environ.get("SCAN_REGIONS", "").split(",") if r.strip()] or None
+
+
+def log_not_scanned(result: LiveScanResult) -> None:
+    """CloudWatch Logs: one line per account not scanned (its findings say UNKNOWN too)."""
+    for account in result.stats.not_scanned:
+        print(json.dumps({"level": "WARNING", "message": "account not scanned",
+                          "account_id": account.account_id, "reason": account.error}))
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
+    settings = _settings()
+    if os.environ.get(QUEUE_VARIABLE) and organization_scope(settings) is not None:
+        from policies.posture_fanout import dispatch_handler  # the central stack's fan-out
+
+        return dispatch_handler(event, context, settings)
     topic_arn = os.environ["ALERTS_TOPIC_ARN"]
     processed_bucket = os.environ["PROCESSED_BUCKET"]
-    regions = [r.strip() for r in os.environ.get("SCAN_REGIONS", "").split(",") if r.strip()] or None
-    settings = _settings()
     scan_time = datetime.now(UTC)
     scan_id = getattr(context, "aws_request_id", None) or scan_time.strftime("scan-%Y%m%dT%H%M%S%fZ")
 
-    result = run_live_scan(scan_request(settings, regions))
-    for account in result.stats.not_scanned:  # CloudWatch Logs: the findings say UNKNOWN too
-        print(json.dumps({"level": "WARNING", "message": "account not scanned",
-                          "account_id": account.account_id, "reason": account.error}))
+    result = run_live_scan(scan_request(settings, scan_regions()))
+    log_not_scanned(result)
 
     failures = [f for f in result.findings if f.status == FAIL]
     publish_alerts(boto3.client("sns"), topic_arn, [alert_message(f, scan_time) for f in failures])

@@ -637,14 +637,16 @@ def resource_key(resource: dict[str, Any]) -> str:
 def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket_globs: list[str] | None = None,
             endpoint_url: str | None = None, workers: int = DEFAULT_WORKERS,
             on_bucket: Callable[[int], None] | None = None, stats: ScanStats | None = None,
-            max_attempts: int = DEFAULT_MAX_ATTEMPTS, skip_decided: bool = True) -> list[dict[str, Any]]:
+            max_attempts: int = DEFAULT_MAX_ATTEMPTS, skip_decided: bool = True,
+            require_reachable: bool = True) -> list[dict[str, Any]]:
     """Bucket, trail and account resources of every account, in AWS.S3.Bucket / AWS.CloudTrail /
     AWS.Account shape, in the order the accounts are given.
 
     A resource seen from several accounts (an organization trail, or one account reached through
     two roles) is reported once, as the first account saw it. An account that cannot be scanned
     is an AWS.Account resource marked unknown (see `unreachable_account`); when no account can be
-    scanned at all, LiveSourceError says why. `skip_decided=False` makes every call for every
+    scanned at all, LiveSourceError says why (with `require_reachable=False`, even then only the
+    unknown AWS.Account resources: a scan of one account whose verdict that is). `skip_decided=False` makes every call for every
     bucket, even those whose answer is already decided (policies.sources.live_decided).
     """
     stats = stats if stats is not None else ScanStats()
@@ -654,7 +656,7 @@ def collect(accounts: list[Account], *, regions: list[str] | None = None, bucket
         options = _Options(pool, endpoint_url, workers, max_attempts, regions, bucket_globs, on_bucket, skip_decided)
         outcomes = list(driver_pool.map(lambda account: _scan_account(account, options), accounts))
     failed = [(account, scan) for account, (scan, _) in zip(accounts, outcomes, strict=True) if scan.error]
-    if accounts and len(failed) == len(accounts):
+    if require_reachable and accounts and len(failed) == len(accounts):
         raise LiveSourceError("; ".join(f"{account.label}: {scan.error}" for account, scan in failed))
     resources: list[dict[str, Any]] = []
     seen: set[str] = set()

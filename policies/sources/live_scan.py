@@ -65,6 +65,9 @@ class LiveScanRequest:
     # The organization's accounts when already known (the central Lambda's environment);
     # None lists them with AWS Organizations.
     organization_accounts: list[str] | None = None
+    # False: an account that cannot be reached is an UNKNOWN finding even when no account could be
+    # scanned (the fan-out worker scans one account per invocation); True raises LiveSourceError.
+    require_reachable: bool = True
 
 
 @dataclass
@@ -124,6 +127,7 @@ def run_live_scan(request: LiveScanRequest, on_bucket: Callable[[int], None] | N
     else:
         accounts = accounts_for(request.profile, request.role_arns, endpoint)
     resources = collect(accounts, regions=request.regions, bucket_globs=request.bucket_globs,
-                        endpoint_url=endpoint, workers=request.workers, on_bucket=on_bucket, stats=stats)
+                        endpoint_url=endpoint, workers=request.workers, on_bucket=on_bucket, stats=stats,
+                        require_reachable=request.require_reachable)
     findings = evaluate(policies, [subject_of(r) for r in resources], settings)
     return LiveScanResult(findings, resources, stats, policies, settings)

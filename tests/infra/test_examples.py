@@ -65,10 +65,11 @@ def test_organization_passes_checkov_with_only_the_written_waivers(org_out: Path
     assert checkov.failed == []
     assert checkov.returncode == 0
     assert checkov.passed > 100
-    # Central: three functions (detector, posture, scheduled analysis) and their dead-letter queues,
-    # its access-log bucket; each of the five member regions: its access-log bucket.
+    # Central: four functions (detector, posture dispatcher and worker, scheduled analysis) and their
+    # dead-letter queues, the posture work queue, its access-log bucket; each of the five member
+    # regions: its access-log bucket.
     assert checkov.skipped == sorted(
-        [("CKV_AWS_117", "AWS::Lambda::Function")] * 3 + [("CKV_AWS_27", "AWS::SQS::Queue")] * 3
+        [("CKV_AWS_117", "AWS::Lambda::Function")] * 4 + [("CKV_AWS_27", "AWS::SQS::Queue")] * 5
         + [("CKV_AWS_18", "AWS::S3::Bucket")] * 6
     )
     reasons = {w.reason for w in vars(waivers).values() if isinstance(w, waivers.Waiver)}

@@ -13,6 +13,7 @@ from synth_support import CENTRAL, CENTRAL_STAGE, MEMBER_REGIONS, MEMBER_STAGES,
 from detectors.common.organization import ENVIRONMENT_VARIABLE, parse_organization
 from infra.detector import DETECTOR_HANDLER
 from infra.posture import POSTURE_HANDLER
+from infra.posture_fanout import WORKER_HANDLER
 
 pytestmark = pytest.mark.xdist_group("infra")
 ACCOUNTS = [CENTRAL, *MEMBER_REGIONS]
@@ -59,47 +60,56 @@ def test_one_posture_scanner_for_the_whole_organization(org_assembly: Synthesize
 
 
 def test_central_scanner_may_assume_exactly_the_members_audit_roles(org_assembly: Synthesized) -> None:
-    ((_, _, scanner),) = functions(org_assembly, POSTURE_HANDLER)
-    role_id = scanner["Properties"]["Role"]["Fn::GetAtt"][0]
+    """The fan-out's worker scans: its role is the one the audit roles trust; the scheduled
+    function (the dispatcher) may assume nothing."""
+    ((_, _, worker),) = functions(org_assembly, WORKER_HANDLER)
+    ((_, _, dispatcher),) = functions(org_assembly, POSTURE_HANDLER)
+    role_id = worker["Properties"]["Role"]["Fn::GetAtt"][0]
     role = org_assembly.templates[CENTRAL_STAGE]["Resources"][role_id]["Properties"]
     assert role["RoleName"] == "bucketwatch-posture-scanner"  # what the audit roles trust
-    statements = [
-        s for p in org_assembly.resources(CENTRAL_STAGE, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
-        for s in render(p["Properties"]["PolicyDocument"]["Statement"], org_assembly.templates[CENTRAL_STAGE])
-    ]
-    assume = [s for s in statements if "sts:AssumeRole" in str(s["Action"])]
+    assume = [s for s in role_statements(org_assembly, role_id) if "sts:AssumeRole" in str(s["Action"])]
     assert assume == [{
         "Action": "sts:AssumeRole",
         "Effect": "Allow",
         "Resource": sorted(f"arn:aws:iam::{a}:role/BucketwatchAudit" for a in MEMBER_REGIONS),
         "Sid": "AssumeMemberAuditRoles",
     }]
+    dispatcher_role = dispatcher["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert "sts:AssumeRole" not in str(role_statements(org_assembly, dispatcher_role))
+
+
+def role_statements(assembly: Synthesized, role_id: str) -> list[dict]:
+    return [
+        s for p in assembly.resources(CENTRAL_STAGE, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in render(p["Properties"]["PolicyDocument"]["Statement"], assembly.templates[CENTRAL_STAGE])
+    ]
 
 
 def test_posture_handler_reads_the_central_environment_as_one_scan_of_every_account(
     org_assembly: Synthesized, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The contract with policies/posture_handler.py: what the stack sets is what the handler
-    needs to scan the organization, and the roles it will assume are the ones the stack lets it."""
-    from policies.posture_handler import _settings, scan_request
+    """The contract with policies/posture_handler.py and policies/posture_fanout.py: what the stack
+    sets is what the dispatcher needs to send every account, and the worker to scan one, and the
+    roles the worker will assume are the ones the stack lets it."""
+    from policies.posture_handler import QUEUE_VARIABLE, _settings, organization_scope
     from policies.sources.live_org import role_arn
 
-    ((_, _, scanner),) = functions(org_assembly, POSTURE_HANDLER)
-    env = scanner["Properties"]["Environment"]["Variables"]
+    ((_, _, dispatcher),) = functions(org_assembly, POSTURE_HANDLER)
+    ((_, _, worker),) = functions(org_assembly, WORKER_HANDLER)
+    dispatcher_env = dispatcher["Properties"]["Environment"]["Variables"]
+    worker_env = worker["Properties"]["Environment"]["Variables"]
+    assert set(dispatcher_env) == {ENVIRONMENT_VARIABLE, QUEUE_VARIABLE}
+    assert set(worker_env) == {ENVIRONMENT_VARIABLE, "ALERTS_TOPIC_ARN", "PROCESSED_BUCKET"}
+    assert dispatcher_env[ENVIRONMENT_VARIABLE] == worker_env[ENVIRONMENT_VARIABLE]
     monkeypatch.delenv("BUCKETWATCH_CONFIG", raising=False)
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, env[ENVIRONMENT_VARIABLE])
-    request = scan_request(_settings(), None)
-    assert request.organization is True
-    assert request.organization_accounts == ACCOUNTS
-    role_id = scanner["Properties"]["Role"]["Fn::GetAtt"][0]
-    assumable = next(
-        s["Resource"] for p in org_assembly.resources(CENTRAL_STAGE, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in p["Properties"]["Roles"]
-        for s in render(p["Properties"]["PolicyDocument"]["Statement"], org_assembly.templates[CENTRAL_STAGE])
-        if s.get("Sid") == "AssumeMemberAuditRoles"
-    )
-    assert request.role_name is not None
-    assert assumable == sorted(role_arn("aws", account, request.role_name) for account in ACCOUNTS if account != CENTRAL)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, worker_env[ENVIRONMENT_VARIABLE])
+    scope = organization_scope(_settings())
+    assert scope is not None
+    role_name, accounts = scope
+    assert accounts == ACCOUNTS
+    assumable = next(s["Resource"] for s in role_statements(org_assembly, worker["Properties"]["Role"]["Fn::GetAtt"][0])
+                     if s.get("Sid") == "AssumeMemberAuditRoles")
+    assert assumable == sorted(role_arn("aws", account, role_name) for account in ACCOUNTS if account != CENTRAL)
 
 
 def test_central_detector_knows_the_organization(org_assembly: Synthesized) -> None:
