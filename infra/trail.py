@@ -21,6 +21,8 @@ from infra.waivers import LOG_OBJECTS_READ, Waiver, apply_waiver, iam5_resource,
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 LOG_PREFIX = "AWSLogs/"
+# Resolved by IAM per request to the account CloudTrail delivers for (a policy variable, not a CDK token).
+SOURCE_ACCOUNT_VARIABLE = "${aws:SourceAccount}"
 TRAIL_RETENTION = Duration.days(365)
 
 
@@ -188,7 +190,7 @@ def allow_organization_cloudtrail_delivery(
     bucket: s3.IBucket, key: kms.IKey, *, organization_id: str, trail_name: str = TRAIL_NAME
 ) -> None:
     """Let the trails named `trail_name` of any account of `organization_id` deliver to `bucket`,
-    encrypted with `key`, each account only under its own `AWSLogs/<account>/`: three bucket
+    encrypted with `key`, each account only under its own `AWSLogs/<account>/`: two bucket
     statements and two key statements, whatever the number of accounts.
 
     What each condition relies on (AWS documentation):
@@ -203,8 +205,8 @@ def allow_organization_cloudtrail_delivery(
     - `AWSLogs/${aws:SourceAccount}/*`: an IAM policy variable in the Resource element (IAM User
       Guide, "IAM policy elements: Variables and tags": global condition keys may be used as
       variables, in resource-based policies too); CloudTrail sets `aws:SourceAccount` to the
-      trail owner's account (CloudTrail User Guide, KMS key policies page). A variable that cannot
-      be resolved matches nothing, so this fails closed.
+      trail owner's account (CloudTrail User Guide, KMS key policies page). A variable IAM cannot
+      resolve makes the statement invalid (same IAM page): this fails closed.
     - `kms:EncryptionContext:aws:cloudtrail:arn`: CloudTrail puts the trail ARN in the encryption
       context (CloudTrail User Guide, "Granting encrypt permissions for trails").
     """
@@ -212,10 +214,6 @@ def allow_organization_cloudtrail_delivery(
     source = {"StringEquals": {"aws:SourceOrgID": organization_id}, "ArnLike": {"aws:SourceArn": pattern}}
     _allow_cloudtrail(bucket, key, source, pattern)
     _allow_cloudtrail_write(bucket, sid="AWSCloudTrailWrite", account=SOURCE_ACCOUNT_VARIABLE, source=source)
-
-
-# Resolved by IAM per request to the account CloudTrail delivers for (a policy variable, not a token).
-SOURCE_ACCOUNT_VARIABLE = "${aws:SourceAccount}"
 
 
 def _one_or_all(values: Sequence[str]) -> str | list[str]:

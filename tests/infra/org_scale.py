@@ -28,6 +28,7 @@ from synth_support import org_context, read_templates, render
 # AWS's documented hard limits, in bytes.
 S3_BUCKET_POLICY_LIMIT = 20 * 1024  # Amazon S3: "Bucket policies are limited to 20 KB in size."
 KMS_KEY_POLICY_LIMIT = 32 * 1024  # AWS KMS quotas: key policy document, 32 KB (32,768 bytes)
+SNS_TOPIC_POLICY_LIMIT = 30 * 1024  # Amazon SNS quotas: topic policy, 30 KB
 EVENT_BUS_POLICY_LIMIT = 10 * 1024  # Amazon EventBridge quotas: event bus policy size, 10,240 characters
 EVENT_PATTERN_LIMIT = 2048  # Amazon EventBridge quotas: event pattern size, 2,048 characters
 LAMBDA_ENVIRONMENT_LIMIT = 4 * 1024  # AWS Lambda quotas: environment variables, 4 KB in total per function
@@ -79,13 +80,15 @@ class PolicySize:
 
 
 def policy_sizes(template: dict[str, Any]) -> list[PolicySize]:
-    """Every bucket policy, key policy, event bus policy, event pattern, role's inline policies
-    and Lambda environment of the template, with the limit AWS applies to it."""
+    """Every bucket, key, topic, event bus and managed policy, event pattern, role's inline
+    policies and Lambda environment of the template, with the limit AWS applies to it."""
     sizes = []
     for logical_id, resource in template["Resources"].items():
         kind, props = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::S3::BucketPolicy":
             sizes.append(PolicySize("bucket policy", logical_id, compact_size(props["PolicyDocument"], template), S3_BUCKET_POLICY_LIMIT))
+        elif kind == "AWS::SNS::TopicPolicy":
+            sizes.append(PolicySize("topic policy", logical_id, compact_size(props["PolicyDocument"], template), SNS_TOPIC_POLICY_LIMIT))
         elif kind == "AWS::KMS::Key":
             sizes.append(PolicySize("key policy", logical_id, compact_size(props["KeyPolicy"], template), KMS_KEY_POLICY_LIMIT))
         elif kind == "AWS::Events::EventBusPolicy":

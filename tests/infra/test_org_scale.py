@@ -69,6 +69,12 @@ def test_the_archive_policies_do_not_grow_with_the_members(small_central: dict, 
     assert set(archive_sizes(large_central)) == {"bucket policy", "key policy", "event bus policy", "event pattern"}
 
 
+def test_a_members_new_region_changes_nothing_in_the_central_stack(small_central: dict, tmp_path) -> None:
+    """The archive admits replication roles by name, so docs/infra.md can say that adding a
+    region to a member needs no central redeploy."""
+    assert central_template(3, REGIONS - 1, tmp_path) == small_central
+
+
 def test_the_large_archive_policy_is_scoped_to_the_organization(large_central: dict) -> None:
     """Constant size is not bought with an open policy: every cross-account grant of the
     300-member archive carries the organization."""
