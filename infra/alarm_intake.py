@@ -33,7 +33,7 @@ class MemberAlarmIntake(Construct):
 
     Neither the bus policy nor the rule lists the members: a list of account roots in the bus
     policy (10,240 characters) and of accounts in the event pattern (2,048 characters, both
-    EventBridge quotas) stopped fitting at about 300 and 120 members. EventBridge documents
+    EventBridge quotas) stopped fitting at 305 and 126 members. EventBridge documents
     Principal "*" with an `aws:PrincipalOrgID` condition as "every account of the organization"
     (EventBridge API Reference, PutPermission `Condition`).
     """
