@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_sns as sns
@@ -11,7 +9,7 @@ from constructs import Construct
 
 from infra.alarm_forwarder import ALARM_STATE_CHANGE
 from infra.detector import allow_publish
-from infra.naming import ALARM_NAME_PREFIX, account_root, default_event_bus_arn
+from infra.naming import ALARM_NAME_PREFIX, default_event_bus_arn
 
 # The alert the topic's subscribers get (the same topic as detection and posture alerts).
 ALERT_FIELDS = {
@@ -28,9 +26,17 @@ ALERT_TEMPLATE = (
 
 
 class MemberAlarmIntake(Construct):
-    """The default event bus of this account accepts events from `member_accounts` (their roots,
-    and only from inside `organization_id`); Bucketwatch alarms of those accounts entering ALARM
-    are published to `topic` as `{"kind": "alarm", ...}`. The topic admits exactly this rule."""
+    """The default event bus of this account accepts events from the accounts of
+    `organization_id`; Bucketwatch alarms of those accounts (other than this one, whose alarms
+    notify the topic themselves) entering ALARM are published to `topic` as
+    `{"kind": "alarm", ...}`. The topic admits exactly this rule.
+
+    Neither the bus policy nor the rule lists the members: a list of account roots in the bus
+    policy (10,240 characters) and of accounts in the event pattern (2,048 characters, both
+    EventBridge quotas) stopped fitting at 305 and 126 members. EventBridge documents
+    Principal "*" with an `aws:PrincipalOrgID` condition as "every account of the organization"
+    (EventBridge API Reference, PutPermission `Condition`).
+    """
 
     def __init__(
         self,
@@ -38,7 +44,6 @@ class MemberAlarmIntake(Construct):
         construct_id: str,
         *,
         organization_id: str,
-        member_accounts: Sequence[str],
         topic: sns.Topic,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -50,7 +55,7 @@ class MemberAlarmIntake(Construct):
             statement_id="BucketwatchMemberAlarms",
             statement={
                 "Effect": "Allow",
-                "Principal": {"AWS": [account_root(account) for account in member_accounts]},
+                "Principal": "*",
                 "Action": "events:PutEvents",
                 "Resource": default_event_bus_arn(stack.account, stack.region),
                 "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
@@ -64,7 +69,7 @@ class MemberAlarmIntake(Construct):
             event_pattern={
                 "source": ["aws.cloudwatch"],
                 "detail-type": [ALARM_STATE_CHANGE],
-                "account": list(member_accounts),
+                "account": [{"anything-but": [stack.account]}],
                 "detail": {"alarmName": [{"prefix": ALARM_NAME_PREFIX}], "state": {"value": ["ALARM"]}},
             },
             targets=[

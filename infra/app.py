@@ -52,9 +52,9 @@ def _bucketwatch_plugin(app: App, plan: AppPlan) -> BucketwatchValidationPlugin:
 def gate_settings(plan: AppPlan) -> PostureSettings:
     """The posture settings the gate judges the app with: every policy (the strict pack, not just
     the default baseline: each exception is a written waiver in infra/waivers.py), plus the
-    organization when there is one, so its own accounts (which the central archive's bucket policy
-    names on purpose, for the members' replication roles) are inside, not cross-account principals
-    to flag."""
+    organization when there is one, so its own accounts are inside, not cross-account principals
+    to flag, should a bucket policy name one (the archive's grants are keyed on the organization
+    and name none today)."""
     if plan.organization is None:
         return PostureSettings(pack=GATE_PACK)
     return PostureSettings(pack=GATE_PACK, organization=plan.organization.settings())

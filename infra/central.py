@@ -13,10 +13,9 @@ from infra.naming import (
     ARCHIVE_BUCKET_PREFIX,
     LAKE_BUCKET_PREFIX,
     POSTURE_ROLE_NAME,
+    TRAIL_NAME,
     bucket_name,
-    replication_role_name,
     role_arn,
-    trail_arn,
 )
 from infra.posture import PostureScanner
 from infra.stack import BucketwatchStack, MonitoringStage
@@ -41,7 +40,6 @@ class CentralStack(BucketwatchStack):
             self,
             "MemberAlarms",
             organization_id=organization.organization_id,
-            member_accounts=[member.account for member in organization.members],
             topic=self.detector.alerts_topic,
         )
 
@@ -58,14 +56,12 @@ class CentralStack(BucketwatchStack):
 
     def _log_archive(self) -> LogArchive:
         org = self.org
-        trails = {org.central_account: trail_arn(org.central_account, org.central_region)} if org.central.trail else {}
-        trails.update({m.account: trail_arn(m.account, m.home_region) for m in org.members if m.trail})
+        any_trail = org.central.trail or any(m.trail for m in org.members)
         archive = LogArchive(
             self,
             "Archive",
             organization_id=org.organization_id,
-            trails=trails,
-            replication_roles=[role_arn(m.account, replication_role_name(r)) for m in org.members for r in m.regions],
+            trail_name=TRAIL_NAME if any_trail else None,
             notification_topic=self.detector.notification_topic,
             object_lock_days=self.deployment.object_lock_days,
         )

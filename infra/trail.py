@@ -21,6 +21,8 @@ from infra.waivers import LOG_OBJECTS_READ, Waiver, apply_waiver, iam5_resource,
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 LOG_PREFIX = "AWSLogs/"
+# Resolved by IAM per request to the account CloudTrail delivers for (a policy variable, not a CDK token).
+SOURCE_ACCOUNT_VARIABLE = "${aws:SourceAccount}"
 TRAIL_RETENTION = Duration.days(365)
 
 
@@ -168,52 +170,96 @@ def allow_cloudtrail_delivery(bucket: s3.IBucket, key: kms.IKey, trails: Mapping
     """Let exactly these trails (`{account: trail ARN}`) deliver to `bucket`, encrypted with `key`.
 
     Every grant to CloudTrail names the trails by `aws:SourceArn` (no confused deputy); each
-    account's trail may write only under its own `AWSLogs/<account>/` prefix.
+    account's trail may write only under its own `AWSLogs/<account>/` prefix. One statement per
+    trail: for a single account's own bucket. An organization's archive uses
+    `allow_organization_cloudtrail_delivery`, whose size does not grow with the accounts.
     """
     arns = list(trails.values())
-    source = {"aws:SourceArn": arns[0] if len(arns) == 1 else arns}
     contexts = [f"arn:{Aws.PARTITION}:cloudtrail:*:{account}:trail/*" for account in trails]
-    # CDK's Trail sets the key on the trail but does not let CloudTrail use it.
+    _allow_cloudtrail(bucket, key, {"StringEquals": {"aws:SourceArn": _one_or_all(arns)}}, _one_or_all(contexts))
+    for account, arn in trails.items():
+        _allow_cloudtrail_write(
+            bucket,
+            sid="AWSCloudTrailWrite" if len(trails) == 1 else f"AWSCloudTrailWrite{account}",
+            account=account,
+            source={"StringEquals": {"aws:SourceArn": arn}},
+        )
+
+
+def allow_organization_cloudtrail_delivery(
+    bucket: s3.IBucket, key: kms.IKey, *, organization_id: str, trail_name: str = TRAIL_NAME
+) -> None:
+    """Let the trails named `trail_name` of any account of `organization_id` deliver to `bucket`,
+    encrypted with `key`, each account only under its own `AWSLogs/<account>/`: two bucket
+    statements and two key statements, whatever the number of accounts.
+
+    What each condition relies on (AWS documentation):
+    - `aws:SourceOrgID`: a global key present when a service principal calls on behalf of a
+      resource owned by an account in an organization (IAM User Guide, "AWS global condition
+      context keys"); AWS Control Tower's own audit bucket policy admits CloudTrail by it
+      (Control Tower User Guide, "Amazon S3 bucket policy in the audit account").
+    - `aws:SourceArn` ArnLike `arn:<partition>:cloudtrail:*:*:trail/<name>`: for CloudTrail the
+      value is always the delivering trail's ARN (CloudTrail User Guide, "Amazon S3 bucket policy
+      for CloudTrail" and "Configure AWS KMS key policies for CloudTrail"); the wildcards stand
+      for region and account, the name stays exact.
+    - `AWSLogs/${aws:SourceAccount}/*`: an IAM policy variable in the Resource element (IAM User
+      Guide, "IAM policy elements: Variables and tags": global condition keys may be used as
+      variables, in resource-based policies too); CloudTrail sets `aws:SourceAccount` to the
+      trail owner's account (CloudTrail User Guide, KMS key policies page). A variable IAM cannot
+      resolve makes the statement invalid (same IAM page): this fails closed.
+    - `kms:EncryptionContext:aws:cloudtrail:arn`: CloudTrail puts the trail ARN in the encryption
+      context (CloudTrail User Guide, "Granting encrypt permissions for trails").
+    """
+    pattern = f"arn:{Aws.PARTITION}:cloudtrail:*:*:trail/{trail_name}"
+    source = {"StringEquals": {"aws:SourceOrgID": organization_id}, "ArnLike": {"aws:SourceArn": pattern}}
+    _allow_cloudtrail(bucket, key, source, pattern)
+    _allow_cloudtrail_write(bucket, sid="AWSCloudTrailWrite", account=SOURCE_ACCOUNT_VARIABLE, source=source)
+
+
+def _one_or_all(values: Sequence[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _allow_cloudtrail(
+    bucket: s3.IBucket, key: kms.IKey, source: Mapping[str, Mapping[str, object]], contexts: str | list[str]
+) -> None:
+    """CloudTrail may use `key` (CDK's Trail sets the key on the trail but does not let CloudTrail
+    use it) and check `bucket`'s ACL, for the trails `source` names."""
     key.add_to_resource_policy(
         iam.PolicyStatement(
             sid="AllowCloudTrailToEncryptLogs",
             principals=[iam.ServicePrincipal(CLOUDTRAIL)],
             actions=["kms:GenerateDataKey*"],
             resources=["*"],
-            conditions={
-                "StringEquals": source,
-                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": contexts[0] if len(contexts) == 1 else contexts},
-            },
+            conditions={**source, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": contexts}},
         )
     )
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AllowCloudTrailToDescribeKey",
-            principals=[iam.ServicePrincipal(CLOUDTRAIL)],
-            actions=["kms:DescribeKey"],
-            resources=["*"],
-            conditions={"StringEquals": source},
-        )
-    )
-    bucket.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AWSCloudTrailAclCheck",
-            principals=[iam.ServicePrincipal(CLOUDTRAIL)],
-            actions=["s3:GetBucketAcl"],
-            resources=[bucket.bucket_arn],
-            conditions={"StringEquals": source},
-        )
-    )
-    for account, arn in trails.items():
-        bucket.add_to_resource_policy(
+    for sid, target, action, resource in (
+        ("AllowCloudTrailToDescribeKey", key, "kms:DescribeKey", "*"),
+        ("AWSCloudTrailAclCheck", bucket, "s3:GetBucketAcl", bucket.bucket_arn),
+    ):
+        target.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AWSCloudTrailWrite" if len(trails) == 1 else f"AWSCloudTrailWrite{account}",
+                sid=sid,
                 principals=[iam.ServicePrincipal(CLOUDTRAIL)],
-                actions=["s3:PutObject"],
-                resources=[bucket.arn_for_objects(f"{LOG_PREFIX}{account}/*")],
-                conditions={"StringEquals": {"aws:SourceArn": arn, "s3:x-amz-acl": "bucket-owner-full-control"}},
+                actions=[action],
+                resources=[resource],
+                conditions=dict(source),
             )
         )
+
+
+def _allow_cloudtrail_write(bucket: s3.IBucket, *, sid: str, account: str, source: Mapping[str, Mapping[str, object]]) -> None:
+    conditions = {**source, "StringEquals": {**source.get("StringEquals", {}), "s3:x-amz-acl": "bucket-owner-full-control"}}
+    bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal(CLOUDTRAIL)],
+            actions=["s3:PutObject"],
+            resources=[bucket.arn_for_objects(f"{LOG_PREFIX}{account}/*")],
+            conditions=conditions,
+        )
+    )
 
 
 def advanced_event_selectors(

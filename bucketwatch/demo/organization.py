@@ -47,6 +47,8 @@ from infra.naming import (
     ARCHIVE_KEY_ALIAS,
     LAKE_BUCKET_PREFIX,
     POSTURE_ROLE_NAME,
+    REPLICATION_ROLE_PREFIX,
+    TRAIL_NAME,
     bucket_name,
     replication_role_name,
 )
@@ -134,9 +136,6 @@ class OrgNames:
 
     def replication_role_arn(self, member: Member) -> str:
         return f"arn:aws:iam::{member.account_id}:role/{replication_role_name(member.region)}"
-
-    def trail_arns(self) -> dict[str, str]:
-        return {names.account_id: names.trail_arn for names in (self.central, *(m.names for m in self.members))}
 
     def organization(self) -> OrganizationSettings:
         """What the central stack gives its Lambdas in BUCKETWATCH_ORGANIZATION."""
@@ -249,26 +248,23 @@ def audit_role_trust(names: OrgNames) -> dict[str, Any]:
 
 
 def archive_policy(names: OrgNames) -> dict[str, Any]:
-    """`infra.archive.LogArchive`'s bucket policy: CloudTrail for exactly the organization's trails
-    (each under its own `AWSLogs/<account>/`), replicas from exactly the members' replication roles."""
+    """`infra.archive.LogArchive`'s bucket policy: CloudTrail for the organization's trails named
+    `bucketwatch-data-events` (each under its own `AWSLogs/<account>/`, a policy variable), replicas
+    from the organization's roles named `bucketwatch-replication-*`; no account listed."""
     archive = f"arn:aws:s3:::{names.archive_bucket}"
-    trails = names.trail_arns()
-    roles = sorted(names.replication_role_arn(m) for m in names.members)
+    trails = {"StringEquals": {"aws:SourceOrgID": names.organization_id},
+              "ArnLike": {"aws:SourceArn": f"arn:aws:cloudtrail:*:*:trail/{TRAIL_NAME}"}}
     replicators = {"StringEquals": {"aws:PrincipalOrgID": names.organization_id},
-                   "ArnEquals": {"aws:PrincipalArn": roles}}
-    roots = [f"arn:aws:iam::{m.account_id}:root" for m in sorted(names.members, key=lambda m: m.account_id)]
+                   "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::*:role/{REPLICATION_ROLE_PREFIX}-*"}}
     return _document(
         {"Sid": "AWSCloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-         "Action": "s3:GetBucketAcl", "Resource": archive,
-         "Condition": {"StringEquals": {"aws:SourceArn": sorted(trails.values())}}},
-        *({"Sid": f"AWSCloudTrailWrite{account}", "Effect": "Allow",
-           "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:PutObject",
-           "Resource": f"{archive}/AWSLogs/{account}/*",
-           "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail}}}
-          for account, trail in trails.items()),
-        {"Sid": "MemberReplicationRolesWriteReplicas", "Effect": "Allow", "Principal": {"AWS": roots},
+         "Action": "s3:GetBucketAcl", "Resource": archive, "Condition": trails},
+        {"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": f"{archive}/AWSLogs/${{aws:SourceAccount}}/*",
+         "Condition": {**trails, "StringEquals": {**trails["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"}}},
+        {"Sid": "MemberReplicationRolesWriteReplicas", "Effect": "Allow", "Principal": {"AWS": "*"},
          "Action": list(REPLICA_ACTIONS), "Resource": f"{archive}/*", "Condition": replicators},
-        {"Sid": "MemberReplicationRolesCheckVersioning", "Effect": "Allow", "Principal": {"AWS": roots},
+        {"Sid": "MemberReplicationRolesCheckVersioning", "Effect": "Allow", "Principal": {"AWS": "*"},
          "Action": "s3:GetBucketVersioning", "Resource": archive, "Condition": replicators},
     )
 

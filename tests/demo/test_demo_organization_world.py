@@ -195,8 +195,7 @@ def test_member_replication_is_the_stacks_replication(world: OrgWorld) -> None:
 def test_the_archive_policy_is_the_stacks_once_hardened(world: OrgWorld) -> None:
     names = world.names
     stack = _stack(names.central.account_id, names.central.region)
-    LogArchive(stack, "Archive", organization_id=names.organization_id, trails=names.trail_arns(),
-               replication_roles=[names.replication_role_arn(m) for m in names.members])
+    LogArchive(stack, "Archive", organization_id=names.organization_id)
     resources, _ = _template(stack)
     expected = next(r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy")["Properties"][
         "PolicyDocument"]

@@ -1,7 +1,12 @@
-"""The organization's central log archive: who may write (CloudTrail per member trail, replication
-per member role), what feeds the detector, and the central account's own trail into it."""
+"""The organization's central log archive: who may write (CloudTrail trails and replication roles
+of the organization, by name), what feeds the detector, and the central account's own trail into
+it. The policies' size against AWS's limits is in test_org_scale.py."""
 
 from __future__ import annotations
+
+import copy
+import fnmatch
+import json
 
 import pytest
 from aws_cdk import App, Stack
@@ -27,6 +32,9 @@ TRAILS = {
     CENTRAL: f"arn:aws:cloudtrail:{CENTRAL_REGION}:{CENTRAL}:trail/bucketwatch-data-events",
     **{a: f"arn:aws:cloudtrail:{r[0]}:{a}:trail/bucketwatch-data-events" for a, r in MEMBER_REGIONS.items()},
 }
+TRAIL_PATTERN = "arn:aws:cloudtrail:*:*:trail/bucketwatch-data-events"
+ROLE_PATTERN = "arn:aws:iam::*:role/bucketwatch-replication-*"
+IN_ORGANIZATION_TRAILS = {"StringEquals": {"aws:SourceOrgID": ORG_ID}, "ArnLike": {"aws:SourceArn": TRAIL_PATTERN}}
 REPLICATION_ROLES = sorted(
     f"arn:aws:iam::{account}:role/bucketwatch-replication-{region}"
     for account, regions in MEMBER_REGIONS.items()
@@ -46,14 +54,17 @@ def archive_bucket(org_assembly: Synthesized) -> tuple[str, dict]:
     )
 
 
-def archive_policy(org_assembly: Synthesized) -> dict[str, dict]:
+def archive_document(org_assembly: Synthesized) -> dict:
     bucket_id, _ = archive_bucket(org_assembly)
     (policy,) = [
         p for p in org_assembly.resources(CENTRAL_STAGE, "AWS::S3::BucketPolicy").values()
         if p["Properties"]["Bucket"] == {"Ref": bucket_id}
     ]
-    statements = render(policy["Properties"]["PolicyDocument"]["Statement"], central(org_assembly))
-    return {s.get("Sid", "deny-insecure"): s for s in statements}
+    return render(policy["Properties"]["PolicyDocument"], central(org_assembly))
+
+
+def archive_policy(org_assembly: Synthesized) -> dict[str, dict]:
+    return {s.get("Sid", "deny-insecure"): s for s in archive_document(org_assembly)["Statement"]}
 
 
 def archive_key(org_assembly: Synthesized) -> tuple[str, dict]:
@@ -89,33 +100,46 @@ def test_archive_as_a_template_spec(org_assembly: Synthesized) -> None:
     template.has_resource_properties("AWS::KMS::Alias", {"AliasName": "alias/bucketwatch-archive", "TargetKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
 
 
-def test_each_trail_writes_only_under_its_own_account(org_assembly: Synthesized) -> None:
+def test_cloudtrail_writes_by_organization_and_trail_name_each_account_under_its_own_prefix(org_assembly: Synthesized) -> None:
+    """Constant size: the organization and the trail's name, not one statement per trail. The
+    policy variable keeps each account under `AWSLogs/<its own account>/`."""
     statements = archive_policy(org_assembly)
-    for account, trail in TRAILS.items():
-        write = statements[f"AWSCloudTrailWrite{account}"]
-        assert write["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
-        assert write["Action"] == "s3:PutObject"
-        assert write["Resource"] == f"arn:aws:s3:::{ARCHIVE}/AWSLogs/{account}/*"
-        assert write["Condition"] == {"StringEquals": {"aws:SourceArn": trail, "s3:x-amz-acl": "bucket-owner-full-control"}}
+    assert not [sid for sid in statements if sid.startswith("AWSCloudTrailWrite") and sid != "AWSCloudTrailWrite"]
+    assert statements["AWSCloudTrailWrite"] == {
+        "Sid": "AWSCloudTrailWrite",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{ARCHIVE}/AWSLogs/${{aws:SourceAccount}}/*",
+        "Condition": {
+            "StringEquals": {"aws:SourceOrgID": ORG_ID, "s3:x-amz-acl": "bucket-owner-full-control"},
+            "ArnLike": {"aws:SourceArn": TRAIL_PATTERN},
+        },
+    }
     acl = statements["AWSCloudTrailAclCheck"]
-    assert acl["Action"] == "s3:GetBucketAcl"
-    assert sorted(acl["Condition"]["StringEquals"]["aws:SourceArn"]) == sorted(TRAILS.values())
+    assert (acl["Action"], acl["Resource"]) == ("s3:GetBucketAcl", f"arn:aws:s3:::{ARCHIVE}")
+    assert acl["Condition"] == IN_ORGANIZATION_TRAILS
+    # Every trail the app builds matches the pattern (the central one and each member's).
+    assert all(fnmatch.fnmatchcase(trail, TRAIL_PATTERN) for trail in TRAILS.values())
 
 
-def test_only_the_members_replication_roles_write_replicas(org_assembly: Synthesized) -> None:
+def test_only_replication_roles_of_the_organization_write_replicas(org_assembly: Synthesized) -> None:
     statements = archive_policy(org_assembly)
     replicas = statements["MemberReplicationRolesWriteReplicas"]
-    roots = sorted(f"arn:aws:iam::{account}:root" for account in MEMBER_REGIONS)
-    assert sorted(replicas["Principal"]["AWS"]) == roots  # never the central account, never "*"
+    # "*" narrowed by the organization and the roles' name: a list of roots grew with every member.
+    assert replicas["Principal"] == {"AWS": "*"}
     assert sorted(replicas["Action"]) == ["s3:ObjectOwnerOverrideToBucketOwner", "s3:ReplicateObject", "s3:ReplicateTags"]
     assert replicas["Resource"] == f"arn:aws:s3:::{ARCHIVE}/*"
     assert replicas["Condition"] == {
         "StringEquals": {"aws:PrincipalOrgID": ORG_ID},
-        "ArnEquals": {"aws:PrincipalArn": REPLICATION_ROLES},
+        "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/bucketwatch-replication-*"},
     }
+    # Every replication role the member stages create matches the pattern.
+    assert all(fnmatch.fnmatchcase(role, replicas["Condition"]["ArnLike"]["aws:PrincipalArn"]) for role in REPLICATION_ROLES)
+    assert not fnmatch.fnmatchcase("arn:aws:iam::111111111111:role/Admin", replicas["Condition"]["ArnLike"]["aws:PrincipalArn"])
     versioning = statements["MemberReplicationRolesCheckVersioning"]
     assert versioning["Action"] == "s3:GetBucketVersioning" and versioning["Resource"] == f"arn:aws:s3:::{ARCHIVE}"
-    assert versioning["Condition"] == replicas["Condition"]
+    assert versioning["Principal"] == {"AWS": "*"} and versioning["Condition"] == replicas["Condition"]
     # No member may delete, re-configure or read the archive.
     member_actions = {a for s in statements.values() if "AWS" in str(s.get("Principal")) and s["Effect"] == "Allow"
                       for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
@@ -123,17 +147,68 @@ def test_only_the_members_replication_roles_write_replicas(org_assembly: Synthes
     assert statements["deny-insecure"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_archive_key_lets_exactly_the_trails_encrypt(org_assembly: Synthesized) -> None:
+def test_archive_key_lets_the_organizations_trails_encrypt(org_assembly: Synthesized) -> None:
     _, key = archive_key(org_assembly)
     statements = {s.get("Sid"): s for s in render(key["Properties"]["KeyPolicy"]["Statement"], central(org_assembly))}
     encrypt = statements["AllowCloudTrailToEncryptLogs"]
     assert encrypt["Action"] == "kms:GenerateDataKey*"
-    assert sorted(encrypt["Condition"]["StringEquals"]["aws:SourceArn"]) == sorted(TRAILS.values())
-    assert sorted(encrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"]) == sorted(
-        f"arn:aws:cloudtrail:*:{account}:trail/*" for account in TRAILS
-    )
+    assert encrypt["Condition"] == {
+        **IN_ORGANIZATION_TRAILS,
+        "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": TRAIL_PATTERN},
+    }
     describe = statements["AllowCloudTrailToDescribeKey"]
-    assert sorted(describe["Condition"]["StringEquals"]["aws:SourceArn"]) == sorted(TRAILS.values())
+    assert describe["Condition"] == IN_ORGANIZATION_TRAILS
+    assert {s.get("Sid") for s in statements.values() if "cloudtrail" in str(s["Principal"])} == {
+        "AllowCloudTrailToEncryptLogs", "AllowCloudTrailToDescribeKey"
+    }
+
+
+def unscoped_grants(document: dict) -> list[str]:
+    """Allow statements of an archive policy that reach beyond the archive's own account (a service
+    principal, or "*") without both the organization condition and a name pattern."""
+    problems = []
+    for statement in document["Statement"]:
+        principal = statement.get("Principal")
+        if statement["Effect"] != "Allow" or principal == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}:
+            continue
+        organization = statement.get("Condition", {}).get("StringEquals", {})
+        names = statement.get("Condition", {}).get("ArnLike", {})
+        if {"aws:SourceOrgID": ORG_ID}.items() <= organization.items() and names.get("aws:SourceArn") == TRAIL_PATTERN:
+            continue
+        if {"aws:PrincipalOrgID": ORG_ID}.items() <= organization.items() and names.get("aws:PrincipalArn") == ROLE_PATTERN:
+            continue
+        problems.append(statement.get("Sid", "?"))
+    return problems
+
+
+def test_every_archive_grant_carries_the_organization_and_a_name_pattern(org_assembly: Synthesized) -> None:
+    """Template assertions on the synthesized central stack; and the same check fails a policy
+    from which the organization condition is removed (so it can fail)."""
+    template = Template.from_json(central(org_assembly))
+    for sid in ("AWSCloudTrailAclCheck", "AWSCloudTrailWrite"):
+        template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+            Match.object_like({"Sid": sid, "Condition": Match.object_like({
+                "StringEquals": Match.object_like({"aws:SourceOrgID": ORG_ID}),
+                "ArnLike": {"aws:SourceArn": Match.any_value()},
+            })}),
+        ])}})
+    for sid in ("MemberReplicationRolesWriteReplicas", "MemberReplicationRolesCheckVersioning"):
+        template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+            Match.object_like({"Sid": sid, "Condition": {
+                "StringEquals": {"aws:PrincipalOrgID": ORG_ID},
+                "ArnLike": {"aws:PrincipalArn": Match.any_value()},
+            }}),
+        ])}})
+    documents = [archive_document(org_assembly), render(archive_key(org_assembly)[1]["Properties"]["KeyPolicy"], central(org_assembly))]
+    assert [unscoped_grants(d) for d in documents] == [[], []]
+    for document in documents:
+        for index, statement in enumerate(document["Statement"]):
+            if statement["Effect"] != "Allow" or "Condition" not in statement:
+                continue
+            weakened = copy.deepcopy(document)
+            equals = weakened["Statement"][index]["Condition"]["StringEquals"]
+            equals.pop("aws:SourceOrgID", None), equals.pop("aws:PrincipalOrgID", None)
+            assert unscoped_grants(weakened) == [statement["Sid"]]
 
 
 def test_new_archive_objects_feed_the_central_detector(org_assembly: Synthesized) -> None:
@@ -181,39 +256,53 @@ def test_central_trail_delivers_into_the_archive_and_excludes_the_central_bucket
 def test_log_archive_construct_alone_without_replication() -> None:
     """A center whose members only send CloudTrail: no replication statement at all."""
     stack = Stack(App(), "Center", env={"account": CENTRAL, "region": CENTRAL_REGION})
-    LogArchive(stack, "Archive", organization_id=ORG_ID, trails={"111111111111": TRAILS["111111111111"]}, replication_roles=[])
+    LogArchive(stack, "Archive", organization_id=ORG_ID, replication_role_pattern=None)
     template = Template.from_stack(stack)
-    statements = template.find_resources("AWS::S3::BucketPolicy")
-    (policy,) = statements.values()
+    (policy,) = template.find_resources("AWS::S3::BucketPolicy").values()
     sids = {s.get("Sid") for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     assert sids == {None, "AWSCloudTrailAclCheck", "AWSCloudTrailWrite"}
-    template.has_resource_properties(
-        "AWS::S3::BucketPolicy",
-        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Sid": "AWSCloudTrailWrite",
-            "Condition": {"StringEquals": {"aws:SourceArn": Match.any_value(), "s3:x-amz-acl": "bucket-owner-full-control"}},
-        })])}},
-    )
 
 
-def test_a_member_without_a_trail_gets_no_cloudtrail_grant(tmp_path) -> None:
-    """`trail: false` (the account's CloudTrail reaches the archive some other way): no trail in its
-    stage, and the archive admits no trail of that account, while its logs still replicate."""
+def test_log_archive_construct_alone_without_cloudtrail() -> None:
+    """No trail delivers to the archive: neither the bucket nor the key admits CloudTrail."""
+    stack = Stack(App(), "Center", env={"account": CENTRAL, "region": CENTRAL_REGION})
+    LogArchive(stack, "Archive", organization_id=ORG_ID, trail_name=None)
+    template = Template.from_stack(stack)
+    assert "cloudtrail" not in json.dumps(template.find_resources("AWS::S3::BucketPolicy"))
+    assert "cloudtrail" not in json.dumps(template.find_resources("AWS::KMS::Key"))
+
+
+def synthesize_members(tmp_path, trail: bool, central_trail: bool = True) -> Synthesized:
     from synth_support import org_context
 
     from infra.app import build_app
 
     context = org_context()
-    members = context["bucketwatch"]["organization"]["members"]
-    members[0] = {**members[0], "trail": False}
+    organization = context["bucketwatch"]["organization"]
+    organization["members"] = [{**m, "trail": trail} if i == 0 else m for i, m in enumerate(organization["members"])]
+    if not central_trail:
+        organization["central"] = {**organization["central"], "trail": False}
+        organization["members"] = [{**m, "trail": False} for m in organization["members"]]
     app = App(outdir=str(tmp_path), context=context)
     build_app(app, validate=False)
     app.synth()
-    synthesized = Synthesized(tmp_path, read_templates(tmp_path))
+    return Synthesized(tmp_path, read_templates(tmp_path))
+
+
+def test_a_member_without_a_trail_gets_no_trail_and_the_archive_names_no_account(tmp_path, org_assembly: Synthesized) -> None:
+    """`trail: false` (the account's CloudTrail reaches the archive some other way): no trail in
+    its stage. The archive's grants name the organization and the trail's name, not accounts, so
+    they are the same as with the trail (the documented price of constant size), and its logs
+    still replicate."""
+    synthesized = synthesize_members(tmp_path, trail=False)
     assert synthesized.resources("Bucketwatch-111111111111-us-east-1", "AWS::CloudTrail::Trail") == {}
+    assert synthesized.resources("Bucketwatch-111111111111-us-east-1", "AWS::S3::Bucket")  # still replicating
+    assert archive_document(synthesized) == archive_document(org_assembly)
+    assert "111111111111" not in json.dumps(archive_document(synthesized))
+
+
+def test_no_trail_anywhere_admits_no_cloudtrail(tmp_path) -> None:
+    synthesized = synthesize_members(tmp_path, trail=False, central_trail=False)
     statements = archive_policy(synthesized)
-    assert "AWSCloudTrailWrite111111111111" not in statements
-    assert {"AWSCloudTrailWrite999999999999", "AWSCloudTrailWrite222222222222", "AWSCloudTrailWrite333333333333"} <= set(statements)
-    assert TRAILS["111111111111"] not in statements["AWSCloudTrailAclCheck"]["Condition"]["StringEquals"]["aws:SourceArn"]
-    roles = statements["MemberReplicationRolesWriteReplicas"]["Condition"]["ArnEquals"]["aws:PrincipalArn"]
-    assert "arn:aws:iam::111111111111:role/bucketwatch-replication-us-east-1" in roles
+    assert not [sid for sid in statements if "CloudTrail" in sid]
+    assert "MemberReplicationRolesWriteReplicas" in statements
