@@ -32,6 +32,8 @@ DICTIONARY_COLUMNS = frozenset({
     "aclrequired", "sourceregion", "eventVersion", "eventSource", "eventName", "awsRegion",
     "userAgent", "errorCode", "eventType", "apiVersion", "recipientAccountId", "eventCategory",
     "vpcEndpointId", "p_log_type", "p_source", "p_rule_id", "p_rule_severity", "p_account_id", "p_region",
+    # lists of the few principals' ARNs and accounts: -2.5% bytes on the bench lakes
+    "p_any_aws_arns", "p_any_aws_account_ids",
 })
 # Dictionary columns whose values come from a short list (operations, error codes, TLS versions,
 # regions, the rule id) are stored without compression: a page of their dictionary indices is a
@@ -188,25 +190,27 @@ SMALL_FILE_ROWS = 100
 
 def _parquet_options(schema: pa.Schema, rows: int | None = None) -> dict[str, Any]:
     """The lake's encoding choices; `rows`: the file's row count when known (small files: Snappy)."""
-    names = schema.names
+    dictionary, codecs, levels = _column_choices(schema)
     # No serialized Arrow schema in each file's metadata (~3 KB and ~0.1 ms a file): the lake's
     # types read back the same from the Parquet schema alone (tests/ingest/test_object_buffer.py).
-    options: dict[str, Any] = {"use_dictionary": [n for n in names if n in DICTIONARY_COLUMNS],
-                               "write_statistics": [n for n in names if n in STATISTICS_COLUMNS],
+    options: dict[str, Any] = {"use_dictionary": dictionary,
+                               "write_statistics": [n for n in schema.names if n in STATISTICS_COLUMNS],
                                "store_schema": False}
     if rows is not None and rows < SMALL_FILE_ROWS:
         return {**options, "compression": "snappy"}
-    codecs, levels = _column_codecs(schema)
     return {**options, "compression": codecs, "compression_level": levels}
 
 
 @functools.lru_cache(maxsize=32)
-def _column_codecs(schema: pa.Schema) -> tuple[dict[str, str], dict[str, int]]:
-    """Codec and level per leaf path (keyed by path: a leaf left out would not be compressed)."""
+def _column_choices(schema: pa.Schema) -> tuple[list[str], dict[str, str], dict[str, int]]:
+    """Dictionary leaves, and codec and level per leaf, keyed by leaf path as the Parquet writer
+    matches them (a list's values are `<name>.list.element`; a leaf left out of the codecs would
+    not be compressed at all)."""
     leaves = dict(_leaf_paths(schema))
+    dictionary = [path for path, top in leaves.items() if top in DICTIONARY_COLUMNS]
     codecs = {path: "none" if top in UNCOMPRESSED_COLUMNS else COMPRESSION for path, top in leaves.items()}
     levels = {path: COMPRESSION_LEVEL for path, codec in codecs.items() if codec != "none"}
-    return codecs, levels
+    return dictionary, codecs, levels
 
 
 def _leaf_paths(schema: pa.Schema) -> Iterator[tuple[str, str]]:

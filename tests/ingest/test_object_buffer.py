@@ -145,3 +145,18 @@ def test_every_leaf_is_compressed_but_the_short_vocabulary_columns(schema):
         expected = "UNCOMPRESSED" if top in lake_writer.UNCOMPRESSED_COLUMNS else "ZSTD"
         assert codec == expected, (path, codec)
     assert any(codec == "ZSTD" for _, codec in leaves.values())
+
+
+def test_dictionary_choices_reach_list_values_too():
+    """Dictionary encoding is chosen per leaf as well: the values of `p_any_aws_arns` (a list
+    column; its leaf is `p_any_aws_arns.list.element`) are dictionary-encoded, ids are not."""
+    schema = schema_module.SCHEMA_OF_LOG_TYPE["AWS.S3ServerAccess"]
+    rows = [{"requestid": f"R{i:06d}", "bucket": "payroll", "p_any_aws_arns": ["arn:aws:iam::123456789012:role/app"]}
+            for i in range(300)]
+    sink = pa.BufferOutputStream()
+    lake_writer.write_parquet(pa.Table.from_pylist(rows, schema=schema), sink)
+    group = pq.ParquetFile(pa.BufferReader(sink.getvalue())).metadata.row_group(0)
+    encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)}
+    assert "RLE_DICTIONARY" in encodings["p_any_aws_arns.list.element"]
+    assert "RLE_DICTIONARY" in encodings["bucket"]
+    assert "RLE_DICTIONARY" not in encodings["requestid"]
