@@ -4,6 +4,7 @@ grants scoped to their source, alarm topics CloudWatch may publish to)."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
@@ -59,9 +60,10 @@ def test_one_posture_scanner_for_the_whole_organization(org_assembly: Synthesize
     assert "SCAN_REGIONS" not in env  # no scanRegions: every bucket's region
 
 
-def test_central_scanner_may_assume_exactly_the_members_audit_roles(org_assembly: Synthesized) -> None:
-    """The fan-out's worker scans: its role is the one the audit roles trust; the scheduled
-    function (the dispatcher) may assume nothing."""
+def test_central_scanner_may_assume_only_the_audit_role_of_the_organization(org_assembly: Synthesized) -> None:
+    """The fan-out's worker scans: its role is the one the audit roles trust, and it may assume
+    only the audit role's name in accounts of the organization (one statement for any number of
+    members); the scheduled function (the dispatcher) may assume nothing."""
     ((_, _, worker),) = functions(org_assembly, WORKER_HANDLER)
     ((_, _, dispatcher),) = functions(org_assembly, POSTURE_HANDLER)
     role_id = worker["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -71,8 +73,9 @@ def test_central_scanner_may_assume_exactly_the_members_audit_roles(org_assembly
     assert assume == [{
         "Action": "sts:AssumeRole",
         "Effect": "Allow",
-        "Resource": sorted(f"arn:aws:iam::{a}:role/BucketwatchAudit" for a in MEMBER_REGIONS),
+        "Resource": "arn:aws:iam::*:role/BucketwatchAudit",
         "Sid": "AssumeMemberAuditRoles",
+        "Condition": {"StringEquals": {"aws:ResourceOrgID": ORG_ID}},
     }]
     dispatcher_role = dispatcher["Properties"]["Role"]["Fn::GetAtt"][0]
     assert "sts:AssumeRole" not in str(role_statements(org_assembly, dispatcher_role))
@@ -107,9 +110,12 @@ def test_posture_handler_reads_the_central_environment_as_one_scan_of_every_acco
     assert scope is not None
     role_name, accounts = scope
     assert accounts == ACCOUNTS
-    assumable = next(s["Resource"] for s in role_statements(org_assembly, worker["Properties"]["Role"]["Fn::GetAtt"][0])
+    assumable = next(s for s in role_statements(org_assembly, worker["Properties"]["Role"]["Fn::GetAtt"][0])
                      if s.get("Sid") == "AssumeMemberAuditRoles")
-    assert assumable == sorted(role_arn("aws", account, role_name) for account in ACCOUNTS if account != CENTRAL)
+    assert assumable["Condition"] == {"StringEquals": {"aws:ResourceOrgID": _settings().organization.organization_id}}
+    for account in ACCOUNTS:
+        assert fnmatch.fnmatchcase(role_arn("aws", account, role_name), assumable["Resource"])
+    assert not fnmatch.fnmatchcase(role_arn("aws", CENTRAL, "OtherRole"), assumable["Resource"])
 
 
 def test_central_detector_knows_the_organization(org_assembly: Synthesized) -> None:
