@@ -29,7 +29,8 @@ class CentralStack(BucketwatchStack):
       object-created notifications;
     - the organization's one posture scan, fanned out: the schedule sends one SQS message per
       account; the worker, role `bucketwatch-posture-scanner`, which may assume the audit role (by
-      name) in the organization's accounts, scans one account per message, with the organization in `BUCKETWATCH_ORGANIZATION`;
+      name) in the organization's accounts, scans one account per message, with the organization's
+      settings in the code asset (`BUCKETWATCH_ORGANIZATION_FILE`);
     - the intake of the members' forwarded alarms into the alerts topic.
     """
 
@@ -86,6 +87,7 @@ class CentralStack(BucketwatchStack):
         org = self.org
         return super()._posture_scanner(
             organization=org.settings(),
+            organization_file=self.organization_file,
             role_name=POSTURE_ROLE_NAME,
         )
 

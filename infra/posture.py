@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.common.organization import FILE_VARIABLE as ORGANIZATION_FILE_VARIABLE
 from detectors.common.organization import OrganizationSettings
 from infra.function import MonitoredFunction
 from infra.posture_fanout import WORKER_CONCURRENCY, WORKER_HANDLER, PostureFanOut
@@ -110,8 +110,9 @@ class PostureScanner(Construct):
     Alone it scans its own account in one invocation. Given `organization` (the organization's id,
     accounts and the audit role name), it is the organization's one scanner, fanned out (infra/posture_fanout.py): the scheduled function only
     sends one message per account to a queue; a worker function from the same code scans one
-    account per message. Both get `BUCKETWATCH_ORGANIZATION` (JSON: `accounts`, `audit_role_name`,
-    `id`, `trusted_accounts`); only the worker may assume the audit role, by its name, in the
+    account per message. Both get `BUCKETWATCH_ORGANIZATION_FILE`, `organization_file`: the
+    organization's settings as a JSON file in `code` (`accounts`, `audit_role_name`, `id`,
+    `trusted_accounts`; infra/bundling.py `lambda_code`); only the worker may assume the audit role, by its name, in the
     organization's accounts (aws:ResourceOrgID), nothing else in other accounts: one statement
     whatever the number of members. `role_name` names the role of the function that scans, so the members' audit
     roles can trust exactly it.
@@ -133,13 +134,16 @@ class PostureScanner(Construct):
         memory_size: int = 1024,
         config_file: str | None = None,
         organization: OrganizationSettings | None = None,
+        organization_file: str | None = None,
         role_name: str | None = None,
         worker_concurrency: int = WORKER_CONCURRENCY,
     ) -> None:
         super().__init__(scope, construct_id)
         shared = {"BUCKETWATCH_CONFIG": config_file} if config_file else {}
         if organization is not None:
-            shared[ORGANIZATION_VARIABLE] = organization.to_json()
+            if not organization_file:
+                raise ValueError("the organization's posture scan needs its settings file in the code (organization_file)")
+            shared[ORGANIZATION_FILE_VARIABLE] = organization_file
         environment = {
             "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
             "PROCESSED_BUCKET": processed_bucket.bucket_name,
