@@ -67,13 +67,12 @@ TRAIL_ANY = f"arn:{Aws.PARTITION}:cloudtrail:*:*:trail/*"
 # The same ARNs as cdk-nag prints them (pseudo parameters in angle brackets).
 S3_ANY_BUCKET_NAG = "arn:<AWS::Partition>:s3:::*"
 TRAIL_ANY_NAG = "arn:<AWS::Partition>:cloudtrail:*:*:trail/*"
-# The audit role in any account: what IAM then lets the scan assume is narrowed by the statement's
-# aws:ResourceOrgID condition to the organization's accounts.
-def audit_roles_anywhere(role_name: str, partition: str = Aws.PARTITION) -> str:
-    return f"arn:{partition}:iam::*:role/{role_name}"
-
-
 RESOURCELESS_ACTIONS = frozenset({"s3:ListAllMyBuckets", "s3:GetAccountPublicAccessBlock", "cloudtrail:DescribeTrails"})
+
+
+def audit_roles_anywhere(role_name: str, partition: str = Aws.PARTITION) -> str:
+    """The audit role in any account; the statement's aws:ResourceOrgID narrows it to the organization."""
+    return f"arn:{partition}:iam::*:role/{role_name}"
 
 
 def scan_actions() -> list[str]:
@@ -107,15 +106,15 @@ def read_only_statements() -> list[iam.PolicyStatement]:
 class PostureScanner(Construct):
     """An EventBridge schedule runs the live scan (`policies.posture_handler`) with a read-only role.
 
-    Alone it scans its own account in one invocation. Given `organization` (the organization's id,
-    accounts and the audit role name), it is the organization's one scanner, fanned out (infra/posture_fanout.py): the scheduled function only
-    sends one message per account to a queue; a worker function from the same code scans one
-    account per message. Both get `BUCKETWATCH_ORGANIZATION_FILE`, `organization_file`: the
-    organization's settings as a JSON file in `code` (`accounts`, `audit_role_name`, `id`,
-    `trusted_accounts`; infra/bundling.py `lambda_code`); only the worker may assume the audit role, by its name, in the
-    organization's accounts (aws:ResourceOrgID), nothing else in other accounts: one statement
-    whatever the number of members. `role_name` names the role of the function that scans, so the members' audit
-    roles can trust exactly it.
+    Alone it scans its own account in one invocation. Given `organization` (the organization's
+    id, accounts and audit role name), it is the organization's one scanner, fanned out
+    (infra/posture_fanout.py): the scheduled function only sends one message per account to a
+    queue; a worker function from the same code scans one account per message. Both get
+    `BUCKETWATCH_ORGANIZATION_FILE` = `organization_file`, the organization's settings as a JSON
+    file in `code` (infra/bundling.py `lambda_code`). Only the worker may assume the audit role, by
+    its name, in accounts of the organization (aws:ResourceOrgID), nothing else in other accounts:
+    one statement whatever the number of members. `role_name` names the role of the function that
+    scans, so the members' audit roles can trust exactly it.
     """
 
     def __init__(

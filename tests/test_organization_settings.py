@@ -5,6 +5,7 @@ JSON, read once per process; every bad or missing file is a one-line error namin
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -56,12 +57,18 @@ def test_a_relative_name_is_found_in_the_working_directory(tmp_path: Path, monke
 
 
 def test_the_file_is_read_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Later invocations of the same process do not read the file again; a rewritten file (another
+    modification time), as a CLI or demo run may leave, is read anew."""
     path = settings_file(tmp_path, json.dumps(SETTINGS))
     monkeypatch.setenv(FILE_VARIABLE, str(path))
     assert deployed_organization() == EXPECTED
-    path.unlink()  # a later invocation of the same process does not read it again
+    stat = path.stat()
+    other = json.dumps({**SETTINGS, "accounts": ["999999999999", "222222222222"]})
+    path.write_text(other)  # same size, inode and (restored) modification time: not read again
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert deployed_organization() == EXPECTED
-    assert organization_from_environment().accounts == EXPECTED.accounts
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert deployed_organization().accounts == ("999999999999", "222222222222")
 
 
 def test_the_environment_json_still_works(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -138,7 +138,7 @@ class OrgNames:
         return f"arn:aws:iam::{member.account_id}:role/{replication_role_name(member.region)}"
 
     def organization(self) -> OrganizationSettings:
-        """What the central stack gives its Lambdas in BUCKETWATCH_ORGANIZATION."""
+        """What the central stack gives its Lambdas (the file BUCKETWATCH_ORGANIZATION_FILE names)."""
         return OrganizationSettings(organization_id=self.organization_id, accounts=tuple(self.accounts),
                                     audit_role_name=AUDIT_ROLE)
 

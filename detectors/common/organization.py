@@ -94,18 +94,28 @@ def deployed_organization() -> OrganizationSettings | None:
     if path and text:
         raise UserError(f"{FILE_VARIABLE} and {ENVIRONMENT_VARIABLE} are both set; set one of them")
     if path:
-        return _settings_file(path)
+        return _settings_file(path, _identity(path))
     if text:
         return _settings_json(text, ENVIRONMENT_VARIABLE)
     return None
 
 
-@functools.cache
-def _settings_file(path: str) -> OrganizationSettings:
+def _identity(path: str) -> tuple[int, int, int]:
+    """What tells one file version from another without reading it: inode, size, modification time.
+    In Lambda the file never changes, so it is read once; a CLI or demo that rewrites it reads it again."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        stat = Path(path).stat()
     except FileNotFoundError:
         raise UserError(f"{FILE_VARIABLE}: {path} does not exist") from None
+    except OSError as exc:
+        raise UserError(f"{FILE_VARIABLE}: cannot read {path}: {exc.strerror or exc}") from None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+@functools.cache
+def _settings_file(path: str, identity: tuple[int, int, int]) -> OrganizationSettings:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{FILE_VARIABLE}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     where = f"{FILE_VARIABLE} ({path})"
