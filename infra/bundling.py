@@ -20,6 +20,7 @@ from pathlib import Path
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from detectors.common.organization import BUNDLED_FILE_NAME
 from infra.config import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ STUB_CONTEXT_KEY = "bucketwatch:stubLambdaCode"
 STUB_DIR = Path(__file__).resolve().parent / "lambda_stub"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "lambda"  # build/ is git-ignored
 KEEP_BUNDLES = 3
+KEEP_STUBS = 50  # a few KB each; parallel test workers synthesize several organizations
 
 
 def package_dir(import_name: str) -> Path:
@@ -60,40 +62,51 @@ def _bundle_files() -> list[tuple[Path, str]]:
 
 
 BUNDLED_CONFIG_NAME = "bucketwatch.yml"  # the config file's name inside the bundle (Lambda cwd)
+STUB_BUILD_ROOT = REPO_ROOT / "build" / "lambda-stub"  # the stub with generated files: tests only
 
 
-def build_bundle(build_root: Path = DEFAULT_BUILD_ROOT, config_file: Path | None = None) -> Path:
+def build_bundle(build_root: Path = DEFAULT_BUILD_ROOT, config_file: Path | None = None,
+                 generated: dict[str, str] | None = None) -> Path:
     """Write the bundle into `build_root/<content hash>/` (reused when already built); return it.
 
     `config_file`, when given, is bundled as `bucketwatch.yml` at the top (the functions' working
-    directory), where BUCKETWATCH_CONFIG points.
+    directory), where BUCKETWATCH_CONFIG points. `generated` maps more top-level file names to
+    their text (the organization's settings, BUNDLED_FILE_NAME).
     """
     files = _bundle_files()
     if config_file is not None:
         if not config_file.is_file():
             raise ConfigError(f"configFile {config_file} does not exist; give a path relative to the app directory")
         files.append((config_file, BUNDLED_CONFIG_NAME))
+    return _materialize(build_root, files, generated or {})
+
+
+def _materialize(build_root: Path, files: list[tuple[Path, str]], generated: dict[str, str],
+                 keep: int = KEEP_BUNDLES) -> Path:
+    """`files` (source, path inside) and `generated` (path inside, text) in `build_root/<content hash>/`."""
+    contents = [(target, source.read_bytes()) for source, target in files]
+    contents += [(target, text.encode()) for target, text in sorted(generated.items())]
     digest = hashlib.sha256()
-    for source, target in files:
+    for target, data in contents:
         digest.update(target.encode())
-        digest.update(source.read_bytes())
+        digest.update(data)
     out = build_root / digest.hexdigest()[:16]
     if out.is_dir():
         return out
     # A private staging dir, renamed into place: parallel synths never see a half-built bundle.
     staging = build_root / f".{out.name}.{os.getpid()}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    for source, target in files:
+    for target, data in contents:
         dest = staging / target
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, dest)
+        dest.write_bytes(data)
     try:
         staging.rename(out)
     except OSError:
         if not out.is_dir():
             raise
         shutil.rmtree(staging, ignore_errors=True)  # another process finished the same bundle first
-    _prune(build_root, keep=out)
+    _prune(build_root, keep=out, newest=keep)
     return out
 
 
@@ -106,8 +119,15 @@ def _prune(build_root: Path, keep: Path, newest: int = KEEP_BUNDLES) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def lambda_code(scope: Construct, config_file: str | None = None) -> lambda_.Code:
-    """The code asset for both functions: the real bundle, or the stub when the context asks."""
+def lambda_code(scope: Construct, config_file: str | None = None, organization_json: str | None = None) -> lambda_.Code:
+    """The code asset for every function: the real bundle, or the stub when the context asks; with
+    the organization's settings as BUNDLED_FILE_NAME when given (they do not fit in the functions'
+    environment, see detectors/common/organization.py)."""
+    generated = {BUNDLED_FILE_NAME: organization_json} if organization_json else {}
     if str(scope.node.try_get_context(STUB_CONTEXT_KEY)).lower() == "true":
-        return lambda_.Code.from_asset(str(STUB_DIR))
-    return lambda_.Code.from_asset(str(build_bundle(config_file=Path(config_file) if config_file else None)))
+        if not generated:
+            return lambda_.Code.from_asset(str(STUB_DIR))
+        stub = [(path, path.name) for path in sorted(STUB_DIR.iterdir()) if path.is_file()]
+        return lambda_.Code.from_asset(str(_materialize(STUB_BUILD_ROOT, stub, generated, keep=KEEP_STUBS)))
+    bundle = build_bundle(config_file=Path(config_file) if config_file else None, generated=generated)
+    return lambda_.Code.from_asset(str(bundle))

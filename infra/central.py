@@ -15,7 +15,6 @@ from infra.naming import (
     POSTURE_ROLE_NAME,
     TRAIL_NAME,
     bucket_name,
-    role_arn,
 )
 from infra.posture import PostureScanner
 from infra.stack import BucketwatchStack, MonitoringStage
@@ -29,8 +28,9 @@ class CentralStack(BucketwatchStack):
       replicates to (also this account's own trail), feeding the detector through its
       object-created notifications;
     - the organization's one posture scan, fanned out: the schedule sends one SQS message per
-      account; the worker, role `bucketwatch-posture-scanner`, which may assume each member's audit
-      role, scans one account per message, with the organization in `BUCKETWATCH_ORGANIZATION`;
+      account; the worker, role `bucketwatch-posture-scanner`, which may assume the audit role (by
+      name) in the organization's accounts, scans one account per message, with the organization's
+      settings in the code asset (`BUCKETWATCH_ORGANIZATION_FILE`);
     - the intake of the members' forwarded alarms into the alerts topic.
     """
 
@@ -87,7 +87,7 @@ class CentralStack(BucketwatchStack):
         org = self.org
         return super()._posture_scanner(
             organization=org.settings(),
-            audit_role_arns=[role_arn(m.account, org.audit_role_name) for m in org.members],
+            organization_file=self.organization_file,
             role_name=POSTURE_ROLE_NAME,
         )
 

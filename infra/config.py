@@ -165,7 +165,7 @@ class Organization:
         return (self.central_account, *(m.account for m in self.members))
 
     def settings(self) -> OrganizationSettings:
-        """What the Lambdas get as BUCKETWATCH_ORGANIZATION (detectors.common.organization)."""
+        """What the central Lambdas read from BUCKETWATCH_ORGANIZATION_FILE (detectors.common.organization)."""
         return OrganizationSettings(
             organization_id=self.organization_id,
             accounts=self.accounts,

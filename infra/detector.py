@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.common.organization import FILE_VARIABLE as ORGANIZATION_FILE_VARIABLE
 from infra.function import MonitoredFunction
 from infra.waivers import LAKE_PREFIX_WRITE, LOG_OBJECTS_READ, apply_waiver, iam5_resource, nag_arn
 
@@ -137,7 +137,7 @@ class DetectorPipeline(Construct):
         memory_size: int = 1024,
         timeout: Duration = DETECTOR_TIMEOUT,
         config_file: str | None = None,
-        organization_json: str | None = None,
+        organization_file: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -164,8 +164,8 @@ class DetectorPipeline(Construct):
         }
         if config_file:
             environment["BUCKETWATCH_CONFIG"] = config_file
-        if organization_json:
-            environment[ORGANIZATION_VARIABLE] = organization_json
+        if organization_file:  # the organization's settings, a file in `code`
+            environment[ORGANIZATION_FILE_VARIABLE] = organization_file
         self.monitored = MonitoredFunction(
             self,
             "Detector",

@@ -15,11 +15,17 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.common.organization import FILE_VARIABLE as ORGANIZATION_FILE_VARIABLE
 from detectors.common.organization import OrganizationSettings
 from infra.function import MonitoredFunction
 from infra.posture_fanout import WORKER_CONCURRENCY, WORKER_HANDLER, PostureFanOut
-from infra.waivers import POSTURE_READS_EVERY_BUCKET, apply_waiver, iam5_resource, nag_arn
+from infra.waivers import (
+    ASSUME_AUDIT_ROLES_BY_ORGANIZATION,
+    POSTURE_READS_EVERY_BUCKET,
+    apply_waiver,
+    iam5_resource,
+    nag_arn,
+)
 from policies.model import BUCKET_FIELDS
 from policies.posture_handler import QUEUE_VARIABLE
 
@@ -64,6 +70,11 @@ TRAIL_ANY_NAG = "arn:<AWS::Partition>:cloudtrail:*:*:trail/*"
 RESOURCELESS_ACTIONS = frozenset({"s3:ListAllMyBuckets", "s3:GetAccountPublicAccessBlock", "cloudtrail:DescribeTrails"})
 
 
+def audit_roles_anywhere(role_name: str, partition: str = Aws.PARTITION) -> str:
+    """The audit role in any account; the statement's aws:ResourceOrgID narrows it to the organization."""
+    return f"arn:{partition}:iam::*:role/{role_name}"
+
+
 def scan_actions() -> list[str]:
     """Sorted IAM actions needed by every call the live source makes."""
     missing = sorted({call for call in BUCKET_FIELDS.values() if call not in API_CALL_ACTIONS})
@@ -96,13 +107,14 @@ class PostureScanner(Construct):
     """An EventBridge schedule runs the live scan (`policies.posture_handler`) with a read-only role.
 
     Alone it scans its own account in one invocation. Given `organization` (the organization's
-    accounts and the audit role name) and `audit_role_arns` (that role in each member), it is the
-    organization's one scanner, fanned out (infra/posture_fanout.py): the scheduled function only
-    sends one message per account to a queue; a worker function from the same code scans one
-    account per message. Both get `BUCKETWATCH_ORGANIZATION` (JSON: `accounts`, `audit_role_name`,
-    `id`, `trusted_accounts`); only the worker may assume exactly those roles, nothing else in
-    other accounts. `role_name` names the role of the function that scans, so the members' audit
-    roles can trust exactly it.
+    id, accounts and audit role name), it is the organization's one scanner, fanned out
+    (infra/posture_fanout.py): the scheduled function only sends one message per account to a
+    queue; a worker function from the same code scans one account per message. Both get
+    `BUCKETWATCH_ORGANIZATION_FILE` = `organization_file`, the organization's settings as a JSON
+    file in `code` (infra/bundling.py `lambda_code`). Only the worker may assume the audit role, by
+    its name, in accounts of the organization (aws:ResourceOrgID), nothing else in other accounts:
+    one statement whatever the number of members. `role_name` names the role of the function that
+    scans, so the members' audit roles can trust exactly it.
     """
 
     def __init__(
@@ -121,14 +133,16 @@ class PostureScanner(Construct):
         memory_size: int = 1024,
         config_file: str | None = None,
         organization: OrganizationSettings | None = None,
-        audit_role_arns: Sequence[str] = (),
+        organization_file: str | None = None,
         role_name: str | None = None,
         worker_concurrency: int = WORKER_CONCURRENCY,
     ) -> None:
         super().__init__(scope, construct_id)
         shared = {"BUCKETWATCH_CONFIG": config_file} if config_file else {}
         if organization is not None:
-            shared[ORGANIZATION_VARIABLE] = organization.to_json()
+            if not organization_file:
+                raise ValueError("the organization's posture scan needs its settings file in the code (organization_file)")
+            shared[ORGANIZATION_FILE_VARIABLE] = organization_file
         environment = {
             "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
             "PROCESSED_BUCKET": processed_bucket.bucket_name,
@@ -165,7 +179,9 @@ class PostureScanner(Construct):
             )
             self.monitored.function.add_environment(QUEUE_VARIABLE, self.fan_out.queue.queue_url)
         self.function = self.monitored.function
-        grant_scan(self.scanner.role, key, processed_bucket, alerts_topic, audit_role_arns)
+        grant_scan(self.scanner.role, key, processed_bucket, alerts_topic)
+        if organization is not None:
+            grant_assume_audit_roles(self.scanner.role, organization)
         self.rule = events.Rule(
             self,
             "Schedule",
@@ -182,11 +198,8 @@ class PostureScanner(Construct):
         )
 
 
-def grant_scan(
-    role: iam.Role, key: kms.IKey, processed_bucket: s3.IBucket, alerts_topic: sns.ITopic, audit_role_arns: Sequence[str]
-) -> None:
-    """What the function that scans may do: read configuration, write findings, publish alerts,
-    assume exactly the members' audit roles."""
+def grant_scan(role: iam.Role, key: kms.IKey, processed_bucket: s3.IBucket, alerts_topic: sns.ITopic) -> None:
+    """What the function that scans may do: read configuration, write findings, publish alerts."""
     for statement in read_only_statements():
         role.add_to_policy(statement)
     role.add_to_policy(
@@ -197,10 +210,6 @@ def grant_scan(
         )
     )
     role.add_to_policy(iam.PolicyStatement(sid="PublishAlerts", actions=["sns:Publish"], resources=[alerts_topic.topic_arn]))
-    if audit_role_arns:
-        role.add_to_policy(
-            iam.PolicyStatement(sid="AssumeMemberAuditRoles", actions=["sts:AssumeRole"], resources=sorted(audit_role_arns))
-        )
     key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
     apply_waiver(
         role,
@@ -208,3 +217,31 @@ def grant_scan(
         *(iam5_resource(r) for r in (S3_ANY_BUCKET_NAG, TRAIL_ANY_NAG, "*")),
         iam5_resource(f"{nag_arn(processed_bucket)}/{POSTURE_LAKE_PREFIX}*"),
     )
+
+
+def assume_audit_roles_statement(organization: OrganizationSettings) -> iam.PolicyStatement:
+    """The audit role, by its fixed name, in the accounts of the organization: one statement of
+    constant size, however many members (a list of ARNs passed IAM's 6,144-character managed
+    policy limit at 121 members).
+
+    aws:ResourceOrgID is the organization of the account that owns the requested resource, here
+    the role to assume (IAM User Guide, "AWS global condition context keys", aws:ResourceOrgID:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceorgid).
+    The member's audit role trusts only this role, and only from the organization
+    (aws:PrincipalOrgID, infra/audit_role.py): both sides name the organization.
+    """
+    if not organization.organization_id or not organization.audit_role_name:
+        raise ValueError("the organization's posture scan needs the organization id and the audit role name")
+    return iam.PolicyStatement(
+        sid="AssumeMemberAuditRoles",
+        actions=["sts:AssumeRole"],
+        resources=[audit_roles_anywhere(organization.audit_role_name)],
+        conditions={"StringEquals": {"aws:ResourceOrgID": organization.organization_id}},
+    )
+
+
+def grant_assume_audit_roles(role: iam.Role, organization: OrganizationSettings) -> None:
+    role.add_to_policy(assume_audit_roles_statement(organization))
+    assert organization.audit_role_name is not None  # checked by the statement
+    apply_waiver(role, ASSUME_AUDIT_ROLES_BY_ORGANIZATION,
+                 iam5_resource(audit_roles_anywhere(organization.audit_role_name, "<AWS::Partition>")))

@@ -7,7 +7,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.common.organization import BUNDLED_FILE_NAME as ORGANIZATION_FILE
+from detectors.common.organization import FILE_VARIABLE as ORGANIZATION_FILE_VARIABLE
 from detectors.config import TRAIL_BUCKETS_VARIABLE
 from detectors.engine.routing import TOPICS_VARIABLE, load_routing
 from infra.access_logs import AccessLogBucket
@@ -35,7 +36,9 @@ class BucketwatchStack(Stack):
 
     The organization's central stack (infra/central.py) is this stack plus the central archive;
     the `_log_archive`, `_data_event_trail`, `_posture_scanner` and `_organization_json` hooks are
-    where it differs.
+    where it differs. The organization's settings (`_organization_json`) are a file in the code
+    asset, named by BUCKETWATCH_ORGANIZATION_FILE in the detector's, scheduler's and posture
+    functions' environment.
     """
 
     def __init__(
@@ -50,8 +53,12 @@ class BucketwatchStack(Stack):
         super().__init__(scope, construct_id, description="Bucketwatch: S3 security monitoring", **kwargs)
         self.deployment = deployment = deployment or Deployment()
         self.organization = organization
-        self.code = lambda_code(self, deployment.config_file)
+        organization_json = self._organization_json()
+        # The organization's settings ride in the code asset: a large organization's accounts do
+        # not fit in Lambda's 4 KB of environment variables.
+        self.code = lambda_code(self, deployment.config_file, organization_json)
         self.config_path = BUNDLED_CONFIG_NAME if deployment.config_file else None
+        self.organization_file = ORGANIZATION_FILE if organization_json else None
         self.layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Pyarrow", self._pyarrow_layer_arn())]
         self.key = MonitoringKey(self, "MonitoringKey", publishers=self._topic_publishers()).key
         self.lake = Lake(self, "Lake", key=self.key, object_lock_days=deployment.object_lock_days)
@@ -65,7 +72,7 @@ class BucketwatchStack(Stack):
             reserved_concurrency=deployment.detector_reserved_concurrency,
             memory_size=deployment.detector_memory_mb,
             config_file=self.config_path,
-            organization_json=self._organization_json(),
+            organization_file=self.organization_file,
         )
         self.access_logs = AccessLogBucket(self, "AccessLogs", notification_topic=self.detector.notification_topic)
         self.detector.read_logs_from(self.access_logs.bucket)
@@ -122,7 +129,7 @@ class BucketwatchStack(Stack):
         )
 
     def _scheduled_analysis(self) -> ScheduledAnalysis:
-        organization = self._organization_json()
+        organization = self.organization_file
         return ScheduledAnalysis(
             self,
             "Scheduler",
@@ -135,7 +142,7 @@ class BucketwatchStack(Stack):
             destination_topics=self.destinations.topics,
             layers=self.layers,
             config_file=self.config_path,
-            environment={ORGANIZATION_VARIABLE: organization} if organization else None,
+            environment={ORGANIZATION_FILE_VARIABLE: organization} if organization else None,
         )
 
     def _webhook_notifier(self) -> WebhookNotifier:

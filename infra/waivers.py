@@ -114,6 +114,14 @@ ORGANIZATION_AUDIT_READS = Waiver(
     "role has only configuration reads (Get/List/Describe, no object access), some of which IAM only "
     "grants on '*', and only the central posture role of the organization can assume it.",
 )
+ASSUME_AUDIT_ROLES_BY_ORGANIZATION = Waiver(
+    "The central posture scan assumes the read-only audit role in every member account: the resource "
+    "is that role's fixed name in any account ('*' stands for the account id only), and the statement's "
+    "condition aws:ResourceOrgID = the organization id limits it to roles owned by the organization's "
+    "accounts, so it stays one statement however many members there are (a list of role ARNs passed "
+    "IAM's managed-policy size limit at 121 members). Each audit role in turn trusts only this scanner "
+    "role of the organization (aws:PrincipalOrgID).",
+)
 
 
 def narrowed_data_events(reason: str) -> Waiver:

@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 import pyarrow as pa
 
-from detectors.common.organization import ENVIRONMENT_VARIABLE
+from detectors.common.organization import ENVIRONMENT_VARIABLE, FILE_VARIABLE, deployed_organization
 from detectors.lake.writer import S3LakeWriter
 from detectors.schema import DB_BUCKETWATCH
 from policies.config import PostureSettings, load_settings
@@ -138,12 +138,13 @@ def _settings() -> PostureSettings:
 
 def organization_scope(settings: PostureSettings) -> tuple[str, list[str]] | None:
     """(audit role name, accounts) when the stack says which accounts the organization holds;
-    None in single-account mode (no BUCKETWATCH_ORGANIZATION)."""
+    None in single-account mode (neither BUCKETWATCH_ORGANIZATION_FILE nor BUCKETWATCH_ORGANIZATION)."""
     organization = settings.organization
-    if not os.environ.get(ENVIRONMENT_VARIABLE):
+    if deployed_organization() is None:
         return None
     if not organization.known or not organization.audit_role_name:
-        raise ValueError(f"{ENVIRONMENT_VARIABLE} must list the organization's accounts and audit_role_name")
+        raise ValueError(f"the deployed organization ({FILE_VARIABLE} or {ENVIRONMENT_VARIABLE}) must list "
+                         "the organization's accounts and audit_role_name")
     return organization.audit_role_name, list(organization.accounts)
 
 

@@ -80,7 +80,7 @@ def local_aws(endpoint_url: str) -> Any:
 def handler_environment(provisioned: Provisioned, config_path: Path | None,
                         extra: dict[str, str] | None = None) -> Any:
     """The detector Lambda's environment variables, as the CDK stack sets them (`extra`: more,
-    e.g. the central stack's BUCKETWATCH_ORGANIZATION and the function role's credentials)."""
+    e.g. the central stack's BUCKETWATCH_ORGANIZATION_FILE and the function role's credentials)."""
     n = provisioned.names
     updates = {"ALERTS_TOPIC_ARN": provisioned.alerts_topic_arn, "PROCESSED_BUCKET": n.processed_bucket,
                "DEDUP_TABLE": n.dedup_table, **(extra or {})}

@@ -9,7 +9,7 @@ provisioned as its CDK stack would be (organization.py). Then, as in AWS:
 - member (and central) CloudTrail files land in the archive under `AWSLogs/<account>/CloudTrail/
   <region>/...`, the bucket the account's trail names;
 - the archive's object-created notifications reach the central detector, which the demo invokes
-  as Lambda would, with the central stack's environment (BUCKETWATCH_ORGANIZATION included);
+  as Lambda would, with the central stack's environment (BUCKETWATCH_ORGANIZATION_FILE included);
 - the central posture scanner's role scans every account of the organization through each
   member's BucketwatchAudit role (`policies.posture_handler.scan_request`, the Lambda's own).
 """
@@ -41,7 +41,8 @@ from bucketwatch.demo.organization import (
 from bucketwatch.demo.replication import Replicator
 from bucketwatch.demo.run import DemoOptions, Stages, collect_detections, deliver_in_slots, run_query, tally
 from bucketwatch.localaws import MotoServer
-from detectors.common.organization import ENVIRONMENT_VARIABLE as ORGANIZATION_VARIABLE
+from detectors.common.organization import BUNDLED_FILE_NAME
+from detectors.common.organization import FILE_VARIABLE as ORGANIZATION_FILE_VARIABLE
 from detectors.common.words import plural
 
 # The central lake, by account and region: what the organization mode is for.
@@ -66,12 +67,12 @@ def run_organization(server: MotoServer, options: DemoOptions, out_dir: Path, st
     describe_story(result, story)
     config_path = write_org_config(org, out_dir)
     central = world.of(org.central.account_id)
-    lambda_environment = {**central.credentials, ORGANIZATION_VARIABLE: org.organization().to_json()}
+    lambda_environment = {**central.credentials, **organization_file(org, out_dir)}
     with handler_environment(world.central, config_path, extra=lambda_environment):
         deliver_and_detect(world, story, options.seed, result, stages, show)
     collect_detections(central, world.central, result, stages)
     harden(world)
-    result.posture, result.posture_accounts = organization_posture(world, config_path, server.endpoint_url)
+    result.posture, result.posture_accounts = organization_posture(world, config_path, server.endpoint_url, out_dir)
     stages.say(f"posture scan of {plural(len(result.posture_accounts), 'account')}: "
                f"{plural(len(result.posture), 'verdict')}, {plural(len(result.posture_failures), 'failure')}")
     result.query_sql = LAKE_BY_ACCOUNT_SQL
@@ -206,11 +207,19 @@ def harden(world: OrgWorld) -> None:
 
 # -- Posture: the central scanner, through each member's audit role -------------------------------
 
-def organization_posture(world: OrgWorld, config_path: Path, endpoint_url: str
+def organization_file(org: OrgNames, out_dir: Path) -> dict[str, str]:
+    """The central stack's organization settings as its Lambdas get them: a JSON file (in the code
+    asset there, in the demo's output folder here) named by BUCKETWATCH_ORGANIZATION_FILE."""
+    path = out_dir / BUNDLED_FILE_NAME
+    path.write_text(org.organization().to_json())
+    return {ORGANIZATION_FILE_VARIABLE: str(path)}
+
+
+def organization_posture(world: OrgWorld, config_path: Path, endpoint_url: str, out_dir: Path
                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every verdict of the org-wide scan, and per account what the scan found there.
 
-    Run as the posture Lambda runs: the scanner role's credentials, BUCKETWATCH_ORGANIZATION and
+    Run as the posture Lambda runs: the scanner role's credentials, BUCKETWATCH_ORGANIZATION_FILE and
     BUCKETWATCH_CONFIG in the environment, the request made by the handler's own `scan_request`.
     """
     from policies.config import load_settings
@@ -219,7 +228,7 @@ def organization_posture(world: OrgWorld, config_path: Path, endpoint_url: str
 
     org = world.names
     scanner = world.of(org.central.account_id).assume(org.scanner_role_arn, session_name="bucketwatch-posture")
-    variables = {**scanner.credentials, ORGANIZATION_VARIABLE: org.organization().to_json(),
+    variables = {**scanner.credentials, **organization_file(org, out_dir),
                  "BUCKETWATCH_CONFIG": str(config_path)}
     with environment(variables):
         request = replace(scan_request(load_settings(str(config_path)), regions=None), endpoint_url=endpoint_url)

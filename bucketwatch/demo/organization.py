@@ -138,7 +138,7 @@ class OrgNames:
         return f"arn:aws:iam::{member.account_id}:role/{replication_role_name(member.region)}"
 
     def organization(self) -> OrganizationSettings:
-        """What the central stack gives its Lambdas in BUCKETWATCH_ORGANIZATION."""
+        """What the central stack gives its Lambdas (the file BUCKETWATCH_ORGANIZATION_FILE names)."""
         return OrganizationSettings(organization_id=self.organization_id, accounts=tuple(self.accounts),
                                     audit_role_name=AUDIT_ROLE)
 
@@ -364,12 +364,14 @@ class CentralProvisioner(OrgProvisioner):
         self._notify(self.names.trail_bucket, {"archive": ""})  # CloudTrail files and replicas alike
 
     def scanner_role(self) -> None:
-        """`bucketwatch-posture-scanner`: the live scan's reads, and exactly the members' audit roles."""
+        """`bucketwatch-posture-scanner`: the live scan's reads, and the audit role in the
+        organization's accounts (as infra/posture.py grants it)."""
         org = self.org
         trust = _document({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                            "Action": "sts:AssumeRole"})
         assume = {"Sid": "AssumeMemberAuditRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
-                  "Resource": sorted(org.audit_role_arn(m.account_id) for m in org.members)}
+                  "Resource": org.audit_role_arn("*"),
+                  "Condition": {"StringEquals": {"aws:ResourceOrgID": org.organization_id}}}
         self._role(POSTURE_ROLE_NAME, trust, _document(*read_only_statements(), assume))
 
     def account_public_access_block(self) -> None:

@@ -4,10 +4,11 @@ command-line report.
 `central_policy_sizes(members, regions)` synthesizes only the central stage (no member stages,
 no validation plugins: the size of what CloudFormation sends is the question) for a generated
 organization of `members` accounts with `regions` regions each, and returns the byte size of each
-policy that names members, serialized as CloudFormation would send it (intrinsics resolved where
-a concrete environment resolves them, compact JSON).
+size-limited policy, event pattern, role's inline policies and Lambda environment, serialized as
+CloudFormation would send it (intrinsics resolved where a concrete environment resolves them,
+compact JSON).
 
-    taskset -c 0 python tests/infra/org_scale.py 50 100 300     # members, at 3 regions each
+    taskset -c 0 python tests/infra/org_scale.py 3 1000 --all   # members, at 3 regions each
     taskset -c 0 python tests/infra/org_scale.py --regions 1 300
 """
 

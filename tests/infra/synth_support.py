@@ -83,6 +83,18 @@ def read_templates(outdir: Path) -> dict[str, dict[str, Any]]:
     return templates
 
 
+def asset_dir(outdir: Path, function: dict[str, Any]) -> Path:
+    """The staged code asset of `function` (a template's Lambda resource) in the cdk.out."""
+    asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    (directory,) = {p for p in outdir.rglob(f"asset.{asset_hash}") if p.is_dir()}
+    return directory
+
+
+def asset_file(outdir: Path, function: dict[str, Any], name: str) -> str:
+    """The text of file `name` in the code asset of `function`."""
+    return (asset_dir(outdir, function) / name).read_text()
+
+
 def no_credentials_env(**extra: str) -> dict[str, str]:
     """The current environment minus anything that could reach an AWS account."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_DEFAULT_"))}

@@ -4,13 +4,29 @@ grants scoped to their source, alarm topics CloudWatch may publish to)."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from synth_support import CENTRAL, CENTRAL_STAGE, MEMBER_REGIONS, MEMBER_STAGES, ORG_ID, Synthesized, render
+from synth_support import (
+    CENTRAL,
+    CENTRAL_STAGE,
+    MEMBER_REGIONS,
+    MEMBER_STAGES,
+    ORG_ID,
+    Synthesized,
+    asset_dir,
+    asset_file,
+    render,
+)
 
-from detectors.common.organization import ENVIRONMENT_VARIABLE, parse_organization
+from detectors.common.organization import (
+    BUNDLED_FILE_NAME,
+    FILE_VARIABLE,
+    OrganizationSettings,
+    parse_organization,
+)
 from infra.detector import DETECTOR_HANDLER
 from infra.posture import POSTURE_HANDLER
 from infra.posture_fanout import WORKER_HANDLER
@@ -51,7 +67,7 @@ def test_one_posture_scanner_for_the_whole_organization(org_assembly: Synthesize
                if "ScheduleExpression" in r["Properties"] and k.startswith("Posture")]
     assert rule["Properties"]["ScheduleExpression"] == "cron(0 6 * * ? *)"
     env = scanner["Properties"]["Environment"]["Variables"]
-    organization = parse_organization(json.loads(env[ENVIRONMENT_VARIABLE]), ENVIRONMENT_VARIABLE)
+    organization = bundled_organization(org_assembly, scanner)
     # Every account exactly once: each member is scanned once per schedule, the center too.
     assert list(organization.accounts) == ACCOUNTS
     assert (organization.organization_id, organization.audit_role_name) == (ORG_ID, "BucketwatchAudit")
@@ -59,9 +75,10 @@ def test_one_posture_scanner_for_the_whole_organization(org_assembly: Synthesize
     assert "SCAN_REGIONS" not in env  # no scanRegions: every bucket's region
 
 
-def test_central_scanner_may_assume_exactly_the_members_audit_roles(org_assembly: Synthesized) -> None:
-    """The fan-out's worker scans: its role is the one the audit roles trust; the scheduled
-    function (the dispatcher) may assume nothing."""
+def test_central_scanner_may_assume_only_the_audit_role_of_the_organization(org_assembly: Synthesized) -> None:
+    """The fan-out's worker scans: its role is the one the audit roles trust, and it may assume
+    only the audit role's name in accounts of the organization (one statement for any number of
+    members); the scheduled function (the dispatcher) may assume nothing."""
     ((_, _, worker),) = functions(org_assembly, WORKER_HANDLER)
     ((_, _, dispatcher),) = functions(org_assembly, POSTURE_HANDLER)
     role_id = worker["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -71,11 +88,19 @@ def test_central_scanner_may_assume_exactly_the_members_audit_roles(org_assembly
     assert assume == [{
         "Action": "sts:AssumeRole",
         "Effect": "Allow",
-        "Resource": sorted(f"arn:aws:iam::{a}:role/BucketwatchAudit" for a in MEMBER_REGIONS),
+        "Resource": "arn:aws:iam::*:role/BucketwatchAudit",
         "Sid": "AssumeMemberAuditRoles",
+        "Condition": {"StringEquals": {"aws:ResourceOrgID": ORG_ID}},
     }]
     dispatcher_role = dispatcher["Properties"]["Role"]["Fn::GetAtt"][0]
     assert "sts:AssumeRole" not in str(role_statements(org_assembly, dispatcher_role))
+
+
+def bundled_organization(assembly: Synthesized, function: dict) -> OrganizationSettings:
+    """The organization settings `function` reads: the file its environment names, in its code."""
+    name = function["Properties"]["Environment"]["Variables"][FILE_VARIABLE]
+    assert name == BUNDLED_FILE_NAME
+    return parse_organization(json.loads(asset_file(assembly.outdir, function, name)))
 
 
 def role_statements(assembly: Synthesized, role_id: str) -> list[dict]:
@@ -98,25 +123,29 @@ def test_posture_handler_reads_the_central_environment_as_one_scan_of_every_acco
     ((_, _, worker),) = functions(org_assembly, WORKER_HANDLER)
     dispatcher_env = dispatcher["Properties"]["Environment"]["Variables"]
     worker_env = worker["Properties"]["Environment"]["Variables"]
-    assert set(dispatcher_env) == {ENVIRONMENT_VARIABLE, QUEUE_VARIABLE}
-    assert set(worker_env) == {ENVIRONMENT_VARIABLE, "ALERTS_TOPIC_ARN", "PROCESSED_BUCKET"}
-    assert dispatcher_env[ENVIRONMENT_VARIABLE] == worker_env[ENVIRONMENT_VARIABLE]
+    assert set(dispatcher_env) == {FILE_VARIABLE, QUEUE_VARIABLE}
+    assert set(worker_env) == {FILE_VARIABLE, "ALERTS_TOPIC_ARN", "PROCESSED_BUCKET"}
+    assert dispatcher["Properties"]["Code"] == worker["Properties"]["Code"]
+    monkeypatch.chdir(asset_dir(org_assembly.outdir, worker))  # as in Lambda: the code asset's root
     monkeypatch.delenv("BUCKETWATCH_CONFIG", raising=False)
-    monkeypatch.setenv(ENVIRONMENT_VARIABLE, worker_env[ENVIRONMENT_VARIABLE])
+    monkeypatch.delenv("BUCKETWATCH_ORGANIZATION", raising=False)
+    monkeypatch.setenv(FILE_VARIABLE, worker_env[FILE_VARIABLE])
     scope = organization_scope(_settings())
     assert scope is not None
     role_name, accounts = scope
     assert accounts == ACCOUNTS
-    assumable = next(s["Resource"] for s in role_statements(org_assembly, worker["Properties"]["Role"]["Fn::GetAtt"][0])
+    assumable = next(s for s in role_statements(org_assembly, worker["Properties"]["Role"]["Fn::GetAtt"][0])
                      if s.get("Sid") == "AssumeMemberAuditRoles")
-    assert assumable == sorted(role_arn("aws", account, role_name) for account in ACCOUNTS if account != CENTRAL)
+    assert assumable["Condition"] == {"StringEquals": {"aws:ResourceOrgID": _settings().organization.organization_id}}
+    for account in ACCOUNTS:
+        assert fnmatch.fnmatchcase(role_arn("aws", account, role_name), assumable["Resource"])
+    assert not fnmatch.fnmatchcase(role_arn("aws", CENTRAL, "OtherRole"), assumable["Resource"])
 
 
 def test_central_detector_knows_the_organization(org_assembly: Synthesized) -> None:
     ((stage, _, detector),) = functions(org_assembly, DETECTOR_HANDLER)
     assert stage == CENTRAL_STAGE
-    env = detector["Properties"]["Environment"]["Variables"]
-    assert parse_organization(json.loads(env[ENVIRONMENT_VARIABLE])).accounts == tuple(ACCOUNTS)
+    assert bundled_organization(org_assembly, detector).accounts == tuple(ACCOUNTS)
     assert detector["Properties"]["ReservedConcurrentExecutions"] == 10  # the example's central override
 
 

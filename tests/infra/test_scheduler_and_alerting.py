@@ -159,7 +159,9 @@ def test_the_central_detector_knows_the_archive(org_assembly: Synthesized) -> No
     assert json.loads(value) == [f"bucketwatch-archive-{CENTRAL}-{CENTRAL_REGION}"]
     scheduler = next(v for v in org_assembly.resources(CENTRAL_STAGE, "AWS::Lambda::Function").values()
                      if v["Properties"]["Handler"] == SCHEDULER_HANDLER)
-    assert "BUCKETWATCH_ORGANIZATION" in scheduler["Properties"]["Environment"]["Variables"]
+    # The organization's settings: a file in the code asset, which every function shares.
+    assert scheduler["Properties"]["Environment"]["Variables"]["BUCKETWATCH_ORGANIZATION_FILE"] == "bucketwatch-organization.json"
+    assert scheduler["Properties"]["Code"] == detector["Properties"]["Code"]
 
 
 def test_notifier_reads_only_its_secret_and_hears_medium_and_up_from_secops(example: Synthesized) -> None:
