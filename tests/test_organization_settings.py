@@ -56,6 +56,18 @@ def test_a_relative_name_is_found_in_the_working_directory(tmp_path: Path, monke
     assert deployed_organization() == EXPECTED
 
 
+def test_in_lambda_a_relative_name_is_found_in_the_task_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda extracts the code asset to LAMBDA_TASK_ROOT; the name resolves there whatever the
+    current directory."""
+    task_root = tmp_path / "task"
+    task_root.mkdir()
+    settings_file(task_root, json.dumps(SETTINGS))
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(task_root))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(FILE_VARIABLE, BUNDLED_FILE_NAME)
+    assert deployed_organization() == EXPECTED
+
+
 def test_the_file_is_read_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Later invocations of the same process do not read the file again; a rewritten file (another
     modification time), as a CLI or demo run may leave, is read anew."""

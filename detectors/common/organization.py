@@ -94,10 +94,18 @@ def deployed_organization() -> OrganizationSettings | None:
     if path and text:
         raise UserError(f"{FILE_VARIABLE} and {ENVIRONMENT_VARIABLE} are both set; set one of them")
     if path:
+        path = _in_code_root(path)
         return _settings_file(path, _identity(path))
     if text:
         return _settings_json(text, ENVIRONMENT_VARIABLE)
     return None
+
+
+def _in_code_root(path: str) -> str:
+    """A relative name is the code asset's file: Lambda's LAMBDA_TASK_ROOT (its working directory
+    too, but a handler may change directory), else the working directory (CLI, tests)."""
+    root = os.environ.get("LAMBDA_TASK_ROOT")
+    return os.path.join(root, path) if root and not os.path.isabs(path) else path
 
 
 def _identity(path: str) -> tuple[int, int, int]:
