@@ -24,28 +24,26 @@ from detectors.schema import table_path
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1  # most of zstd's size gain at a fraction of level 3's CPU
-# Columns with few distinct values get dictionary pages; ids, times and free text do not (building
-# a dictionary for unique values costs time and then falls back to plain anyway).
-DICTIONARY_COLUMNS = frozenset({
-    "bucketowner", "bucket", "requester", "operation", "errorcode", "referrer", "useragent",
-    "signatureversion", "ciphersuite", "authenticationtype", "hostheader", "tlsVersion", "accesspointarn",
-    "aclrequired", "sourceregion", "eventVersion", "eventSource", "eventName", "awsRegion",
-    "userAgent", "errorCode", "eventType", "apiVersion", "recipientAccountId", "eventCategory",
-    "vpcEndpointId", "p_log_type", "p_source", "p_rule_id", "p_rule_severity", "p_account_id", "p_region",
-    # lists of the few principals' ARNs and accounts: -2.5% bytes on the bench lakes
-    "p_any_aws_arns", "p_any_aws_account_ids",
-})
-# Dictionary columns whose values come from a short list (operations, error codes, TLS versions,
-# regions, the rule id) are stored without compression: a page of their dictionary indices is a
-# few hundred bytes of RLE that zstd cannot shrink, and each compressed column chunk costs zstd a
-# fresh context (~20 us). Measured on the bench lake: Parquet writing -9% (logs) to -12% (rule
-# matches) CPU for +0.3% bytes. Free text (user agents, referrers, host headers) stays compressed.
+# Columns whose values come from a short list (operations, error codes, TLS versions, regions,
+# the rule id) get dictionary pages and are stored without compression: a page of their dictionary
+# indices is a few hundred bytes of RLE that zstd cannot shrink, and each compressed column chunk
+# costs zstd a fresh context (~20 us). Measured on the bench lake: Parquet writing -9% (logs) to
+# -12% (rule matches) CPU for +0.3% bytes.
 UNCOMPRESSED_COLUMNS = frozenset({
     "bucketowner", "bucket", "operation", "errorcode", "signatureversion", "ciphersuite",
     "authenticationtype", "tlsVersion", "aclrequired", "sourceregion", "eventVersion", "eventSource",
     "eventName", "awsRegion", "eventType", "apiVersion", "recipientAccountId", "eventCategory",
     "p_log_type", "p_source", "p_rule_id", "p_rule_severity", "p_account_id", "p_region",
 })
+# Columns with few distinct values get dictionary pages; ids, times and free text do not (building
+# a dictionary for unique values costs time and then falls back to plain anyway). Those beyond the
+# short lists above (user agents, referrers, host headers, principals) stay compressed.
+DICTIONARY_COLUMNS = UNCOMPRESSED_COLUMNS | {
+    "requester", "referrer", "useragent", "hostheader", "accesspointarn", "userAgent", "errorCode",
+    "vpcEndpointId",
+    # lists of the few principals' ARNs and accounts: -2.5% bytes on the bench lakes
+    "p_any_aws_arns", "p_any_aws_account_ids",
+}
 # Min/max statistics where queries filter (time ranges, status, names); not on long free text.
 STATISTICS_COLUMNS = frozenset({
     "time", "eventTime", "p_event_time", "p_parse_time", "httpstatus", "bucket", "operation", "errorcode",
