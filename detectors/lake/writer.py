@@ -188,27 +188,26 @@ SMALL_FILE_ROWS = 100
 
 def _parquet_options(schema: pa.Schema, rows: int | None = None) -> dict[str, Any]:
     """The lake's encoding choices; `rows`: the file's row count when known (small files: Snappy)."""
-    dictionary, codecs, levels = _column_choices(schema)
+    dictionary, statistics, codecs, levels = _column_choices(schema)
     # No serialized Arrow schema in each file's metadata (~3 KB and ~0.1 ms a file): the lake's
     # types read back the same from the Parquet schema alone (tests/ingest/test_object_buffer.py).
-    options: dict[str, Any] = {"use_dictionary": dictionary,
-                               "write_statistics": [n for n in schema.names if n in STATISTICS_COLUMNS],
-                               "store_schema": False}
+    options: dict[str, Any] = {"use_dictionary": dictionary, "write_statistics": statistics, "store_schema": False}
     if rows is not None and rows < SMALL_FILE_ROWS:
         return {**options, "compression": "snappy"}
     return {**options, "compression": codecs, "compression_level": levels}
 
 
 @functools.lru_cache(maxsize=32)
-def _column_choices(schema: pa.Schema) -> tuple[list[str], dict[str, str], dict[str, int]]:
-    """Dictionary leaves, and codec and level per leaf, keyed by leaf path as the Parquet writer
-    matches them (a list's values are `<name>.list.element`; a leaf left out of the codecs would
-    not be compressed at all)."""
+def _column_choices(schema: pa.Schema) -> tuple[list[str], list[str], dict[str, str], dict[str, int]]:
+    """Once per schema: dictionary leaves, statistics columns, and codec and level per leaf, keyed
+    by leaf path as the Parquet writer matches them (a list's values are `<name>.list.element`; a
+    leaf left out of the codecs would not be compressed at all)."""
     leaves = dict(_leaf_paths(schema))
     dictionary = [path for path, top in leaves.items() if top in DICTIONARY_COLUMNS]
+    statistics = [name for name in schema.names if name in STATISTICS_COLUMNS]
     codecs = {path: "none" if top in UNCOMPRESSED_COLUMNS else COMPRESSION for path, top in leaves.items()}
     levels = {path: COMPRESSION_LEVEL for path, codec in codecs.items() if codec != "none"}
-    return dictionary, codecs, levels
+    return dictionary, statistics, codecs, levels
 
 
 def _leaf_paths(schema: pa.Schema) -> Iterator[tuple[str, str]]:
