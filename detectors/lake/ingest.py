@@ -195,23 +195,24 @@ class StagingWriter(LakeWriter):
     """A LakeWriter into the run's staging folder that remembers what it wrote. Files are staged
     flat, named after the source (`<prefix><n>.parquet`; the commit moves each to its place in the
     lake): no folder per source to create and remove (two metadata operations per delivered
-    object, which a busy disk makes as slow as writing its Parquet)."""
+    object, which a busy disk makes as slow as writing its Parquet). A file is written under its
+    staged name at once: nothing reads staging before the commit, so no rename is needed."""
 
     def __init__(self, staging: Path, prefix: str) -> None:
         super().__init__(staging)
         self.prefix = prefix
         self.staged: list[StagedFile] = []
         self._made = False
-        self._staged_as = ""
+        self._staged_as = ""  # the staged name of the file being written (one at a time)
 
     def _temporary(self, folder: str, name: str) -> Path:
         if not self._made:
             self.root.mkdir(parents=True, exist_ok=True)
             self._made = True
-        return self.root / f"{self.prefix}{name}"
+        self._staged_as = f"{self.prefix}{self.files_written:06d}.parquet"
+        return self.root / self._staged_as
 
     def _target(self, folder: str, name: str) -> Path:
-        self._staged_as = f"{self.prefix}{self.files_written:06d}.parquet"
         return self.root / self._staged_as
 
     def on_written(self) -> None:

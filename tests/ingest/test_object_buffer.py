@@ -91,8 +91,9 @@ def test_a_large_partition_is_written_in_files_of_bounded_size(generator, tmp_pa
 
 
 def test_small_files_are_snappy_large_ones_zstd_and_duckdb_reads_both(generator, tmp_path):
-    """The few rows of an object past an hour boundary are written with Snappy, the hour's bulk
-    with zstd (docs/ingest.md); both read back whole through DuckDB, as `query` reads the lake."""
+    """The few rows of an object past an hour boundary are written with Snappy and without
+    dictionary pages, the hour's bulk with zstd (docs/ingest.md); both read back whole through
+    DuckDB, as `query` reads the lake."""
     import duckdb
 
     items = list(generator.generate(600, seed=5, span_seconds=3_600))  # one hour, a few seconds past it
@@ -101,14 +102,17 @@ def test_small_files_are_snappy_large_ones_zstd_and_duckdb_reads_both(generator,
     buffer = ObjectBuffer(LakeWriter(tmp_path / "lake"))
     buffer.add(ParsedBatch("AWS.S3ServerAccess", "object", table))
     buffer.flush()
-    codecs = {}
+    codecs, dictionaries = {}, {}
     for path in (tmp_path / "lake" / TABLE).rglob("*.parquet"):
         meta = pq.ParquetFile(path).metadata
-        codecs[meta.num_rows] = {meta.row_group(0).column(i).compression for i in range(meta.num_columns)}
+        columns = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+        codecs[meta.num_rows] = {column.compression for column in columns}
+        dictionaries[meta.num_rows] = any(column.dictionary_page_offset is not None for column in columns)
     small = [rows for rows in codecs if rows < lake_writer.SMALL_FILE_ROWS]
     large = [rows for rows in codecs if rows >= lake_writer.SMALL_FILE_ROWS]
     assert small and large, codecs
-    assert all(codecs[rows] == {"SNAPPY"} for rows in small)
+    assert all(codecs[rows] == {"SNAPPY"} and not dictionaries[rows] for rows in small)
+    assert all(dictionaries[rows] for rows in large)
     # zstd for the bulk; short-vocabulary dictionary columns (operation, bucket, ...) uncompressed
     assert all(codecs[rows] == {"ZSTD", "UNCOMPRESSED"} for rows in large)
     glob = (tmp_path / "lake" / TABLE / "**" / "*.parquet").as_posix()
