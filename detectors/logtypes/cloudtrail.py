@@ -1,4 +1,5 @@
-"""AWS.CloudTrail: trail files, EventBridge/CloudTrail Lake events (detectors/parsers/cloudtrail.py)."""
+"""AWS.CloudTrail: trail files, EventBridge/CloudTrail Lake events, Event history, CloudWatch Logs
+subscription messages (detectors/parsers/cloudtrail.py)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def sniff_content(head: bytes) -> str | None:
     first_line, _, rest = text.partition(b"\n")
     if b'"eventVersion"' in first_line and (b'"eventTime"' in first_line or b'"detail-type"' in first_line):
         return LOG_TYPE_CLOUDTRAIL  # CloudTrail events one per line (EventBridge archive, Lake export)
+    if b'"logEvents"' in first_line and b'\\"eventVersion\\"' in first_line:
+        return LOG_TYPE_CLOUDTRAIL  # CloudWatch Logs subscription messages of a trail, one per line
     if first_line.rstrip().endswith(b"}") and rest.strip():
         return None  # JSON lines, not a trail file
     return LOG_TYPE_CLOUDTRAIL  # one JSON document: a trail file, or quarantined as not one

@@ -3,6 +3,9 @@ also joined end to end, and single events (EventBridge's envelope or a CloudTrai
 one document or JSON lines). Also what incident responders have at hand without a trail: the
 output of `aws cloudtrail lookup-events` (Event history: `{"Events": [{"CloudTrailEvent": "<the
 record as JSON text>", ...}]}`) and a plain JSON array of records (`jq '.Records'` and exports).
+And a trail sent to CloudWatch Logs and on through a subscription filter to Firehose, which writes
+the subscription messages (`{"messageType": "DATA_MESSAGE", ..., "logEvents": [{"message": "<the
+record as JSON text>"}]}`) to S3, gzip member after gzip member.
 
 Records are streamed one by one (`TrailReader`): a log file is never held whole in memory. The
 reader keeps a text window over the decompressed bytes and decodes each record with the standard
@@ -405,6 +408,9 @@ class TrailReader:
                                                     "with Records"))
             return False
         records = document.get("Records")
+        if "Records" not in document and is_log_subscription(document):
+            yield from self._log_events(document, item)
+            return False
         if isinstance(records, list):
             for element in records:
                 index, self.index = self.index, self.index + 1
@@ -427,6 +433,17 @@ class TrailReader:
                   else "JSON object has no Records list: not a CloudTrail log file")
         yield self._problem(None, _failed(item, reason))
         return False
+
+    def _log_events(self, document: dict[str, Any], item: _Value) -> Iterator[TrailRecord | Problem]:
+        """A CloudWatch Logs subscription message's records. A CONTROL_MESSAGE (CloudWatch Logs
+        checking that the destination is reachable) holds no log data: nothing to read."""
+        if document["messageType"] == "CONTROL_MESSAGE":
+            return
+        for element in document["logEvents"]:
+            index, self.index = self.index, self.index + 1
+            part = _from_log_event(_Value(element, item.start, item.end, item.offset, item.size),
+                                   document.get("logGroup"))
+            yield self._problem(index, part) if part.error else self._record(index, part, whole=False)
 
     def _rest(self, reason: str, start: int | None = None) -> Problem:
         """Everything from here to the end is one problem (counted, kept if small, else by reference)."""
@@ -490,17 +507,39 @@ def _from_event_history(item: _Value) -> tuple[_Value, bool]:
     entry = item.value
     if isinstance(entry, dict) and "CloudTrailEvent" not in entry and _is_event(entry):
         return item, True
-    text = entry.get("CloudTrailEvent") if isinstance(entry, dict) else None
+    missing = "Events item without CloudTrailEvent text (expected aws cloudtrail lookup-events output)"
+    return _embedded_record(item, "CloudTrailEvent", missing), False
+
+
+def _embedded_record(item: _Value, key: str, missing: str) -> _Value:
+    """The record an item holds as JSON text under `key`, decoded (or the item, failed, saying why)."""
+    entry = item.value
+    text = entry.get(key) if isinstance(entry, dict) else None
     if not isinstance(text, str):
-        return _failed(item, "Events item without CloudTrailEvent text (expected aws cloudtrail lookup-events "
-                             "output)"), True
+        return _failed(item, missing)
     try:
         record = json.loads(text)
     except RecursionError:
-        return _failed(item, f"CloudTrailEvent nested deeper than {MAX_DEPTH} levels"), True
+        return _failed(item, f"{key} nested deeper than {MAX_DEPTH} levels")
     except ValueError as exc:
-        return _failed(item, f"CloudTrailEvent is not valid JSON: {_short(exc)}"), True
-    return _Value(record, item.start, item.end, item.offset, item.size), False
+        return _failed(item, f"{key} is not valid JSON: {_short(exc)}")
+    return _Value(record, item.start, item.end, item.offset, item.size)
+
+
+def is_log_subscription(document: dict[str, Any]) -> bool:
+    """A CloudWatch Logs subscription message (what a log group's subscription filter sends to
+    Firehose, Kinesis or Lambda; Firehose writes them to S3 gzip member after gzip member)."""
+    return isinstance(document.get("messageType"), str) and isinstance(document.get("logEvents"), list)
+
+
+def _from_log_event(item: _Value, log_group: Any) -> _Value:
+    """A subscription message's log event: its `message` is one CloudTrail record as JSON text
+    (a trail delivering to CloudWatch Logs); other logs of a subscribed group are quarantined."""
+    decoded = _embedded_record(item, "message", "logEvents item without message text "
+                                                "(expected a CloudWatch Logs subscription message)")
+    if decoded.error or (isinstance(decoded.value, dict) and _is_event(decoded.value)):
+        return decoded
+    return _failed(item, f"message is not a CloudTrail event (no eventVersion and eventTime; log group {log_group!r})")
 
 
 def _failed(item: _Value, reason: str) -> _Value:

@@ -185,3 +185,75 @@ def test_a_json_array_after_a_trail_document_is_read_as_records(tmp_path):
 
 def test_a_json_array_of_other_things_is_not_taken_for_cloudtrail():
     assert detect_log_type("numbers.json", b"[1, 2, 3]\n") != "AWS.CloudTrail"
+
+
+# A trail delivering to CloudWatch Logs, and a subscription filter sending the log group on to
+# Firehose: Firehose writes each subscription message (gzip) to S3 as it comes, member after member.
+CONTROL_MESSAGE = {"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logGroup": "", "logStream": "",
+                   "subscriptionFilters": [], "logEvents": [
+                       {"id": "", "timestamp": 1704067200000,
+                        "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}
+FIREHOSE_KEY = "firehose/2024/01/01/00/trail-to-s3-1-2024-01-01-00-00-00-6f1c2a9e-0000-4e6b-9f3b-2d2b8b1e5a10"
+
+
+def log_subscription(messages: list, group: str = "aws-cloudtrail-logs-123456789012") -> dict:
+    return {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": group,
+            "logStream": "123456789012_CloudTrail_us-east-1", "subscriptionFilters": ["trail-to-firehose"],
+            "logEvents": [{"id": f"3753221530046848{i:04d}", "timestamp": 1704067200000 + i,
+                           "message": m if isinstance(m, str) else json.dumps(m)} for i, m in enumerate(messages)]}
+
+
+def firehose_object(*documents: dict) -> bytes:
+    return b"".join(gzip.compress(json.dumps(d, separators=(",", ":")).encode()) for d in documents)
+
+
+def test_cloudwatch_logs_subscription_messages_from_firehose_yield_each_record(tmp_path):
+    data = firehose_object(CONTROL_MESSAGE,
+                           log_subscription([event("c1", "2024-01-01T00:01:00Z"), event("c2", "2024-01-01T00:02:00Z")]),
+                           log_subscription([event("c3", "2024-01-01T01:03:00Z")]))
+    assert detect_log_type(FIREHOSE_KEY, gzip.decompress(data)[:4096]) == "AWS.CloudTrail"
+    events, sink, stats = _parse(tmp_path, FIREHOSE_KEY, data)
+    assert [(e["eventID"], e["p_event_time"][:19]) for e in events] == [
+        ("c1", "2024-01-01 00:01:00"), ("c2", "2024-01-01 00:02:00"), ("c3", "2024-01-01 01:03:00")]
+    assert events[0]["requestParameters"] == {"bucketName": "payroll", "key": "2024/jan.csv"}
+    assert sink.entries == [] and stats.records_out == 3  # the control message holds no log data
+
+
+def test_subscription_log_events_that_are_not_cloudtrail_are_quarantined_one_by_one(tmp_path):
+    flow_log = "2 123456789012 eni-0a1b2c3d 10.0.1.5 10.0.0.220 49152 443 6 20 4249 1418530010 1418530070 ACCEPT OK"
+    document = log_subscription([event("ok-1", "2024-01-01T00:00:00Z"), "{not json", {"level": "info"}, flow_log,
+                                 event("ok-2", "2024-01-01T00:05:00Z")], group="/aws/vpc/flow-logs")
+    document["logEvents"].insert(1, {"id": "x", "timestamp": 1704067200000})  # no message at all
+    events, sink, stats = _parse(tmp_path, "firehose/mixed.json", json.dumps(document).encode())
+    assert [e["eventID"] for e in events] == ["ok-1", "ok-2"]
+    not_cloudtrail = "message is not a CloudTrail event (no eventVersion and eventTime; log group '/aws/vpc/flow-logs')"
+    assert [(entry.line_number, entry.reason.split(":")[0]) for entry in sink.entries] == [
+        (2, "logEvents item without message text (expected a CloudWatch Logs subscription message)"),
+        (3, "message is not valid JSON"), (4, not_cloudtrail), (5, "message is not valid JSON")]
+    assert stats.records_out + stats.quarantined == 6
+    assert all(entry.raw for entry in sink.entries)  # each log event kept as it came
+
+
+def test_subscription_messages_one_per_line_are_detected_as_cloudtrail():
+    lines = b"".join(json.dumps(log_subscription([event(f"l{i}", "2024-01-01T00:00:00Z")])).encode() + b"\n"
+                     for i in range(2))
+    assert detect_log_type("firehose/lines.json", lines) == "AWS.CloudTrail"
+    other = json.dumps(log_subscription(["GET /index.html 200"], group="/app/web")).encode() + b"\n"
+    assert detect_log_type("firehose/app.json", other * 2) != "AWS.CloudTrail"
+
+
+def test_detect_raises_the_alert_from_a_trail_delivered_through_cloudwatch_logs(tmp_path):
+    from bucketwatch.cli import main
+
+    delete_policy = {**event("attack-1", "2024-01-01T00:30:00Z"), "eventName": "DeleteBucketPolicy",
+                     "requestParameters": {"bucketName": "payroll", "policy": ""}}
+    path = tmp_path / FIREHOSE_KEY
+    path.parent.mkdir(parents=True)
+    path.write_bytes(firehose_object(CONTROL_MESSAGE, log_subscription([event("read", "2024-01-01T00:29:00Z"),
+                                                                       delete_policy])))
+    alerts = tmp_path / "alerts.jsonl"
+    code = main(["detect", str(path), "--lake", str(tmp_path / "lake"), "--alerts", str(alerts), "--quiet"])
+    raised = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert code == 0
+    assert [(a["rule_id"], a["event_count"]) for a in raised if a["rule_id"] == "AWS.S3.BucketPolicyModified"] == [
+        ("AWS.S3.BucketPolicyModified", 1)]
