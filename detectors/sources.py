@@ -1,13 +1,16 @@
-"""Inputs: a file, a directory (recursive), `-` (stdin) or `s3://bucket/prefix`; gzip by content.
+"""Inputs: a file, a directory (recursive), `-` (stdin) or `s3://bucket/prefix`; compression by
+content.
 
 S3 uses boto3's default client, which honours AWS_ENDPOINT_URL (a local moto server in tests).
 
 Reading is streamed and bounded:
-- `LogicalStream` is an object's bytes as the parsers see them: gunzipped when the content starts
-  with the gzip magic (every member of a concatenated gzip), plain otherwise. Corrupt or truncated
-  gzip data does not raise: the stream ends there and `.error` says why, so the parsers keep the
-  good prefix and quarantine the rest as one entry. A failure of the underlying read (a file that
-  vanished, an S3 connection reset) raises `InputError`: the object could not be read at all.
+- `LogicalStream` is an object's bytes as the parsers see them: decompressed when the content
+  starts with the magic of gzip, bzip2, xz (every member of a concatenated file) or zstd, plain
+  otherwise. Corrupt or truncated data does not raise: the stream ends there and `.error` says
+  why, so the parsers keep the good prefix and quarantine the rest as one entry. An archive (zip,
+  tar, 7z, RAR) is not read as text: the stream is empty and `.error` says to unpack it. A failure
+  of the underlying read (a file that vanished, an S3 connection reset) raises `InputError`: the
+  object could not be read at all.
 - `iter_line_chunks` cuts the stream into blocks of whole lines (fixed-size reads cut at the last
   newline, so the chunks of a given content are always the same: row ids derive from them). A
   line longer than the maximum record size is skipped without being held in memory and reported
@@ -16,7 +19,9 @@ Reading is streamed and bounded:
 
 from __future__ import annotations
 
+import bz2
 import hashlib
+import lzma
 import os
 import sys
 import zlib
@@ -80,31 +85,116 @@ class InputObject:
             stream.close()
 
 
+class _Member:
+    """One compressed member (gzip member, bzip2 stream, xz stream) being inflated: the stdlib
+    decompressors behind one interface. zlib hands back input it has not used yet
+    (`unconsumed_tail`); bz2 and lzma keep it and say whether they need more (`needs_input`)."""
+
+    def __init__(self, codec: str) -> None:
+        self.codec = codec
+        if codec == "gzip":
+            self._inflate: Any = zlib.decompressobj(wbits=31)
+        elif codec == "bzip2":
+            self._inflate = bz2.BZ2Decompressor()
+        else:
+            self._inflate = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+
+    @property
+    def eof(self) -> bool:
+        return self._inflate.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._inflate.unused_data
+
+    def held(self) -> bytes | None:
+        """Input to feed again before reading more (b"": the decompressor holds it), or None."""
+        if self.codec == "gzip":
+            return self._inflate.unconsumed_tail or None
+        return None if self._inflate.needs_input else b""
+
+    def decompress(self, data: bytes, size: int) -> bytes:
+        return self._inflate.decompress(data, size)
+
+
+# Compressed content is recognised by its magic bytes, whatever the file is called.
+_MAGIC = ((_GZIP_MAGIC, "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
+_CORRUPT = (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError)
+# Archives hold many files: read as one text they would be garbage lines. Their members are not
+# read; the whole input is reported with what to do instead.
+_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"PK\x05\x06", "an empty zip archive"),
+             (b"7z\xbc\xaf\x27\x1c", "a 7z archive"), (b"Rar!\x1a\x07", "a RAR archive"))
+_TAR_HEADER = 512
+_ZSTD_PIECE = 64 * 1024
+
+
+def _is_tar(head: bytes) -> bool:
+    """A tar header (POSIX or GNU magic and a valid checksum: text that merely has "ustar" at
+    byte 257 is not taken for one)."""
+    if len(head) < _TAR_HEADER or head[257:262] != b"ustar":
+        return False
+    import tarfile  # only for content that looks like a tar header
+
+    try:
+        tarfile.TarInfo.frombuf(head[:_TAR_HEADER], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def _codec_of(head: bytes) -> str | None:
+    return next((codec for magic, codec in _MAGIC if head.startswith(magic)), None)
+
+
 class LogicalStream:
     """An object's content as the parsers read it (see the module docstring).
 
     `read(n)` returns up to n bytes (b"" at the end); `offset` counts the bytes returned so far;
-    `error` is set when the content could not be read to its end (corrupt/truncated gzip)."""
+    `error` is set when the content could not be read to its end (corrupt/truncated compressed
+    data); `codec` names the compression ("gzip", "bzip2", "xz", "zstd") or is None."""
 
     def __init__(self, raw: Any, source: str = "") -> None:
         self._raw = raw
         self._source = source
         self.offset = 0
         self.error: str | None = None
-        self.compressed = False
         self._pending = b""  # raw bytes read but not yet consumed
         self._done = False
-        self._inflate: Any = None
-        head = self._peek(2)
-        if head == _GZIP_MAGIC:
-            self.compressed = True
-            self._inflate = zlib.decompressobj(wbits=31)
+        self._member: _Member | None = None
+        self._zstd: Any = None
+        self._returned = b""  # decompressed bytes read ahead (the archive check), returned first
+        self.codec = _codec_of(self._peek(6))
+        if self.codec == "zstd":
+            self._zstd = _open_zstd(self)
+        elif self.codec is not None:
+            self._member = _Member(self.codec)
+        self._archive_check()
+
+    @property
+    def compressed(self) -> bool:
+        return self.codec is not None
+
+    def _archive_check(self) -> None:
+        """An archive (zip, 7z, RAR; tar, compressed or not) is not read as text: the stream is
+        empty and `error` says to unpack it."""
+        if self.codec is None:
+            head = self._peek(_TAR_HEADER)
+        else:  # the decompressed start, given back to the next reads
+            head = self._returned = read_fully(self, _TAR_HEADER)
+            self.offset = 0
+        kind = next((name for magic, name in _ARCHIVES if head.startswith(magic)), None)
+        if kind is None and _is_tar(head):
+            kind = "a tar archive" + (f" ({self.codec}-compressed)" if self.codec else "")
+        if kind is not None:
+            self._done, self._returned = True, b""
+            self.error = (f"{kind}: its files are not read one by one; unpack it and ingest the folder "
+                          "(each file is then read, and recorded, on its own)")
 
     def _peek(self, size: int) -> bytes:
         """The first bytes, left in a buffered file (peek) so that the first read is not joined
         from them and the rest (a copy of a whole chunk); other streams keep them pending."""
         peek = getattr(self._raw, "peek", None)
-        if peek is not None:
+        if peek is not None and not self._pending:
             try:
                 head = peek(size)[:size]
             except Exception as exc:  # as in _raw_read: the object could not be read at all
@@ -112,8 +202,12 @@ class LogicalStream:
             if len(head) == size:
                 return head
         # No peek, or fewer bytes so far (a short file, or a pipe: read blocks until it has them).
-        self._pending = self._raw_read(size)
-        return self._pending
+        while len(self._pending) < size:
+            more = self._raw_read(size - len(self._pending))
+            if not more:
+                break
+            self._pending += more
+        return self._pending[:size]
 
     def _raw_read(self, size: int) -> bytes:
         try:
@@ -123,9 +217,18 @@ class LogicalStream:
         return data or b""
 
     def read(self, size: int = _RAW_BLOCK) -> bytes:
-        if size <= 0 or self._done:
+        if size <= 0:
             return b""
-        data = self._read_gzip(size) if self.compressed else self._read_plain(size)
+        if self._returned:
+            data, self._returned = self._returned[:size], self._returned[size:]
+            self.offset += len(data)
+            return data
+        if self._done:
+            return b""
+        if self._zstd is not None:
+            data = self._read_zstd(size)
+        else:
+            data = self._read_compressed(size) if self._member is not None else self._read_plain(size)
         self.offset += len(data)
         return data
 
@@ -140,23 +243,28 @@ class LogicalStream:
             self._done = True
         return data
 
-    def _read_gzip(self, size: int) -> bytes:
+    def _read_compressed(self, size: int) -> bytes:
+        member = self._member
+        assert member is not None
         out: list[bytes] = []
         wanted = size
         while wanted > 0 and not self._done:
-            if self._inflate.eof:
+            if member.eof:
                 if not self._next_member():
                     break
+                member = self._member
+                assert member is not None
                 continue
-            data = self._inflate.unconsumed_tail or self._pending or self._raw_read(_RAW_BLOCK)
-            self._pending = b""
-            if not data:
-                self._fail("gzip data is truncated: the file ends inside a compressed member")
-                break
+            data = member.held()
+            if data is None:
+                data, self._pending = self._pending or self._raw_read(_RAW_BLOCK), b""
+                if not data:
+                    self._fail(f"{self.codec} data is truncated: the file ends inside a compressed member")
+                    break
             try:
-                piece = self._inflate.decompress(data, wanted)
-            except zlib.error as exc:
-                self._fail(f"gzip data is corrupt: {exc}")
+                piece = member.decompress(data, wanted)
+            except _CORRUPT as exc:
+                self._fail(f"{self.codec} data is corrupt: {exc}")
                 break
             if piece:
                 out.append(piece)
@@ -164,27 +272,79 @@ class LogicalStream:
         return b"".join(out)
 
     def _next_member(self) -> bool:
-        """After a member ends: the next member (concatenated gzip), the end, or trailing junk."""
-        rest = self._inflate.unused_data
-        while len(rest) < 2:
+        """After a member ends: the next member (concatenated gzip, multi-stream bzip2/xz), the
+        end, or trailing junk."""
+        assert self._member is not None
+        rest = self._member.unused_data
+        while len(rest) < 6:
             more = self._raw_read(_RAW_BLOCK)
             if not more:
                 break
             rest += more
-        if rest.startswith(_GZIP_MAGIC):
-            self._inflate = zlib.decompressobj(wbits=31)
+        if _codec_of(rest) == self.codec:
+            self._member = _Member(self.codec)  # type: ignore[arg-type]
             self._pending = rest
             return True
         while rest and not rest.strip(b"\x00"):  # zero padding after the last member is allowed
             rest = self._raw_read(_RAW_BLOCK)
         if rest:
-            self._fail("data after the end of the gzip stream is not gzip")
+            self._fail(f"data after the end of the {self.codec} stream is not {self.codec}")
         self._done = True
         return False
+
+    def _read_zstd(self, size: int) -> bytes:
+        """Read in small pieces: Arrow's stream raises on a truncated frame and drops what that
+        one read had decompressed, so a cut file loses at most a piece of its good prefix."""
+        out: list[bytes] = []
+        wanted = size
+        while wanted > 0:
+            try:
+                piece = self._zstd.read(min(wanted, _ZSTD_PIECE))
+            except InputError:
+                raise
+            except Exception as exc:  # corrupt or truncated frames
+                if isinstance(exc.__context__, InputError):  # the raw read failed under Arrow
+                    raise exc.__context__ from None
+                self._fail(f"zstd data is corrupt or truncated: {exc}")
+                break
+            if not piece:
+                self._done = True
+                break
+            out.append(piece)
+            wanted -= len(piece)
+        return b"".join(out)
 
     def _fail(self, reason: str) -> None:
         self.error = reason
         self._done = True
+
+
+class _RawReader:
+    """The raw bytes not yet consumed, as a file for Arrow's zstd stream (the first bytes were
+    peeked already); a failing read still becomes InputError."""
+
+    def __init__(self, stream: LogicalStream) -> None:
+        self._stream = stream
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        stream = self._stream
+        if stream._pending:
+            data, stream._pending = stream._pending[:size], stream._pending[size:]
+            return data
+        return stream._raw_read(size if size > 0 else _RAW_BLOCK)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _open_zstd(stream: LogicalStream) -> Any:
+    import pyarrow as pa  # zstd is not in Python's standard library before 3.14; Arrow has it
+
+    return pa.CompressedInputStream(pa.PythonFile(_RawReader(stream), mode="r"), "zstd")
 
 
 def read_fully(stream: LogicalStream, size: int) -> bytes:
