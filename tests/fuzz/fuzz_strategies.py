@@ -1,12 +1,16 @@
 """Inputs for the fuzz suite: any bytes, and valid logs broken in the ways real files break
-(bytes changed, cut, joined, gzip cut short, JSON of any shape where records belong)."""
+(bytes changed, cut, joined, compressed data cut short or changed, JSON of any shape where records
+belong, in every envelope CloudTrail comes in)."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 from pathlib import Path
 
+import pyarrow as pa
 from hypothesis import strategies as st
 
 SAMPLES = Path(__file__).resolve().parents[2] / "detectors" / "samples" / "logs"
@@ -68,8 +72,14 @@ def access_log_bytes(draw) -> bytes:
 def trail_bytes(draw) -> bytes:
     records = draw(st.lists(trail_records(), max_size=6))
     text = '{"Records": [' + ", ".join(records) + "]}"
-    layout = draw(st.sampled_from(["one", "joined", "lines", "envelope"]))
-    if layout == "joined":
+    layout = draw(st.sampled_from(["one", "joined", "lines", "envelope", "history", "subscription"]))
+    if layout == "history":  # aws cloudtrail lookup-events: each record as JSON text
+        text = json.dumps({"Events": [{"EventId": str(i), "CloudTrailEvent": r} for i, r in enumerate(records)]})
+    elif layout == "subscription":  # CloudWatch Logs subscription messages, as Firehose writes them
+        kind = draw(st.sampled_from(["DATA_MESSAGE", "CONTROL_MESSAGE"]))
+        text = json.dumps({"messageType": kind, "logGroup": "trail", "logEvents": [
+            {"id": str(i), "timestamp": 0, "message": r} for i, r in enumerate(records)]}) * draw(st.integers(1, 2))
+    elif layout == "joined":
         text += text
     elif layout == "lines":
         text = "\n".join(records)
@@ -79,11 +89,21 @@ def trail_bytes(draw) -> bytes:
     return mutate(text.encode("utf-8", "surrogatepass"), draw(edits))
 
 
+COMPRESSORS = {
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+    "zstd": lambda data: pa.Codec("zstd").compress(data, asbytes=True),
+}
+
+
 @st.composite
 def any_log_bytes(draw) -> bytes:
     data = draw(st.one_of(st.binary(max_size=3000), access_log_bytes(), trail_bytes()))
     if draw(st.booleans()):
-        data = gzip.compress(data)
+        data = COMPRESSORS[draw(st.sampled_from(sorted(COMPRESSORS)))](data)
         if draw(st.booleans()):
             data = data[: draw(st.integers(0, len(data)))]
+        elif draw(st.booleans()):
+            data = mutate(data, draw(edits))
     return data
