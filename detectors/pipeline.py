@@ -454,12 +454,17 @@ class ParseRun:
             self.progress.update(lines, quarantined=self.stats.quarantined)
 
     def __iter__(self) -> Iterator[ParsedBatch]:
-        if self.workers > 1 and len(self.objects) > 1 and all(o.kind != "stdin" for o in self.objects):
-            yield from self._parallel()
-            return
-        for obj in self.objects:
-            yield from parse_object(obj, self.log_type, self.quarantine, self.stats, self._on_lines,
-                                    max_record_bytes=self.max_record_bytes)
+        from detectors.archives import close_cursors
+
+        try:
+            if self.workers > 1 and len(self.objects) > 1 and all(o.kind != "stdin" for o in self.objects):
+                yield from self._parallel()
+                return
+            for obj in self.objects:
+                yield from parse_object(obj, self.log_type, self.quarantine, self.stats, self._on_lines,
+                                        max_record_bytes=self.max_record_bytes)
+        finally:
+            close_cursors()
 
     def _parallel(self) -> Iterator[ParsedBatch]:
         from concurrent.futures import ProcessPoolExecutor

@@ -51,10 +51,11 @@ def display_name(location: str) -> str:
 
 @dataclass(frozen=True)
 class InputObject:
-    kind: str        # "file" | "s3" | "stdin"
-    location: str    # path (surrogate-escaped if not UTF-8), s3://bucket/key or "-"
-    size: int | None = None    # from the listing (S3); files are stat'ed when planned
+    kind: str        # "file" | "s3" | "stdin" | "member" (a file in a local zip or tar archive)
+    location: str    # path (surrogate-escaped if not UTF-8), s3://bucket/key, "-" or <archive>!/<member>
+    size: int | None = None    # from the listing (S3, archive members); files are stat'ed when planned
     etag: str | None = None    # S3 only
+    member: Any = None         # detectors.archives.ArchiveMember of a "member"
 
     @property
     def name(self) -> str:
@@ -64,11 +65,17 @@ class InputObject:
     @property
     def key(self) -> bytes:
         """The exact identity of the input (file names as their bytes), for the lake's manifest."""
-        return os.fsencode(self.location) if self.kind == "file" else self.location.encode("utf-8", "surrogatepass")
+        if self.kind in ("file", "member"):
+            return os.fsencode(self.location)
+        return self.location.encode("utf-8", "surrogatepass")
 
     def open_raw(self) -> BinaryIO:
         if self.kind == "stdin":
             return sys.stdin.buffer
+        if self.kind == "member":
+            from detectors.archives import open_member
+
+            return open_member(self.member)  # type: ignore[return-value]
         if self.kind == "file":
             try:
                 return open(self.location, "rb")
@@ -120,10 +127,10 @@ class _Member:
 # Compressed content is recognised by its magic bytes, whatever the file is called.
 _MAGIC = ((_GZIP_MAGIC, "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
 _CORRUPT = (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError)
-# Archives hold many files: read as one text they would be garbage lines. Their members are not
-# read; the whole input is reported with what to do instead.
-_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"PK\x05\x06", "an empty zip archive"),
-             (b"7z\xbc\xaf\x27\x1c", "a 7z archive"), (b"Rar!\x1a\x07", "a RAR archive"))
+# Archives hold many files: read as one text they would be garbage lines. Local zip and tar
+# archives are listed file by file instead (detectors.archives); any other (in S3, 7z, RAR, one
+# inside another) is reported whole with what to do.
+_ARCHIVES = ((b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"7z\xbc\xaf\x27\x1c", "7z"), (b"Rar!\x1a\x07", "RAR"))
 _TAR_HEADER = 512
 _ZSTD_PIECE = 64 * 1024
 
@@ -151,7 +158,8 @@ class LogicalStream:
 
     `read(n)` returns up to n bytes (b"" at the end); `offset` counts the bytes returned so far;
     `error` is set when the content could not be read to its end (corrupt/truncated compressed
-    data); `codec` names the compression ("gzip", "bzip2", "xz", "zstd") or is None."""
+    data); `codec` names the compression ("gzip", "bzip2", "xz", "zstd") or is None; `archive`
+    the kind of archive ("zip", "tar", "7z", "RAR"), which is not read, or None."""
 
     def __init__(self, raw: Any, source: str = "") -> None:
         self._raw = raw
@@ -182,13 +190,14 @@ class LogicalStream:
         else:  # the decompressed start, given back to the next reads
             head = self._returned = read_fully(self, _TAR_HEADER)
             self.offset = 0
-        kind = next((name for magic, name in _ARCHIVES if head.startswith(magic)), None)
-        if kind is None and _is_tar(head):
-            kind = "a tar archive" + (f" ({self.codec}-compressed)" if self.codec else "")
-        if kind is not None:
+        self.archive = next((kind for magic, kind in _ARCHIVES if head.startswith(magic)), None)
+        if self.archive is None and _is_tar(head):
+            self.archive = "tar"
+        if self.archive is not None:
             self._done, self._returned = True, b""
-            self.error = (f"{kind}: its files are not read one by one; unpack it and ingest the folder "
-                          "(each file is then read, and recorded, on its own)")
+            compressed = f" ({self.codec}-compressed)" if self.codec else ""
+            self.error = (f"a {self.archive} archive{compressed}: not read as one text; unpack it and ingest the "
+                          "folder (zip and tar archives on this machine are read file by file)")
 
     def _peek(self, size: int) -> bytes:
         """The first bytes, left in a buffered file (peek) so that the first read is not joined
@@ -508,8 +517,19 @@ def expand_inputs(inputs: Sequence[str]) -> Iterator[InputObject]:
             if path.is_dir():
                 files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
                 for file in files:
-                    yield InputObject("file", str(file))
+                    yield from _local_file(str(file))
             elif path.is_file():
-                yield InputObject("file", str(path))
+                yield from _local_file(str(path))
             else:
                 raise InputError(f"no such file or directory: {display_name(item)}")
+
+
+def _local_file(path: str) -> Iterator[InputObject]:
+    """A file, or each file of a zip or tar archive (detectors.archives)."""
+    from detectors import archives
+
+    format_ = archives.archive_format(path)
+    if format_ is None:
+        yield InputObject("file", path)
+    else:
+        yield from archives.members(path, format_)

@@ -25,7 +25,7 @@ DEFAULT_LAKE = Path(".bucketwatch") / "lake"
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="log file, directory (recursive), '-' for stdin, or s3://bucket/prefix; gzip, bzip2, xz and zstd are detected")
+                        help="log file, directory (recursive), '-' for stdin, or s3://bucket/prefix; gzip, bzip2, xz and zstd are detected, zip and tar archives read file by file")
     parser.add_argument("--log-type", default=AUTO, choices=[AUTO, *LOG_TYPES],
                         help="log type of every input (default: detected from key path and content)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",

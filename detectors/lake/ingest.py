@@ -30,6 +30,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from detectors.archives import close_cursors
 from detectors.lake.manifest import QUARANTINE_DIR, Manifest, Segment, SourceRecord, StagedFile, source_id
 from detectors.lake.writer import LakeWriter, partition_keys, partition_path, partition_tables
 from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES
@@ -395,6 +396,7 @@ class LakeIngest:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        close_cursors()
         self.manifest.__exit__(*exc)
 
     def run(self, objects: Sequence[InputObject], log_type: str = AUTO, workers: int = 1, *,
@@ -538,9 +540,11 @@ def _fingerprint(obj: InputObject) -> tuple[int | None, int | None, str | None]:
     if obj.kind == "s3":
         return obj.size, None, obj.etag
     try:
-        status = os.stat(obj.location)
+        status = os.stat(obj.member.archive if obj.kind == "member" else obj.location)
     except OSError:
         return None, None, None
+    if obj.kind == "member":  # a member is as new as its archive
+        return obj.size, status.st_mtime_ns, None
     return status.st_size, status.st_mtime_ns, None
 
 

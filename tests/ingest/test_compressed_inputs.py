@@ -1,7 +1,7 @@
 """Compressed and archived inputs, as backfills bring them: gzip, bzip2, xz and zstd are read by
 content (any file name), member after member; truncated or corrupt data keeps the good prefix and
-quarantines the rest; archives (zip, tar, 7z, RAR) are one quarantine entry saying to unpack them,
-never garbage lines. The invariant holds for every input."""
+quarantines the rest; an archive read as one stream (in S3, 7z, RAR) is one quarantine entry
+saying to unpack it, never garbage lines. The invariant holds for every input."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from detectors.pipeline import parse_inputs
+from detectors.pipeline import ParseStats, parse_inputs, parse_stream
 from detectors.quarantine import MemoryQuarantine
 
 
@@ -102,11 +102,22 @@ def _zip() -> bytes:
     (b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 40, "a 7z archive"),
     (b"Rar!\x1a\x07\x01\x00" + b"\x00" * 40, "a RAR archive"),
 ], ids=["zip", "tar", "tar.gz", "tar.bz2", "tar.xz", "7z", "rar"])
-def test_an_archive_is_one_entry_saying_to_unpack_it(tmp_path, data, kind):
+def test_an_archive_read_as_one_stream_is_one_entry_saying_to_unpack_it(data, kind):
+    """In S3 (or on stdin, or inside another archive) an archive is one stream: it is one entry
+    saying what to do, not garbage lines. (Local zip and tar files are read file by file:
+    tests/ingest/test_archives.py.)"""
+    sink, stats = MemoryQuarantine(), ParseStats()
+    batches = list(parse_stream(io.BytesIO(data), "s3://backups/logs-2023", "auto", sink, stats))
+    assert batches == [] and stats.records_in == stats.quarantined == 1
+    (entry,) = sink.entries
+    assert entry.reason.startswith(f"{kind}: not read as one text; unpack it and ingest the folder")
+
+
+@pytest.mark.parametrize("data", [b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 40, b"Rar!\x1a\x07\x01\x00" + b"\x00" * 40],
+                         ids=["7z", "rar"])
+def test_a_local_7z_or_rar_file_is_one_entry_too(tmp_path, data):
     rows, quarantined = parse(tmp_path, "logs-2023", data)
-    assert rows == []
-    (entry,) = quarantined
-    assert entry.reason.startswith(f"{kind}: its files are not read one by one; unpack it and ingest the folder")
+    assert rows == [] and len(quarantined) == 1 and "unpack it" in quarantined[0].reason
 
 
 def test_text_with_ustar_where_a_tar_header_has_it_is_still_text(tmp_path, generator):

@@ -1,0 +1,145 @@
+"""Zip and tar archives on this machine, read file by file (backfills come as archives).
+
+Each regular file in an archive is an input of its own (`InputObject` of kind "member", named
+`<archive>!/<member name>`): it is sniffed, parsed, quarantined and recorded in the lake's
+manifest on its own, so its key path still names its log type, account and region. A zip member
+is opened where it is (the central directory says where). A tar, compressed or not, can only be
+read from its start: members are read through one forward cursor per archive and process, so
+reading them in order decompresses the archive once (`detectors.sources.expand_inputs` lists
+them in order; out of order is correct, only slower).
+
+An archive that cannot be listed to its end (cut short, corrupt) gives the members listed before
+the damage and one more input that fails with the reason: one quarantine entry, and the archive
+is read again by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from detectors.sources import InputError, InputObject, LogicalStream
+
+SEPARATOR = "!/"  # <archive path>!/<member name>, as jar: URLs name a file inside an archive
+
+
+@dataclass(frozen=True)
+class ArchiveMember:
+    archive: str     # the archive's path
+    format: str      # "zip" | "tar"
+    name: str        # the member's name in the archive ("" for the part that could not be listed)
+    index: int       # tar: its position among the archive's entries (read in this order)
+    problem: str | None = None  # set for the part that could not be listed
+
+
+def archive_format(path: str) -> str | None:
+    """"zip" or "tar" (tar compressed with gzip, bzip2, xz or zstd too) by content, else None."""
+    try:
+        with open(path, "rb") as raw:
+            return _expandable(LogicalStream(raw, path).archive)
+    except (OSError, InputError):
+        return None  # unreadable: reading it as a file reports why
+
+
+def _expandable(kind: str | None) -> str | None:
+    return kind if kind in ("zip", "tar") else None
+
+
+def members(path: str, format_: str) -> Iterator[InputObject]:
+    """The archive's regular files in archive order, then a failing input for a part that could
+    not be listed."""
+    listed = _zip_members(path) if format_ == "zip" else _tar_members(path)
+    try:
+        for member, size in listed:
+            yield _input(member, size)
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, InputError) as exc:
+        reason = f"the {format_} archive cannot be read to its end: {type(exc).__name__}: {exc}"
+        yield _input(ArchiveMember(path, format_, "", -1, reason), None)
+
+
+def _input(member: ArchiveMember, size: int | None) -> InputObject:
+    name = member.name.removeprefix("./") if member.name else "(unlisted part)"
+    return InputObject("member", f"{member.archive}{SEPARATOR}{name}", size, member=member)
+
+
+def _zip_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
+    with zipfile.ZipFile(path) as archive:
+        for index, info in enumerate(archive.infolist()):
+            if not info.is_dir():
+                yield ArchiveMember(path, "zip", info.filename, index), info.file_size
+
+
+def _tar_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
+    with tarfile.open(path, "r|*") as archive:
+        for index, info in enumerate(archive):
+            if info.isfile():
+                yield ArchiveMember(path, "tar", info.name, index), info.size
+
+
+def open_member(member: ArchiveMember) -> IO[bytes]:
+    """A member's bytes as a stream (InputError when it cannot be had)."""
+    if member.problem:
+        raise InputError(member.problem)
+    try:
+        if member.format == "zip":
+            with zipfile.ZipFile(member.archive) as archive:  # the member keeps the file open
+                info = archive.infolist()[member.index]  # by position: a zip may repeat a name
+                if info.filename != member.name:
+                    raise InputError(f"{member.archive} changed while it was read: {member.name} is no longer "
+                                     f"entry {member.index} (read the archive again)")
+                return archive.open(info)
+        return _cursor(member.archive).open(member)
+    except (OSError, EOFError, IndexError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise InputError(f"cannot read {member.name} in {member.archive}: {type(exc).__name__}: {exc}") from None
+
+
+class _TarCursor:
+    """One pass over a tar archive: members are handed out in archive order; asking for an
+    earlier one starts a new pass."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.archive: Any = None
+        self.position = -1
+
+    def open(self, member: ArchiveMember) -> IO[bytes]:
+        if self.archive is None or member.index <= self.position:
+            self.close()
+            self.archive = tarfile.open(self.path, "r|*")  # noqa: SIM115 - open across calls, closed by close()
+        info = None
+        while self.position < member.index:
+            info = self.archive.next()
+            self.position += 1
+            if info is None:
+                break
+        if info is None or info.name != member.name:
+            self.close()
+            raise InputError(f"{self.path} changed while it was read: {member.name} is no longer entry "
+                             f"{member.index} (read the archive again)")
+        stream = self.archive.extractfile(info)
+        if stream is None:
+            raise InputError(f"{member.name} in {self.path} is not a regular file")
+        return stream
+
+    def close(self) -> None:
+        if self.archive is not None:
+            self.archive.close()
+        self.archive, self.position = None, -1
+
+
+_CURSORS: dict[str, _TarCursor] = {}
+
+
+def _cursor(path: str) -> _TarCursor:
+    return _CURSORS.setdefault(os.path.abspath(path), _TarCursor(path))
+
+
+def close_cursors() -> None:
+    """Close the archives read so far (the end of a run)."""
+    for cursor in _CURSORS.values():
+        cursor.close()
+    _CURSORS.clear()
