@@ -9,20 +9,23 @@ reading them in order decompresses the archive once (`detectors.sources.expand_i
 them in order; out of order is correct, only slower).
 
 An archive that cannot be listed to its end (cut short, corrupt) gives the members listed before
-the damage and one more input that fails with the reason: one quarantine entry, and the archive
-is read again by the next run.
+the damage and one more input, "(unlisted part)", whose content is one quarantine entry with the
+reason; it is recorded like any input, so it is read again when the archive changes (a copy that
+was still being written), not on every run.
 """
 
 from __future__ import annotations
 
+import lzma
 import os
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from detectors.sources import InputError, InputObject, LogicalStream
+from detectors.sources import ContentError, InputError, InputObject, LogicalStream
 
 SEPARATOR = "!/"  # <archive path>!/<member name>, as jar: URLs name a file inside an archive
 
@@ -53,16 +56,29 @@ def members(path: str, format_: str) -> Iterator[InputObject]:
     """The archive's regular files in archive order, then a failing input for a part that could
     not be listed."""
     listed = _zip_members(path) if format_ == "zip" else _tar_members(path)
+    seen: dict[str, int] = {}
     try:
         for member, size in listed:
-            yield _input(member, size)
+            seen[member.name] = seen.get(member.name, 0) + 1
+            yield _input(member, size, seen[member.name])
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, InputError) as exc:
         reason = f"the {format_} archive cannot be read to its end: {type(exc).__name__}: {exc}"
-        yield _input(ArchiveMember(path, format_, "", -1, reason), None)
+        yield _input(ArchiveMember(path, format_, "", -1, reason), _size(path))
 
 
-def _input(member: ArchiveMember, size: int | None) -> InputObject:
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def _input(member: ArchiveMember, size: int | None, occurrence: int = 1) -> InputObject:
+    """Named after the member; a name the archive repeats (tar and zip allow it) gets `#<n>` from
+    its second occurrence on, so each is an input, and a manifest record, of its own."""
     name = member.name.removeprefix("./") if member.name else "(unlisted part)"
+    if occurrence > 1:
+        name = f"{name}#{occurrence}"
     return InputObject("member", f"{member.archive}{SEPARATOR}{name}", size, member=member)
 
 
@@ -80,10 +96,25 @@ def _tar_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
                 yield ArchiveMember(path, "tar", info.name, index), info.size
 
 
-def open_member(member: ArchiveMember) -> IO[bytes]:
+class UnlistedPart:
+    """The part of an archive that could not be listed, as a stream: no bytes, and the reason
+    (detectors.sources.LogicalStream makes it the input's one quarantine entry; the input is
+    recorded as read, and read again when the archive changes)."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        """Nothing is open."""
+
+
+def open_member(member: ArchiveMember) -> IO[bytes] | UnlistedPart:
     """A member's bytes as a stream (InputError when it cannot be had)."""
     if member.problem:
-        raise InputError(member.problem)
+        return UnlistedPart(member.problem)
     try:
         if member.format == "zip":
             with zipfile.ZipFile(member.archive) as archive:  # the member keeps the file open
@@ -91,10 +122,34 @@ def open_member(member: ArchiveMember) -> IO[bytes]:
                 if info.filename != member.name:
                     raise InputError(f"{member.archive} changed while it was read: {member.name} is no longer "
                                      f"entry {member.index} (read the archive again)")
-                return archive.open(info)
-        return _cursor(member.archive).open(member)
+                stream = archive.open(info)
+        else:
+            stream = _cursor(member.archive).open(member)
+        return _Checked(stream, f"{member.name} in the {member.format} archive")  # type: ignore[return-value]
     except (OSError, EOFError, IndexError, zipfile.BadZipFile, tarfile.TarError) as exc:
         raise InputError(f"cannot read {member.name} in {member.archive}: {type(exc).__name__}: {exc}") from None
+
+
+# What a damaged member raises while it is read (its own decompression, tar's, zip's CRC check).
+_DAMAGE = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError)
+
+
+class _Checked:
+    """A member's stream whose damage ends its content (ContentError: the good part is kept and
+    the rest quarantined, as for a cut gzip file) instead of failing the input."""
+
+    def __init__(self, stream: IO[bytes], where: str) -> None:
+        self._stream = stream
+        self._where = where
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except _DAMAGE as exc:
+            raise ContentError(f"{self._where} is damaged or cut short: {type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class _TarCursor:

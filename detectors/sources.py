@@ -20,6 +20,7 @@ Reading is streamed and bounded:
 from __future__ import annotations
 
 import bz2
+import codecs
 import hashlib
 import lzma
 import os
@@ -37,6 +38,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 class InputError(Exception):
     """An input that cannot be used at all (missing, unreadable, denied)."""
+
+
+class ContentError(Exception):
+    """Raised by a raw stream whose content is damaged past this point (a cut archive member):
+    the content ends there, as with corrupt compressed data, and the reason is quarantined."""
 
 
 def display_name(location: str) -> str:
@@ -149,6 +155,17 @@ def _is_tar(head: bytes) -> bool:
     return True
 
 
+# Text saved as UTF-16 (Windows PowerShell 5.1's `>` and Out-File write it, e.g. `aws cloudtrail
+# lookup-events > events.json`) or UTF-32 is known by its byte order mark and read as UTF-8.
+_UNICODE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+                 (b"\xfe\xff", "utf-16"))
+
+
+def _unicode_decoder(head: bytes) -> Any:
+    encoding = next((name for bom, name in _UNICODE_BOMS if head.startswith(bom)), None)
+    return None if encoding is None else codecs.getincrementaldecoder(encoding)(errors="replace")
+
+
 def _codec_of(head: bytes) -> str | None:
     return next((codec for magic, codec in _MAGIC if head.startswith(magic)), None)
 
@@ -159,7 +176,8 @@ class LogicalStream:
     `read(n)` returns up to n bytes (b"" at the end); `offset` counts the bytes returned so far;
     `error` is set when the content could not be read to its end (corrupt/truncated compressed
     data); `codec` names the compression ("gzip", "bzip2", "xz", "zstd") or is None; `archive`
-    the kind of archive ("zip", "tar", "7z", "RAR"), which is not read, or None."""
+    the kind of archive ("zip", "tar", "7z", "RAR"), which is not read, or None. UTF-16 and UTF-32
+    text (a byte order mark first) is returned as UTF-8: offsets count UTF-8 bytes then."""
 
     def __init__(self, raw: Any, source: str = "") -> None:
         self._raw = raw
@@ -171,6 +189,13 @@ class LogicalStream:
         self._member: _Member | None = None
         self._zstd: Any = None
         self._returned = b""  # decompressed bytes read ahead (the archive check), returned first
+        self._text: Any = None  # the decoder of UTF-16/32 content, read as UTF-8
+        self.codec: str | None = None
+        self.archive: str | None = None
+        problem = getattr(raw, "problem", None)  # detectors.archives.UnlistedPart: no content, a reason
+        if problem:
+            self.error, self._done = problem, True
+            return
         self.codec = _codec_of(self._peek(6))
         if self.codec == "zstd":
             self._zstd = _open_zstd(self)
@@ -190,6 +215,7 @@ class LogicalStream:
         else:  # the decompressed start, given back to the next reads
             head = self._returned = read_fully(self, _TAR_HEADER)
             self.offset = 0
+        self._text = _unicode_decoder(head)
         self.archive = next((kind for magic, kind in _ARCHIVES if head.startswith(magic)), None)
         if self.archive is None and _is_tar(head):
             self.archive = "tar"
@@ -221,6 +247,9 @@ class LogicalStream:
     def _raw_read(self, size: int) -> bytes:
         try:
             data = self._raw.read(size)
+        except ContentError as exc:
+            self._fail(str(exc))
+            return b""
         except Exception as exc:  # network reset, I/O error: the object could not be read at all
             raise InputError(f"cannot read {self._source}: {type(exc).__name__}: {exc}") from None
         return data or b""
@@ -228,18 +257,29 @@ class LogicalStream:
     def read(self, size: int = _RAW_BLOCK) -> bytes:
         if size <= 0:
             return b""
+        data = self._content(size) if self._text is None else self._transcoded(size)
+        self.offset += len(data)
+        return data
+
+    def _content(self, size: int) -> bytes:
+        """The next (decompressed) bytes of the content."""
         if self._returned:
             data, self._returned = self._returned[:size], self._returned[size:]
-            self.offset += len(data)
             return data
         if self._done:
             return b""
         if self._zstd is not None:
-            data = self._read_zstd(size)
-        else:
-            data = self._read_compressed(size) if self._member is not None else self._read_plain(size)
-        self.offset += len(data)
-        return data
+            return self._read_zstd(size)
+        return self._read_compressed(size) if self._member is not None else self._read_plain(size)
+
+    def _transcoded(self, size: int) -> bytes:
+        """UTF-16 or UTF-32 content as UTF-8, at most `size` bytes (UTF-8 takes at most 3 bytes
+        for 2 of UTF-16); what does not decode becomes U+FFFD."""
+        while True:
+            raw = self._content(max(4, size * 2 // 3))
+            text = self._text.decode(raw, final=not raw)  # type: ignore[union-attr]
+            if text or not raw:
+                return text.encode("utf-8")
 
     def _read_plain(self, size: int) -> bytes:
         if self._pending:
@@ -324,7 +364,7 @@ class LogicalStream:
         return b"".join(out)
 
     def _fail(self, reason: str) -> None:
-        self.error = reason
+        self.error = self.error or reason  # the first cause (a damaged member, then "truncated")
         self._done = True
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import json
 import lzma
+import tarfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -100,6 +104,8 @@ COMPRESSORS = {
 @st.composite
 def any_log_bytes(draw) -> bytes:
     data = draw(st.one_of(st.binary(max_size=3000), access_log_bytes(), trail_bytes()))
+    if draw(st.integers(0, 5)) == 0:  # saved as UTF-16 (PowerShell), maybe cut mid-character
+        data = data.decode("utf-8", "replace").encode("utf-16")[: draw(st.integers(0, 2 * len(data) + 2))]
     if draw(st.booleans()):
         data = COMPRESSORS[draw(st.sampled_from(sorted(COMPRESSORS)))](data)
         if draw(st.booleans()):
@@ -107,3 +113,24 @@ def any_log_bytes(draw) -> bytes:
         elif draw(st.booleans()):
             data = mutate(data, draw(edits))
     return data
+
+
+@st.composite
+def archive_bytes(draw) -> bytes:
+    """A zip or tar (plain or compressed) of such files, whole or cut short."""
+    members = draw(st.lists(st.tuples(st.sampled_from(["a.log", "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/t.json",
+                                                       "d/x.gz", "./e.log"]), any_log_bytes()), min_size=0, max_size=3))
+    sink = io.BytesIO()
+    if draw(st.booleans()):
+        with zipfile.ZipFile(sink, "w") as archive, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a repeated name is wanted: zip allows it
+            for name, data in members:
+                archive.writestr(name, data)
+    else:
+        with tarfile.open(fileobj=sink, mode=draw(st.sampled_from(["w", "w:gz", "w:bz2", "w:xz"]))) as archive:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    data = sink.getvalue()
+    return data[: draw(st.integers(0, len(data)))] if draw(st.booleans()) else data

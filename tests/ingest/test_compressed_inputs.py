@@ -163,3 +163,41 @@ def test_a_read_failure_inside_compressed_data_fails_the_input_not_the_run(codec
         stream = LogicalStream(ResetAfterTwoReads(), "s3://logs/obj")
         while stream.read(100_000):
             pass
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom", "utf-32", "utf-16+gzip"])
+def test_utf16_and_utf32_text_is_read_as_utf8(tmp_path, lines, encoding):
+    """Windows PowerShell 5.1 writes `>` and Out-File as UTF-16 with a byte order mark."""
+    text = lines.decode()
+    if encoding == "utf-16-be-bom":
+        data = b"\xfe\xff" + text.encode("utf-16-be")
+    else:
+        data = text.encode(encoding.split("+")[0])
+    if encoding.endswith("+gzip"):
+        data = gzip.compress(data)
+    rows, quarantined = parse(tmp_path, "export.log", data)
+    expected, _ = parse(tmp_path, "utf8.log", lines)
+    assert quarantined == [] and [r["requestid"] for r in rows] == [r["requestid"] for r in expected]
+
+
+def test_powershell_lookup_events_with_non_ascii_names(tmp_path):
+    """`aws cloudtrail lookup-events > events.json` in Windows PowerShell 5.1: UTF-16LE, CRLF."""
+    record = {"eventVersion": "1.09", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "s3.amazonaws.com",
+              "eventName": "DeleteBucketPolicy", "awsRegion": "eu-west-3", "eventID": "e1",
+              "requestParameters": {"bucketName": "données-été"}}
+    document = json.dumps({"Events": [{"EventId": "e1", "CloudTrailEvent": json.dumps(record)}]}, indent=4,
+                          ensure_ascii=False)
+    path = tmp_path / "events.json"
+    path.write_bytes(document.replace("\n", "\r\n").encode("utf-16"))
+    sink = MemoryQuarantine()
+    events = [e for batch in parse_inputs([str(path)], quarantine=sink) for e in batch.events()]
+    assert sink.entries == [] and [e["requestParameters"]["bucketName"] for e in events] == ["données-été"]
+
+
+def test_utf16_that_does_not_decode_keeps_its_records_with_replacement_characters(tmp_path, lines):
+    data = lines.decode().encode("utf-16-le")
+    broken = b"\xff\xfe" + data[:100] + b"\x00\xd8" + data[100:]  # a lone high surrogate in the owner id
+    rows, quarantined = parse(tmp_path, "broken.log", broken)
+    assert len(rows) == 300 and quarantined == []
+    owner = lines.split(b" ")[0].decode()
+    assert rows[0]["bucketowner"] == owner[:50] + "\ufffd" + owner[50:]
