@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +57,8 @@ from policies.posture_handler import (
     send_batches,
 )
 from policies.runner import FAIL, Finding
+from policies.sources.live_clients import ClientFactory, LiveSourceError, assume_role
+from policies.sources.live_org import caller_identity, role_arn
 from policies.sources.live_scan import LiveScanRequest, run_live_scan
 
 MESSAGE_KEYS = ("scan_id", "scan_time", "account_id")
@@ -123,15 +126,50 @@ def dispatch_handler(event: Any, context: Any, settings: PostureSettings | None 
     return {"scan_id": scan_id, "scan_time": scan_time.isoformat(), "accounts_dispatched": len(accounts)}
 
 
-def reported_here(finding: Finding, account_id: str, accounts: list[str]) -> bool:
+def reported_here(finding: Finding, account_id: str, accounts: list[str],
+                  owner_scanned: Callable[[str], bool] = lambda owner: True) -> bool:
     """Whether this account's worker reports `finding`, so the fan-out reports each resource once
     like the one-invocation scan. Buckets and the account are only seen from their own account;
     a trail is also seen from every account an organization trail covers (shadow copies): its
-    owner's worker reports it, or, when its owner is not scanned, the first listed account's."""
+    owner's worker reports it, or the first listed account's when its owner is not listed or its
+    owner's worker cannot scan it (`owner_scanned(owner)` False: no audit role in the management
+    account, a common set-up). Only that one worker asks."""
     owner = finding.ref.account
     if finding.resource_type != TRAIL_RESOURCE_TYPE or owner == account_id:
         return True
-    return owner not in accounts and account_id == accounts[0]
+    if account_id != accounts[0]:
+        return False
+    return owner not in accounts or not owner_scanned(owner)
+
+
+class OwnerScanProbe:
+    """Whether an account's own worker can scan it: its audit role can be assumed from here (the
+    workers' credentials are the same for every account), or it is this account itself (scanned
+    with its own credentials). One AssumeRole per account asked about, remembered. A failure to
+    tell counts as "cannot": a trail reported twice rather than never."""
+
+    def __init__(self, role_name: str) -> None:
+        self.role_name = role_name
+        self.session = boto3.Session()
+        self._caller: tuple[str, str] | None = None
+        self._answers: dict[str, bool] = {}
+
+    def __call__(self, account_id: str) -> bool:
+        if account_id not in self._answers:
+            self._answers[account_id] = self._scannable(account_id)
+        return self._answers[account_id]
+
+    def _scannable(self, account_id: str) -> bool:
+        try:
+            if self._caller is None:
+                self._caller = caller_identity(ClientFactory(self.session, None))
+            partition, caller = self._caller
+            if account_id != caller:
+                assume_role(self.session, role_arn(partition, account_id, self.role_name), None,
+                            session_name="bucketwatch-owner-check")
+        except LiveSourceError:
+            return False
+        return True
 
 
 def account_findings_key(task: AccountTask, table: pa.Table) -> tuple[str, pa.Table]:
@@ -148,7 +186,8 @@ def scan_account(task: AccountTask, settings: PostureSettings, role_name: str, a
                               organization_accounts=[task.account_id], require_reachable=False)
     result = run_live_scan(request)
     log_not_scanned(result)
-    findings = [f for f in result.findings if reported_here(f, task.account_id, accounts)]
+    owner_scanned = OwnerScanProbe(role_name)
+    findings = [f for f in result.findings if reported_here(f, task.account_id, accounts, owner_scanned)]
     key = None
     if findings:
         key, rows = account_findings_key(task, findings_table(findings, task.scan_id, task.scan_time))

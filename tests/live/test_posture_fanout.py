@@ -31,7 +31,7 @@ from org_world import (
 from detectors.common.organization import ENVIRONMENT_VARIABLE
 from policies.config import PostureSettings
 from policies.model import BUCKET_RESOURCE_TYPE, TRAIL_RESOURCE_TYPE
-from policies.posture_fanout import reported_here, worker_handler
+from policies.posture_fanout import OwnerScanProbe, reported_here, worker_handler
 from policies.posture_handler import QUEUE_VARIABLE, handler
 from policies.registry import policies_for
 from policies.runner import Finding, ResourceRef
@@ -276,3 +276,39 @@ def test_a_trail_seen_from_several_accounts_is_reported_by_one_worker() -> None:
     assert seen("222222222222") == ["222222222222"]  # the owner is scanned: its worker alone
     assert seen("999999999999") == ["111111111111"]  # the management account, not listed: the first account
     assert seen("999999999999", BUCKET_RESOURCE_TYPE) == accounts  # buckets are only ever listed by their owner
+
+
+def test_a_trail_whose_owner_cannot_be_scanned_is_reported_by_the_first_account() -> None:
+    """The management account owns the organization trail and often has no audit role: its
+    worker sees nothing, so the first listed account's worker reports the trail's shadow copy."""
+    policy = policies_for(PostureSettings())[0]
+    accounts = ["111111111111", "222222222222", "333333333333"]
+    asked: list[str] = []
+
+    def owner_scanned(account: str) -> bool:
+        asked.append(account)
+        return account != "222222222222"
+
+    finding = Finding(policy, ResourceRef(id="arn:aws:cloudtrail:us-east-1:222222222222:trail/org", source="live",
+                                          account="222222222222"), "PASS", "", "PASS", resource_type=TRAIL_RESOURCE_TYPE)
+    reporters = [a for a in accounts if a != "222222222222" and reported_here(finding, a, accounts, owner_scanned)]
+    assert reporters == ["111111111111"] and asked == ["222222222222"]  # only the first account's worker asks
+    owner_is_first = Finding(policy, ResourceRef(id="arn:aws:cloudtrail:us-east-1:111111111111:trail/org",
+                                                 source="live", account="111111111111"), "PASS", "", "PASS",
+                             resource_type=TRAIL_RESOURCE_TYPE)
+    assert [a for a in accounts if reported_here(owner_is_first, a, accounts, owner_scanned)] == ["111111111111"]
+
+
+def test_the_owner_probe_assumes_the_audit_role_once_per_account(central) -> None:
+    """Against moto: a member whose role can be assumed is scanned by its own worker, one whose
+    role is refused (m2) is not, and the central account needs no role (its own credentials)."""
+    world: OrgWorld = central.world
+    probe = OwnerScanProbe(AUDIT_ROLE)
+    calls: list[str] = []
+    probe.session.events.register("before-call.sts.AssumeRole", lambda **kwargs: calls.append("AssumeRole"))
+    assert probe(world.members["m0"]) is True
+    assert probe(world.members["m2"]) is False
+    assert probe(world.management) is True  # the caller's own account
+    assert probe(world.members["m2"]) is False
+    assert probe(world.members["m0"]) is True
+    assert calls == ["AssumeRole"]  # m0 once (remembered); m2 is refused before a call is sent
