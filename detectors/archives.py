@@ -62,8 +62,12 @@ def members(path: str, format_: str) -> Iterator[InputObject]:
             seen[member.name] = seen.get(member.name, 0) + 1
             yield _input(member, size, seen[member.name])
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, InputError) as exc:
-        reason = f"the {format_} archive cannot be read to its end: {type(exc).__name__}: {exc}"
+        reason = f"the {format_} archive cannot be read to its end: {_describe(exc)}"
         yield _input(ArchiveMember(path, format_, "", -1, reason), _size(path))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__} (the data ends early)"
 
 
 def _size(path: str) -> int | None:
@@ -82,17 +86,25 @@ def _input(member: ArchiveMember, size: int | None, occurrence: int = 1) -> Inpu
     return InputObject("member", f"{member.archive}{SEPARATOR}{name}", size, member=member)
 
 
+def _skipped(name: str) -> bool:
+    """Hidden files, as in a directory (`.DS_Store`, `._x` AppleDouble files), and the resource
+    forks macOS adds to the zips it makes (`__MACOSX/`)."""
+    return name.rsplit("/", 1)[-1].startswith(".") or name.startswith("__MACOSX/")
+
+
 def _zip_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
     with zipfile.ZipFile(path) as archive:
         for index, info in enumerate(archive.infolist()):
-            if not info.is_dir():
+            if not info.is_dir() and not _skipped(info.filename):
                 yield ArchiveMember(path, "zip", info.filename, index), info.file_size
 
 
 def _tar_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
-    with tarfile.open(path, "r|*") as archive:
+    # Listed with seeks over the members' data (an uncompressed tar is not read whole to list it);
+    # the same entries, in the same order, as the cursor's pass.
+    with tarfile.open(path, "r:*") as archive:
         for index, info in enumerate(archive):
-            if info.isfile():
+            if info.isfile() and not _skipped(info.name.removeprefix("./")):
                 yield ArchiveMember(path, "tar", info.name, index), info.size
 
 
@@ -127,7 +139,7 @@ def open_member(member: ArchiveMember) -> IO[bytes] | UnlistedPart:
             stream = _cursor(member.archive).open(member)
         return _Checked(stream, f"{member.name} in the {member.format} archive")  # type: ignore[return-value]
     except (OSError, EOFError, IndexError, zipfile.BadZipFile, tarfile.TarError) as exc:
-        raise InputError(f"cannot read {member.name} in {member.archive}: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"cannot read {member.name} in {member.archive}: {_describe(exc)}") from None
 
 
 # What a damaged member raises while it is read (its own decompression, tar's, zip's CRC check).
@@ -146,7 +158,7 @@ class _Checked:
         try:
             return self._stream.read(size)
         except _DAMAGE as exc:
-            raise ContentError(f"{self._where} is damaged or cut short: {type(exc).__name__}: {exc}") from None
+            raise ContentError(f"{self._where} is damaged or cut short: {_describe(exc)}") from None
 
     def close(self) -> None:
         self._stream.close()

@@ -102,9 +102,8 @@ def test_a_cut_archive_keeps_what_was_listed_and_is_read_again_when_it_changes(t
     cut.write_bytes(gzip.compress(whole)[: len(gzip.compress(whole)) * 3 // 4])
     report = ingest_inputs([str(cut)], tmp_path / "lake")
     assert report.holds() and report.rows_written >= 40 and not report.failures
-    reasons = [(entry["source"], entry["reason"]) for entry in quarantine_entries(tmp_path / "lake")]
-    assert (f"{cut}!/(unlisted part)",
-            "the tar archive cannot be read to its end: ReadError: unexpected end of data") in reasons
+    reasons = {entry["source"]: entry["reason"] for entry in quarantine_entries(tmp_path / "lake")}
+    assert reasons[f"{cut}!/(unlisted part)"].startswith("the tar archive cannot be read to its end: ")
     assert ingest_inputs([str(cut)], tmp_path / "lake").stats.records_in == 0  # recorded: not read again...
     cut.write_bytes(gzip.compress(whole))  # ...until the copy is complete
     done = ingest_inputs([str(cut)], tmp_path / "lake")
@@ -175,3 +174,12 @@ def test_a_name_the_archive_repeats_is_an_input_of_its_own(tmp_path, files):
     report = ingest_inputs([str(path)], tmp_path / "lake")
     assert report.rows_written == 4 and sum(row[-1] for row in lake_rows(tmp_path / "lake")) == 4
     assert ingest_inputs([str(path)], tmp_path / "lake").stats.records_in == 0
+
+
+def test_hidden_files_and_macos_resource_forks_are_not_inputs(tmp_path, files):
+    """As in a directory: `.DS_Store`, `._x` AppleDouble files and the `__MACOSX/` folder that
+    macOS puts in the zips it makes are not logs."""
+    path = make_zip(tmp_path / "from-a-mac.zip", {TRAIL: files[TRAIL], ".DS_Store": b"\x00\x00\x00\x01Bud1",
+                                                  "__MACOSX/AWSLogs/._t.json.gz": b"\x00\x05\x16\x07",
+                                                  "logs/._notes": b"\x00"})
+    assert [obj.name for obj in expand_inputs([str(path)])] == [f"{path}!/{TRAIL}"]
