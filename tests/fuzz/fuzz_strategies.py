@@ -88,9 +88,21 @@ def trail_bytes(draw) -> bytes:
     elif layout == "lines":
         text = "\n".join(records)
     elif layout == "envelope":
-        text = json.dumps({"detail-type": "AWS API Call via CloudTrail", "detail": json.loads(records[0])
-                           if records and records[0].startswith("{") and len(records[0]) < 5000 else {}})
+        text = json.dumps({"detail-type": "AWS API Call via CloudTrail", "detail": _shallow(records[0] if records else "")})
     return mutate(text.encode("utf-8", "surrogatepass"), draw(edits))
+
+
+def _shallow(record: str) -> object:
+    """A record as a value to wrap in an envelope; {} for one the strategy itself cannot nest
+    (a "deep" record: the standard library's encoder and decoder recurse)."""
+    if not record.startswith("{") or len(record) >= 5000:
+        return {}
+    try:
+        value = json.loads(record)
+        json.dumps(value)
+    except RecursionError:
+        return {}
+    return value
 
 
 COMPRESSORS = {
