@@ -5,8 +5,9 @@ Each regular file in an archive is an input of its own (`InputObject` of kind "m
 manifest on its own, so its key path still names its log type, account and region. A zip member
 is opened where it is (the central directory says where). A tar, compressed or not, can only be
 read from its start: members are read through one forward cursor per archive and process, so
-reading them in order decompresses the archive once (`detectors.sources.expand_inputs` lists
-them in order; out of order is correct, only slower).
+reading them in order reads the archive once (`detectors.sources.expand_inputs` lists them in
+order; out of order is correct, only slower). Listing a tar seeks over the members' data; a
+compressed tar is decompressed to list it, so it is decompressed twice in all.
 
 An archive that cannot be listed to its end (cut short, corrupt) gives the members listed before
 the damage and one more input, "(unlisted part)", whose content is one quarantine entry with the
@@ -53,8 +54,8 @@ def _expandable(kind: str | None) -> str | None:
 
 
 def members(path: str, format_: str) -> Iterator[InputObject]:
-    """The archive's regular files in archive order, then a failing input for a part that could
-    not be listed."""
+    """The archive's regular files in archive order, then, if it cannot be listed to its end, an
+    input for the rest whose content is the reason (`UnlistedPart`)."""
     listed = _zip_members(path) if format_ == "zip" else _tar_members(path)
     seen: dict[str, int] = {}
     try:
