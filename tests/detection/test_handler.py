@@ -433,3 +433,27 @@ def test_bad_config_file_raises_for_a_retry(account, monkeypatch, tmp_path):
     monkeypatch.setenv("BUCKETWATCH_CONFIG", str(bad))
     with pytest.raises(UserError, match=r"detections\.ip_allowlist\[0\]\.cidrs\[0\]"):
         detector.handler({"Records": []}, None)
+
+
+def test_a_trail_delivered_through_cloudwatch_logs_and_firehose_raises_the_same_alerts(account):
+    """A trail sent to CloudWatch Logs, on through a subscription filter to Firehose, lands in S3
+    as gzip members of subscription messages under Firehose's own key layout: the detector reads
+    each log event's record and raises what the trail file itself raises."""
+    import gzip
+
+    records = json.loads(gzip.decompress(CLOUDTRAIL_SAMPLE.read_bytes()))["Records"]
+    control = {"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logGroup": "", "logStream": "",
+               "subscriptionFilters": [], "logEvents": [{"id": "", "timestamp": 0, "message": "CWL CONTROL MESSAGE"}]}
+    halves = (records[: len(records) // 2], records[len(records) // 2:])
+    body = gzip.compress(json.dumps(control).encode()) + b"".join(gzip.compress(json.dumps({
+        "messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "aws-cloudtrail-logs-111122223333",
+        "logStream": "111122223333_CloudTrail_us-east-1", "subscriptionFilters": ["to-firehose"],
+        "logEvents": [{"id": str(i), "timestamp": 0, "message": json.dumps(r)} for i, r in enumerate(half)]}).encode())
+        for half in halves)
+    key = "firehose/2024/05/14/10/trail-to-s3-1-2024-05-14-10-00-00-6f1c2a9e-0000-4e6b-9f3b-2d2b8b1e5a10"
+    account.s3.put_object(Bucket="source-logs", Key=key, Body=body)
+    account.drain(account.detector_queue)
+    assert detector.handler(s3_event(key), None) == {"batchItemFailures": []}
+    assert {a["rule_id"] for a in account.alerts_published()} == CLOUDTRAIL_ALERTS
+    assert account.keys("processed", "_quarantine/") == []
+    assert account.keys("processed", "panther_logs/aws_cloudtrail/")
