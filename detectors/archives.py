@@ -6,8 +6,10 @@ manifest on its own, so its key path still names its log type, account and regio
 is opened where it is (the central directory says where). A tar, compressed or not, can only be
 read from its start: members are read through one forward cursor per archive and process, so
 reading them in order reads the archive once (`detectors.sources.expand_inputs` lists them in
-order; out of order is correct, only slower). Listing a tar seeks over the members' data; a
-compressed tar is decompressed to list it, so it is decompressed twice in all.
+order; out of order is correct, only slower). An uncompressed tar is listed by seeking over the
+members' data. A compressed tar is listed by the cursor's own pass, which stands on each member
+as it is listed: a caller that reads each member before taking the next (`bucketwatch ingest`)
+decompresses it once; one that lists everything first (several workers) twice.
 
 An archive that cannot be listed to its end (cut short, corrupt) gives the members listed before
 the damage and one more input, "(unlisted part)", whose content is one quarantine entry with the
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from detectors.sources import ContentError, InputError, InputObject, LogicalStream
+from detectors.sources import ContentError, InputError, InputObject, LogicalStream, codec_of
 
 SEPARATOR = "!/"  # <archive path>!/<member name>, as jar: URLs name a file inside an archive
 
@@ -101,12 +103,23 @@ def _zip_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
 
 
 def _tar_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
-    # Listed with seeks over the members' data (an uncompressed tar is not read whole to list it);
-    # the same entries, in the same order, as the cursor's pass.
-    with tarfile.open(path, "r:*") as archive:
-        for index, info in enumerate(archive):
-            if info.isfile() and not _skipped(info.name.removeprefix("./")):
-                yield ArchiveMember(path, "tar", info.name, index), info.size
+    """An uncompressed tar is listed with seeks over the members' data; a compressed one in a pass
+    of its cursor (`_TarCursor.walk`), which stands on each member while it is listed: read then,
+    it is read in that same pass. The same entries, in the same order, either way."""
+    with open(path, "rb") as raw:
+        compressed = codec_of(raw.read(6)) is not None
+    if compressed:
+        entries: Iterator[tuple[int, tarfile.TarInfo]] = _cursor(path).walk()
+    else:
+        entries = _seek_list(path)
+    for index, info in entries:
+        if info.isfile() and not _skipped(info.name.removeprefix("./")):
+            yield ArchiveMember(path, "tar", info.name, index), info.size
+
+
+def _seek_list(path: str) -> Iterator[tuple[int, tarfile.TarInfo]]:
+    with tarfile.open(path, "r:") as archive:
+        yield from enumerate(archive)
 
 
 class UnlistedPart:
@@ -173,8 +186,26 @@ class _TarCursor:
         self.path = path
         self.archive: Any = None
         self.position = -1
+        self.walking: tuple[Any, int, tarfile.TarInfo] | None = None  # the listing pass, on an entry
+
+    def walk(self) -> Iterator[tuple[int, tarfile.TarInfo]]:
+        """Every entry in archive order, from a pass of its own that stands on each entry while it
+        is yielded: the entry opened then is read from that pass."""
+        with tarfile.open(self.path, "r|*") as archive:
+            for index, info in enumerate(archive):
+                self.walking = (archive, index, info)
+                try:
+                    yield index, info
+                finally:
+                    self.walking = None
 
     def open(self, member: ArchiveMember) -> IO[bytes]:
+        if self.walking is not None:
+            archive, index, info = self.walking
+            if index == member.index and info.name == member.name:
+                stream = archive.extractfile(info)
+                if stream is not None:
+                    return stream
         if self.archive is None or member.index <= self.position:
             self.close()
             self.archive = tarfile.open(self.path, "r|*")  # noqa: SIM115 - open across calls, closed by close()

@@ -22,11 +22,12 @@ from __future__ import annotations
 import bz2
 import codecs
 import hashlib
+import itertools
 import lzma
 import os
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -166,7 +167,8 @@ def _unicode_decoder(head: bytes) -> Any:
     return None if encoding is None else codecs.getincrementaldecoder(encoding)(errors="replace")
 
 
-def _codec_of(head: bytes) -> str | None:
+def codec_of(head: bytes) -> str | None:
+    """The compression the first bytes announce ("gzip", "bzip2", "xz", "zstd"), or None."""
     return next((codec for magic, codec in _MAGIC if head.startswith(magic)), None)
 
 
@@ -196,7 +198,7 @@ class LogicalStream:
         if problem:
             self.error, self._done = problem, True
             return
-        self.codec = _codec_of(self._peek(6))
+        self.codec = codec_of(self._peek(6))
         if self.codec == "zstd":
             self._zstd = _open_zstd(self)
         elif self.codec is not None:
@@ -330,7 +332,7 @@ class LogicalStream:
             if not more:
                 break
             rest += more
-        if _codec_of(rest) == self.codec:
+        if codec_of(rest) == self.codec:
             self._member = _Member(self.codec)  # type: ignore[arg-type]
             self._pending = rest
             return True
@@ -546,22 +548,26 @@ def _list_s3(url: str) -> Iterator[InputObject]:
 
 
 def expand_inputs(inputs: Sequence[str]) -> Iterator[InputObject]:
-    """Every object to read, in a stable order (directories sorted, recursively)."""
-    for item in inputs:
-        if item == "-":
-            yield InputObject("stdin", "-")
-        elif item.startswith("s3://"):
-            yield from _list_s3(item)
-        else:
-            path = Path(item)
-            if path.is_dir():
-                files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-                for file in files:
-                    yield from _local_file(str(file))
-            elif path.is_file():
-                yield from _local_file(str(path))
-            else:
-                raise InputError(f"no such file or directory: {display_name(item)}")
+    """Every object to read, in a stable order (directories sorted, recursively). Every input is
+    resolved now (a missing one raises InputError before any object is returned); each file's
+    archive members are listed as the objects are taken, so a caller that reads each object
+    before taking the next reads a compressed tar in one pass (detectors.archives)."""
+    resolved = [_resolve(item) for item in inputs]
+    return itertools.chain.from_iterable(resolved)
+
+
+def _resolve(item: str) -> Iterable[InputObject]:
+    if item == "-":
+        return [InputObject("stdin", "-")]
+    if item.startswith("s3://"):
+        return list(_list_s3(item))
+    path = Path(item)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return itertools.chain.from_iterable(_local_file(str(file)) for file in files)
+    if path.is_file():
+        return _local_file(str(path))
+    raise InputError(f"no such file or directory: {display_name(item)}")
 
 
 def _local_file(path: str) -> Iterator[InputObject]:

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _with_lake(args: argparse.Namespace, session: DetectionSession, progress: Any, limit: int,
                stack: contextlib.ExitStack) -> tuple[str, bool, bool]:
-    objects = list(expand_inputs(args.inputs))
+    objects = expand_inputs(args.inputs)  # resolved now; archive members listed as they are read
     copy = stack.enter_context(optional_output(args.quarantine))
     lake = stack.enter_context(LakeIngest(args.lake, limit, copy))
     with lake.manifest.writing_outside_staging():  # rule matches are written straight into the lake

@@ -399,13 +399,15 @@ class LakeIngest:
         close_cursors()
         self.manifest.__exit__(*exc)
 
-    def run(self, objects: Sequence[InputObject], log_type: str = AUTO, workers: int = 1, *,
+    def run(self, objects: Iterable[InputObject], log_type: str = AUTO, workers: int = 1, *,
             reread: bool = False, on_batch: Callable[[ParsedBatch], None] | None = None,
             progress: Any = None) -> IngestReport:
         """`reread`: read every input whole (detect evaluates all of it) instead of skipping
-        unchanged ones and resuming grown ones; the output still replaces, never duplicates."""
+        unchanged ones and resuming grown ones; the output still replaces, never duplicates.
+        One worker plans each object right before reading it (an archive's member is read while
+        its listing stands on it: detectors.archives)."""
         _check_log_type(log_type)
-        tasks = [t for t in (self._plan(obj, log_type, reread) for obj in objects) if t is not None]
+        tasks = (t for t in (self._plan(obj, log_type, reread) for obj in objects) if t is not None)
         for staged in self._stage_all(tasks, workers, on_batch, progress):
             self._commit(staged)
             if progress is not None and workers > 1:
@@ -433,15 +435,14 @@ class LakeIngest:
                        and previous.ends_newline and previous.bytes_done > 0)
         return task
 
-    def _stage_all(self, tasks: list[Task], workers: int, on_batch: Callable[[ParsedBatch], None] | None,
+    def _stage_all(self, tasks: Iterable[Task], workers: int, on_batch: Callable[[ParsedBatch], None] | None,
                    progress: Any) -> Iterator[Staged]:
-        if workers <= 1 or len(tasks) < 2 or any(t.sid is None for t in tasks):
-            def on_lines(lines: int, quarantined: int) -> None:
-                if progress is not None:
-                    progress.update(lines, quarantined=self.report.quarantine_written)
-
-            for task in tasks:
-                yield stage_source(task, on_batch, on_lines)
+        if workers <= 1:
+            yield from self._stage_in_order(tasks, on_batch, progress)
+            return
+        tasks = list(tasks)
+        if len(tasks) < 2 or any(t.sid is None for t in tasks):
+            yield from self._stage_in_order(tasks, on_batch, progress)
             return
         from concurrent.futures import ProcessPoolExecutor
 
@@ -451,6 +452,15 @@ class LakeIngest:
                 if ship:
                     self._stage_shipped(staged, on_batch)  # type: ignore[arg-type]
                 yield staged
+
+    def _stage_in_order(self, tasks: Iterable[Task], on_batch: Callable[[ParsedBatch], None] | None,
+                        progress: Any) -> Iterator[Staged]:
+        def on_lines(lines: int, quarantined: int) -> None:
+            if progress is not None:
+                progress.update(lines, quarantined=self.report.quarantine_written)
+
+        for task in tasks:
+            yield stage_source(task, on_batch, on_lines)
 
     @staticmethod
     def _stage_shipped(staged: Staged, on_batch: Callable[[ParsedBatch], None]) -> None:
@@ -554,7 +564,7 @@ def ingest_inputs(inputs: Sequence[str], root: Path, log_type: str = AUTO, quara
     """Parse every input into the lake at `root`, exactly once. Inputs are resolved first: a
     missing one fails (InputError) before anything is written."""
     _check_log_type(log_type)
-    objects = list(expand_inputs(inputs))
+    objects = expand_inputs(inputs)  # resolved now; archive members listed as they are read
     keep_freed_memory()
     with LakeIngest(root, max_record_bytes, quarantine_copy) as lake:
         return lake.run(objects, log_type, workers, progress=progress)

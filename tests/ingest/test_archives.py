@@ -183,3 +183,19 @@ def test_hidden_files_and_macos_resource_forks_are_not_inputs(tmp_path, files):
                                                   "__MACOSX/AWSLogs/._t.json.gz": b"\x00\x05\x16\x07",
                                                   "logs/._notes": b"\x00"})
     assert [obj.name for obj in expand_inputs([str(path)])] == [f"{path}!/{TRAIL}"]
+
+
+def test_ingest_reads_a_compressed_tar_in_one_pass(tmp_path, files, monkeypatch):
+    """Its listing stands on each member while `ingest` reads it: the archive is opened (and
+    decompressed) once, not once to list and once more to read."""
+    path = make_tar(tmp_path / "backfill.tar.xz", files, "w:xz")
+    opened: list[str] = []
+    real_open = tarfile.open
+
+    def counting_open(name=None, mode="r", *args, **kwargs):
+        opened.append(mode)
+        return real_open(name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile, "open", counting_open)
+    report = ingest_inputs([str(path)], tmp_path / "lake")
+    assert report.rows_written == 48 and opened == ["r|*"]
