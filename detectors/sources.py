@@ -571,10 +571,14 @@ def _resolve(item: str) -> Iterable[InputObject]:
 
 
 def _local_file(path: str) -> Iterator[InputObject]:
-    """A file, or each file of a zip or tar archive (detectors.archives)."""
+    """A file, or each file of a zip or tar archive (detectors.archives). A file named as AWS
+    delivers logs (a CloudTrail or access-log key) is not opened to look for an archive: folders
+    of such files are where the cost per file counts (one that is an archive all the same is
+    still reported whole when it is read)."""
     from detectors import archives
+    from detectors.parsers.detect import log_type_from_key
 
-    format_ = archives.archive_format(path)
+    format_ = None if log_type_from_key(path) else archives.archive_format(path)
     if format_ is None:
         yield InputObject("file", path)
     else:
