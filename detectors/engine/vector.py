@@ -8,6 +8,7 @@ the rows with numpy, so only rows that may match become Python events.
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +24,19 @@ def column_ci(table: pa.Table, name: str) -> pa.ChunkedArray | None:
         if candidate.lower() == name.lower():
             return table.column(candidate)
     return None
+
+
+def take_sorted(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """column[rows] for ascending `rows`, taken chunk by chunk: a take from a column of many
+    chunks (one per delivered object) first joins every chunk of a string column, the cost of
+    the whole column for a few rows."""
+    if column.num_chunks == 1:
+        return column.chunk(0).take(pa.array(rows))
+    bounds = np.cumsum([0, *(len(chunk) for chunk in column.chunks)])
+    cuts = np.searchsorted(rows, bounds).tolist()
+    pieces = [column.chunk(number).take(pa.array(rows[lo:hi] - bounds[number]))
+              for number, (lo, hi) in enumerate(itertools.pairwise(cuts)) if hi > lo]
+    return pa.concat_arrays(pieces) if pieces else pa.array([], column.type)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
