@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from detectors.engine.vector import column_ci, take_sorted
+from detectors.engine.vector import column_ci, column_codes, dictionary_codes, take_sorted
 
 # How a field is derived from a table's columns: (source column names, function of their values).
 Derivation = tuple[tuple[str, ...], Callable[..., Any]]
@@ -187,13 +186,12 @@ class _Encoded:
             column = column_ci(self.table, columns[0])
             if column is None:  # absent: every row reads None, as event.get() does
                 return np.zeros(count, dtype=np.int64), [(None,)]
-            if rows is not None:
-                column = pa.chunked_array([take_sorted(column, rows)])
-            encoded = pc.dictionary_encode(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
-            values = encoded.dictionary.to_pylist()
-            codes = np.asarray(pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False),
-                               dtype=np.int64)
-            return codes, [(v,) for v in values] + [(None,)]
+            if rows is None:  # the whole column: encoded once per batch, shared with pre-filters
+                codes, values = column_codes(self.table, columns[0])  # type: ignore[misc]
+            else:
+                codes, values = dictionary_codes(pa.chunked_array([take_sorted(column, rows)]))
+            # Null (code -1) is the last value, None.
+            return np.where(codes < 0, len(values), codes), [(v,) for v in values] + [(None,)]
         parts = [self.codes((name,), rows, alone) for name in columns]
         combined = np.zeros(count, dtype=np.int64)
         size = 1
