@@ -231,4 +231,5 @@ class _Encoded:
             return []
         codes, values = self._values(fields, derivations, rows)
         strings = pa.array([sep.join(str(v) for v in field_values) for field_values in values], pa.string())
-        return strings.take(pa.array(codes))
+        # Dictionary-encoded: the engine groups by the few distinct strings, not one per row.
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), strings)

@@ -208,10 +208,18 @@ def test_arrow_dedup_strings_group_as_python_strings_do():
     for values in (["b:x", "a:y", None, "b:x", "é:z", "a:y"], ["a" * 1200, "a" * 1100, "b"], ["only"] * 3):
         expected_keys, expected_inverse = np.unique(
             np.asarray([str(v)[:1000] for v in values], dtype=object), return_inverse=True)
-        for arrow in (pa.array(values, pa.string()), pa.chunked_array([pa.array(values[:1]), pa.array(values[1:])])):
+        for arrow in (pa.array(values, pa.string()), pa.chunked_array([pa.array(values[:1]), pa.array(values[1:])]),
+                      pa.array(values, pa.string()).dictionary_encode()):
             keys, inverse = _dedup_codes(arrow)
             assert keys.tolist() == expected_keys.tolist()
             assert inverse.tolist() == expected_inverse.tolist()
+    # Declared rules hand over dictionary arrays whose dictionary may hold unused values and values
+    # equal after the 1000-character cut.
+    encoded = pa.DictionaryArray.from_arrays(pa.array([3, 0, 3, 2], pa.int32()),
+                                             pa.array(["z", "unused", "a" * 1000 + "x", "a" * 1000 + "y"]))
+    keys, inverse = _dedup_codes(encoded)
+    assert keys.tolist() == ["a" * 1000, "z"]
+    assert inverse.tolist() == [0, 1, 0, 0]
 
 
 def test_arrow_formatted_times_equal_panther_time():
