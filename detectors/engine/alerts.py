@@ -183,10 +183,11 @@ def _block_windows(state: AlertState | None, rule_id: str, dedup: str, period_s:
         older, newer, joined_at = np.arange(0), np.arange(len(times)), np.arange(0)
     spans: list[tuple[float, np.ndarray]] = []  # (start, positions) of each new window
     for positions in (older, newer):
+        chosen = times[positions]  # ascending, as times are
         i = 0
         while i < len(positions):
-            first = float(times[positions[i]])
-            j = i + int(np.searchsorted(times[positions[i:]], first + period_s, side="left"))
+            first = float(chosen[i])
+            j = int(np.searchsorted(chosen, first + period_s, side="left"))
             spans.append((first, positions[i:j]))
             i = j
     latest_start = max([start for start, _ in spans] + ([state.window_start] if state is not None else []))

@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from detectors.engine.vector import column_ci
+from detectors.engine.vector import column_ci, column_codes, dictionary_codes, take_sorted
 
 # How a field is derived from a table's columns: (source column names, function of their values).
 Derivation = tuple[tuple[str, ...], Callable[..., Any]]
@@ -118,20 +117,37 @@ class Declared:
     def match_table(self, table: pa.Table, log_type: str) -> tuple[np.ndarray, pa.Array | list[str]] | None:
         """(row indices where every condition holds, their dedup strings), as `rule()` and
         `dedup()` give them row by row; None for a log type without column derivations."""
+        found = self.rows(table, log_type)
+        if found is None:
+            return None
+        if not len(found):
+            return found, []
+        return found, _encoded(table).texts(found, self.dedup_fields, self.columns[log_type], self.sep)
+
+    def rows(self, table: pa.Table, log_type: str) -> np.ndarray | None:
+        """Row indices (ascending) where every condition holds; None for a log type without
+        column derivations."""
         derivations = self.columns.get(log_type)
         if derivations is None:
             return None
         encoded = _encoded(table)
-        mask = np.ones(table.num_rows, dtype=bool)
+        rows = np.arange(table.num_rows)
         for condition in self.conditions:
-            mask &= encoded.decide(condition.fields, derivations, condition.test)
-            if not mask.any():
-                return np.flatnonzero(mask), []
-        rows = np.flatnonzero(mask)
-        return rows, encoded.texts(rows, self.dedup_fields, derivations, self.sep)
+            # Once few rows are left, the next conditions are decided on those rows only: the
+            # conditions are and-ed, so the other rows' answers do not matter (a column that
+            # only one rule reads, e.g. the user agent after `error present`, is then encoded
+            # for 2% of the rows instead of all of them).
+            subset = None if len(rows) == table.num_rows else rows
+            rows = rows[encoded.decide(condition.fields, derivations, condition.test, subset)]
+            if not len(rows):
+                break
+        return rows
 
 
 COUNTING_LIMIT = 1 << 20  # combined codes up to this are counted (bincount), larger ones sorted
+# A column not yet encoded for the whole batch is encoded for the rows in question only when they
+# are fewer than this fraction of the batch (else the whole column, cached for the other rules).
+SUBSET_FRACTION = 0.25
 _LAST: list[Any] = [None, None]  # (table, its _Encoded): every declared rule of a batch asks
 
 
@@ -149,25 +165,35 @@ class _Encoded:
         self.table = table
         self.cache: dict[tuple[str, ...], tuple[np.ndarray, list[tuple[Any, ...]]]] = {}
 
-    def codes(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
-        """(code per row, the distinct value tuples the codes stand for)."""
+    def codes(self, columns: tuple[str, ...], rows: np.ndarray | None = None, alone: bool = False) -> tuple[
+            np.ndarray, list[tuple[Any, ...]]]:
+        """(code per row, the distinct value tuples the codes stand for). `rows`: for these rows
+        only (ascending). For a few rows, combinations of columns are made for those rows only,
+        and with `alone` (a column few rules read) a column not encoded yet is encoded for them
+        alone; neither is cached."""
         hit = self.cache.get(columns)
-        if hit is None:
-            hit = self.cache[columns] = self._encode(columns)
-        return hit
+        if hit is not None:
+            return hit if rows is None else (hit[0][rows], hit[1])
+        if rows is not None and (alone or len(columns) > 1) and len(rows) < SUBSET_FRACTION * self.table.num_rows:
+            return self._encode(columns, rows, alone)
+        hit = self.cache[columns] = self._encode(columns)
+        return hit if rows is None else (hit[0][rows], hit[1])
 
-    def _encode(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    def _encode(self, columns: tuple[str, ...], rows: np.ndarray | None = None, alone: bool = False) -> tuple[
+            np.ndarray, list[tuple[Any, ...]]]:
+        count = self.table.num_rows if rows is None else len(rows)
         if len(columns) == 1:
             column = column_ci(self.table, columns[0])
             if column is None:  # absent: every row reads None, as event.get() does
-                return np.zeros(self.table.num_rows, dtype=np.int64), [(None,)]
-            encoded = pc.dictionary_encode(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
-            values = encoded.dictionary.to_pylist()
-            codes = np.asarray(pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False),
-                               dtype=np.int64)
-            return codes, [(v,) for v in values] + [(None,)]
-        parts = [self.codes((name,)) for name in columns]
-        combined = np.zeros(self.table.num_rows, dtype=np.int64)
+                return np.zeros(count, dtype=np.int64), [(None,)]
+            if rows is None:  # the whole column: encoded once per batch, shared with pre-filters
+                codes, values = column_codes(self.table, columns[0])  # type: ignore[misc]
+            else:
+                codes, values = dictionary_codes(pa.chunked_array([take_sorted(column, rows)]))
+            # Null (code -1) is the last value, None.
+            return np.where(codes < 0, len(values), codes), [(v,) for v in values] + [(None,)]
+        parts = [self.codes((name,), rows, alone) for name in columns]
+        combined = np.zeros(count, dtype=np.int64)
         size = 1
         for codes, values in parts:
             combined, size = combined * len(values) + codes, size * len(values)
@@ -183,18 +209,19 @@ class _Encoded:
         distinct = [tuple(values[codes[row]][0] for codes, values in parts) for row in first.tolist()]
         return number[combined], distinct
 
-    def _values(self, fields: Sequence[str], derivations: Mapping[str, Derivation]) -> tuple[
-            np.ndarray, list[list[Any]]]:
-        """(code per row, per distinct source combination: the fields' values)."""
+    def _values(self, fields: Sequence[str], derivations: Mapping[str, Derivation],
+                rows: np.ndarray | None = None, alone: bool = False) -> tuple[np.ndarray, list[list[Any]]]:
+        """(code per row (of `rows`), per distinct source combination: the fields' values)."""
         sources = tuple(dict.fromkeys(c for name in fields for c in derivations[name][0]))
-        codes, distinct = self.codes(sources)
+        codes, distinct = self.codes(sources, rows, alone)
         where_of = {c: i for i, c in enumerate(sources)}
         picks = [(derivations[name][1], [where_of[c] for c in derivations[name][0]]) for name in fields]
         return codes, [[derive(*(raw[i] for i in at)) for derive, at in picks] for raw in distinct]
 
     def decide(self, fields: Sequence[str], derivations: Mapping[str, Derivation],
-               test: Callable[..., Any]) -> np.ndarray:
-        codes, values = self._values(fields, derivations)
+               test: Callable[..., Any], rows: np.ndarray | None = None) -> np.ndarray:
+        """Whether `test` holds, per row (of `rows`)."""
+        codes, values = self._values(fields, derivations, rows, alone=True)
         answers = np.fromiter((bool(test(*v)) for v in values), dtype=bool, count=len(values))
         return answers[codes]
 
@@ -202,6 +229,7 @@ class _Encoded:
               sep: str) -> pa.Array | list[str]:
         if not len(rows):
             return []
-        codes, values = self._values(fields, derivations)
+        codes, values = self._values(fields, derivations, rows)
         strings = pa.array([sep.join(str(v) for v in field_values) for field_values in values], pa.string())
-        return strings.take(pa.array(codes[rows]))
+        # Dictionary-encoded: the engine groups by the few distinct strings, not one per row.
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), strings)

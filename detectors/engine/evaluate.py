@@ -393,6 +393,15 @@ def _dedup_codes(dedups: Any) -> tuple[np.ndarray, np.ndarray]:
     `np.unique([str(d)[:1000] for d in dedups], return_inverse=True)` gives them. An Arrow array
     (what `vector.matched` returns) is dictionary-encoded in Arrow: Python sees only the distinct
     strings, not one per match."""
+    if isinstance(dedups, pa.DictionaryArray) and not dedups.null_count:
+        # Already encoded (declared rules): rank the distinct strings that occur.
+        values = [str(v)[:1000] for v in dedups.dictionary.to_pylist()]
+        codes = np.asarray(dedups.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        present = np.flatnonzero(np.bincount(codes, minlength=len(values))) if len(codes) else codes
+        keys = sorted({values[code] for code in present.tolist()})
+        rank = {key: number for number, key in enumerate(keys)}
+        ranks = np.asarray([rank.get(value, -1) for value in values], dtype=np.int64)
+        return np.asarray(keys, dtype=object), ranks[codes]
     if isinstance(dedups, pa.Array | pa.ChunkedArray):
         texts = pc.fill_null(dedups.cast(pa.string()), "None")  # str(None), as the list path
         if len(texts) and pc.max(pc.utf8_length(texts)).as_py() <= 1000:

@@ -49,6 +49,7 @@ class LazyRows:
         self.names = [n for n in self.table.column_names if records is None or n.startswith("p_")]
         self._columns: dict[str, list[Any]] = {}
         self._epochs: np.ndarray | None = None
+        self._epoch_array: np.ndarray | None = None
         self._epoch_list: list[float] | None = None
         self.lower_names = {name.lower(): name for name in reversed(self.names)}
         self.name_set = frozenset(self.names)
@@ -67,10 +68,14 @@ class LazyRows:
         return {position: panther_time(value) if name in TIME_FIELDS else value}
 
     def epoch_array(self) -> np.ndarray:
-        """Event times (epoch seconds, float) of all rows as numpy; -1 where unknown."""
-        if not len(self.indices) or (self.epoch(0) is None and self._epochs is None):
-            return np.full(len(self.indices), -1.0)
-        return np.where(self._epochs >= 0, self._epochs / 1000.0, -1.0)
+        """Event times (epoch seconds, float) of all rows as numpy; -1 where unknown. Computed
+        once (every vectorized rule of a batch asks)."""
+        if self._epoch_array is None:
+            if not len(self.indices) or (self.epoch(0) is None and self._epochs is None):
+                self._epoch_array = np.full(len(self.indices), -1.0)
+            else:
+                self._epoch_array = np.where(self._epochs >= 0, self._epochs / 1000.0, -1.0)
+        return self._epoch_array
 
     def epochs(self) -> list[float]:
         """Event times (epoch seconds) of all rows; -1 where unknown. Computed once."""

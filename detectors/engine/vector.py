@@ -8,6 +8,7 @@ the rows with numpy, so only rows that may match become Python events.
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,8 +26,37 @@ def column_ci(table: pa.Table, name: str) -> pa.ChunkedArray | None:
     return None
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
-    encoded = pc.dictionary_encode(column.combine_chunks())
+def take_sorted(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """column[rows] for ascending `rows`, taken chunk by chunk: a take from a column of many
+    chunks (one per delivered object) first joins every chunk of a string column, the cost of
+    the whole column for a few rows."""
+    if column.num_chunks == 1:
+        return column.chunk(0).take(pa.array(rows))
+    bounds = np.cumsum([0, *(len(chunk) for chunk in column.chunks)])
+    cuts = np.searchsorted(rows, bounds).tolist()
+    pieces = [column.chunk(number).take(pa.array(rows[lo:hi] - bounds[number]))
+              for number, (lo, hi) in enumerate(itertools.pairwise(cuts)) if hi > lo]
+    return pa.concat_arrays(pieces) if pieces else pa.array([], column.type)
+
+
+_COLUMN_CODES: list[Any] = [None, {}]  # (the last table asked about, {column name: its codes})
+
+
+def column_codes(table: pa.Table, name: str) -> tuple[np.ndarray, list[Any]] | None:
+    """(dictionary code per row, -1 for null; the distinct values) of a column (case-insensitive
+    name; None when absent), encoded once per table: the declared rules and the pre-filters of a
+    batch read the same few columns (bucket, requester, operation)."""
+    if _COLUMN_CODES[0] is not table:
+        _COLUMN_CODES[:] = [table, {}]
+    cache = _COLUMN_CODES[1]
+    if name not in cache:
+        column = column_ci(table, name)
+        cache[name] = None if column is None else dictionary_codes(column)
+    return cache[name]
+
+
+def dictionary_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    encoded = pc.dictionary_encode(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
     indices = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     return indices, encoded.dictionary.to_pylist()  # index -1 (null) is decoded as None below
 
@@ -41,7 +71,7 @@ def rows_where(table: pa.Table, columns: Sequence[str], predicate: Callable[...,
         return None
     if table.num_rows == 0:
         return pa.chunked_array([pa.array([], pa.bool_())])
-    encoded = [_codes(a) for a in arrays]  # type: ignore[arg-type]
+    encoded = [dictionary_codes(a) for a in arrays]  # type: ignore[arg-type]
     combined = np.zeros(table.num_rows, dtype=np.int64)
     for indices, values in encoded:
         combined = combined * (len(values) + 1) + (indices + 1)
@@ -86,31 +116,31 @@ def outside_networks(table: pa.Table, bucket_column: str, ip_column: str,
     buckets, ips = column_ci(table, bucket_column), column_ci(table, ip_column)
     if buckets is None or ips is None:
         return None
-    bucket_codes, bucket_values = _codes(buckets)
+    bucket_codes, bucket_values = column_codes(table, bucket_column)  # type: ignore[misc]
     # Addresses repeat (NAT gateways, endpoints): parse each distinct one, broadcast by code.
     encoded = pc.dictionary_encode(ips.combine_chunks().cast(pa.string()))
     ip_codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     distinct = encoded.dictionary
     distinct_v4 = np.append(ipv4_ints(pa.chunked_array([distinct], pa.string())), -1)  # code -1 (null) -> -1
     distinct_has = np.append(np.asarray(pc.not_equal(distinct, "").to_numpy(zero_copy_only=False), dtype=bool), False)
-    v4, has_ip = distinct_v4[ip_codes], distinct_has[ip_codes]
-    result = np.zeros(table.num_rows, dtype=bool)
+    # Decided per bucket and distinct address (the last slot of each axis: null), then looked up
+    # per row: a batch has a few buckets and a few thousand addresses, but 100,000 rows.
+    outside = np.zeros((len(bucket_values) + 1, len(distinct_v4)), dtype=bool)
     v6: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     for code, bucket in [*enumerate(bucket_values), (-1, None)]:
         allowed = networks_for(bucket)
         if allowed is None:
             continue
-        rows = (bucket_codes == code) & has_ip
-        inside = np.zeros(table.num_rows, dtype=bool)
+        inside = np.zeros(len(distinct_v4), dtype=bool)
         for net in allowed.networks:
             if net.version == 4:
-                inside |= (v4 & int(net.netmask)) == int(net.network_address)
-        result |= rows & (v4 >= 0) & ~inside
-        others = rows & (v4 < 0)
+                inside |= (distinct_v4 & int(net.netmask)) == int(net.network_address)
+        outside[code] = distinct_has & (distinct_v4 >= 0) & ~inside
+        others = distinct_has & (distinct_v4 < 0)
         if others.any():
             v6 = v6 if v6 is not None else _ipv6_halves(distinct, distinct_v4 < 0)
-            result |= others & ~_inside_v6(v6, allowed.networks)[ip_codes]
-    return pa.chunked_array([pa.array(result)])
+            outside[code] |= others & ~_inside_v6(v6, allowed.networks)
+    return pa.chunked_array([pa.array(outside[bucket_codes, ip_codes])])
 
 
 def _ipv6_halves(distinct: pa.Array, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

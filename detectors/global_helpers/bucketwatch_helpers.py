@@ -27,6 +27,7 @@ from detectors.engine.vector import (  # noqa: F401  (re-exported for rules)
     outside_networks,
     rows_where,
     starts,
+    take_sorted,
     text,
 )
 

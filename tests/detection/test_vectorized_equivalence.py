@@ -85,6 +85,50 @@ def test_generated_traffic_same_matches_both_ways(rules, tmp_path):
     assert fast.stats.candidates < 4000
 
 
+def test_batches_of_many_chunks_same_matches_both_ways(rules, tmp_path):
+    """A combined batch has one chunk per delivered object: the declared rules decide their later
+    conditions on the few rows left (columns taken chunk by chunk) and the ransom-note pre-filter
+    reads the keys of uploads only; the matches are still exactly the plain path's."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from gen_access_logs import generate
+
+    from detectors.pipeline import ParsedBatch
+
+    items = list(generate(5000, seed=23))
+    lines = [line for _, _, line in items]
+    lines[17] = lines[17].replace("REST.GET.OBJECT", "REST.PUT.OBJECT", 1)  # make sure some uploads exist
+    notes = [i for i, line in enumerate(lines) if "REST.PUT.OBJECT" in line][:3]
+    for i in notes:  # ransom notes among the uploads, in different chunks
+        fields = lines[i].split(" ")
+        key_at = fields.index("REST.PUT.OBJECT") + 1
+        fields[key_at] = f"backups/HOW_TO_DECRYPT_FILES_{i}.txt"
+        lines[i] = " ".join(fields)
+    path = tmp_path / "2020-05-10-00-00-00-0123456789ABCDEF"
+    path.write_text("\n".join(lines) + "\n")
+    with path.open("rb") as stream:
+        (table,) = [b.table for b in parse_stream(stream, str(path))]
+    chunked = pa.concat_tables([table.slice(start, 333) for start in range(0, table.num_rows, 333)])
+    assert chunked.column(0).num_chunks > 10
+    fast, fast_found, plain_found = both_paths([ParsedBatch("AWS.S3ServerAccess", str(path), chunked)], rules)
+    assert not fast.errors
+    assert fast_found == plain_found
+    found_rules = {found[0] for found in fast_found}
+    assert {"AWS.S3.ServerAccess.Error", "AWS.S3.RansomwareNoteUpload", "AWS.S3.DeleteObject"} <= found_rules
+    assert len([f for f in fast_found if f[0] == "AWS.S3.RansomwareNoteUpload"]) == len(notes)
+
+
+def test_take_sorted_equals_take_across_chunks():
+    import numpy as np
+
+    from detectors.engine.vector import take_sorted
+
+    column = pa.chunked_array([["a", None], [], ["c", "d", "e"], ["f"]], pa.string())
+    for rows in ([0, 2, 5], [], [1, 4], [0, 1, 2, 3, 4, 5], [5]):
+        at = np.asarray(rows, dtype=np.int64)
+        assert take_sorted(column, at).to_pylist() == column.take(pa.array(at)).to_pylist()
+    assert take_sorted(pa.chunked_array([["x", "y"]]), np.asarray([1])).to_pylist() == ["y"]
+
+
 def test_rows_where_decides_per_distinct_combination():
     table = pa.table({"Bucket": ["a", "a", "b", None, "a"], "ip": ["1", "2", "1", "1", "1"]})
     calls = []
@@ -164,10 +208,18 @@ def test_arrow_dedup_strings_group_as_python_strings_do():
     for values in (["b:x", "a:y", None, "b:x", "é:z", "a:y"], ["a" * 1200, "a" * 1100, "b"], ["only"] * 3):
         expected_keys, expected_inverse = np.unique(
             np.asarray([str(v)[:1000] for v in values], dtype=object), return_inverse=True)
-        for arrow in (pa.array(values, pa.string()), pa.chunked_array([pa.array(values[:1]), pa.array(values[1:])])):
+        for arrow in (pa.array(values, pa.string()), pa.chunked_array([pa.array(values[:1]), pa.array(values[1:])]),
+                      pa.array(values, pa.string()).dictionary_encode()):
             keys, inverse = _dedup_codes(arrow)
             assert keys.tolist() == expected_keys.tolist()
             assert inverse.tolist() == expected_inverse.tolist()
+    # Declared rules hand over dictionary arrays whose dictionary may hold unused values and values
+    # equal after the 1000-character cut.
+    encoded = pa.DictionaryArray.from_arrays(pa.array([3, 0, 3, 2], pa.int32()),
+                                             pa.array(["z", "unused", "a" * 1000 + "x", "a" * 1000 + "y"]))
+    keys, inverse = _dedup_codes(encoded)
+    assert keys.tolist() == ["a" * 1000, "z"]
+    assert inverse.tolist() == [0, 1, 0, 0]
 
 
 def test_arrow_formatted_times_equal_panther_time():

@@ -142,11 +142,12 @@ def _codec_per_leaf(schema: pa.Schema) -> dict[str, tuple[str, str]]:
 def test_every_leaf_is_compressed_but_the_short_vocabulary_columns(schema):
     """Codecs are given per leaf path, and a leaf the writer does not name is written uncompressed:
     every leaf of every lake table (nested ones included) must be zstd unless it is one of the
-    short-vocabulary dictionary columns."""
+    short-vocabulary dictionary columns (in rule-match files: one of the dictionary columns)."""
     leaves = _codec_per_leaf(schema)
     assert len(leaves) >= len(schema.names)
+    _, uncompressed = lake_writer.column_sets(schema)
     for path, (top, codec) in leaves.items():
-        expected = "UNCOMPRESSED" if top in lake_writer.UNCOMPRESSED_COLUMNS else "ZSTD"
+        expected = "UNCOMPRESSED" if top in uncompressed else "ZSTD"
         assert codec == expected, (path, codec)
     assert any(codec == "ZSTD" for _, codec in leaves.values())
 
@@ -164,3 +165,29 @@ def test_dictionary_choices_reach_list_values_too():
     assert "RLE_DICTIONARY" in encodings["p_any_aws_arns.list.element"]
     assert "RLE_DICTIONARY" in encodings["bucket"]
     assert "RLE_DICTIONARY" not in encodings["requestid"]
+
+
+def test_rule_match_files_keep_their_dictionary_columns_uncompressed():
+    """Rule-match files store every dictionary column (principals, user agents, the alert's times
+    and tags) as uncompressed dictionary pages; their alert ids are dictionary-encoded and zstd.
+    The logs keep zstd for principals. Both read back with exactly the lake's schema."""
+    rows = [{"requestid": f"R{i:06d}", "requester": "arn:aws:iam::123456789012:role/app", "p_alert_id": f"{i % 3:032x}",
+             "p_alert_creation_time": 1_764_900_000_000, "p_rule_tags": ["Exfiltration"]} for i in range(300)]
+    chunks = {}
+    for kind, schema in (("logs", schema_module.SCHEMA_OF_LOG_TYPE["AWS.S3ServerAccess"]),
+                         ("matches", schema_module.rule_matches_schema("AWS.S3ServerAccess"))):
+        sink = pa.BufferOutputStream()
+        table = pa.Table.from_pylist([{k: v for k, v in row.items() if k in schema.names} for row in rows], schema=schema)
+        lake_writer.write_parquet(table, sink)
+        assert pq.read_table(pa.BufferReader(sink.getvalue())).equals(table)
+        group = pq.ParquetFile(pa.BufferReader(sink.getvalue())).metadata.row_group(0)
+        chunks[kind] = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert chunks["logs"]["requester"].compression == "ZSTD"
+    matches = chunks["matches"]
+    for leaf in ("requester", "p_alert_creation_time", "p_alert_update_time", "p_rule_tags.list.element"):
+        assert matches[leaf].compression == "UNCOMPRESSED", leaf
+        assert "RLE_DICTIONARY" in matches[leaf].encodings, leaf
+    assert matches["p_alert_id"].compression == "ZSTD"
+    assert "RLE_DICTIONARY" in matches["p_alert_id"].encodings
+    assert matches["requestid"].compression == "ZSTD"
+    assert "RLE_DICTIONARY" not in matches["requestid"].encodings
