@@ -42,7 +42,7 @@ from detectors.engine.stores import MemoryStore, SQLiteStore
 from detectors.lake import LakeWriter
 from detectors.lake.ingest import LakeIngest
 from detectors.lake.manifest import QUARANTINE_DIR
-from detectors.pipeline import ParsedBatch, parse_inputs
+from detectors.pipeline import ParsedBatch, keep_freed_memory, parse_inputs
 from detectors.quarantine import CountingQuarantine, JsonlQuarantine
 from detectors.sources import expand_inputs
 
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     writer = None if args.no_lake else LakeWriter(args.lake)
     session = DetectionSession.create(settings, store, writer, rules=rules)
     session.write_logs = False  # the logs go through the lake's exactly-once ingest below
+    keep_freed_memory()  # as `ingest` does: -5% CPU here, half the page faults (docs/detection.md)
     with contextlib.ExitStack() as stack:
         stack.enter_context(input_errors())
         progress = stack.enter_context(Progress("detect"))
