@@ -239,6 +239,14 @@ def duckdb_seconds(folder: Path) -> float:
         return time.perf_counter() - started
 
 
+def run_order(kinds: list[str], number: int) -> list[str]:
+    """The sides of run `number`: rotated, and reversed every other run, so that no side always
+    follows the same one (a run right after `ingest` tends to be the slower one)."""
+    shift = number % len(kinds)
+    order = kinds[shift:] + kinds[:shift]
+    return order[::-1] if number % 2 else order
+
+
 def phase_medians(results: list[dict]) -> str:
     labels = [label for _, _, label in PHASES]
     median = {label: statistics.median(r["phases"].get(label, 0.0) for r in results) for label in labels}
@@ -285,7 +293,7 @@ def main() -> None:
     kinds = ["ingest", "detect"] + (["baseline"] if args.baseline else [])
     runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for number in range(args.repeat):
-        for kind in kinds if number % 2 == 0 else kinds[::-1]:
+        for kind in run_order(kinds, number):
             result = measure("detect" if kind == "baseline" else kind, folder, config, cpu,
                              args.baseline if kind == "baseline" else None, args.phases)
             runs[kind].append(result)
