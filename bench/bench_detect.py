@@ -53,6 +53,9 @@ REPO = HERE.parent
 OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
 
+if "--child" in sys.argv:  # a measured side imports its package first, as the command line does
+    import bucketwatch  # noqa: F401  (it sets up the process before pyarrow loads: bucketwatch/__init__.py)
+
 import gen_access_logs  # noqa: E402
 
 from detectors.parsers.s3_access_format import format_access_log_line  # noqa: E402
