@@ -123,15 +123,16 @@ def _seek_list(path: str) -> Iterator[tuple[int, tarfile.TarInfo]]:
 
 
 class UnlistedPart:
-    """The part of an archive that could not be listed, as a stream: no bytes, and the reason
-    (detectors.sources.LogicalStream makes it the input's one quarantine entry; the input is
-    recorded as read, and read again when the archive changes)."""
+    """The part of an archive that could not be listed, as a stream whose content is damaged from
+    its first byte: ContentError with the reason, which LogicalStream makes the input's one
+    quarantine entry, as for a damaged member (the input is recorded as read, and read again when
+    the archive changes)."""
 
     def __init__(self, problem: str) -> None:
         self.problem = problem
 
     def read(self, size: int = -1) -> bytes:
-        return b""
+        raise ContentError(self.problem)
 
     def close(self) -> None:
         """Nothing is open."""

@@ -192,12 +192,7 @@ class LogicalStream:
         self._zstd: Any = None
         self._returned = b""  # decompressed bytes read ahead (the archive check), returned first
         self._text: Any = None  # the decoder of UTF-16/32 content, read as UTF-8
-        self.codec: str | None = None
         self.archive: str | None = None
-        problem = getattr(raw, "problem", None)  # detectors.archives.UnlistedPart: no content, a reason
-        if problem:
-            self.error, self._done = problem, True
-            return
         self.codec = codec_of(self._peek(6))
         if self.codec == "zstd":
             self._zstd = _open_zstd(self)
