@@ -147,14 +147,18 @@ def open_member(member: ArchiveMember) -> IO[bytes] | UnlistedPart:
             with zipfile.ZipFile(member.archive) as archive:  # the member keeps the file open
                 info = archive.infolist()[member.index]  # by position: a zip may repeat a name
                 if info.filename != member.name:
-                    raise InputError(f"{member.archive} changed while it was read: {member.name} is no longer "
-                                     f"entry {member.index} (read the archive again)")
+                    raise _changed(member)
                 stream = archive.open(info)
         else:
             stream = _cursor(member.archive).open(member)
         return _Checked(stream, f"{member.name} in the {member.format} archive")  # type: ignore[return-value]
     except (OSError, EOFError, IndexError, zipfile.BadZipFile, tarfile.TarError) as exc:
         raise InputError(f"cannot read {member.name} in {member.archive}: {_describe(exc)}") from None
+
+
+def _changed(member: ArchiveMember) -> InputError:
+    return InputError(f"{member.archive} changed while it was read: {member.name} is no longer entry "
+                      f"{member.index} (read the archive again)")
 
 
 # What a damaged member raises while it is read (its own decompression, tar's, zip's CRC check).
@@ -218,8 +222,7 @@ class _TarCursor:
                 break
         if info is None or info.name != member.name:
             self.close()
-            raise InputError(f"{self.path} changed while it was read: {member.name} is no longer entry "
-                             f"{member.index} (read the archive again)")
+            raise _changed(member)
         stream = self.archive.extractfile(info)
         if stream is None:
             raise InputError(f"{member.name} in {self.path} is not a regular file")
