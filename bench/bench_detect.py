@@ -312,6 +312,8 @@ def main() -> None:
         label = "detect" if kind == "detect" else f"detect of {args.baseline}"
         print(f"ratio ingest time / {label} time: {median['ingest']['elapsed'] / median[kind]['elapsed']:.3f} wall, "
               f"{median['ingest']['cpu'] / median[kind]['cpu']:.3f} CPU  (goal >= 0.80)")
+        print(f"  {label} adds {median[kind]['cpu'] - median['ingest']['cpu']:.2f} CPU-s to ingest's; the goal "
+              f"allows {0.25 * median['ingest']['cpu']:.2f} (a quarter of ingest)")
     if args.phases:
         for kind in kinds[1:]:
             print(f"{kind} engine phases (median CPU-s): {phase_medians(runs[kind])}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -111,16 +112,31 @@ def alert_message(finding: Finding, scan_time: datetime) -> dict[str, Any]:
 
 
 BATCH = 10  # the limit of SNS PublishBatch and of SQS SendMessageBatch
+SEND_ATTEMPTS = 4  # per batch: the first send and three resends of what the service could not take
+RESEND_DELAY_SECONDS = 0.2  # doubled before each resend
 
 
 def send_batches(send: Callable[[list[dict[str, Any]]], dict[str, Any]], entries: list[dict[str, Any]],
-                 what: str) -> None:
+                 what: str, sleep: Callable[[float], None] = time.sleep) -> None:
     """`entries` ten to a `send` call (thousands fit in the Lambda's time), each given its `Id`
-    within the call. Entries the service refuses raise, so the invocation fails and is retried."""
+    within the call. Entries the service could not take (`SenderFault: false`: throttled, busy)
+    are sent again, alone, after a pause: resending the whole batch would repeat the ones it took.
+    Entries it refuses as wrong (`SenderFault: true`) or still cannot take after SEND_ATTEMPTS
+    raise, so the invocation fails and is retried."""
     for start in range(0, len(entries), BATCH):
-        answer = send([{"Id": str(index), **entry} for index, entry in enumerate(entries[start:start + BATCH])])
-        if answer.get("Failed"):
-            raise RuntimeError(f"{what}: {len(answer['Failed'])} refused: {answer['Failed'][0]}")
+        pending = {str(index): entry for index, entry in enumerate(entries[start:start + BATCH])}
+        for attempt in range(SEND_ATTEMPTS):
+            if attempt:
+                sleep(RESEND_DELAY_SECONDS * 2 ** (attempt - 1))
+            failed = send([{"Id": key, **entry} for key, entry in pending.items()]).get("Failed") or []
+            refused = [failure for failure in failed if failure.get("SenderFault")]
+            if refused:
+                raise RuntimeError(f"{what}: {len(refused)} refused as invalid: {refused[0]}")
+            pending = {failure["Id"]: pending[failure["Id"]] for failure in failed}
+            if not pending:
+                break
+        else:
+            raise RuntimeError(f"{what}: {len(pending)} not accepted after {SEND_ATTEMPTS} attempts: {failed[0]}")
 
 
 def publish_alerts(sns: Any, topic_arn: str, alerts: list[dict[str, Any]]) -> None:

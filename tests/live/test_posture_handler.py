@@ -17,7 +17,14 @@ from local_queues import alerts_queue, drain
 from org_world import AUDIT_ROLE, OUTSIDER, build_organization, refuse_roles
 
 from detectors.common.organization import ENVIRONMENT_VARIABLE
-from policies.posture_handler import POSTURE_FINDINGS_SCHEMA, handler
+from policies.posture_handler import (
+    POSTURE_FINDINGS_SCHEMA,
+    RESEND_DELAY_SECONDS,
+    SEND_ATTEMPTS,
+    handler,
+    publish_alerts,
+    send_batches,
+)
 
 
 def test_posture_lambda_alerts_and_writes_the_lake(aws_endpoint, monkeypatch) -> None:
@@ -159,3 +166,49 @@ def test_an_organization_without_accounts_or_role_fails_loudly(aws_endpoint, mon
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, json.dumps({"accounts": ["111111111111"]}))
     with pytest.raises(ValueError, match="audit_role_name"):
         handler({}, None)
+
+
+def test_alerts_the_topic_cannot_take_are_sent_again_alone(aws_endpoint) -> None:
+    """SNS answers a batch with the entries it could not take (throttled: SenderFault false):
+    those are sent again after a pause, the ones it took are not, so no alert arrives twice.
+    The service is moto; the throttling of the first answer is added to its real answer."""
+    sns = boto3.client("sns")
+    topic, queue = alerts_queue()
+    calls: list[list[str]] = []
+
+    def throttled_once(chunk: list[dict]) -> dict:
+        calls.append([entry["Id"] for entry in chunk])
+        if len(calls) > 1:
+            return sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=chunk)
+        taken = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=chunk[:8])
+        return {**taken, "Failed": [{"Id": entry["Id"], "Code": "Throttled", "SenderFault": False}
+                                    for entry in chunk[8:]]}
+
+    pauses: list[float] = []
+    entries = [{"Message": json.dumps({"n": n})} for n in range(10)]
+    send_batches(throttled_once, entries, "SNS alerts", sleep=pauses.append)
+    assert calls == [[str(n) for n in range(10)], ["8", "9"]]
+    assert pauses == [RESEND_DELAY_SECONDS]
+    assert sorted(message["n"] for message in drain(queue)) == list(range(10))
+
+
+def test_an_alert_the_topic_refuses_fails_the_invocation_without_resending(aws_endpoint) -> None:
+    """An entry SNS refuses as wrong (here: over its size limit, SenderFault true) is not sent
+    again, it would be refused again: the invocation fails, saying what SNS said."""
+    sns = boto3.client("sns")
+    topic, queue = alerts_queue()
+    alerts = [{"policy_id": "S3.Bucket.Logging", "big": "x" * 300_000}, {"policy_id": "S3.Bucket.Logging"}]
+    with pytest.raises(RuntimeError, match=r"SNS alerts: 1 refused as invalid: .*too long"):
+        publish_alerts(sns, topic, alerts)
+    assert [message["policy_id"] for message in drain(queue)] == ["S3.Bucket.Logging"]  # sent once
+
+
+def test_alerts_still_not_taken_after_every_attempt_fail_the_invocation() -> None:
+    pauses: list[float] = []
+
+    def always_busy(chunk: list[dict]) -> dict:
+        return {"Successful": [], "Failed": [{"Id": chunk[0]["Id"], "Code": "InternalError", "SenderFault": False}]}
+
+    with pytest.raises(RuntimeError, match=f"SQS account messages: 1 not accepted after {SEND_ATTEMPTS} attempts"):
+        send_batches(always_busy, [{"MessageBody": "a"}], "SQS account messages", sleep=pauses.append)
+    assert pauses == [RESEND_DELAY_SECONDS * 2 ** n for n in range(SEND_ATTEMPTS - 1)]
