@@ -49,6 +49,13 @@ _BODY = re.compile(_BODY_PATTERN.format(n=_NUM), re.DOTALL)
 _REST = re.compile(_BODY_PATTERN.format(n=_NUM) + r'(?P<tail>(?: [^ "]*)*)', re.DOTALL)
 # The same shape with any token where numbers belong: tells which number is bad.
 _REST_LOOSE = re.compile(_BODY_PATTERN.format(n=r"\S+") + r'(?P<tail>(?: [^ "]*)*)', re.DOTALL)
+# A field AWS adds after the known ones may be quoted (`... Yes "a b" c`); the user agent then
+# does not run to the line's last quote. Such a line has every known field, unquoted, before it.
+_TAIL_TOKEN = re.compile(r' ("[^"]*"|[^ "]*)')
+_REST_QUOTED_EXTRA = re.compile(
+    _BODY_PATTERN.format(n=_NUM) + rf'(?P<tail>(?: [^ "]*){{{len(_TAIL_FIELDS)}}}(?: (?:"[^"]*"|[^ "]*))+)',
+    re.DOTALL)
+_MAX_QUOTES_TRIED = 64  # each quote is a place the user agent may close: bounded backtracking
 
 
 def _match_rest(rest: str) -> dict[str, str] | None:
@@ -57,8 +64,22 @@ def _match_rest(rest: str) -> dict[str, str] | None:
     if last_quote > 0 and (not tail or tail[0] == " "):
         body = _BODY.fullmatch(rest, 0, last_quote + 1)
         if body is not None:
+            known = tail.count(" ")
+            if known < len(_TAIL_FIELDS) and '"' in body["useragent"][1:-1]:
+                extra = _quoted_extra(rest)
+                if extra is not None:
+                    return extra
             return {**body.groupdict(), "tail": tail}
     match = _REST.fullmatch(rest)
+    return match.groupdict() if match else _quoted_extra(rest)
+
+
+def _quoted_extra(rest: str) -> dict[str, str] | None:
+    """The split with every known field after the user agent and quoted fields after those: for
+    a line whose last quote closes an added field, not the user agent."""
+    if rest.count('"') > _MAX_QUOTES_TRIED:
+        return None
+    match = _REST_QUOTED_EXTRA.fullmatch(rest)
     return match.groupdict() if match else None
 
 
@@ -152,7 +173,7 @@ def parse_access_line(line: str) -> dict[str, Any]:
     for name in ("httpstatus", "errorcode", "bytessent", "objectsize", "totaltime", "turnaroundtime"):
         token = groups[name]
         record[name] = _int_field(name, token) if name in S3_ACCESS_INT_FIELDS else _bare(token)
-    tail = groups["tail"][1:].split(" ") if groups["tail"] else []
+    tail = _TAIL_TOKEN.findall(groups["tail"])
     if not tail:
         raise LineError(f"truncated: 17 fields, need at least {S3_ACCESS_MIN_FIELDS} (versionid missing)")
     for name, token in zip(_TAIL_FIELDS, tail, strict=False):

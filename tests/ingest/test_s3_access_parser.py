@@ -95,6 +95,11 @@ GEN_24_RECORD = expect(
 GEN_29 = AWS_DOC_LINE + " newfield-1 -"
 GEN_29_RECORD = {**AWS_DOC_RECORD, "additionalFields": ["newfield-1", "-"]}
 
+# A field AWS may add after the known ones could be quoted, with spaces inside: the user agent
+# then does not run to the line's last quote (the vectorized parser would have taken it there).
+GEN_28_QUOTED = AWS_DOC_LINE + ' "new field, quoted" newfield-2'
+GEN_28_QUOTED_RECORD = {**AWS_DOC_RECORD, "additionalFields": ['"new field, quoted"', "newfield-2"]}
+
 # Raw quotes inside the request-URI, the referrer and the user agent (S3 does not escape them).
 RAW_QUOTES = (
     f"{OWNER} web [10/May/2020:12:00:01 +0000] 192.0.2.44 - 1111222233334444 WEBSITE.GET.OBJECT search "
@@ -150,6 +155,7 @@ VALID = {
     "gen-20-ipv6": (GEN_20, GEN_20_RECORD),
     "gen-24-offset": (GEN_24, GEN_24_RECORD),
     "gen-29-unknown-trailing": (GEN_29, GEN_29_RECORD),
+    "gen-28-quoted-added-field": (GEN_28_QUOTED, GEN_28_QUOTED_RECORD),
     "raw-quotes": (RAW_QUOTES, RAW_QUOTES_RECORD),
     "lifecycle-expire": (LIFECYCLE_EXPIRE, LIFECYCLE_EXPIRE_RECORD),
     "lifecycle-transition": (LIFECYCLE_TRANSITION, LIFECYCLE_TRANSITION_RECORD),
@@ -160,6 +166,13 @@ VALID = {
 _DOC_TOKENS = AWS_DOC_LINE.split(" ")
 VALID["gen-25"] = (" ".join(_DOC_TOKENS[:-2]), {**AWS_DOC_RECORD, "aclrequired": None, "sourceregion": None})
 VALID["gen-26"] = (" ".join(_DOC_TOKENS[:-1]), {**AWS_DOC_RECORD, "sourceregion": None})
+# A user agent with raw quotes, then a quoted added field: the agent keeps its own quotes.
+VALID["raw-quotes-and-quoted-added-field"] = (RAW_QUOTES + ' "added"', {**RAW_QUOTES_RECORD,
+                                                                        "additionalFields": ['"added"']})
+# An older generation (7 fields after the agent) whose agent holds quoted words: they stay in it.
+VALID["gen-24-raw-quotes-in-agent"] = (
+    GEN_24.replace('"Boto3/1.16.0 Python/3.8.5 Linux/5.4.0 Botocore/1.19.0"', '"curl "x" y z"'),
+    {**GEN_24_RECORD, "useragent": 'curl "x" y z'})
 
 
 def _batch_parse(lines: list[str]) -> list[dict]:
