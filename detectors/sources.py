@@ -157,9 +157,10 @@ def _is_tar(head: bytes) -> bool:
 
 
 # Text saved as UTF-16 (Windows PowerShell 5.1's `>` and Out-File write it, e.g. `aws cloudtrail
-# lookup-events > events.json`) or UTF-32 is known by its byte order mark and read as UTF-8.
+# lookup-events > events.json`) or UTF-32 is known by its byte order mark and read as UTF-8; UTF-8
+# with a byte order mark (PowerShell 7's `-Encoding utf8BOM`, Notepad) is read without the mark.
 _UNICODE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
-                 (b"\xfe\xff", "utf-16"))
+                 (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
 
 
 def _unicode_decoder(head: bytes) -> Any:
@@ -179,7 +180,8 @@ class LogicalStream:
     `error` is set when the content could not be read to its end (corrupt/truncated compressed
     data); `codec` names the compression ("gzip", "bzip2", "xz", "zstd") or is None; `archive`
     the kind of archive ("zip", "tar", "7z", "RAR"), which is not read, or None. UTF-16 and UTF-32
-    text (a byte order mark first) is returned as UTF-8: offsets count UTF-8 bytes then."""
+    text (a byte order mark first) is returned as UTF-8, and UTF-8 without its byte order mark:
+    offsets count the UTF-8 bytes returned then."""
 
     def __init__(self, raw: Any, source: str = "") -> None:
         self._raw = raw
@@ -191,7 +193,7 @@ class LogicalStream:
         self._member: _Member | None = None
         self._zstd: Any = None
         self._returned = b""  # decompressed bytes read ahead (the archive check), returned first
-        self._text: Any = None  # the decoder of UTF-16/32 content, read as UTF-8
+        self._text: Any = None  # the decoder of content with a byte order mark, read as UTF-8
         self.archive: str | None = None
         self.codec = codec_of(self._peek(6))
         if self.codec == "zstd":
@@ -270,8 +272,8 @@ class LogicalStream:
         return self._read_compressed(size) if self._member is not None else self._read_plain(size)
 
     def _transcoded(self, size: int) -> bytes:
-        """UTF-16 or UTF-32 content as UTF-8, at most `size` bytes (UTF-8 takes at most 3 bytes
-        for 2 of UTF-16); what does not decode becomes U+FFFD."""
+        """Content with a byte order mark as UTF-8 without it, at most `size` bytes (UTF-8 takes
+        at most 3 bytes for 2 of UTF-16); what does not decode becomes U+FFFD."""
         while True:
             raw = self._content(max(4, size * 2 // 3))
             text = self._text.decode(raw, final=not raw)  # type: ignore[union-attr]

@@ -116,8 +116,11 @@ COMPRESSORS = {
 @st.composite
 def any_log_bytes(draw) -> bytes:
     data = draw(st.one_of(st.binary(max_size=3000), access_log_bytes(), trail_bytes()))
-    if draw(st.integers(0, 5)) == 0:  # saved as UTF-16 (PowerShell), maybe cut mid-character
+    saved_as = draw(st.integers(0, 7))
+    if saved_as == 0:  # saved as UTF-16 (PowerShell), maybe cut mid-character
         data = data.decode("utf-8", "replace").encode("utf-16")[: draw(st.integers(0, 2 * len(data) + 2))]
+    elif saved_as == 1:  # UTF-8 with a byte order mark (PowerShell 7, Notepad), maybe cut inside it
+        data = (b"\xef\xbb\xbf" + data)[: draw(st.integers(0, len(data) + 3))]
     if draw(st.booleans()):
         data = COMPRESSORS[draw(st.sampled_from(sorted(COMPRESSORS)))](data)
         if draw(st.booleans()):

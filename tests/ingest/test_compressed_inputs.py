@@ -165,9 +165,11 @@ def test_a_read_failure_inside_compressed_data_fails_the_input_not_the_run(codec
             pass
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom", "utf-32", "utf-16+gzip"])
-def test_utf16_and_utf32_text_is_read_as_utf8(tmp_path, lines, encoding):
-    """Windows PowerShell 5.1 writes `>` and Out-File as UTF-16 with a byte order mark."""
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom", "utf-32", "utf-16+gzip", "utf-8-sig",
+                                      "utf-8-sig+gzip"])
+def test_text_with_a_byte_order_mark_is_read_as_utf8(tmp_path, lines, encoding):
+    """Windows PowerShell 5.1 writes `>` and Out-File as UTF-16 with a byte order mark; PowerShell 7's
+    `-Encoding utf8BOM` and Notepad write UTF-8 with one. The first owner id is read without it."""
     text = lines.decode()
     if encoding == "utf-16-be-bom":
         data = b"\xfe\xff" + text.encode("utf-16-be")
@@ -178,6 +180,19 @@ def test_utf16_and_utf32_text_is_read_as_utf8(tmp_path, lines, encoding):
     rows, quarantined = parse(tmp_path, "export.log", data)
     expected, _ = parse(tmp_path, "utf8.log", lines)
     assert quarantined == [] and [r["requestid"] for r in rows] == [r["requestid"] for r in expected]
+    assert rows[0]["bucketowner"] == expected[0]["bucketowner"]
+
+
+def test_cloudtrail_file_saved_as_utf8_with_a_byte_order_mark(tmp_path):
+    """Before, the mark hid the JSON from the content sniffer: one access-log quarantine entry."""
+    record = {"eventVersion": "1.09", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "s3.amazonaws.com",
+              "eventName": "DeleteBucketPolicy", "awsRegion": "eu-west-3", "eventID": "e1",
+              "requestParameters": {"bucketName": "données-été"}}
+    path = tmp_path / "trail.json"
+    path.write_bytes(json.dumps({"Records": [record]}, ensure_ascii=False).encode("utf-8-sig"))
+    sink = MemoryQuarantine()
+    events = [e for batch in parse_inputs([str(path)], quarantine=sink) for e in batch.events()]
+    assert sink.entries == [] and [e["requestParameters"]["bucketName"] for e in events] == ["données-été"]
 
 
 def test_powershell_lookup_events_with_non_ascii_names(tmp_path):
