@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from detectors.sources import ContentError, InputError, InputObject, LogicalStream, codec_of
+from detectors.sources import ContentError, InputError, InputObject, LogicalStream, codec_of, is_hidden
 
 SEPARATOR = "!/"  # <archive path>!/<member name>, as jar: URLs name a file inside an archive
 
@@ -89,16 +89,10 @@ def _input(member: ArchiveMember, size: int | None, occurrence: int = 1) -> Inpu
     return InputObject("member", f"{member.archive}{SEPARATOR}{name}", size, member=member)
 
 
-def _skipped(name: str) -> bool:
-    """Hidden files, as in a directory (`.DS_Store`, `._x` AppleDouble files), and the resource
-    forks macOS adds to the zips it makes (`__MACOSX/`)."""
-    return name.rsplit("/", 1)[-1].startswith(".") or name.startswith("__MACOSX/")
-
-
 def _zip_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
     with zipfile.ZipFile(path) as archive:
         for index, info in enumerate(archive.infolist()):
-            if not info.is_dir() and not _skipped(info.filename):
+            if not info.is_dir() and not is_hidden(info.filename):
                 yield ArchiveMember(path, "zip", info.filename, index), info.file_size
 
 
@@ -113,7 +107,7 @@ def _tar_members(path: str) -> Iterator[tuple[ArchiveMember, int]]:
     else:
         entries = _seek_list(path)
     for index, info in entries:
-        if info.isfile() and not _skipped(info.name.removeprefix("./")):
+        if info.isfile() and not is_hidden(info.name.removeprefix("./")):
             yield ArchiveMember(path, "tar", info.name, index), info.size
 
 

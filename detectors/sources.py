@@ -560,11 +560,19 @@ def _resolve(item: str) -> Iterable[InputObject]:
         return list(_list_s3(item))
     path = Path(item)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.rglob("*") if not is_hidden(p.relative_to(path).as_posix()) and p.is_file())
         return itertools.chain.from_iterable(_local_file(str(file)) for file in files)
     if path.is_file():
         return _local_file(str(path))
     raise InputError(f"no such file or directory: {display_name(item)}")
+
+
+def is_hidden(relative: str) -> bool:
+    """Not a log: a file in a folder or archive whose path (relative to it, `/`-separated) has a
+    hidden part (`.DS_Store`, `._x` AppleDouble files, `.git/...`, `.cache/...`), or under the
+    `__MACOSX/` folder of resource forks that macOS adds to the zips it makes."""
+    parts = relative.split("/")
+    return parts[0] == "__MACOSX" or any(part.startswith(".") and part not in (".", "..") for part in parts)
 
 
 def _local_file(path: str) -> Iterator[InputObject]:

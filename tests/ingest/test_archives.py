@@ -181,7 +181,7 @@ def test_hidden_files_and_macos_resource_forks_are_not_inputs(tmp_path, files):
     macOS puts in the zips it makes are not logs."""
     path = make_zip(tmp_path / "from-a-mac.zip", {TRAIL: files[TRAIL], ".DS_Store": b"\x00\x00\x00\x01Bud1",
                                                   "__MACOSX/AWSLogs/._t.json.gz": b"\x00\x05\x16\x07",
-                                                  "logs/._notes": b"\x00"})
+                                                  "logs/._notes": b"\x00", ".git/config": b"[core]\n"})
     assert [obj.name for obj in expand_inputs([str(path)])] == [f"{path}!/{TRAIL}"]
 
 

@@ -206,3 +206,24 @@ def test_a_file_that_vanished_after_listing_is_one_entry_and_the_run_goes_on(tmp
         again = run.run(list(expand_inputs([str(tmp_path / "logs")])))
     assert (again.stats.records_in, again.rows_written, again.quarantine_written) == (1, 1, 0)
     assert list(quarantine_entries(lake)) == []
+
+
+def test_hidden_folders_in_an_input_folder_are_not_read(tmp_path):
+    """A folder of logs may hold a git checkout's objects, a tool's cache or what `unzip` leaves of a
+    Mac zip: no file under a hidden folder (or `__MACOSX/`) is an input, as no hidden file is."""
+    import zlib
+
+    from detectors.sources import expand_inputs
+
+    logs = tmp_path / "logs"
+    for relative, data in {"2024-01-01-00-00-00-ABC": AWS_DOC_LINE + "\n",
+                           ".git/objects/ab/cdef0123": zlib.compress(b"blob 12\x00not a log"),
+                           ".cache/copy.log": AWS_DOC_LINE + "\n", "__MACOSX/._2024-01-01": "\x00\x05\x16\x07",
+                           "sub/.DS_Store": "\x00\x00\x00\x01Bud1", "sub/2024-01-01-01-00-00-DEF": OLD_18 + "\n"}.items():
+        path = logs / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    assert [Path(obj.name).relative_to(logs).as_posix() for obj in expand_inputs([str(logs)])] == [
+        "2024-01-01-00-00-00-ABC", "sub/2024-01-01-01-00-00-DEF"]
+    hidden_input = logs / ".cache"  # named on the command line, a hidden folder is read
+    assert [Path(obj.name).name for obj in expand_inputs([str(hidden_input)])] == ["copy.log"]
