@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from detectors.sources import ContentError, InputError, InputObject, LogicalStream, codec_of, is_hidden
+from detectors.content import ContentError, InputError, LogicalStream, codec_of
+from detectors.sources import InputObject, is_hidden
 
 SEPARATOR = "!/"  # <archive path>!/<member name>, as jar: URLs name a file inside an archive
 

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from detectors import logtypes, sources
+from detectors.content import InputError, LogicalStream, read_fully
 from detectors.parsers import cloudtrail
 from detectors.parsers.cloudtrail import DigestSkipped, Problem, TrailReader, TrailRecord, clean_text
 from detectors.parsers.detect import log_type_from_content, log_type_from_key
@@ -36,16 +37,7 @@ from detectors.parsers.pfields import add_s3_access_p_fields, cloudtrail_indicat
 from detectors.parsers.s3_access import parse_chunk
 from detectors.quarantine import QuarantineEntry, QuarantineSink
 from detectors.schema import CLOUDTRAIL_SCHEMA, LOG_TYPE_CLOUDTRAIL, LOG_TYPE_S3, S3_ACCESS_SCHEMA
-from detectors.sources import (
-    InputError,
-    InputObject,
-    LineChunk,
-    LogicalStream,
-    OversizeLine,
-    expand_inputs,
-    iter_line_chunks,
-    read_fully,
-)
+from detectors.sources import InputObject, LineChunk, OversizeLine, expand_inputs, iter_line_chunks
 
 AUTO = "auto"
 CLOUDTRAIL_BATCH_RECORDS = 10_000

@@ -14,11 +14,11 @@ from detectors.common import exitcodes
 from detectors.common.config_file import load_config
 from detectors.common.errors import UserError
 from detectors.common.words import plural
+from detectors.content import InputError
 from detectors.lake.ingest import IngestReport
 from detectors.parsers.limits import max_record_bytes
 from detectors.pipeline import AUTO, ParseStats
 from detectors.schema import LOG_TYPES
-from detectors.sources import InputError
 
 DEFAULT_LAKE = Path(".bucketwatch") / "lake"
 

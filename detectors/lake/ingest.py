@@ -31,6 +31,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from detectors.archives import close_cursors
+from detectors.content import InputError, LogicalStream
 from detectors.lake.manifest import QUARANTINE_DIR, Manifest, Segment, SourceRecord, StagedFile, source_id
 from detectors.lake.writer import LakeWriter, partition_keys, partition_path, partition_tables
 from detectors.parsers.limits import DEFAULT_MAX_RECORD_BYTES
@@ -46,7 +47,7 @@ from detectors.pipeline import (
 )
 from detectors.quarantine import QuarantineEntry
 from detectors.schema import DB_LOGS, LOG_TYPE_S3, TABLE_OF_LOG_TYPE
-from detectors.sources import CHUNK_BYTES, InputError, InputObject, Limited, LogicalStream, expand_inputs
+from detectors.sources import CHUNK_BYTES, InputObject, Limited, expand_inputs
 
 FLUSH_ROWS = 100_000
 

@@ -18,10 +18,11 @@ import duckdb
 import pytest
 
 from detectors import archives
+from detectors.content import InputError
 from detectors.lake.ingest import ingest_inputs, quarantine_entries
 from detectors.pipeline import parse_inputs
 from detectors.quarantine import MemoryQuarantine
-from detectors.sources import InputError, expand_inputs
+from detectors.sources import expand_inputs
 
 ACCESS = "logs/123456789012/eu-west-1/payroll/2024/01/01/2024-01-01-10-00-00-5F3A0E4C1B2D7A98"
 TRAIL = "AWSLogs/210987654321/CloudTrail/us-east-1/2024/01/01/210987654321_CloudTrail_us-east-1_20240101T1000Z_a.json.gz"

@@ -145,7 +145,7 @@ def test_compressed_cloudtrail_is_read_too(tmp_path):
 def test_a_read_failure_inside_compressed_data_fails_the_input_not_the_run(codec):
     """A connection reset mid-object is the object's failure (InputError: retried as a whole), not
     corrupt data and not a traceback, whichever library decompresses it."""
-    from detectors.sources import InputError, LogicalStream
+    from detectors.content import InputError, LogicalStream
 
     data = compress(codec, b"x" * 300_000)
 

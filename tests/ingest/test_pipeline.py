@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from test_s3_access_parser import AWS_DOC_LINE, GEN_20, MALFORMED, OLD_18
 
+from detectors.content import InputError
 from detectors.parsers.detect import CLOUDTRAIL_DIGEST, detect_log_type, log_type_from_key
 from detectors.pipeline import parse_inputs, parse_stream
 from detectors.quarantine import MemoryQuarantine
-from detectors.sources import InputError
 
 # A management event and a data event, written after AWS's CloudTrail record examples.
 PUT_BUCKET_POLICY = {
