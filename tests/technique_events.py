@@ -127,6 +127,21 @@ def backdoor_policy(bucket: str, at: datetime) -> list[dict[str, Any]]:
     return [bucket_call("PutBucketPolicy", bucket, {"bucketPolicy": policy, "policy": ""}, at)]
 
 
+def replication_config(destination_bucket: str, account: str, rule_id: str) -> dict[str, Any]:
+    """PutBucketReplication's parameters as CloudTrail writes them (the request's XML as JSON)."""
+    return {"replication": "", "ReplicationConfiguration": {
+        "Role": f"arn:aws:iam::{ACCOUNT}:role/replication", "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/",
+        "Rule": {"ID": rule_id, "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
+                 "DeleteMarkerReplication": {"Status": "Disabled"},
+                 "Destination": {"Bucket": f"arn:aws:s3:::{destination_bucket}", "Account": account,
+                                 "AccessControlTranslation": {"Owner": "Destination"}}}}}
+
+
+def replication_to_outside(bucket: str, at: datetime) -> list[dict[str, Any]]:
+    """Exfiltration by replication (ATT&CK T1537): every new object copied to the attacker's bucket."""
+    return [bucket_call("PutBucketReplication", bucket, replication_config("drop-zone-7", OUTSIDE_ACCOUNT, "sync"), at)]
+
+
 def create_trail(trail: str, bucket: str, at: datetime, user: dict[str, Any] = ATTACKER) -> dict[str, Any]:
     arn = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/{trail}"
     return management_event("cloudtrail.amazonaws.com", "CreateTrail",
@@ -229,6 +244,9 @@ def benign_cloudtrail(day: datetime) -> list[dict[str, Any]]:
                                **admin))
     records.append(bucket_call("PutBucketVersioning", AUDIT_BUCKET, {"VersioningConfiguration": {"Status": "Enabled"}},
                                t + timedelta(minutes=10), **admin))
+    records.append(bucket_call("PutBucketReplication", "shared-data",  # a disaster-recovery copy in a member
+                               replication_config("shared-data-dr", MEMBER_ACCOUNT, "dr"), t + timedelta(minutes=12),
+                               **admin))
     records.append(management_event("cloudtrail.amazonaws.com", "StartLogging", {"name": "org-trail"},
                                     t + timedelta(minutes=11), **admin))
     return sorted(records, key=lambda r: r["eventTime"])

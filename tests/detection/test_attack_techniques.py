@@ -25,6 +25,7 @@ from technique_events import (
     client_side_encryption,
     create_trail,
     individual_deletion,
+    replication_to_outside,
     trail_call,
     trail_lifecycle,
 )
@@ -103,6 +104,18 @@ def test_backdoored_bucket_policy(tmp_path, config, severity):
     assert grant["context"]["grantedActions"] == {OUTSIDE_ACCOUNT: ["s3:GetBucketLocation", "s3:GetObject",
                                                                     "s3:ListBucket"]}
     assert {a["rule_id"] for a in alerts} == {"Bucketwatch.S3.BucketPolicyExternalGrant", "AWS.S3.BucketPolicyModified"}
+
+
+@pytest.mark.parametrize(("config", "severity"), [
+    (None, "Medium"),
+    (f"organization:\n  accounts: ['{ACCOUNT}', '222233334444']\n", "High"),
+])
+def test_replication_to_an_outside_account(tmp_path, config, severity):
+    alerts = run(tmp_path, replication_to_outside(VICTIM, T0), config=config)
+    found = serious(alerts, VICTIM)["Bucketwatch.S3.ReplicationToExternalAccount"]
+    assert found["severity"] == severity and OUTSIDE_ACCOUNT in found["title"]
+    assert found["context"]["destinationBuckets"] == {OUTSIDE_ACCOUNT: ["arn:aws:s3:::drop-zone-7"]}
+    assert {a["rule_id"] for a in alerts} == {"Bucketwatch.S3.ReplicationToExternalAccount", "AWS.S3.BucketPolicyModified"}
 
 
 def test_partner_in_trusted_accounts_is_not_external(tmp_path):
