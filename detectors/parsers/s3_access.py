@@ -5,7 +5,7 @@ A chunk of complete lines is parsed without a Python loop over lines:
 1. numpy finds every newline, quote and space in the chunk's bytes. A line of the common shape has
    9 spaces before the first quote (the head fields; the bracketed time holds one), 7 spaces between
    the request-URI and the referrer, `" "` between referrer and user agent, the user agent up to
-   the line's last quote with no quote inside it, and 1..10 space-led fields after it. From those
+   the line's last quote (`_agent_unambiguous`), and 1..10 space-led fields after it. From those
    positions every field's byte range is computed with array arithmetic.
 2. The ranges become one Arrow string array over the chunk's own bytes (no copy: field, gap,
    field, gap, ... as consecutive offsets), and each column is a single `take` from it; `-` becomes
@@ -15,9 +15,10 @@ A chunk of complete lines is parsed without a Python loop over lines:
 
 Raw quotes inside the request-URI are read on this path too: the URI closes at the first quote
 the line parser could close it at (`_uri_close`). Lines that do not have that shape (raw quotes
-inside the referrer or the user agent, bare `-` for a quoted field, unknown trailing fields) and
-every malformed line go to the per-line parser (`s3_access_line`), which either parses them or
-says precisely why they are not records. Output keeps input order.
+inside the referrer, a user agent that may end before a quoted added field, bare `-` for a quoted
+field, unknown trailing fields) and every malformed line go to the per-line parser
+(`s3_access_line`), which either parses them or says precisely why they are not records. Output
+keeps input order.
 """
 
 from __future__ import annotations
@@ -213,8 +214,8 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     last_space = len(spaces) - 1
     # The first quote opens the request-URI, which closes where the line parser closes it (raw
     # quotes inside it are kept: `_uri_close`); the next three close it and open and close the
-    # referrer and open the user agent, which closes at the line's last quote (a user agent with
-    # quotes inside goes to the line parser). Quotes anywhere else break the shape checks below.
+    # referrer and open the user agent, which closes at the line's last quote (`_agent_unambiguous`).
+    # Quotes anywhere else break the shape checks below.
     close, decided = _uri_close(buf, quotes, q_first[rows], q_count[rows])
     q = quotes[np.minimum(q_first[rows, None] + np.array([0, 0, 1, 2, 3, 3]) + (close[:, None] * _SHIFTED),
                           len(quotes) - 1)]
@@ -226,9 +227,9 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     tail_count = s_next[rows] - t_first
     tail = spaces[np.minimum(t_first[:, None] + np.arange(_KNOWN_TAIL), last_space)]
     line_end = ends[rows]
-    # Raw quotes inside the user agent: the line parser decides whether the line's last quote
-    # closes it or a quoted field added after the known ones (`... us-east-1 "a b" c`).
-    plain_agent = np.searchsorted(quotes, q[:, 5]) - np.searchsorted(quotes, q[:, 4]) == 1
+    # quote numbers (in `quotes`) of the first quote inside the user agent and of the line's last
+    plain_agent = _agent_unambiguous(quotes, spaces, q_first[rows] + close + 4, q_first[rows] + q_count[rows] - 1,
+                                     tail_count)
     ok = ((head[:, 8] == q[:, 0] - 1) & (middle[:, 0] == q[:, 1] + 1) & (middle[:, 6] == q[:, 2] - 1)
           & (q[:, 4] == q[:, 3] + 2) & (buf[q[:, 3] + 1] == _SPACE) & (tail[:, 0] == q[:, 5] + 1)
           & (tail_count >= 1) & (tail_count <= _KNOWN_TAIL) & (q[:, 5] < line_end) & decided & plain_agent)
@@ -255,6 +256,24 @@ def _field_bounds(lines: _Lines) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     tail_hi = np.where(present & ~last, nxt, line_end[:, None])
     lo[:, 18:], hi[:, 18:] = tail_lo, tail_hi
     return rows, lo, hi, tail_count
+
+
+def _agent_unambiguous(quotes: np.ndarray, spaces: np.ndarray, first_inside: np.ndarray, last: np.ndarray,
+                       tail_count: np.ndarray) -> np.ndarray:
+    """Per line, whether its user agent surely closes at the line's last quote (number `last` in
+    `quotes`; `first_inside`: the number of the quote after the agent's opening one).
+
+    A field AWS may add after the known ones could be quoted (`... us-east-1 "a b" c`): then the
+    agent closes at an earlier quote, followed by every known field unquoted, that is, by at least
+    10 spaces before the next quote. Lines with such a quote inside the agent and fewer than every
+    known field after its last quote go to the line parser, which decides as `_quoted_extra` does;
+    quotes inside an agent are otherwise its own (`"curl "x" y"`), as the line parser keeps them."""
+    unambiguous = (last <= first_inside) | (tail_count >= _KNOWN_TAIL)  # no quote inside, or every field after
+    doubtful = np.flatnonzero(~unambiguous)
+    for row in doubtful.tolist():  # a few lines of old generations with quotes in their agents
+        spaces_before = np.searchsorted(spaces, quotes[first_inside[row]:last[row] + 1])
+        unambiguous[row] = np.diff(spaces_before).max() < _KNOWN_TAIL
+    return unambiguous
 
 
 def _token_array(data: bytes, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
