@@ -395,6 +395,15 @@ def bucket_name(event: Mapping[str, Any]) -> str:
     return (event.get("requestParameters") or {}).get("bucketName") or "<unknown bucket>"
 
 
+def bucket_account(event: Any) -> str | None:
+    """The account owning the bucket a CloudTrail call changed: the bucket resource's account,
+    else the account that recorded the event, else the caller's."""
+    for resource in event.get("resources") or ():
+        if hasattr(resource, "get") and resource.get("type") == "AWS::S3::Bucket" and resource.get("accountId"):
+            return resource.get("accountId")
+    return event.get("recipientAccountId") or event.deep_get("userIdentity", "accountId")
+
+
 def bucket_change_context(event: Mapping[str, Any]) -> dict[str, Any]:
     """Alert context for bucket configuration changes made through CloudTrail-logged calls."""
     from panther_aws_helpers import aws_rule_context

@@ -9,21 +9,21 @@ external, as in Panther's cross-account rules, and the alert is Medium: it may b
 Public grants (any principal) are Bucketwatch.S3.BucketMadePublic's.
 """
 
-from bucketwatch_helpers import actor, bucket_change_context, bucket_name, external_account, organization
+from bucketwatch_helpers import (
+    actor,
+    bucket_account,
+    bucket_change_context,
+    bucket_name,
+    external_account,
+    organization,
+)
 from bucketwatch_iam import actions, granted_accounts, statements
 from panther_aws_helpers import aws_cloudtrail_success
 
 
-def _owner(event):
-    for resource in event.get("resources") or ():
-        if hasattr(resource, "get") and resource.get("type") == "AWS::S3::Bucket" and resource.get("accountId"):
-            return resource.get("accountId")
-    return event.get("recipientAccountId") or event.deep_get("userIdentity", "accountId")
-
-
 def _grants(event):
     """{external account: actions granted to it} of the new policy."""
-    owner = _owner(event)
+    owner = bucket_account(event)
     found = {}
     for statement in statements(event.deep_get("requestParameters", "bucketPolicy")):
         for account in granted_accounts(statement):
@@ -35,7 +35,7 @@ def _grants(event):
 def rule(event):
     if event.get("eventName") != "PutBucketPolicy" or not aws_cloudtrail_success(event):
         return False
-    if not _owner(event) and not organization().known:
+    if not bucket_account(event) and not organization().known:
         return False  # no way to tell another account from the bucket's own
     return bool(_grants(event))
 
@@ -57,7 +57,7 @@ def dedup(event):
 def alert_context(event):
     context = bucket_change_context(event)
     grants = _grants(event)
-    context.update(bucketAccount=_owner(event), externalAccounts=sorted(grants),
+    context.update(bucketAccount=bucket_account(event), externalAccounts=sorted(grants),
                    grantedActions={account: sorted(set(names)) for account, names in grants.items()},
                    organizationKnown=organization().known)
     return context

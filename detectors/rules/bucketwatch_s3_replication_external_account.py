@@ -10,8 +10,11 @@ configuration's XML as JSON: one rule is an object, several a list; names are ma
 their case. Severity and the organization as in Bucketwatch.S3.BucketPolicyExternalGrant.
 """
 
+from collections.abc import Mapping
+
 from bucketwatch_helpers import (
     actor,
+    bucket_account,
     bucket_change_context,
     bucket_name,
     external_account,
@@ -20,44 +23,36 @@ from bucketwatch_helpers import (
 )
 
 
-def _field(mapping, name):
-    """`mapping[name]`, the key matched whatever its case (`Destination`, `destination`), in a
-    plain dict as in an event."""
-    if not hasattr(mapping, "items"):
-        return None
-    wanted = name.lower()
-    return next((value for key, value in mapping.items() if str(key).lower() == wanted), None)
+def _get(value, name):
+    """`value[name]` when `value` is a mapping (events match keys whatever their case), else None."""
+    return value.get(name) if isinstance(value, Mapping) else None
 
 
 def _rules(event):
-    config = _field(event.get("requestParameters") or {}, "ReplicationConfiguration")
-    found = _field(config, "Rule") or _field(config, "Rules")
+    config = _get(event.get("requestParameters"), "ReplicationConfiguration")
+    found = _get(config, "Rule") or _get(config, "Rules")
     rules = found if isinstance(found, list | tuple) else [found]  # events give lists as tuples
-    return [rule for rule in rules if hasattr(rule, "items")]
-
-
-def _owner(event):
-    return event.get("recipientAccountId") or event.deep_get("userIdentity", "accountId")
+    return [rule for rule in rules if isinstance(rule, Mapping)]
 
 
 def _destinations(event):
     """{external account: destination bucket ARNs} of the new configuration's enabled rules."""
-    owner = _owner(event)
+    owner = bucket_account(event)
     found = {}
     for replication_rule in _rules(event):
-        if str(_field(replication_rule, "Status") or "Enabled").lower() == "disabled":
+        if str(_get(replication_rule, "Status") or "Enabled").lower() == "disabled":
             continue
-        destination = _field(replication_rule, "Destination")
-        account = str(_field(destination, "Account") or "")
+        destination = _get(replication_rule, "Destination")
+        account = str(_get(destination, "Account") or "")
         if account and account != owner and external_account(account):
-            found.setdefault(account, set()).add(str(_field(destination, "Bucket") or "<unknown bucket>"))
+            found.setdefault(account, set()).add(str(_get(destination, "Bucket") or "<unknown bucket>"))
     return found
 
 
 def rule(event):
     if not s3_call_succeeded(event, "PutBucketReplication"):
         return False
-    if not _owner(event) and not organization().known:
+    if not bucket_account(event) and not organization().known:
         return False  # no way to tell another account from the bucket's own
     return bool(_destinations(event))
 
@@ -79,8 +74,8 @@ def dedup(event):
 def alert_context(event):
     context = bucket_change_context(event)
     destinations = _destinations(event)
-    context.update(bucketAccount=_owner(event), externalAccounts=sorted(destinations),
+    context.update(bucketAccount=bucket_account(event), externalAccounts=sorted(destinations),
                    destinationBuckets={account: sorted(buckets) for account, buckets in destinations.items()},
-                   replicationRole=_field(_field(event.get("requestParameters") or {}, "ReplicationConfiguration"), "Role"),
+                   replicationRole=_get(_get(event.get("requestParameters"), "ReplicationConfiguration"), "Role"),
                    organizationKnown=organization().known)
     return context
